@@ -1,0 +1,184 @@
+"""Effective configuration: flags > environment > ./crib.toml > user config > defaults.
+
+Each layer is read on its own into a nested dict, the layers are merged in order, and the
+source of every value is remembered so `crib config show` can say where it came from.
+Secrets are never stored: a role names the environment variable that holds its key.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.llm.settings import DEFAULT_LLM, ROLES, ModelSettings
+
+CacheMode = Literal["on", "off", "read", "write"]
+MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs"]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "crib"
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "crib" / "config.toml"
+
+
+class SandboxSettings(BaseModel):
+    unsafe_no_sandbox: bool = False
+    timeout_s: float = 60.0
+    memory_mb: int = 1024
+
+
+class MemorySettings(BaseModel):
+    mode: MemoryMode = "dc-cu"
+    gating: bool = True
+    render_tokens: int = 1500
+    chroma_url: str | None = None
+
+
+class CribConfig(BaseModel):
+    data_dir: Path = Field(default_factory=default_data_dir)
+    db_url: str | None = None  # None: SQLite file in data_dir
+    local_model: str = "qwen2.5-coder-1.5b"
+    local_ctx: int = 8192
+    cache: CacheMode = "on"
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    llm: ModelSettings = DEFAULT_LLM
+    solver: ModelSettings = ModelSettings()
+    curator: ModelSettings = ModelSettings()
+    judge: ModelSettings = ModelSettings()
+    meta: ModelSettings = ModelSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    memory: MemorySettings = MemorySettings()
+
+    def role(self, name: str) -> ModelSettings:
+        """The settings a role runs with: its own values laid over the shared `llm` section."""
+        if name not in ROLES:
+            raise ValueError(f"unknown role {name!r}; roles are {', '.join(ROLES)}")
+        return getattr(self, name).over(self.llm.over(DEFAULT_LLM))
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'crib.db'}"
+
+    @property
+    def needs_local_model(self) -> bool:
+        return any(self.role(r).base_url is None for r in ROLES)
+
+
+class _EnvLayer(BaseSettings):
+    """The CRIB_* environment, nested with `__` (CRIB_SOLVER__MODEL=gpt-4o-mini)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRIB_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: str | None = None
+    db_url: str | None = None
+    local_model: str | None = None
+    local_ctx: int | None = None
+    cache: str | None = None
+    budget_usd: float | None = None
+    budget_tokens: int | None = None
+    llm: dict[str, Any] | None = None
+    solver: dict[str, Any] | None = None
+    curator: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+    sandbox: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+
+
+def _env_layer() -> dict[str, Any]:
+    layer = _EnvLayer().model_dump(exclude_none=True)
+    # The OpenAI client's own variables count as environment configuration too.
+    if os.environ.get("OPENAI_BASE_URL") and "base_url" not in layer.get("llm", {}):
+        layer.setdefault("llm", {})["base_url"] = os.environ["OPENAI_BASE_URL"]
+    return layer
+
+
+def _toml_layer(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _merge(into: dict, layer: dict, source: str, sources: dict[str, str], prefix: str = "") -> None:
+    for key, value in layer.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, source, sources, dotted + ".")
+        elif isinstance(value, dict):
+            into[key] = {}
+            _merge(into[key], value, source, sources, dotted + ".")
+        else:
+            into[key] = value
+            sources[dotted] = source
+
+
+def load_config(
+    flags: dict[str, Any] | None = None, cwd: Path | None = None
+) -> tuple[CribConfig, dict[str, str]]:
+    """The effective config and, for each dotted key that was set, the layer it came from."""
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    layers = [
+        (f"user config ({user_config_path()})", _toml_layer(user_config_path())),
+        ("./crib.toml", _toml_layer((cwd or Path.cwd()) / "crib.toml")),
+        ("environment", _env_layer()),
+        ("flag", flags or {}),
+    ]
+    for source, layer in layers:
+        _merge(merged, layer, source, sources)
+    try:
+        return CribConfig(**merged), sources
+    except ValidationError as exc:
+        where = ", ".join(f"{'.'.join(map(str, e['loc']))} (from {sources.get('.'.join(map(str, e['loc'])), '?')})" for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {where}\n{exc}") from exc
+
+
+def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]]:
+    """Rows for `crib config show`: key, value (secrets masked), source."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(obj: Any, prefix: str) -> None:
+        if isinstance(obj, BaseModel):
+            for name in type(obj).model_fields:
+                walk(getattr(obj, name), f"{prefix}{name}.")
+            return
+        key = prefix.rstrip(".")
+        rows.append({"key": key, "value": _plain(obj), "source": sources.get(key, "default")})
+
+    walk(config, "")
+    for role in ROLES:
+        settings = config.role(role)
+        env = settings.api_key_env
+        rows.append({
+            "key": f"{role}.api_key",
+            "value": mask(os.environ.get(env, "")) if env else None,
+            "source": f"${env}" if env and os.environ.get(env) else "unset",
+        })
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def mask(secret: str) -> str | None:
+    if not secret:
+        return None
+    return secret[:3] + "…" + secret[-2:] if len(secret) > 8 else "…"
