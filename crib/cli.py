@@ -1,0 +1,30 @@
+"""The `crib` command. Keep this import-light: `crib --help` must start in well under 0.3 s,
+so command modules import heavy libraries inside their functions."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="crib",
+    help="Crib: reasoning with language models that improves itself.\n\n"
+    "Example: crib solve --domain game24 --limit 10",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from crib.commands import COMMAND_GROUPS
+
+    for name, module_name, help_text in COMMAND_GROUPS:
+        module = __import__(f"crib.commands.{module_name}", fromlist=["app"])
+        if isinstance(module.app, typer.Typer):
+            app.add_typer(module.app, name=name, help=help_text)
+        else:  # a single command
+            app.command(name=name, help=help_text)(module.app)
+
+
+def main() -> None:
+    _register()
+    app()

@@ -1,0 +1,8 @@
+"""Command groups of the CLI: (name, module in crib.commands, one-line help).
+
+Each module defines `app` (a typer.Typer group, or a plain function for a single command) and
+imports only typer and the standard library at top level."""
+
+COMMAND_GROUPS: list[tuple[str, str, str]] = [
+    ("config", "config", "Show the effective configuration and where each value came from."),
+]
