@@ -151,7 +151,10 @@ def load_config(
 
 
 def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]]:
-    """Rows for `crib config show`: key, value (secrets masked), source."""
+    """Rows for `crib config show`: key, effective value (secrets masked), source.
+
+    Roles show the values they really run with; an unset role value names the `llm` key it
+    inherits from."""
     rows: list[dict[str, Any]] = []
 
     def walk(obj: Any, prefix: str) -> None:
@@ -162,10 +165,16 @@ def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]
         key = prefix.rstrip(".")
         rows.append({"key": key, "value": _plain(obj), "source": sources.get(key, "default")})
 
-    walk(config, "")
+    for name in type(config).model_fields:
+        if name not in ROLES:
+            walk(getattr(config, name), f"{name}.")
     for role in ROLES:
-        settings = config.role(role)
-        env = settings.api_key_env
+        effective = config.role(role)
+        for field, value in effective.model_dump().items():
+            key = f"{role}.{field}"
+            source = sources.get(key) or f"llm.{field} ({sources.get(f'llm.{field}', 'default')})"
+            rows.append({"key": key, "value": value, "source": source})
+        env = effective.api_key_env
         rows.append({
             "key": f"{role}.api_key",
             "value": mask(os.environ.get(env, "")) if env else None,

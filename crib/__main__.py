@@ -1,0 +1,3 @@
+from crib.cli import main
+
+main()
