@@ -55,3 +55,47 @@ class CallRow(Base):
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AttemptRow(Base):
+    """One run of one agent on one problem (written by `agents.loop.solve_problem`)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the attempt_id in llm_calls
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    problem_id: Mapped[str] = mapped_column(String(256), index=True)
+    agent_name: Mapped[str] = mapped_column(String(200))
+    agent_hash: Mapped[str] = mapped_column(String(64), index=True)
+    policy: Mapped[str] = mapped_column(String(16))
+    attempt_index: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[object | None] = mapped_column(JSON)
+    raw_output: Mapped[str | None] = mapped_column(Text)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    verdicts: Mapped[list] = mapped_column(JSON, default=list)
+    feedback_in: Mapped[str | None] = mapped_column(Text)  # what the loop showed this attempt
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    cached_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cheatsheet_version: Mapped[str | None] = mapped_column(String(64))
+    memory_entry_ids: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ResultRow(Base):
+    """The final outcome of one problem in one run (see agents/runs.py)."""
+
+    __tablename__ = "results"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    problem_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

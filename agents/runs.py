@@ -1,0 +1,102 @@
+"""Run records: a run's manifest and status, and the per-problem results that make resume exact.
+
+A result row is keyed by (run, problem): writing it twice replaces it, so a resumed run never
+counts a problem twice, and problems already in the table are not solved again.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from agents.records import ResultRow, RunRow
+
+TRACKED_PACKAGES = ("crib", "langchain-openai", "langchain-core", "openai", "chromadb",
+                    "pydantic", "sqlalchemy", "xllamacpp")
+
+
+def new_run_id(mode: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{mode}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def base_manifest(**extra: Any) -> dict[str, Any]:
+    """What a run needs to be reproduced: code revision, packages, interpreter, plus `extra`."""
+    return {
+        "git_revision": git_revision(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "pid": os.getpid(),
+        **extra,
+    }
+
+
+class RunStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, run_id: str, mode: str, manifest: dict[str, Any]) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(RunRow(id=run_id, mode=mode, status="running", manifest=manifest, summary={}))
+
+    def get(self, run_id: str) -> RunRow | None:
+        with Session(self.engine) as s:
+            return s.get(RunRow, run_id)
+
+    def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.get(RunRow, run_id)
+            row.status = status
+            if summary is not None:
+                row.summary = summary
+
+    def save_result(self, run_id: str, position: int, outcome: dict[str, Any]) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.merge(ResultRow(
+                run_id=run_id, problem_id=outcome["problem_id"], position=position,
+                score=outcome.get("score"), passed=outcome.get("passed"),
+                error=outcome.get("error"), outcome=outcome,
+            ))
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        with Session(self.engine) as s:
+            rows = s.scalars(select(ResultRow).where(ResultRow.run_id == run_id)
+                             .order_by(ResultRow.position))
+            return [r.outcome for r in rows]
+
+    def forget_errors(self, run_id: str) -> int:
+        """Drop the results that ended in an error so `--retry-errors` solves them again."""
+        with Session(self.engine) as s, s.begin():
+            gone = s.execute(delete(ResultRow).where(ResultRow.run_id == run_id,
+                                                     ResultRow.error.is_not(None)))
+            return gone.rowcount or 0

@@ -1,0 +1,123 @@
+"""Batch solving: many problems through the per-problem loop, concurrently, and a summary.
+
+Used by `crib solve` and by meta search to evaluate candidates. A fixed pool of workers pulls
+problems in dataset order, so at most `concurrency` problems are in flight and memory modes see
+problems start in order. An error in one problem is part of its outcome; only a spent budget
+(`BudgetExceeded`) stops the batch, and what finished before it is kept by the caller.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.stats import bootstrap_ci
+
+OnOutcome = Callable[[int, Any], Awaitable[None] | None]
+
+
+async def solve_batch(
+    items: Sequence[tuple[int, Any]],
+    domain: Any,
+    spec: Any,
+    ctx: Any,
+    policy: Any,
+    *,
+    concurrency: int = 4,
+    on_outcome: OnOutcome | None = None,
+) -> list[Any]:
+    """Solve `(position, problem)` pairs; `on_outcome(position, outcome)` runs as each finishes.
+
+    Returns the outcomes in the order they finished.
+    """
+    from agents.loop import solve_problem
+
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    finished: list[Any] = []
+
+    async def worker() -> None:
+        while True:
+            try:
+                position, problem = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            outcome = await solve_problem(problem, domain, spec, ctx, policy)
+            finished.append(outcome)
+            if on_outcome is not None:
+                result = on_outcome(position, outcome)
+                if inspect.isawaitable(result):
+                    await result
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(items))))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    return finished
+
+
+class Summary(BaseModel):
+    """What `crib solve` reports: accuracy with a seeded 95% bootstrap interval, and spend."""
+
+    run_id: str
+    n: int
+    scored: int
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_seed: int
+    verifier_pass_rate: float | None
+    calls: int
+    cached_calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    wall_s: float
+    errors: int
+    skipped_lines: int = 0
+    status: str = "done"
+
+
+def summarize(
+    run_id: str,
+    outcomes: Sequence[dict[str, Any]],
+    spend: Any,
+    wall_s: float,
+    seed: int = 0,
+    skipped_lines: int = 0,
+    status: str = "done",
+) -> Summary:
+    """Accuracy is the mean score over scorable problems; an errored problem scores 0."""
+    scores = [float(o["score"] or 0.0) if o.get("error") is None else 0.0
+              for o in outcomes if o.get("score") is not None or o.get("error") is not None]
+    verified = [o["passed"] for o in outcomes if o.get("passed") is not None]
+    accuracy = low = high = None
+    if scores:
+        accuracy, low, high = bootstrap_ci(scores, seed=seed, statistic="mean")
+    return Summary(
+        run_id=run_id,
+        n=len(outcomes),
+        scored=len(scores),
+        accuracy=accuracy,
+        ci_low=low,
+        ci_high=high,
+        ci_seed=seed,
+        verifier_pass_rate=(sum(verified) / len(verified)) if verified else None,
+        calls=spend.calls,
+        cached_calls=spend.cached_calls,
+        tokens_in=spend.tokens_in,
+        tokens_out=spend.tokens_out,
+        cost_usd=round(spend.cost_usd, 6),
+        wall_s=round(wall_s, 3),
+        errors=sum(1 for o in outcomes if o.get("error")),
+        skipped_lines=skipped_lines,
+        status=status,
+    )
