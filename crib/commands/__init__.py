@@ -5,4 +5,5 @@ imports only typer and the standard library at top level."""
 
 COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("config", "config", "Show the effective configuration and where each value came from."),
+    ("model", "model", "The embedded local model: status, install, serve."),
 ]

