@@ -47,3 +47,14 @@ def test_degenerate_inputs_and_record():
     assert rec.low <= rec.value <= rec.high
     with pytest.raises(ValueError):
         bootstrap_ci([1, 2], seed=0, statistic="mode")
+
+
+def test_fitness_ci_is_the_median_of_bootstrap_means_with_scipy_interval():
+    from agents.stats import fitness_ci
+
+    scores = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1]
+    med, low, high = fitness_ci(scores, seed=4, n_resamples=3000)
+    assert (low, high) == _scipy(scores, 4, 3000, 0.95, "mean")
+    res = stats.bootstrap((np.asarray(scores, float),), np.mean, method="percentile",
+                          n_resamples=3000, rng=np.random.default_rng(4))
+    assert med == float(np.median(res.bootstrap_distribution))
