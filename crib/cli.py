@@ -21,8 +21,8 @@ def _register() -> None:
         module = __import__(f"crib.commands.{module_name}", fromlist=["app"])
         if isinstance(module.app, typer.Typer):
             app.add_typer(module.app, name=name, help=help_text)
-        else:  # a single command
-            app.command(name=name, help=help_text)(module.app)
+        else:  # a single command: its docstring (with its example) is its help
+            app.command(name=name, short_help=help_text)(module.app)
 
 
 def main() -> None:

@@ -6,4 +6,6 @@ imports only typer and the standard library at top level."""
 COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("config", "config", "Show the effective configuration and where each value came from."),
     ("model", "model", "The embedded local model: status, install, serve."),
+    ("solve", "solve", "Solve a batch of problems (a dataset or generated) with the verifier loop."),
+    ("chat", "chat", "An interactive session: streamed answers, checks, memory, slash commands."),
 ]

@@ -1,0 +1,232 @@
+"""`crib chat`: an interactive session with streaming answers, checks, memory and slash commands.
+
+The default agent, `direct`, streams one completion per turn (text only: nothing the model
+writes is executed on the host). Any other agent runs in the sandbox through the verifier loop
+and shows its final answer. Where the domain has a target-free checker and /verify is on, a
+failed check is shown and the answer is retried with the checker's feedback.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crib.cliutil import console
+
+HELP = """\
+/help               this help
+/agent NAME         answer with a sandboxed agent (`direct` streams plainly): {agents}
+/domain D           game24, equation-balancer, math-numeric, multiple-choice, code-synthesis, arc, drop, free
+/memory             show the cheatsheet in use
+/verify on|off      check answers where the domain has a checker, and retry on failure
+/cost               calls, tokens and cost of this session
+/save FILE          save the transcript as Markdown
+/quit               leave (Ctrl-D too); Ctrl-C stops the current answer
+"""
+
+SYSTEM = ("You are Crib, a careful assistant for reasoning and code. Think briefly, then answer. "
+          "Use Markdown; put code in fenced blocks.")
+RETRY_ROUNDS = 2
+
+
+@dataclass
+class ChatState:
+    agent: str = "direct"
+    domain: str = "free"
+    memory_mode: str = "dc-cu"
+    scope: str = "chat"
+    verify: bool = True
+    history: list[dict[str, str]] = field(default_factory=list)
+    transcript: list[str] = field(default_factory=list)
+    turn: int = 0
+
+
+class ChatSession:
+    def __init__(self, ctx: Any, state: ChatState, run_id: str) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.run_id = run_id
+        self.out = console()
+        self.last_sheet = ""
+
+    # -- slash commands ------------------------------------------------------------------
+    async def command(self, line: str) -> bool:
+        """Handle a /command; False means quit."""
+        from agents.library import agent_names
+
+        name, _, arg = line[1:].partition(" ")
+        arg = arg.strip()
+        st = self.state
+        if name in ("quit", "exit", "q"):
+            return False
+        if name == "help":
+            self.out.print(HELP.format(agents=", ".join(["direct", *agent_names()])), highlight=False)
+        elif name == "agent":
+            if arg != "direct" and arg not in agent_names() and not Path(arg).is_file():
+                self.out.print(f"[red]unknown agent {arg!r}[/]; try /help")
+            else:
+                st.agent = arg
+                self.out.print(f"agent: [bold]{arg}[/]")
+        elif name == "domain":
+            try:
+                self.ctx.domain(arg)
+            except KeyError as exc:
+                self.out.print(f"[red]{exc}[/]")
+            else:
+                st.domain = arg
+                self.out.print(f"domain: [bold]{arg}[/]")
+        elif name == "memory":
+            sheet = self.last_sheet or "(empty: nothing rendered yet in this session)"
+            self.out.print(f"[bold]cheatsheet[/] (mode {st.memory_mode}, scope {st.scope}):\n{sheet}",
+                           highlight=False)
+        elif name == "verify":
+            if arg not in ("on", "off"):
+                self.out.print("[red]use /verify on or /verify off[/]")
+            else:
+                st.verify = arg == "on"
+                self.out.print(f"verify: {arg}")
+        elif name == "cost":
+            s = self.ctx.llm.spend(self.run_id)
+            self.out.print(f"calls {s.calls} ({s.cached_calls} cached), tokens in {s.tokens_in}, "
+                           f"out {s.tokens_out}, cost ${s.cost_usd:.4f}")
+        elif name == "save":
+            if not arg:
+                self.out.print("[red]use /save FILE[/]")
+            else:
+                Path(arg).write_text("\n\n".join(st.transcript) + "\n")
+                self.out.print(f"saved {len(st.transcript)} messages to {arg}")
+        else:
+            self.out.print(f"[red]unknown command /{name}[/]; try /help")
+        return True
+
+    # -- answering -------------------------------------------------------------------------
+    def _problem(self, text: str):
+        from agents.problems import Problem
+
+        self.state.turn += 1
+        return Problem(id=f"{self.run_id}-{self.state.turn}", input=text)
+
+    async def ask(self, text: str) -> None:
+        st = self.state
+        st.transcript.append(f"**you:** {text}")
+        domain = self.ctx.domain(st.domain)
+        problem = self._problem(text)
+        hook = (self.ctx.memory_hook(st.memory_mode, st.scope, self.run_id)
+                if st.memory_mode != "none" else None)
+        if st.agent == "direct":
+            outcome = await self._direct(problem, domain, hook)
+        else:
+            outcome = await self._agent(problem, domain, hook)
+        if hook is not None and outcome is not None:
+            await hook.after(problem, outcome)
+
+    async def _direct(self, problem, domain, hook):
+        """Stream an answer; check it where the domain can; retry with the checker's feedback."""
+        from rich.live import Live
+        from rich.markdown import Markdown
+
+        from agents.loop import ProblemOutcome
+
+        sheet = ""
+        if hook is not None:
+            sheet, _ids, _version = await hook.prepare(problem)
+            self.last_sheet = sheet
+        system = SYSTEM
+        if domain.answer_format:
+            system += "\n\n" + domain.answer_format
+        if sheet:
+            system += "\n\nCHEATSHEET (strategies and lessons from earlier problems):\n" + sheet
+        user = domain.render(problem)
+        messages = [{"role": "system", "content": system}, *self.state.history[-12:],
+                    {"role": "user", "content": user}]
+        verdicts = []
+        text = ""
+        for round_ in range(RETRY_ROUNDS + 1):
+            text = ""
+            with Live(Markdown(""), console=self.out, refresh_per_second=12, transient=False) as live:
+                async for piece in self.ctx.llm.stream(messages, role="solver", attempt=round_,
+                                                       run_id=self.run_id):
+                    text += piece
+                    live.update(Markdown(text))
+            if not (self.state.verify and domain.has_checker):
+                break
+            verdict = await domain.check(problem, domain.extract(text))
+            verdicts.append(verdict)
+            mark = "[green]✓ passed[/]" if verdict.passed else "[red]✗ failed[/]"
+            self.out.print(f"{mark} {verdict.verifier}: {verdict.feedback}", highlight=False)
+            if verdict.passed or round_ == RETRY_ROUNDS:
+                break
+            messages += [{"role": "assistant", "content": text},
+                         {"role": "user", "content": f"A checker found a problem: {verdict.feedback}\n"
+                                                     "Please correct your answer."}]
+        self.state.history += [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
+        self.state.transcript.append(f"**crib:** {text}")
+        answer = domain.extract(text) if domain.has_checker else text
+        passed = verdicts[-1].passed if verdicts else None
+        return ProblemOutcome(problem_id=problem.id, answer=answer, passed=passed, verdicts=verdicts,
+                              agent_name="direct")
+
+    async def _agent(self, problem, domain, hook):
+        from rich.markdown import Markdown
+
+        from agents.library import load_agent
+        from agents.loop import LoopPolicy, SolveContext, solve_problem
+
+        spec = load_agent(self.state.agent)
+        policy = LoopPolicy(kind="retry" if self.state.verify and domain.has_checker else "single",
+                            k=RETRY_ROUNDS + 1)
+        solve_ctx = SolveContext(llm=self.ctx.llm, sandbox=self.ctx.sandbox, run_id=self.run_id,
+                                 memory=None, engine=self.ctx.engine)
+        if hook is not None:
+            self.last_sheet, _ids, _v = await hook.prepare(problem)
+            solve_ctx.memory = hook
+        with self.out.status(f"{spec.name} is working in the sandbox…"):
+            outcome = await solve_problem(problem, domain, spec, solve_ctx, policy)
+        if outcome.error:
+            self.out.print(f"[red]error:[/] {outcome.error}", highlight=False)
+        else:
+            self.out.print(Markdown(str(outcome.answer)))
+        for v in outcome.verdicts:
+            mark = "[green]✓[/]" if v.passed else ("[red]✗[/]" if v.passed is False else "?")
+            self.out.print(f"{mark} {v.verifier}: {v.feedback}", highlight=False)
+        self.state.transcript.append(f"**crib ({spec.name}):** {outcome.answer}")
+        return outcome
+
+
+async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) -> None:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    history_file.parent.mkdir(parents=True, exist_ok=True)
+    prompt = PromptSession(history=FileHistory(str(history_file)))
+    session = ChatSession(ctx, state, run_id)
+    out = session.out
+    out.print(f"[bold]crib chat[/] — agent {state.agent}, domain {state.domain}, memory "
+              f"{state.memory_mode} (scope {state.scope}). /help for commands, /quit to leave.")
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            line = (await prompt.prompt_async("you> ")).strip()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt clears the line
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not await session.command(line):
+                break
+            continue
+        task = asyncio.ensure_future(session.ask(line))
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            out.print("[yellow]stopped[/] (the session goes on)")
+        except Exception as exc:  # an endpoint error must not end the session
+            out.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+    out.print("bye")

@@ -1,0 +1,78 @@
+"""`crib solve`: batch problem solving over a dataset or a domain's own generated problems."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
+
+
+def solve(
+    file: Path = typer.Argument(None, help="JSONL or CSV dataset; omit to generate the domain's own problems."),
+    domain: str = typer.Option("game24", "--domain", help="game24, equation-balancer, math-numeric, multiple-choice, code-synthesis, arc, drop, free."),
+    agent: str = typer.Option("cot", "--agent", help="Seed agent name or a path to an agent .py file."),
+    loop: str = typer.Option("single", "--loop", help="single | retry | best-of-n | vote."),
+    rounds: int = typer.Option(3, "--rounds", help="Retry rounds for --loop retry."),
+    samples: int = typer.Option(5, "--samples", help="Samples for --loop best-of-n and vote."),
+    memory: str = typer.Option(None, "--memory", help="none | empty | full-history | retrieval | dc-cu | dc-rs (default: config memory.mode)."),
+    scope: str = typer.Option(None, "--scope", help="Memory scope (default: the domain name)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight at once."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Solve only the first N problems."),
+    seed: int = typer.Option(0, "--seed", help="Seed for generated problems and the bootstrap interval."),
+    cache: str = typer.Option(None, "--cache", help="LLM response cache: on | off | read | write."),
+    out: Path = typer.Option(None, "--out", help="Write one JSON line per problem to this file."),
+    run_id: str = typer.Option(None, "--run-id", help="Name the new run (default: generated)."),
+    resume: str = typer.Option(None, "--resume", help="Finish the run with this id (after a kill or a budget stop)."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="With --resume: solve again the problems that ended in an error."),
+    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="Record broken dataset lines and go on (default: stop before any work)."),
+    input_field: str = typer.Option("input", "--input-field"),
+    target_field: str = typer.Option("target", "--target-field"),
+    ablate: bool = typer.Option(False, "--ablate", help=f"Run the same problems under memory modes {', '.join(ABLATION_MODES)} and compare."),
+    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly when the run has spent this much."),
+    budget_tokens: int = typer.Option(None, "--budget-tokens", help="Stop cleanly after this many tokens."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON (last line)."),
+) -> None:
+    """Solve a batch of problems with an agent inside the sandbox and the verifier loop.
+
+    Example: crib solve --domain game24 --limit 10 --agent program-of-thought --loop retry --memory dc-cu
+    """
+    import asyncio
+
+    from crib.cliutil import config_or_fail, fail
+
+    if loop not in ("single", "retry", "best-of-n", "vote"):
+        fail(f"--loop must be single, retry, best-of-n or vote, not {loop!r}", 2)
+    if memory is not None and memory not in MEMORY_MODES:
+        fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
+    if retry_errors and not resume:
+        fail("--retry-errors goes with --resume RUN", 2)
+    flags: dict = {}
+    if cache:
+        flags["cache"] = cache
+    if budget_usd is not None:
+        flags["budget_usd"] = budget_usd
+    if budget_tokens is not None:
+        flags["budget_tokens"] = budget_tokens
+    if unsafe_no_sandbox:
+        flags["sandbox"] = {"unsafe_no_sandbox": True}
+    cfg, _ = config_or_fail(flags)
+
+    from crib.solve_run import SolveOptions
+
+    opts = SolveOptions(
+        domain=domain, file=file, agent=agent, loop=loop, k=rounds, n=samples,
+        memory=memory or cfg.memory.mode, scope=scope, concurrency=concurrency, limit=limit,
+        seed=seed, out=out, input_field=input_field, target_field=target_field,
+        on_bad_line="skip" if skip_bad_lines else "stop",
+    )
+    from crib.solve_view import run_and_report
+
+    code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
+                                      retry_errors=retry_errors, ablate=ablate, json_out=json_out))
+    raise typer.Exit(code)
+
+
+app = solve

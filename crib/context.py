@@ -1,0 +1,106 @@
+"""Wiring: from the effective config to the live parts a command works with.
+
+`open_context(cfg)` starts, in this order: the sandbox (its fork-server is spawned with an
+empty environment), the database (migrated), the embedded llama.cpp server when some role has
+no endpoint, and the LLM client. Leaving the context stops all of them, also on Ctrl-C.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from crib.config import CribConfig
+
+
+@dataclass
+class Context:
+    cfg: CribConfig
+    engine: Any
+    llm: Any
+    sandbox: Any
+    roles: dict[str, Any]
+    local_server: Any = None
+    _memory_store: Any = field(default=None, repr=False)
+
+    async def run_snippet(self, code: str, timeout_s: float) -> dict[str, Any]:
+        """The sandbox's snippet tier in the shape domains and verifiers take."""
+        from sandbox import Limits
+
+        r = await self.sandbox.run(code, tier="snippet", limits=Limits(timeout_s=timeout_s))
+        return {"ok": r.ok, "stdout": r.stdout, "stderr": r.stderr, "value": r.value, "error": r.error}
+
+    def domain(self, name: str):
+        from agents.domains import get_domain
+
+        return get_domain(name, run_snippet=self.run_snippet)
+
+    def model_manifest(self) -> dict[str, Any]:
+        """Model names and endpoints per role, for the run manifest (never keys)."""
+        return {role: {"model": s.model, "base_url": s.base_url, "temperature": s.temperature,
+                       "max_tokens": s.max_tokens} for role, s in self.roles.items()}
+
+    @property
+    def memory_store(self):
+        if self._memory_store is None:
+            from memory import MemoryStore
+
+            self._memory_store = MemoryStore(self.engine, chroma_dir=self.cfg.data_dir / "chroma",
+                                             chroma_url=self.cfg.memory.chroma_url)
+        return self._memory_store
+
+    def memory_hook(self, mode: str, scope: str, run_id: str):
+        """The seam the verifier loop calls before and after each problem (agents/memory_hook.py)."""
+        from agents.memory_hook import MemoryHook
+
+        return MemoryHook(self.memory_store, mode=mode, scope=scope, run_id=run_id, llm=self.llm,
+                          gating=self.cfg.memory.gating, token_budget=self.cfg.memory.render_tokens)
+
+
+def resolve_roles(cfg: CribConfig, local_base_url: str | None, local_alias: str | None) -> dict[str, Any]:
+    """Every role's settings with the embedded server filled in where a role has no endpoint."""
+    from agents.llm.settings import ROLES
+
+    roles = {}
+    for role in ROLES:
+        settings = cfg.role(role)
+        if settings.base_url is None:
+            settings = settings.model_copy(update={"base_url": local_base_url,
+                                                   "model": settings.model or local_alias})
+        roles[role] = settings
+    return roles
+
+
+@asynccontextmanager
+async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True):
+    from agents.llm import LLM
+    from crib.storage import open_database
+
+    sandbox = None
+    if with_sandbox:
+        from sandbox import Sandbox
+
+        sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
+    engine = open_database(cfg.database_url)
+    server = None
+    try:
+        local_url = alias = None
+        if cfg.needs_local_model:
+            from agents.llm import local_model
+            from agents.llm.local_server import LocalServer
+
+            path = local_model.ensure(cfg.local_model, cfg.data_dir / "models")
+            server = LocalServer(path, ctx=cfg.local_ctx, alias=cfg.local_model,
+                                 log_path=cfg.data_dir / "logs" / "llama-server.log")
+            await server.astart()
+            local_url, alias = server.base_url, cfg.local_model
+        roles = resolve_roles(cfg, local_url, alias)
+        llm = LLM(engine=engine, roles=roles, cache=cfg.cache, run_id=run_id,
+                  budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd)
+        yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)
+    finally:
+        if sandbox is not None:
+            await sandbox.close()
+        if server is not None:
+            server.stop()
+        engine.dispose()

@@ -1,0 +1,195 @@
+"""One `crib solve` run, apart from the command line: problems in, outcomes out, resumable.
+
+SQL holds the truth (run manifest, one result row per problem); the `--out` JSONL file is
+rewritten from SQL when a run resumes and then appended to as each problem finishes, so a kill
+at any moment loses nothing that finished and counts nothing twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from agents.runs import RunStore, base_manifest, new_run_id
+
+
+class SolveError(Exception):
+    """A problem with the run's set-up (bad dataset, unknown agent, unknown run): said plainly."""
+
+
+@dataclass
+class SolveOptions:
+    domain: str
+    file: Path | None = None
+    agent: str = "cot"
+    loop: str = "single"
+    k: int = 3
+    n: int = 5
+    memory: str = "none"
+    scope: str | None = None
+    concurrency: int = 4
+    limit: int | None = None
+    seed: int = 0
+    out: Path | None = None
+    input_field: str = "input"
+    target_field: str = "target"
+    on_bad_line: str = "stop"  # or "skip"
+
+    def manifest(self) -> dict[str, Any]:
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        if self.file is not None:
+            data["file"] = str(Path(self.file).resolve())
+        return data
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any]) -> "SolveOptions":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("file", "out"):
+            if fields.get(key):
+                fields[key] = Path(fields[key])
+        return cls(**fields)
+
+
+@dataclass
+class LoadedProblems:
+    problems: list[Any]
+    skipped_lines: list[str] = field(default_factory=list)
+
+
+def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
+    """The run's problems: from FILE (with the domain's reading rules) or generated, seeded."""
+    from agents.domains.base import DomainError
+    from agents.problems import DatasetLoadError
+
+    if opts.file is not None:
+        if not Path(opts.file).is_file():
+            raise SolveError(f"dataset file {opts.file} does not exist")
+        try:
+            loaded = domain.load(opts.file, input_field=opts.input_field,
+                                 target_field=opts.target_field, on_error=opts.on_bad_line)
+        except DatasetLoadError as exc:
+            raise SolveError(f"{exc}\n(use --skip-bad-lines to record them and go on)") from exc
+        problems, skipped = loaded.problems, [str(e) for e in loaded.errors]
+    else:
+        try:
+            problems = domain.generate(opts.limit or 100, seed=opts.seed)
+        except DomainError as exc:
+            raise SolveError(str(exc)) from exc
+        skipped = []
+    if opts.limit is not None:
+        problems = problems[: opts.limit]
+    return LoadedProblems(problems, skipped)
+
+
+class OutFile:
+    """The `--out` JSONL: one line per finished problem, flushed and fsynced as it lands."""
+
+    def __init__(self, path: Path | None, existing: list[dict[str, Any]]) -> None:
+        self.path = path
+        self.handle = None
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w") as f:
+            for outcome in existing:
+                f.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
+        os.replace(tmp, path)
+        self.handle = path.open("a")
+
+    def write(self, outcome: dict[str, Any]) -> None:
+        if self.handle is None:
+            return
+        self.handle.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
+
+
+async def run_solve(
+    ctx: Any,
+    opts: SolveOptions,
+    *,
+    run_id: str | None = None,
+    resume: bool = False,
+    retry_errors: bool = False,
+    on_start: Callable[[str, int, int], None] | None = None,
+    on_progress: Progress | None = None,
+):
+    """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context."""
+    from agents.library import load_agent
+    from agents.loop import LoopPolicy, SolveContext
+    from agents.solve import solve_batch, summarize
+
+    store = RunStore(ctx.engine)
+    if resume:
+        row = store.get(run_id)
+        if row is None:
+            raise SolveError(f"no run {run_id!r} to resume (see the run ids printed by crib solve)")
+        opts = SolveOptions.from_manifest(row.manifest["options"])
+        if retry_errors:
+            store.forget_errors(run_id)
+        store.set_status(run_id, "running")
+    try:
+        domain = ctx.domain(opts.domain)
+    except KeyError as exc:
+        raise SolveError(str(exc)) from exc
+    loaded = load_problems_for(opts, domain)
+    try:
+        spec = load_agent(opts.agent)
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise SolveError(f"agent {opts.agent!r}: {exc}") from exc
+    if not resume:
+        run_id = run_id or new_run_id("solve")
+        store.create(run_id, "solve", base_manifest(
+            options=opts.manifest(), agent={"name": spec.name, "code_hash": spec.code_hash},
+            models=ctx.model_manifest(), skipped_lines=loaded.skipped_lines))
+    ctx.llm.run_id = run_id
+
+    done = store.results(run_id)
+    done_ids = {o["problem_id"] for o in done}
+    todo = [(i, p) for i, p in enumerate(loaded.problems) if p.id not in done_ids]
+    out = OutFile(opts.out, done)
+    if on_start:
+        on_start(run_id, len(loaded.problems), len(done))
+
+    memory = ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id) if opts.memory != "none" else None
+    solve_ctx = SolveContext(llm=ctx.llm, sandbox=ctx.sandbox, run_id=run_id, memory=memory,
+                             engine=ctx.engine)
+    policy = LoopPolicy(kind=opts.loop, k=opts.k, n=opts.n)
+    outcomes = list(done)
+    started = time.monotonic()
+    status = "done"
+
+    def finished(position: int, outcome: Any) -> None:
+        record = outcome.model_dump(mode="json")
+        store.save_result(run_id, position, record)
+        out.write(record)
+        outcomes.append(record)
+        if on_progress:
+            on_progress(record, outcomes)
+
+    try:
+        await solve_batch(todo, domain, spec, solve_ctx, policy,
+                          concurrency=opts.concurrency, on_outcome=finished)
+    except BaseException as exc:
+        status = "stopped" if type(exc).__name__ == "BudgetExceeded" else "interrupted"
+        store.set_status(run_id, status)
+        raise
+    finally:
+        out.close()
+    prior_wall = (row.summary or {}).get("wall_s", 0.0) if resume else 0.0
+    summary = summarize(run_id, outcomes, ctx.llm.spend(run_id),
+                        prior_wall + time.monotonic() - started, seed=opts.seed,
+                        skipped_lines=len(loaded.skipped_lines), status=status)
+    store.set_status(run_id, status, summary.model_dump())
+    return summary

@@ -1,0 +1,98 @@
+"""What `crib solve` shows: a live progress bar, the summary table, JSON, ablation side by side."""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any
+
+from crib.cliutil import console, err_console, print_json
+from crib.solve_run import SolveError, SolveOptions, run_solve
+
+ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def summary_table(summaries: list[tuple[str, Any]], title: str):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("", "n", "accuracy", "95% CI", "verified", "calls", "tokens in/out", "cost $", "time s", "errors"):
+        table.add_column(col, justify="right" if col else "left")
+    for label, s in summaries:
+        ci = "—" if s.ci_low is None else f"{_fmt_pct(s.ci_low)}–{_fmt_pct(s.ci_high)}"
+        table.add_row(label, str(s.n), _fmt_pct(s.accuracy), ci, _fmt_pct(s.verifier_pass_rate),
+                      f"{s.calls} ({s.cached_calls} cached)", f"{s.tokens_in}/{s.tokens_out}",
+                      f"{s.cost_usd:.4f}", f"{s.wall_s:.1f}", str(s.errors))
+    return table
+
+
+async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from crib.context import open_context
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+                        console=err_console(), disable=not show_progress, transient=False)
+    task_id = None
+
+    def on_start(rid: str, total: int, done: int) -> None:
+        nonlocal task_id
+        err_console().print(f"run [bold]{rid}[/]: {total} problems, {done} already done"
+                            f" (resume with: crib solve --resume {rid})", highlight=False)
+        task_id = progress.add_task(opts.domain, total=total, completed=done, stats="")
+
+    def on_progress(_record: dict, outcomes: list[dict]) -> None:
+        scored = [o for o in outcomes if o.get("score") is not None or o.get("error")]
+        acc = sum((o.get("score") or 0.0) for o in scored) / len(scored) if scored else None
+        errors = sum(1 for o in outcomes if o.get("error"))
+        spend = ctx.llm.spend(ctx.llm.run_id)
+        progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
+                        f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  errors {errors}")
+
+    async with open_context(cfg) as ctx:
+        with progress:
+            return await run_solve(ctx, opts, run_id=run_id, resume=resume, retry_errors=retry_errors,
+                                   on_start=on_start, on_progress=on_progress)
+
+
+async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, ablate, json_out) -> int:
+    """Run, print, and return the exit code: 0 done, 1 nothing solved without error,
+    2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable)."""
+    from agents.llm.errors import BudgetExceeded
+
+    modes = ABLATION_MODES if ablate else (opts.memory,)
+    summaries = []
+    try:
+        for mode in modes:
+            run_opts = opts
+            if ablate:  # each mode learns in a scope of its own, so the modes cannot help each other
+                run_opts = replace(opts, memory=mode, scope=f"{opts.scope or opts.domain}-ablate-{mode}")
+            summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id, resume=resume,
+                                     retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out)
+            summaries.append((mode, summary))
+    except SolveError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    except BudgetExceeded as exc:
+        err_console().print(f"[bold yellow]stopped:[/] {exc}. The run is saved; continue it with "
+                            f"`crib solve --resume <run id>` and a larger budget.", highlight=False)
+        return 3
+    except KeyboardInterrupt:
+        err_console().print("[bold yellow]interrupted[/]: finished problems are saved; "
+                            "continue with `crib solve --resume <run id>`.", highlight=False)
+        return 130
+    if json_out:
+        if ablate:
+            print_json({"ablation": {m: s.model_dump() for m, s in summaries}})
+        else:
+            print_json(summaries[0][1].model_dump())
+    else:
+        title = "Ablation over memory modes" if ablate else f"crib solve — {opts.domain} with {opts.agent}"
+        label = (lambda m, s: m) if ablate else (lambda m, s: s.run_id)
+        console().print(summary_table([(label(m, s), s) for m, s in summaries], title))
+    worst = summaries[-1][1]
+    return 1 if worst.n and worst.errors == worst.n else 0
