@@ -1,0 +1,71 @@
+"""The SQL response cache.
+
+The key is a sha256 over everything that decides a reply: model, endpoint, messages, every
+sampling parameter, the response format and the attempt index. The attempt index makes
+best-of-n at temperature > 0 get n different entries, and a rerun replay the same n.
+Only successful replies are stored (errors never are).
+
+Modes: `on` read and write; `off` neither; `read` replay only, never store;
+`write` always ask the endpoint and store (refreshes entries).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from agents.records import CacheRow
+
+CacheMode = Literal["on", "off", "read", "write"]
+CACHE_MODES = ("on", "off", "read", "write")
+
+
+def cache_key(model: str, base_url: str, messages: list[dict], params: dict[str, Any],
+              attempt: int) -> str:
+    """sha256 of a canonical JSON form (sorted keys, no whitespace, None values dropped)."""
+    material = {
+        "model": model,
+        "base_url": base_url.rstrip("/"),
+        "messages": messages,
+        "params": {k: v for k, v in params.items() if v is not None},
+        "attempt": attempt,
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, engine: Engine | None, mode: CacheMode = "on") -> None:
+        if mode not in CACHE_MODES:
+            raise ValueError(f"cache mode {mode!r} is not one of {', '.join(CACHE_MODES)}")
+        self.engine = engine
+        self.mode = mode
+
+    @property
+    def reads(self) -> bool:
+        return self.engine is not None and self.mode in ("on", "read")
+
+    @property
+    def writes(self) -> bool:
+        return self.engine is not None and self.mode in ("on", "write")
+
+    def get(self, key: str) -> dict | None:
+        if not self.reads:
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(select(CacheRow.response).where(CacheRow.key == key)).scalar()
+
+    def put(self, key: str, model: str, response: dict) -> None:
+        if not self.writes:
+            return
+        with self.engine.begin() as conn:
+            if self.mode == "write":
+                conn.execute(CacheRow.__table__.delete().where(CacheRow.key == key))
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(CacheRow).values(key=key, model=model, response=response))
+            except IntegrityError:
+                pass  # a concurrent identical call stored it first: same content

@@ -1,0 +1,356 @@
+"""`LLM`: the one async interface every part of Crib uses to talk to language models.
+
+Built on langchain-openai's `ChatOpenAI` (its own retries off: ours honour Retry-After and
+are recorded) against OpenAI-compatible endpoints. Around each call: the SQL response cache,
+the budget check, a per-endpoint concurrency limit, retries with backoff, a per-call timeout
+and one ledger row. See docs/interfaces.md ("Language models").
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from agents.llm import structured as so
+from agents.llm.cache import CacheMode, ResponseCache, cache_key
+from agents.llm.completion import Completion, Spend
+from agents.llm.errors import BudgetExceeded, EndpointError, LLMError, StructuredOutputError
+from agents.llm.ledger import Ledger
+from agents.llm.prices import PRICES_PER_MTOK, cost_usd
+from agents.llm.retry import Backoff, Failure, classify
+from agents.llm.settings import ModelSettings
+
+T = TypeVar("T", bound=BaseModel)
+NO_KEY = "sk-no-key"  # local servers want some key; never a real one
+
+
+@dataclass(frozen=True)
+class _Role:
+    name: str
+    settings: ModelSettings
+    model: str
+    base_url: str
+
+
+def derive_seed(messages: list[dict], attempt: int) -> int:
+    """A stable seed per (prompt, attempt): replays reproduce on servers that honour seeds."""
+    blob = json.dumps([messages, attempt], sort_keys=True, ensure_ascii=False).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
+
+
+class LLM:
+    """One per process. `roles` maps a role name to fully resolved ModelSettings (a model and
+    a base_url each: crib's wiring fills in the embedded server for roles without one)."""
+
+    def __init__(
+        self,
+        engine: Engine | None,
+        roles: Mapping[str, ModelSettings],
+        *,
+        cache: CacheMode = "on",
+        run_id: str | None = None,
+        budget_tokens: int | None = None,
+        budget_usd: float | None = None,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._roles: dict[str, _Role] = {}
+        for name, settings in roles.items():
+            if not settings.model or not settings.base_url:
+                missing = "model" if not settings.model else "base_url"
+                raise LLMError(f"role {name!r} has no {missing}: set it in config or let crib start "
+                               f"the embedded model for roles without an endpoint")
+            self._roles[name] = _Role(name, settings, settings.model, settings.base_url.rstrip("/"))
+        self.cache = ResponseCache(engine, cache)
+        self.ledger = Ledger(engine)
+        self.run_id = run_id
+        self.budget_tokens = budget_tokens
+        self.budget_usd = budget_usd
+        self.prices = dict(prices) if prices is not None else PRICES_PER_MTOK
+        self.backoff = backoff or Backoff()
+        self._concurrency: dict[str, int] = {}
+        for role in self._roles.values():  # roles sharing an endpoint share its limit (the largest)
+            self._concurrency[role.base_url] = max(self._concurrency.get(role.base_url, 1),
+                                                   role.settings.concurrency or 8)
+        # httpx clients and semaphores belong to one event loop: keep one set per loop.
+        self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._structured_mode: dict[str, int] = {}  # base_url -> index into so.MODES
+        self._spent: dict[str | None, list] = {}  # run -> [tokens, usd], loaded once from SQL
+
+    # -- plumbing --------------------------------------------------------------------------
+    def role(self, name: str) -> _Role:
+        try:
+            return self._roles[name]
+        except KeyError:
+            raise LLMError(f"unknown role {name!r}; configured roles: {', '.join(self._roles)}") from None
+
+    def _loop_state(self) -> dict:
+        loop = asyncio.get_running_loop()
+        state = self._per_loop.get(loop)
+        if state is None:
+            state = {"chat": {}, "sem": {}}
+            self._per_loop[loop] = state
+        return state
+
+    def _chat(self, role: _Role):
+        state = self._loop_state()
+        chat = state["chat"].get(role.name)
+        if chat is None:
+            import httpx
+            from langchain_openai import ChatOpenAI
+
+            s = role.settings
+            key = os.environ.get(s.api_key_env or "", "") or NO_KEY
+            limits = httpx.Limits(max_connections=self._concurrency[role.base_url] + 4,
+                                  max_keepalive_connections=self._concurrency[role.base_url] + 4)
+            chat = ChatOpenAI(
+                model=role.model, base_url=role.base_url, api_key=key, max_retries=0,
+                timeout=s.timeout_s, stream_usage=True,
+                http_async_client=httpx.AsyncClient(limits=limits, timeout=s.timeout_s),
+            )
+            state["chat"][role.name] = chat
+        return chat
+
+    def _semaphore(self, base_url: str) -> asyncio.Semaphore:
+        sems = self._loop_state()["sem"]
+        if base_url not in sems:
+            sems[base_url] = asyncio.Semaphore(self._concurrency.get(base_url, 8))
+        return sems[base_url]
+
+    def _params(self, role: _Role, messages: list[dict], attempt: int, temperature, max_tokens,
+                stop, seed, response_format) -> dict[str, Any]:
+        s = role.settings
+        temperature = s.temperature if temperature is None else temperature
+        if seed is None and temperature:
+            seed = derive_seed(messages, attempt)
+        return {"temperature": temperature,
+                "max_tokens": s.max_tokens if max_tokens is None else max_tokens,
+                "stop": list(stop) if stop else None, "seed": seed,
+                "response_format": response_format}
+
+    @staticmethod
+    def _call_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in params.items() if v is not None and k != "response_format"}
+        if params.get("response_format") is not None:
+            # Through extra_body: ChatOpenAI would otherwise switch to openai's `parse()` path.
+            kwargs["extra_body"] = {"response_format": params["response_format"]}
+        return kwargs
+
+    async def _record(self, **row) -> int | None:
+        return await asyncio.to_thread(self.ledger.record, **row)
+
+    # -- budgets ---------------------------------------------------------------------------
+    async def _spent_for(self, run: str | None) -> list:
+        if run not in self._spent:
+            spend = await asyncio.to_thread(self.ledger.spend, run)
+            self._spent.setdefault(run, [spend.tokens, spend.cost_usd])
+        return self._spent[run]
+
+    async def _check_budget(self, run: str | None) -> None:
+        if self.budget_tokens is None and self.budget_usd is None:
+            return
+        tokens, usd = await self._spent_for(run)
+        where = f"run {run}" if run else "this session"
+        if self.budget_tokens is not None and tokens >= self.budget_tokens:
+            raise BudgetExceeded(
+                f"token budget reached for {where}: {tokens:,} tokens spent of {self.budget_tokens:,} "
+                f"allowed; no more model calls are sent (raise --budget-tokens and resume the run)",
+                "tokens", self.budget_tokens, tokens)
+        if self.budget_usd is not None and usd >= self.budget_usd:
+            raise BudgetExceeded(
+                f"USD budget reached for {where}: ${usd:.4f} spent of ${self.budget_usd:.4f} allowed; "
+                f"no more model calls are sent (raise --budget-usd and resume the run)",
+                "usd", self.budget_usd, usd)
+
+    async def _add_spend(self, run: str | None, tokens: int, usd: float) -> None:
+        spent = await self._spent_for(run)
+        spent[0] += tokens
+        spent[1] += usd
+
+    # -- the call --------------------------------------------------------------------------
+    async def complete(self, messages: list[dict], role: str = "solver", attempt: int = 0,
+                       temperature: float | None = None, max_tokens: int | None = None,
+                       stop: list[str] | None = None, seed: int | None = None,
+                       response_format: dict | None = None, run_id: str | None = None,
+                       attempt_id: str | None = None) -> Completion:
+        completion, _ = await self._call(messages, role, attempt, temperature, max_tokens, stop,
+                                         seed, response_format, run_id, attempt_id)
+        return completion
+
+    async def _call(self, messages, role_name, attempt, temperature, max_tokens, stop, seed,
+                    response_format, run_id, attempt_id,
+                    validate: Callable[[str], Any] | None = None) -> tuple[Completion, Any]:
+        role = self.role(role_name)
+        params = self._params(role, messages, attempt, temperature, max_tokens, stop, seed,
+                              response_format)
+        key = cache_key(role.model, role.base_url, messages, params, attempt)
+        run = run_id if run_id is not None else self.run_id
+        base_row = {"run_id": run, "attempt_id": attempt_id, "role": role.name,
+                    "model": role.model, "base_url": role.base_url}
+
+        hit = await asyncio.to_thread(self.cache.get, key) if self.cache.reads else None
+        if hit is not None:
+            value, ok = self._validated(hit["text"], validate)
+            if ok:  # a cached reply that no longer validates is treated as a miss
+                await self._record(**base_row, tokens_in=hit["tokens_in"], tokens_out=hit["tokens_out"],
+                                   cost_usd=0.0, latency_ms=0.0, cached=True)
+                return Completion(text=hit["text"], tokens_in=hit["tokens_in"],
+                                  tokens_out=hit["tokens_out"], cached=True, model=hit["model"],
+                                  finish_reason=hit.get("finish_reason"), role=role.name,
+                                  attempt=attempt), value
+
+        await self._check_budget(run)
+        chat = self._chat(role)  # built (and langchain imported) before the clock starts
+        started = time.monotonic()
+        message = await self._with_retries(chat, role, messages, params, base_row)
+        latency_ms = (time.monotonic() - started) * 1000
+        text = message.content if isinstance(message.content, str) else str(message.content)
+        usage = message.usage_metadata or {}
+        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        model = message.response_metadata.get("model_name") or role.model
+        cost = cost_usd(role.model, tokens_in, tokens_out, self.prices)
+        finish = message.response_metadata.get("finish_reason")
+        await self._add_spend(run, tokens_in + tokens_out, cost)
+        row = {**base_row, "tokens_in": tokens_in, "tokens_out": tokens_out, "cost_usd": cost,
+               "latency_ms": latency_ms, "cached": False}
+        value, ok = self._validated(text, validate)
+        if not ok:
+            reason = f"structured output: {value}"
+            await self._record(**row, error=reason[:2000])
+            raise StructuredOutputError(
+                f"{role.name} reply from {role.model} at {role.base_url} is not valid: {value}"
+                + (" (the reply was cut at max_tokens)" if finish == "length" else ""), raw=text)
+        await self._record(**row)
+        if self.cache.writes:
+            await asyncio.to_thread(self.cache.put, key, role.model, {
+                "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
+                "finish_reason": finish})
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
+                          latency_ms=latency_ms, cached=False, model=model, finish_reason=finish,
+                          role=role.name, attempt=attempt), value
+
+    @staticmethod
+    def _validated(text: str, validate) -> tuple[Any, bool]:
+        if validate is None:
+            return None, True
+        try:
+            return validate(text), True
+        except ValueError as exc:
+            return str(exc), False
+
+    async def _with_retries(self, chat, role: _Role, messages: list[dict], params: dict,
+                            base_row: dict):
+        kwargs = self._call_kwargs(params)
+        retries = role.settings.max_retries if role.settings.max_retries is not None else 4
+        timeout = role.settings.timeout_s
+        failure: Failure | None = None
+        for attempt_no in range(retries + 1):
+            async with self._semaphore(role.base_url):
+                try:
+                    async with asyncio.timeout(timeout):
+                        return await chat.ainvoke(messages, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                    failure = classify(exc)
+                    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
+                        failure = Failure(True, None, None, f"timed out after {timeout:g} s")
+            if not failure.retryable or attempt_no == retries:
+                break
+            await asyncio.sleep(self.backoff.delay(attempt_no, failure))
+        tries = attempt_no + 1
+        message = (f"{role.name} call to {role.model} at {role.base_url} failed"
+                   f"{f' after {tries} attempts' if tries > 1 else ''}: {failure.description}")
+        await self._record(**base_row, tokens_in=0, tokens_out=0, cost_usd=0.0, latency_ms=0.0,
+                           cached=False, error=message[:2000])
+        raise EndpointError(message, status=failure.status, attempts=tries)
+
+    # -- structured output -----------------------------------------------------------------
+    async def structured(self, messages: list[dict], schema: type[T], role: str = "meta",
+                         attempt: int = 0, temperature: float | None = None,
+                         max_tokens: int | None = None, run_id: str | None = None,
+                         attempt_id: str | None = None) -> T:
+        """The reply parsed into `schema`; StructuredOutputError(raw=...) when it cannot be."""
+        base_url = self.role(role).base_url
+        start = self._structured_mode.get(base_url, 0)
+        last: EndpointError | None = None
+        for index in range(start, len(so.MODES)):
+            mode = so.MODES[index]
+            try:
+                _, value = await self._call(
+                    so.messages_for(messages, schema, mode), role, attempt, temperature, max_tokens,
+                    None, None, so.response_format(schema, mode), run_id, attempt_id,
+                    validate=lambda text: so.parse_into(text, schema))
+            except EndpointError as exc:
+                refused = exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+                if refused and mode != "prompt":
+                    last = exc  # this endpoint does not take this response_format: next mode
+                    continue
+                raise
+            self._structured_mode[base_url] = index
+            return value
+        raise last or LLMError("no structured output mode worked")
+
+    # -- streaming -------------------------------------------------------------------------
+    async def stream(self, messages: list[dict], role: str = "solver", attempt: int = 0,
+                     temperature: float | None = None, max_tokens: int | None = None,
+                     stop: list[str] | None = None, run_id: str | None = None,
+                     attempt_id: str | None = None) -> AsyncIterator[str]:
+        """Text pieces as they arrive; the call is cached and recorded when it ends."""
+        r = self.role(role)
+        params = self._params(r, messages, attempt, temperature, max_tokens, stop, None, None)
+        key = cache_key(r.model, r.base_url, messages, params, attempt)
+        run = run_id if run_id is not None else self.run_id
+        base_row = {"run_id": run, "attempt_id": attempt_id, "role": r.name, "model": r.model,
+                    "base_url": r.base_url}
+        hit = await asyncio.to_thread(self.cache.get, key) if self.cache.reads else None
+        if hit is not None:
+            await self._record(**base_row, tokens_in=hit["tokens_in"], tokens_out=hit["tokens_out"],
+                               cost_usd=0.0, latency_ms=0.0, cached=True)
+            yield hit["text"]
+            return
+        await self._check_budget(run)
+        pieces: list[str] = []
+        usage: dict = {}
+        finish = None
+        chat = self._chat(r)
+        started = time.monotonic()
+        try:
+            async with self._semaphore(r.base_url):
+                async for chunk in chat.astream(messages, **self._call_kwargs(params)):
+                    usage = chunk.usage_metadata or usage
+                    finish = chunk.response_metadata.get("finish_reason") or finish
+                    if isinstance(chunk.content, str) and chunk.content:
+                        pieces.append(chunk.content)
+                        yield chunk.content
+        except Exception as exc:  # noqa: BLE001 - no retry once pieces may have been shown
+            failure = classify(exc)
+            message = f"{r.name} stream from {r.model} at {r.base_url} failed: {failure.description}"
+            await self._record(**base_row, tokens_in=0, tokens_out=0, cost_usd=0.0,
+                               latency_ms=0.0, cached=False, error=message[:2000])
+            raise EndpointError(message, status=failure.status) from exc
+        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        cost = cost_usd(r.model, tokens_in, tokens_out, self.prices)
+        await self._add_spend(run, tokens_in + tokens_out, cost)
+        await self._record(**base_row, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
+                           latency_ms=(time.monotonic() - started) * 1000, cached=False)
+        if self.cache.writes:
+            await asyncio.to_thread(self.cache.put, key, r.model, {
+                "text": "".join(pieces), "tokens_in": tokens_in, "tokens_out": tokens_out,
+                "model": r.model, "finish_reason": finish})
+
+    # -- accounting and adapters -----------------------------------------------------------
+    def spend(self, run_id: str | None = None) -> Spend:
+        return self.ledger.spend(run_id if run_id is not None else self.run_id)
+
+    def completer(self, role: str, **defaults) -> Callable[[list[dict]], Awaitable[str]]:
+        """`async (messages) -> text` for lower layers (the memory curator takes one)."""
+        async def complete(messages: list[dict]) -> str:
+            return (await self.complete(messages, role=role, **defaults)).text
+        return complete

@@ -1,0 +1,76 @@
+"""The call ledger: one `llm_calls` row per call (cached or not, failed or not) and the sums.
+
+Spend counts cached calls as free (no tokens, no cost): that is what budgets compare against.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Engine, case, func, insert, select, update
+
+from agents.llm.completion import RoleSpend, Spend
+from agents.records import CallRow
+
+
+class Ledger:
+    def __init__(self, engine: Engine | None) -> None:
+        self.engine = engine
+        self._memory: list[dict] = []  # without an engine the ledger lives in memory
+
+    def record(self, **row) -> int | None:
+        row.setdefault("error", None)
+        if self.engine is None:
+            self._memory.append(row)
+            return len(self._memory) - 1
+        with self.engine.begin() as conn:
+            return conn.execute(insert(CallRow).values(**row).returning(CallRow.id)).scalar()
+
+    def mark_error(self, row_id: int | None, error: str) -> None:
+        if row_id is None:
+            return
+        if self.engine is None:
+            self._memory[row_id]["error"] = error
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(CallRow).where(CallRow.id == row_id).values(error=error))
+
+    def spend(self, run_id: str | None) -> Spend:
+        rows = self._rows(run_id)
+        total = Spend()
+        for role, calls, cached, errors, t_in, t_out, usd in rows:
+            part = RoleSpend(calls=calls, cached_calls=cached or 0, errors=errors or 0,
+                             tokens_in=t_in or 0, tokens_out=t_out or 0, cost_usd=usd or 0.0)
+            total.by_role[role] = part
+            for name in ("calls", "cached_calls", "errors", "tokens_in", "tokens_out", "cost_usd"):
+                setattr(total, name, getattr(total, name) + getattr(part, name))
+        return total
+
+    def _rows(self, run_id: str | None) -> list[tuple]:
+        if self.engine is None:
+            by_role: dict[str, list] = {}
+            for r in self._memory:
+                if r.get("run_id") != run_id:
+                    continue
+                acc = by_role.setdefault(r["role"], [r["role"], 0, 0, 0, 0, 0, 0.0])
+                paid = not r["cached"]
+                acc[1] += 1
+                acc[2] += int(r["cached"])
+                acc[3] += int(r["error"] is not None)
+                acc[4] += r["tokens_in"] if paid else 0
+                acc[5] += r["tokens_out"] if paid else 0
+                acc[6] += r["cost_usd"] if paid else 0.0
+            return [tuple(v) for v in by_role.values()]
+        paid = CallRow.cached.is_(False)
+        query = (
+            select(
+                CallRow.role,
+                func.count(),
+                func.sum(case((CallRow.cached.is_(True), 1), else_=0)),
+                func.sum(case((CallRow.error.is_not(None), 1), else_=0)),
+                func.sum(case((paid, CallRow.tokens_in), else_=0)),
+                func.sum(case((paid, CallRow.tokens_out), else_=0)),
+                func.sum(case((paid, CallRow.cost_usd), else_=0.0)),
+            )
+            .where(CallRow.run_id == run_id if run_id is not None else CallRow.run_id.is_(None))
+            .group_by(CallRow.role)
+        )
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]

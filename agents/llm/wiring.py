@@ -1,0 +1,48 @@
+"""Building an `LLM` from per-role settings, with the embedded server filling the gaps.
+
+Crib's wiring does, in order:
+    roles = {r: config.role(r) for r in ROLES}
+    if any(s.base_url is None for s in roles.values()):      # config.needs_local_model
+        path = local_model.ensure(config.local_model, config.data_dir / "models")
+        server = LocalServer(path, ctx=config.local_ctx)     # start from the main thread
+        server.start()   (or `async with server:`)
+    llm = build_llm(engine, roles, local_base_url=server.base_url, local_model=config.local_model,
+                    cache=..., run_id=..., budget_tokens=..., budget_usd=...)
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from sqlalchemy import Engine
+
+from agents.llm.client import LLM
+from agents.llm.settings import ModelSettings
+
+# Requests to the embedded server need few slots: it has one decoding slot per core pair.
+LOCAL_CONCURRENCY = 2
+
+
+def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None,
+                  local_model: str | None) -> dict[str, ModelSettings]:
+    """Roles without a base_url go to the embedded server (model name: the local model's)."""
+    resolved = {}
+    for name, settings in roles.items():
+        if settings.base_url is None:
+            if local_base_url is None:
+                raise ValueError(f"role {name!r} has no base_url and no embedded server is running")
+            settings = settings.model_copy(update={
+                "base_url": local_base_url,
+                "model": settings.model or local_model or "local",
+                "api_key_env": None,  # never send a hosted key to the local server
+                "concurrency": min(settings.concurrency or LOCAL_CONCURRENCY, LOCAL_CONCURRENCY),
+            })
+        elif settings.model is None:
+            raise ValueError(f"role {name!r} has base_url {settings.base_url} but no model name")
+        resolved[name] = settings
+    return resolved
+
+
+def build_llm(engine: Engine | None, roles: Mapping[str, ModelSettings],
+              local_base_url: str | None = None, local_model: str | None = None, **options) -> LLM:
+    """`options`: cache, run_id, budget_tokens, budget_usd, prices, backoff (see `LLM`)."""
+    return LLM(engine, resolve_roles(roles, local_base_url, local_model), **options)
