@@ -1,0 +1,138 @@
+"""Chroma index of entries and past problems, one pair of collections per scope.
+
+Embedded `PersistentClient` in a directory by default, a Chroma server by URL as an option.
+Embeddings come from the offline MiniLM (memory/embedding.py); Chroma never embeds on its own
+and telemetry is off. The index holds nothing SQL does not: `rebuild` recreates it from SQL.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from memory.models import MemoryEntry, PastProblem
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+
+BATCH = 2000  # below Chroma's maximum batch size
+
+
+def collection_name(scope: str, what: str) -> str:
+    """A valid Chroma collection name (3-512 chars of [a-zA-Z0-9._-]) unique to the scope."""
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", scope).strip("-._")[:40] or "scope"
+    digest = hashlib.sha1(scope.encode()).hexdigest()[:8]
+    return f"crib-{what}-{slug}-{digest}"
+
+
+def entry_document(e: MemoryEntry) -> str:
+    return f"{e.title}\n{e.body}"
+
+
+class VectorIndex:
+    def __init__(self, path: str | Path | None = None, url: str | None = None, embed: Any = None):
+        import chromadb
+        from chromadb.config import Settings
+
+        settings = Settings(anonymized_telemetry=False)
+        if url:
+            u = urlparse(url if "://" in url else f"http://{url}")
+            self.client = chromadb.HttpClient(host=u.hostname or "localhost", port=u.port or 8000,
+                                              ssl=u.scheme == "https", settings=settings)
+            self.where = url
+        elif path:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=str(path), settings=settings)
+            self.where = str(path)
+        else:
+            raise ValueError("VectorIndex needs a directory (path) or a Chroma server URL (url)")
+        if embed is None:
+            from memory.embedding import MiniLMEmbedding
+
+            embed = MiniLMEmbedding()
+        self.embed = embed
+        self._collections: dict[str, Any] = {}
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def collection(self, scope: str, what: str):
+        name = collection_name(scope, what)
+        if name not in self._collections:
+            self._collections[name] = self.client.get_or_create_collection(
+                name, embedding_function=self.embed, configuration={"hnsw": {"space": "cosine"}},
+                metadata={"scope": scope, "what": what})
+        return self._collections[name]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        # Rendering and problem retrieval embed the same problem text: keep a few around.
+        if text not in self._queries:
+            self._queries[text] = self.embed.embed([text])[0]
+            if len(self._queries) > 64:
+                self._queries.popitem(last=False)
+        return self._queries[text]
+
+    # ---- writing ---------------------------------------------------------------------------
+    def upsert_entries(self, scope: str, entries: list[MemoryEntry]) -> None:
+        col = self.collection(scope, "entries")
+        for i in range(0, len(entries), BATCH):
+            chunk = entries[i : i + BATCH]
+            docs = [entry_document(e) for e in chunk]
+            col.upsert(ids=[e.id for e in chunk], documents=docs, embeddings=self.embed.embed(docs),
+                       metadatas=[{"status": e.status, "kind": e.kind, "pinned": e.pinned} for e in chunk])
+
+    def upsert_problems(self, scope: str, problems: list[PastProblem]) -> None:
+        col = self.collection(scope, "problems")
+        for i in range(0, len(problems), BATCH):
+            chunk = problems[i : i + BATCH]
+            docs = [p.problem for p in chunk]
+            col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=self.embed.embed(docs),
+                       metadatas=[{"passed": str(p.passed).lower(), "problem_id": p.problem_id or ""} for p in chunk])
+
+    def rebuild(self, scope: str, entries: list[MemoryEntry], problems: list[PastProblem]) -> dict[str, int]:
+        for what in ("entries", "problems"):
+            name = collection_name(scope, what)
+            self._collections.pop(name, None)
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # absent: nothing to delete
+                pass
+        self.collection(scope, "entries")
+        self.collection(scope, "problems")
+        self.upsert_entries(scope, entries)
+        self.upsert_problems(scope, problems)
+        return {"entries": len(entries), "problems": len(problems)}
+
+    # ---- reading ---------------------------------------------------------------------------
+    def _query(self, scope: str, what: str, text: str, k: int, where: dict | None = None) -> list[tuple[str, float]]:
+        col = self.collection(scope, what)
+        n = col.count()
+        if n == 0 or k <= 0:
+            return []
+        res = col.query(query_embeddings=[self.embed_query(text)], n_results=min(k, n), where=where,
+                        include=["distances"])
+        ids, dists = res["ids"][0], res["distances"][0]
+        # Cosine distance -> similarity; ties broken by id so results are reproducible.
+        hits = sorted(((i, round(1.0 - float(d), 6)) for i, d in zip(ids, dists)), key=lambda h: (-h[1], h[0]))
+        return hits
+
+    def query_entries(self, scope: str, text: str, k: int, status: str | None = "active") -> list[tuple[str, float]]:
+        return self._query(scope, "entries", text, k, {"status": status} if status else None)
+
+    def query_problems(self, scope: str, text: str, k: int) -> list[tuple[int, float]]:
+        return [(int(i), s) for i, s in self._query(scope, "problems", text, k)]
+
+    def relevance(self, scope: str, text: str, ids: list[str]) -> dict[str, float]:
+        """Exact cosine similarity of each entry in `ids` to `text` (absent ones: 0)."""
+        if not ids:
+            return {}
+        got = self.collection(scope, "entries").get(ids=ids, include=["embeddings"])
+        if not len(got["ids"]):
+            return {}
+        mat = np.asarray(got["embeddings"], dtype=np.float32)
+        sims = mat @ self.embed_query(text)
+        return {i: float(s) for i, s in zip(got["ids"], sims)}
