@@ -1,0 +1,200 @@
+"""One attempt: one run of one agent on one problem in the sandbox, its spend and its record.
+
+The agent's model calls leave the sandbox as RPC `complete` requests; `ModelBridge` forwards
+them to the shared `LLM` with this attempt's cache index and ids, and counts what they cost.
+Everything that can go wrong in an attempt (agent crash, sandbox limit, malformed reply,
+endpoint error, the problem's own budget) ends up as the attempt's `error` text; only a
+run-wide `BudgetExceeded` escapes, so the run stops cleanly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.verdict import Verdict
+
+# Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
+# already made in the attempt: CoT-SC's n identical calls at temperature > 0 are n samples,
+# best-of-n attempts are distinct samples, and a rerun replays exactly the same ones.
+SAMPLE_STRIDE = 1000
+MAX_RAW_CHARS = 20_000
+ALLOWED_ROLES = ("solver", "judge")  # an agent may not spend the curator's or meta model
+
+
+class ProblemBudgetSpent(RuntimeError):
+    """The per-problem call/token budget of the loop policy is used up."""
+
+
+class Attempt(BaseModel):
+    id: str
+    run_id: str | None = None
+    problem_id: str
+    agent_name: str
+    agent_hash: str
+    policy: str
+    index: int
+    answer: Any = None
+    raw_output: str | None = None
+    passed: bool | None = None
+    score: float | None = None  # the verifiers' combined score (not the gold score)
+    verdicts: list[Verdict] = Field(default_factory=list)
+    feedback_in: str | None = None
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    wall_ms: float = 0.0
+    error: str | None = None
+    limit_hit: str | None = None
+    cheatsheet_version: str | None = None
+    memory_entry_ids: list[str] = Field(default_factory=list)
+
+
+def attempt_id(run_id: str | None, problem_id: str, code_hash: str, policy: str, index: int) -> str:
+    key = hashlib.sha256(f"{problem_id}\0{code_hash}\0{policy}".encode()).hexdigest()[:16]
+    return f"{run_id or '-'}:{key}:{index}"
+
+
+class Spend(BaseModel):
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, other: "Spend") -> None:
+        self.calls += other.calls
+        self.cached_calls += other.cached_calls
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.cost_usd += other.cost_usd
+
+
+class ModelBridge:
+    """The RPC handler for one attempt: guest `complete` requests -> `llm.complete`."""
+
+    def __init__(self, llm: Any, *, run_id: str | None, attempt_id: str, index: int,
+                 problem_spend: Spend, max_calls: int | None, max_tokens: int | None):
+        self.llm = llm
+        self.run_id = run_id
+        self.attempt_id = attempt_id
+        self.index = index
+        self.spend = Spend()
+        self.problem_spend = problem_spend  # shared by the problem's attempts
+        self.max_calls = max_calls
+        self.max_tokens = max_tokens
+        self.errors: list[str] = []
+        self.budget_error: BaseException | None = None
+        self._seen: Counter[str] = Counter()
+
+    def _check_budget(self) -> None:
+        used = self.problem_spend.calls + self.spend.calls
+        tokens = (self.problem_spend.tokens_in + self.problem_spend.tokens_out
+                  + self.spend.tokens_in + self.spend.tokens_out)
+        if self.max_calls is not None and used >= self.max_calls:
+            raise ProblemBudgetSpent(f"problem budget spent: {used} of {self.max_calls} calls")
+        if self.max_tokens is not None and tokens >= self.max_tokens:
+            raise ProblemBudgetSpent(f"problem budget spent: {tokens} of {self.max_tokens} tokens")
+
+    async def __call__(self, method: str, params: dict) -> dict:
+        from agents.llm import BudgetExceeded
+
+        if method != "complete":
+            raise ValueError(f"unknown RPC method {method!r}")
+        try:
+            self._check_budget()
+        except ProblemBudgetSpent as exc:
+            self.errors.append(str(exc))
+            raise
+        messages = params.get("messages")
+        role = params.get("role") or "solver"
+        role = role if role in ALLOWED_ROLES else "solver"
+        sampling = {k: params.get(k) for k in ("temperature", "max_tokens", "stop", "seed",
+                                                "response_format")}
+        request = json.dumps([role, messages, sampling], sort_keys=True, default=str)
+        repeat = self._seen[request]
+        self._seen[request] += 1
+        try:
+            c = await self.llm.complete(
+                messages, role=role, attempt=self.index * SAMPLE_STRIDE + repeat,
+                run_id=self.run_id, attempt_id=self.attempt_id, **sampling)
+        except BudgetExceeded as exc:
+            self.budget_error = exc
+            raise
+        except Exception as exc:
+            self.errors.append(f"model call failed ({role}): {type(exc).__name__}: {exc}")
+            raise
+        self.spend.calls += 1
+        self.spend.cached_calls += int(bool(getattr(c, "cached", False)))
+        self.spend.tokens_in += int(c.tokens_in or 0)
+        self.spend.tokens_out += int(c.tokens_out or 0)
+        self.spend.cost_usd += float(getattr(c, "cost_usd", 0.0) or 0.0)
+        return {"text": c.text, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out}
+
+
+def output_text(value: Any) -> str:
+    """The agent's return value as the text `domain.extract` reads."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("content"), str):
+        return value["content"]  # an ADAS Info that crossed the boundary as a dict
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def sandbox_error(result: Any, bridge: ModelBridge) -> str | None:
+    """A clear message for a failed agent run, or None when it succeeded."""
+    if getattr(result, "ok", False):
+        return None
+    parts = []
+    limit = getattr(result, "limit_hit", None)
+    if limit:
+        parts.append(f"sandbox limit hit: {limit}")
+    err = getattr(result, "error", None) or ""
+    stderr = (getattr(result, "stderr", None) or "").strip()
+    if err:
+        parts.append(f"agent failed: {err}")
+    elif stderr:
+        parts.append(f"agent failed: {stderr[-800:]}")
+    elif not limit:
+        parts.append(f"agent failed with exit code {getattr(result, 'exit_code', '?')}")
+    parts.extend(bridge.errors)
+    return "; ".join(dict.fromkeys(parts))
+
+
+def clock_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
+    """Write a problem's attempts in one transaction, replacing an earlier try of the same
+    problem by the same agent and policy in the same run (a resumed run counts nothing twice)."""
+    if engine is None or not attempts:
+        return
+    from sqlalchemy import delete
+    from sqlalchemy.orm import Session
+
+    from agents.records import AttemptRow
+
+    first = attempts[0]
+    prefix = first.id.rsplit(":", 1)[0] + ":"
+    with Session(engine) as session, session.begin():
+        session.execute(delete(AttemptRow).where(AttemptRow.id.startswith(prefix, autoescape=True)))
+        for a in attempts:
+            session.add(AttemptRow(
+                id=a.id, run_id=a.run_id, problem_id=a.problem_id, agent_name=a.agent_name,
+                agent_hash=a.agent_hash, policy=a.policy, attempt_index=a.index,
+                answer=a.answer, raw_output=(a.raw_output or "")[:MAX_RAW_CHARS],
+                passed=a.passed, verdicts=[v.model_dump() for v in a.verdicts],
+                feedback_in=a.feedback_in, calls=a.calls, cached_calls=a.cached_calls,
+                tokens_in=a.tokens_in, tokens_out=a.tokens_out, cost_usd=a.cost_usd,
+                wall_ms=a.wall_ms, error=a.error, cheatsheet_version=a.cheatsheet_version,
+                memory_entry_ids=list(a.memory_entry_ids), created_at=datetime.now(timezone.utc)))

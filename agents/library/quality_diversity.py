@@ -1,0 +1,18 @@
+"""Quality-Diversity: solve the task three ways, each different from the last, then pick the best.
+
+Crib's version of the quality-diversity seed in the ADAS API.
+"""
+
+
+def forward(self, taskInfo):
+    solver = LLMAgentBase(["thinking", "answer"], "Chain-of-Thought Agent", temperature=0.8)
+    final = LLMAgentBase(["thinking", "answer"], "Final Decision Agent", temperature=0.1)
+    thinking, answer = solver([taskInfo], "Think step by step, then give the answer.", 0)
+    inputs = [taskInfo, thinking, answer]
+    for i in range(2):
+        thinking, answer = solver(
+            inputs, "Solve the task again with a different approach from the attempts above.",
+            i + 1)
+        inputs.extend([thinking, answer])
+    thinking, answer = final(inputs, "Compare the solutions above and give the best answer.")
+    return answer

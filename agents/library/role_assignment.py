@@ -1,0 +1,21 @@
+"""Dynamic Role Assignment: a router picks the expert best suited to the task, who solves it.
+
+Crib's version of the dynamic role assignment seed in the ADAS API.
+"""
+
+
+def forward(self, taskInfo):
+    roles = {
+        "mathematician": "mathematician",
+        "programmer": "Python programmer",
+        "puzzle": "puzzle solver",
+        "reader": "careful reader",
+    }
+    router = LLMAgentBase(["choice"], "Routing Agent", temperature=0.0)
+    choice = router([taskInfo], "Which expert should solve this task? Reply with one word: "
+                                "mathematician, programmer, puzzle or reader.")[0]
+    text = str(choice.content).lower()
+    key = next((k for k in roles if k in text), "mathematician")
+    expert = LLMAgentBase(["thinking", "answer"], "Expert Agent", role=roles[key])
+    thinking, answer = expert([taskInfo], "Think step by step, then give the answer.")
+    return answer

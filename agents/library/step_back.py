@@ -1,0 +1,14 @@
+"""Step-back Abstraction: first name the principles the task rests on, then solve with them.
+
+Crib's version of the step-back prompting seed (Zheng et al., 2023) in the ADAS API.
+"""
+
+
+def forward(self, taskInfo):
+    principle_agent = LLMAgentBase(["thinking", "principle"], "Principle Agent")
+    solver = LLMAgentBase(["thinking", "answer"], "Chain-of-Thought Agent")
+    thinking, principle = principle_agent(
+        [taskInfo], "Which principles or methods does this task rest on? List them briefly.")
+    thinking, answer = solver([taskInfo, thinking, principle],
+                              "Use the principles above. Think step by step, then answer.")
+    return answer

@@ -1,0 +1,309 @@
+"""The per-problem loop: run the agent in the sandbox, verify, retry or sample more, score.
+
+Policies (`LoopPolicy.kind`):
+- `single`: one attempt.
+- `retry`: up to `k` attempts; after a failed verdict (or a crashed attempt) the next attempt
+  sees the task plus what the verifiers said about the earlier answers. Stops at the first pass,
+  and also when the verdict is unknown (no verifier could decide, so there is no feedback to act
+  on and another round would only repeat the question).
+- `best-of-n`: up to `n` attempts with distinct attempt indices (so distinct cache keys and
+  distinct samples); keeps the best-verified answer. With `early_stop` (the default) it stops
+  spending at the first pass, since a target-free verifier's pass is all the loop could hope
+  for; `early_stop=False` always samples all n (for studies of the verifier itself).
+- `vote`: `n` samples, the majority answer wins; the verifier-free baseline. Verifiers run only
+  on the chosen answer, for the record; they never influence the choice.
+
+The gold target is used only by `domain.score` for the final score; verifiers get the problem
+with `target=None`. Every attempt is recorded (`agents/attempts.py`). Budgets: the policy's
+per-problem `max_calls`/`max_tokens`; a run-wide `BudgetExceeded` propagates to stop the run.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from agents.attempts import (Attempt, ModelBridge, Spend, attempt_id, clock_ms, output_text,
+                             sandbox_error, save_attempts)
+from agents.problems import Problem
+from agents.verdict import Verdict
+from agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
+                           without_target)
+from agents.verify.base import clip
+
+
+class MemoryHook(Protocol):
+    """The seam the memory layer plugs into (wired by `crib`; optional)."""
+
+    async def prepare(self, problem: Problem) -> tuple[str, list[str], Any]:
+        """(cheatsheet text, ids of the entries rendered into it, sheet version)."""
+
+    async def after(self, problem: Problem, outcome: "ProblemOutcome") -> None:
+        """Curate after the problem is done (gated by the outcome's verdicts)."""
+
+
+class LoopPolicy(BaseModel):
+    kind: Literal["single", "retry", "best-of-n", "vote"] = "single"
+    k: int = Field(default=3, ge=1)  # retry: attempts in all
+    n: int = Field(default=5, ge=1)  # best-of-n / vote: samples
+    early_stop: bool = True  # best-of-n: stop at the first pass
+    max_calls: int | None = Field(default=None, ge=1)  # per problem, all attempts together
+    max_tokens: int | None = Field(default=None, ge=1)
+
+    @property
+    def max_attempts(self) -> int:
+        return {"single": 1, "retry": self.k}.get(self.kind, self.n)
+
+
+@dataclass
+class SolveContext:
+    llm: Any
+    sandbox: Any
+    run_id: str | None = None
+    memory: MemoryHook | None = None
+    engine: Any = None  # SQLAlchemy Engine: attempts are recorded when given
+    verifiers: list[Verifier] | None = None  # None: default_verifiers(domain)
+    limits: Any = None  # sandbox Limits for agent runs (None: the sandbox's defaults)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ProblemOutcome(BaseModel):
+    problem_id: str
+    answer: Any = None
+    score: float | None = None
+    passed: bool | None = None
+    verdicts: list[Verdict] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    chosen_attempt: int | None = None
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    wall_ms: float = 0.0
+    error: str | None = None  # set only when no attempt produced an answer
+    agent_name: str = ""
+    policy: str = "single"
+    cheatsheet_version: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+def retry_feedback(attempts: list[Attempt]) -> str | None:
+    """What the next attempt is told about the earlier ones (None when nothing to tell)."""
+    lines = []
+    for a in attempts:
+        if a.error and a.answer is None:
+            lines.append("Your previous attempt gave no answer "
+                         f"({clip(a.error, 200)}). Follow the answer format.")
+        elif a.passed is False:
+            said = " ".join(v.feedback for v in a.verdicts if v.passed is False and v.feedback)
+            lines.append(f"Your previous answer {clip(str(a.answer), 200)} was checked: "
+                         f"{clip(said or 'it is wrong.', 400)}")
+    if not lines:
+        return None
+    return "\n".join(lines) + "\nTry again."
+
+
+def _rank(a: Attempt, prefer_late: bool) -> tuple:
+    passed = {True: 2, None: 1, False: 0}[a.passed]
+    return (a.answer is not None, passed, a.score if a.score is not None else -1.0,
+            a.index if prefer_late else -a.index)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _answer_format(domain: Any, problem: Problem) -> str:
+    fmt = getattr(domain, "answer_format", "")
+    return str(fmt(problem) if callable(fmt) else fmt or "")
+
+
+def _render(domain: Any, problem: Problem) -> str:
+    render = getattr(domain, "render", None)
+    if callable(render):
+        return render(problem)
+    return problem.input if isinstance(problem.input, str) else str(problem.input)
+
+
+class _Solver:
+    """The state of one problem being solved (kept off the public API)."""
+
+    def __init__(self, problem, domain, spec, ctx, policy, verifiers):
+        self.problem, self.domain, self.spec, self.ctx, self.policy = (
+            problem, domain, spec, ctx, policy)
+        self.verifiers = verifiers
+        self.blind = without_target(problem)
+        self.spend = Spend()
+        self.attempts: list[Attempt] = []
+        self.task = _render(domain, problem)
+        self.fmt = _answer_format(domain, problem)
+        self.sheet, self.entry_ids, self.sheet_version = "", [], None
+        self.notes: list[str] = []
+
+    def verify_context(self, a: Attempt, samples: list[Any]) -> VerifyContext:
+        return VerifyContext(domain=self.domain, task=self.task, raw_output=a.raw_output or "",
+                             samples=samples, sandbox=self.ctx.sandbox, llm=self.ctx.llm,
+                             run_id=self.ctx.run_id, attempt=a.index, attempt_id=a.id)
+
+    async def verify(self, a: Attempt, verifiers: list[Verifier], samples: list[Any]) -> None:
+        vctx = self.verify_context(a, samples)
+        verdicts = [await v.verify(self.blind, a.answer, vctx) for v in verifiers]
+        kept = {v.verifier for v in verdicts}
+        a.verdicts = [v for v in a.verdicts if v.verifier not in kept] + verdicts
+        a.passed, a.score = combine(a.verdicts)
+        a.calls += vctx.usage.calls
+        a.tokens_in += vctx.usage.tokens_in
+        a.tokens_out += vctx.usage.tokens_out
+        a.cost_usd += vctx.usage.cost_usd
+
+    def budget_left(self) -> bool:
+        p, s = self.policy, self.spend
+        if p.max_calls is not None and s.calls >= p.max_calls:
+            return False
+        return not (p.max_tokens is not None and s.tokens_in + s.tokens_out >= p.max_tokens)
+
+    async def attempt(self, index: int, feedback: str | None) -> Attempt:
+        ctx, spec = self.ctx, self.spec
+        aid = attempt_id(ctx.run_id, self.problem.id, spec.code_hash, self.policy.kind, index)
+        a = Attempt(id=aid, run_id=ctx.run_id, problem_id=self.problem.id, agent_name=spec.name,
+                    agent_hash=spec.code_hash, policy=self.policy.kind, index=index,
+                    feedback_in=feedback, memory_entry_ids=list(self.entry_ids),
+                    cheatsheet_version=None if self.sheet_version is None
+                    else str(self.sheet_version))
+        bridge = ModelBridge(ctx.llm, run_id=ctx.run_id, attempt_id=aid, index=index,
+                             problem_spend=self.spend, max_calls=self.policy.max_calls,
+                             max_tokens=self.policy.max_tokens)
+        task = self.task if not feedback else f"{self.task}\n\n{feedback}"
+        start = time.perf_counter()
+        kwargs: dict[str, Any] = {"task": task, "answer_format": self.fmt,
+                                  "cheatsheet": self.sheet, "rpc": bridge}
+        if ctx.limits is not None:
+            kwargs["limits"] = ctx.limits
+        try:
+            result = await ctx.sandbox.run_agent(spec.code, **kwargs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the sandbox itself failed: this attempt's error, not the run's
+            result = None
+            a.error = f"sandbox failed: {type(exc).__name__}: {exc}"
+        if bridge.budget_error is not None:
+            raise bridge.budget_error
+        if result is not None:
+            a.error = sandbox_error(result, bridge)
+            a.limit_hit = getattr(result, "limit_hit", None) or None
+            if a.error is None:
+                a.raw_output = output_text(getattr(result, "value", None))
+                try:
+                    a.answer = self.domain.extract(a.raw_output)
+                except Exception as exc:
+                    a.error = f"extracting the answer failed: {type(exc).__name__}: {exc}"
+        a.calls, a.cached_calls = bridge.spend.calls, bridge.spend.cached_calls
+        a.tokens_in, a.tokens_out = bridge.spend.tokens_in, bridge.spend.tokens_out
+        a.cost_usd = bridge.spend.cost_usd
+        a.wall_ms = clock_ms(start)
+        return a
+
+    def samples(self) -> list[Any]:
+        return [a.answer for a in self.attempts if a.answer is not None]
+
+    async def run(self) -> Attempt | None:
+        """Make attempts per the policy; return the chosen one (None: no attempt made)."""
+        kind = self.policy.kind
+        for index in range(self.policy.max_attempts):
+            if not self.budget_left():
+                self.notes.append(f"per-problem budget spent after {index} attempt(s)")
+                break
+            feedback = retry_feedback(self.attempts) if kind == "retry" else None
+            a = await self.attempt(index, feedback)
+            self.attempts.append(a)
+            if kind != "vote" and (a.answer is not None or a.error is None):
+                await self.verify(a, self.verifiers, self.samples())
+            self.spend.add(Spend(calls=a.calls, cached_calls=a.cached_calls, tokens_in=a.tokens_in,
+                                 tokens_out=a.tokens_out, cost_usd=a.cost_usd))
+            if kind == "single":
+                break
+            if kind == "retry" and (a.passed is True or (a.passed is None and a.error is None)):
+                break
+            if kind == "best-of-n" and self.policy.early_stop and a.passed is True:
+                break
+        return await self.choose()
+
+    async def choose(self) -> Attempt | None:
+        if not self.attempts:
+            return None
+        kind = self.policy.kind
+        if kind == "vote":
+            answers = [a.answer for a in self.attempts]
+            i, _votes, _total = majority(answers, self.domain)
+            chosen = self.attempts[i] if i is not None else self.attempts[-1]
+            if chosen.answer is not None:
+                await self.verify(chosen, self.verifiers, self.samples())
+            return chosen
+        if kind == "best-of-n":  # agreement-type verdicts now see every sample
+            late = [v for v in self.verifiers if getattr(v, "needs_samples", False)]
+            if late and len(self.attempts) > 1:
+                for a in self.attempts:
+                    if a.answer is not None:
+                        await self.verify(a, late, self.samples())
+        return max(self.attempts, key=lambda a: _rank(a, prefer_late=kind == "retry"))
+
+
+async def solve_problem(problem: Problem, domain: Any, spec: Any, ctx: SolveContext,
+                        policy: LoopPolicy | None = None,
+                        verifiers: list[Verifier] | None = None) -> ProblemOutcome:
+    """Solve one problem; errors become the outcome's record, `BudgetExceeded` propagates."""
+    from agents.llm import BudgetExceeded
+
+    policy = policy or LoopPolicy()
+    if verifiers is None:
+        verifiers = ctx.verifiers if ctx.verifiers is not None else default_verifiers(domain)
+    start = time.perf_counter()
+    s = _Solver(problem, domain, spec, ctx, policy, verifiers)
+    if ctx.memory is not None:
+        try:
+            s.sheet, s.entry_ids, s.sheet_version = await ctx.memory.prepare(problem)
+            s.sheet = s.sheet or ""
+        except BudgetExceeded:
+            raise
+        except Exception as exc:  # no sheet is better than no answer
+            s.notes.append(f"memory prepare failed: {type(exc).__name__}: {exc}")
+    chosen = await s.run()
+    out = ProblemOutcome(problem_id=problem.id, attempts=s.attempts, agent_name=spec.name,
+                         policy=policy.kind, notes=s.notes,
+                         cheatsheet_version=None if s.sheet_version is None
+                         else str(s.sheet_version))
+    for a in s.attempts:
+        out.calls += a.calls
+        out.cached_calls += a.cached_calls
+        out.tokens_in += a.tokens_in
+        out.tokens_out += a.tokens_out
+        out.cost_usd += a.cost_usd
+    if chosen is not None:
+        out.chosen_attempt = chosen.index
+        out.answer, out.passed, out.verdicts = chosen.answer, chosen.passed, chosen.verdicts
+    if out.answer is None:
+        errors = [a.error for a in s.attempts if a.error]
+        out.error = errors[-1] if errors else (
+            "no answer could be extracted from the agent's output" if s.attempts
+            else "no attempt was made: " + "; ".join(s.notes))
+    try:
+        out.score = await _maybe_await(domain.score(problem, out.answer))
+    except Exception as exc:
+        out.notes.append(f"scoring failed: {type(exc).__name__}: {exc}")
+        out.score = 0.0
+    if ctx.engine is not None:
+        await asyncio.to_thread(save_attempts, ctx.engine, s.attempts)
+    out.wall_ms = clock_ms(start)
+    if ctx.memory is not None:
+        try:
+            await ctx.memory.after(problem, out)
+        except BudgetExceeded:
+            raise
+        except Exception as exc:
+            out.notes.append(f"memory update failed: {type(exc).__name__}: {exc}")
+    return out

@@ -1,0 +1,40 @@
+"""The domain's own target-free checker (Game of 24, equation balancer, code with tests)."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from agents.problems import Problem
+from agents.verdict import Verdict
+from agents.verify.base import VerifyContext, clip
+
+
+class DomainChecker:
+    name = "domain"
+    needs_samples = False
+
+    async def verify(self, problem: Problem, answer: Any, ctx: VerifyContext) -> Verdict:
+        check = getattr(ctx.domain, "check", None)
+        if check is None:
+            return Verdict(passed=None, verifier=self.name,
+                           feedback="This domain has no target-free checker.")
+        if answer is None:
+            return Verdict(passed=False, score=0.0, verifier=self.name,
+                           feedback="No answer could be extracted; follow the answer format.")
+        kwargs = {}
+        try:
+            if "sandbox" in inspect.signature(check).parameters:
+                kwargs["sandbox"] = ctx.sandbox  # checkers that run code (hidden tests)
+        except (TypeError, ValueError):
+            pass
+        try:
+            verdict = check(problem, answer, **kwargs)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+        except Exception as exc:  # a checker bug must not kill the batch
+            return Verdict(passed=None, verifier=self.name,
+                           feedback=clip(f"checker failed: {type(exc).__name__}: {exc}"))
+        if verdict is None:
+            return Verdict(passed=None, verifier=self.name,
+                           feedback="The checker could not decide on this answer.")
+        return verdict
