@@ -1,0 +1,26 @@
+"""Self-Consistency: sample five chains of thought at temperature 0.8 and keep the majority answer.
+
+Crib's version of CoT-SC (Wang et al., 2023) in Crib's agent API. The votes are counted on the
+final answer line (spaces and case ignored); the winning reply is returned whole so the domain
+can extract its answer.
+"""
+
+
+def forward(task):
+    def final_answer(reply):
+        lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+        for line in reversed(lines):
+            if line.lower().lstrip("*# ").startswith("answer"):
+                lines = [line.split(":", 1)[-1]]
+                break
+        last = lines[-1] if lines else ""
+        return re.sub(r"\s+", "", last.strip("`*$. ")).lower()
+
+    prompt = f"{task}\n\n{answer_format}\nThink step by step, then give the answer."
+    replies = [llm(prompt, temperature=0.8) for _ in range(5)]
+    keys = [final_answer(r) for r in replies]
+    votes = Counter(k for k in keys if k)
+    if not votes:
+        return replies[0]
+    best = votes.most_common(1)[0][0]
+    return replies[keys.index(best)]

@@ -1,0 +1,29 @@
+"""Program-of-Thought: the model writes a Python program, the sandbox runs it, its output is the answer.
+
+Crib's version of PoT (Chen et al., 2022) in Crib's agent API. The program runs in the snippet
+tier through `run_python`; when it fails or prints nothing, the error goes back to the model
+for up to two repairs.
+"""
+
+
+def forward(task):
+    prompt = (f"{task}\n\nWrite a short Python program that solves this and prints only the "
+              f"final answer. What it prints must follow this format: {answer_format}\n"
+              "Reply with the program in one ```python code block.")
+    messages = [{"role": "user", "content": prompt}]
+    reply = ""
+    for _ in range(3):
+        reply = llm(messages)
+        blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)
+        code = blocks[-1] if blocks else reply
+        result = run_python(code, timeout=10)
+        out = (result.get("stdout") or "").strip()
+        if result.get("ok") and out:
+            return out if "answer" in out.lower() else f"Answer: {out}"
+        problem = result.get("error") or (result.get("stderr") or "")[-500:] or "it printed nothing"
+        messages += [
+            {"role": "assistant", "content": reply},
+            {"role": "user", "content": f"Running it failed: {problem}\nFix the program and "
+                                        "reply with the whole program in one ```python block."},
+        ]
+    return reply
