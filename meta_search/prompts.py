@@ -1,0 +1,112 @@
+"""Prompt text of the meta-agent: the task, the guest runtime API, reflections, debugging.
+
+The runtime description is read from docs/agent-api.md when the source tree has it (so the
+meta-agent is told exactly what the sandbox serves); otherwise a built-in summary is used.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+BUILTIN_API = '''\
+Agents run inside a sandbox and import nothing but the runtime and the standard library
+(no os, subprocess, socket, open(), exec or eval). An agent is Python source that defines a
+top-level `forward`. Two APIs are available, pre-imported:
+
+ADAS API (as in "Automated Design of Agentic Systems"):
+    Info = namedtuple("Info", ["name", "author", "content", "iteration_idx"])
+    agent = LLMAgentBase(output_fields=["thinking", "answer"], agent_name="CoT Agent",
+                         role="helpful assistant", temperature=0.5)
+    thinking, answer = agent([taskInfo], instruction)   # list of Info, one per output field
+    def forward(self, taskInfo):      # taskInfo is an Info whose content is the task text
+        ...
+        return answer                 # an Info (its content is used) or a string
+
+Crib API (functions):
+    llm(prompt_or_messages, temperature=None, max_tokens=None) -> str
+    llm_json(prompt_or_messages, fields={"thinking": "...", "answer": "..."}) -> dict
+    run_python(code, timeout_s=5) -> {"ok", "stdout", "stderr", "value", "error"}
+    task        # the task text;  cheatsheet  # the memory cheatsheet text ("" if none)
+The answer format required by the domain is appended to the task text by the runtime.
+'''
+
+
+@lru_cache(maxsize=1)
+def runtime_api() -> str:
+    doc = Path(__file__).resolve().parents[1] / "docs" / "agent-api.md"
+    if doc.is_file():
+        text = doc.read_text()
+        if len(text) > 12_000:  # keep the system prompt bounded
+            text = text[:12_000] + "\n[... see docs/agent-api.md ...]"
+        return text
+    return BUILTIN_API
+
+
+SYSTEM = (
+    "You are an expert machine learning researcher designing agentic systems: programs that "
+    "call language models and tools to solve tasks. You reply with one JSON object with the "
+    'keys "thought", "name" and "code" and nothing else.'
+)
+
+TASK = '''\
+# Overview
+You design agents for the domain "{domain}": {domain_description}
+Answer format the agents must produce: {answer_format}
+
+# The runtime your code runs in
+{api}
+
+# Archive of agents discovered so far
+{archive}
+{lessons}
+# Your task
+Propose a new agent that is interestingly different from the agents in the archive and likely
+to score higher on the validation problems. Learn from the archive: what the best agents do,
+and why failed candidates failed. Reply with JSON:
+- "thought": your reasoning and the design idea, including the overall plan;
+- "name": a short name for the agent;
+- "code": the complete Python code, defining `forward` exactly as the runtime expects.
+'''
+
+LESSONS = "\n# Design lessons from earlier generations\n{sheet}\n"
+
+REFLECT_NOVELTY = '''\
+Review your proposal against the archive above.
+1. Interestingness: is it genuinely different from every archived agent, or a renamed copy?
+   If it is not novel, design something different.
+2. Plan: is the design likely to improve on the best archived agent? If not, improve it.
+Reply with the (possibly revised) JSON object: "thought" (include your reflection), "name",
+"code".
+'''
+
+REFLECT_IMPLEMENTATION = '''\
+Now check the implementation line by line.
+- Does it use only the runtime API above and the standard library (no os, subprocess, files,
+  network, exec, eval)? Does it define `forward` with the right signature?
+- Are the LLM calls, field names and returned values used correctly? Does it return the
+  answer in the required format?
+- Any bug, name error, wrong indentation, unbounded loop or unnecessary LLM call?
+Reply with the corrected JSON object: "thought", "name", "code".
+'''
+
+DEBUG = '''\
+Your agent "{name}" failed when run on validation problems.
+{failure}
+
+The code that failed:
+```python
+{code}
+```
+Fix the code (keep the design idea unless it cannot work). Reply with the JSON object:
+"thought" (what was wrong and how you fixed it), "name", "code".
+'''
+
+CURATE_LESSONS = '''\
+You keep a short list of design lessons for an agent-design search in domain "{domain}".
+Generation {generation} produced these candidates:
+{results}
+Current lessons:
+{sheet}
+Write the updated list of at most {max_lessons} short lessons (what worked, what failed and
+why), one per line starting with "- ". Keep lessons that still hold; drop ones contradicted.
+'''

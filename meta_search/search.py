@@ -1,0 +1,230 @@
+"""The search driver: seed the archive, then propose -> reflect -> cascade, generation by
+generation, within budgets, resumable after any kill.
+
+Resume is exact because every step is keyed in SQL: seeds by (generation 0, slot i), a
+generation's candidate by (g, 0) (the proposal is replayed from the LLM cache when the kill
+came before it was stored), evaluations by (entry, split, problem), and the generation cursor
+advances only after the candidate has reached a final status. A spent budget (the LLM layer's
+`BudgetExceeded`) stops the run cleanly with status `stopped`; resuming with a larger budget
+continues where it stopped.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Any, Protocol, Sequence
+
+from pydantic import BaseModel, Field
+
+from agents.library import AgentSpec
+from agents.loop import LoopPolicy
+from agents.problems import Problem
+from agents.records import RunRow
+from meta_search.archive import Archive, Entry
+from meta_search.cascade import Cascade, CascadePolicy
+from meta_search.evaluate import Evaluator, MemoryFactory
+from meta_search.meta_agent import MetaAgent, ProposalError
+from meta_search.records import REJECTED, SearchRunRow
+from meta_search.strategies import make_strategy
+
+
+class SearchConfig(BaseModel):
+    domain: str
+    generations: int = Field(default=10, ge=0)
+    val_size: int = Field(default=32, ge=1)
+    val_seed: int = 0
+    strategy: str = "adas"
+    memory: str | None = None  # memory mode for memory-aware fitness (None/"none": off)
+    meta_memory: bool = False
+    seeds: list[str] | None = None  # seed agent names; None: the whole library
+    cascade: CascadePolicy = CascadePolicy()
+    loop: str = "single"
+    archive_tokens: int = 6000
+    concurrency: int = 4
+    executor: str = "local"
+    reflections: int = 2
+
+
+class SearchObserver(Protocol):
+    def stage(self, entry: Entry, stage: str) -> None: ...
+    def outcome(self, entry: Entry, split: str, outcome: Any) -> None: ...
+    def error(self, message: str) -> None: ...
+    def generation(self, generation: int, total: int) -> None: ...
+    def spend(self, spend: Any) -> None: ...
+
+
+class SearchResult(BaseModel):
+    run_id: str
+    status: str
+    stop_reason: str | None = None
+    generations_done: int
+    best: dict | None = None
+    spend: dict = {}
+
+
+def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None = None) -> None:
+    from sqlalchemy.orm import Session
+
+    from agents.runs import base_manifest
+
+    with Session(engine) as s, s.begin():
+        if s.get(RunRow, run_id) is None:
+            s.add(RunRow(id=run_id, mode="search", status="running",
+                         manifest=base_manifest(search=config.model_dump(), **(manifest or {})),
+                         summary={}))
+        if s.get(SearchRunRow, run_id) is None:
+            s.add(SearchRunRow(id=run_id, domain=config.domain, strategy=config.strategy,
+                               config=config.model_dump(), status="running", seeded=0,
+                               next_generation=1, spend={}))
+
+
+def load_config(engine, run_id: str) -> SearchConfig:
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as s:
+        row = s.get(SearchRunRow, run_id)
+        if row is None:
+            raise KeyError(f"no search run {run_id!r} in this database")
+        return SearchConfig(**row.config)
+
+
+def seed_specs(names: Sequence[str] | None) -> list[AgentSpec]:
+    from agents.library import list_agents, load_agent
+
+    return [load_agent(n) for n in names] if names else list_agents()
+
+
+class Search:
+    def __init__(self, *, engine, llm, sandbox, domain, validation: Sequence[Problem],
+                 config: SearchConfig, run_id: str, memory_factory: MemoryFactory | None = None,
+                 lessons: Any = None, observer: SearchObserver | None = None,
+                 executor: Any = None):
+        self.engine, self.llm, self.domain = engine, llm, domain
+        self.config, self.run_id = config, run_id
+        self.archive = Archive(engine, run_id)
+        self.observer = observer
+        self.lessons = lessons  # MetaLessons or None
+        memory_on = bool(config.memory and config.memory != "none")
+        self.evaluator = Evaluator(
+            self.archive, domain, llm, sandbox, policy=LoopPolicy(kind=config.loop),
+            concurrency=config.concurrency, engine=engine, executor=executor,
+            memory_factory=memory_factory if memory_on else None)
+        self.meta = MetaAgent(llm, domain=config.domain,
+                              domain_description=getattr(domain, "description", ""),
+                              answer_format=str(getattr(domain, "answer_format", "") or ""),
+                              run_id=run_id, reflections=config.reflections)
+        self.cascade = Cascade(self.archive, self.evaluator, self.meta, validation,
+                               config.cascade, memory_aware=memory_on)
+        self.strategy = make_strategy(config.strategy)
+        if observer is not None:
+            self.cascade.on_stage = observer.stage
+            self.evaluator.on_outcome = observer.outcome
+
+    async def run(self) -> SearchResult:
+        from agents.llm import BudgetExceeded
+
+        self.archive.update_run(status="running", stop_reason=None)
+        status, reason = "done", None
+        try:
+            await self._seed()
+            row = self.archive.run()
+            for g in range(row.next_generation, self.config.generations + 1):
+                if self.observer:
+                    self.observer.generation(g, self.config.generations)
+                await self._generation(g)
+                self.archive.update_run(next_generation=g + 1, spend=self._spend())
+        except BudgetExceeded as exc:
+            status, reason = "stopped", str(exc)
+            self._error(f"budget: {exc}")
+        except ProposalError as exc:  # only the seeding path lets one escape
+            status, reason = "failed", str(exc)
+            self._error(str(exc))
+        except BaseException as exc:  # interrupted or crashed: resumable, say why
+            status = "stopped" if isinstance(exc, (KeyboardInterrupt,)) else "failed"
+            reason = f"{type(exc).__name__}: {exc}"
+            self.archive.update_run(status=status, stop_reason=reason, spend=self._spend())
+            self._set_run_row(status)
+            raise
+        self.archive.update_run(status=status, stop_reason=reason, spend=self._spend())
+        self._set_run_row(status)
+        return self.result()
+
+    def result(self) -> SearchResult:
+        row = self.archive.run()
+        best = self.archive.best()
+        return SearchResult(
+            run_id=self.run_id, status=row.status, stop_reason=row.stop_reason,
+            generations_done=row.next_generation - 1,
+            best={"id": best.id, "name": best.name, "generation": best.generation,
+                  **best.val.model_dump()} if best else None,
+            spend=row.spend)
+
+    async def _seed(self) -> None:
+        row = self.archive.run()
+        if not row.seeded:
+            for i, spec in enumerate(seed_specs(self.config.seeds)):
+                self.archive.add_entry(generation=0, slot=i, origin="seed", name=spec.name,
+                                       thought=spec.thought, code=spec.code)
+            self.archive.update_run(seeded=1)
+        for entry in self.archive.entries():
+            if entry.generation == 0:
+                await self.cascade.run_seed(entry)
+        self.archive.update_run(spend=self._spend())
+
+    async def _generation(self, g: int) -> None:
+        entry = self.archive.entry_at(g, 0)
+        if entry is None:
+            view = self.strategy.view(self.archive, g, self.config.archive_tokens)
+            lessons = self.lessons.render() if self.lessons else ""
+            try:
+                proposal, trace = await self.meta.propose(view.text, g, lessons)
+            except ProposalError as exc:
+                self._error(f"generation {g}: {exc}")
+                self.archive.add_entry(
+                    generation=g, slot=0, origin="meta", name=f"gen{g}-unusable", thought="",
+                    code=f"# generation {g}: no usable proposal\n", parents=view.parents,
+                    status=REJECTED, reason=str(exc)[:2000])
+                return
+            entry = self.archive.add_entry(
+                generation=g, slot=0, origin="meta", name=proposal.name,
+                thought=proposal.thought, code=proposal.code, parents=view.parents,
+                history=trace)
+        if self.observer:
+            self.observer.stage(entry, entry.stage)
+        entry = await self.cascade.run(entry)
+        if entry.status not in ("evaluated",) and entry.reason:
+            self._error(f"gen {g} {entry.name}: {entry.status}: {entry.reason[:160]}")
+        if self.lessons is not None:
+            try:
+                await self.lessons.curate(g, [entry])
+            except Exception as exc:  # noqa: BLE001 - lessons are advisory; budget still stops
+                from agents.llm import BudgetExceeded
+
+                if isinstance(exc, BudgetExceeded):
+                    raise
+                self._error(f"meta-memory curation failed: {exc}")
+
+    def _spend(self) -> dict:
+        spend = self.llm.spend(self.run_id)
+        if self.observer:
+            self.observer.spend(spend)
+        return {"calls": spend.calls, "cached_calls": spend.cached_calls,
+                "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out,
+                "cost_usd": spend.cost_usd,
+                "by_role": {r: s.model_dump() for r, s in spend.by_role.items()}}
+
+    def _set_run_row(self, status: str) -> None:
+        from sqlalchemy.orm import Session
+
+        with Session(self.engine) as s, s.begin():
+            row = s.get(RunRow, self.run_id)
+            if row is not None:
+                row.status = status
+                row.summary = self.result().model_dump()
+
+    def _error(self, message: str) -> None:
+        if self.observer:
+            self.observer.error(message)
+
+
+def error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -1,0 +1,94 @@
+"""Archive behaviour: duplicates detected and kept, idempotent writes, fitness records,
+strategy views within their token budget, and the dashboard rendering."""
+from rich.console import Console
+
+from meta_search.archive import Archive, Outcome, code_hash
+from meta_search.dashboard import SearchDashboard
+from meta_search.search import SearchConfig, create_run
+from meta_search.strategies import approx_tokens, make_strategy
+
+CODE = "def forward(self, taskInfo):\n    return 'x'\n"
+
+
+def _archive(engine):
+    create_run(engine, "run1", SearchConfig(domain="game24"))
+    return Archive(engine, "run1")
+
+
+def test_duplicate_code_is_detected_and_kept(engine):
+    a = _archive(engine)
+    first = a.add_entry(generation=1, slot=0, origin="meta", name="a", thought="", code=CODE)
+    # Same program, different comments and spacing: same syntax tree.
+    copy = "# a copy\ndef forward(self,   taskInfo):\n    return 'x'   # same\n"
+    assert code_hash(copy) == code_hash(CODE)
+    dup = a.add_entry(generation=2, slot=0, origin="meta", name="b", thought="", code=copy)
+    assert dup.status == "rejected" and dup.duplicate_of == first.id
+    assert f"duplicate of #{first.id}" in dup.reason
+    assert len(a.entries()) == 2
+
+
+def test_writes_are_idempotent_for_resume(engine):
+    a = _archive(engine)
+    e = a.add_entry(generation=1, slot=0, origin="meta", name="a", thought="", code=CODE)
+    again = a.add_entry(generation=1, slot=0, origin="meta", name="other", thought="",
+                        code="def forward(self, t):\n    return 2\n")
+    assert again.id == e.id and again.name == "a"
+    assert a.record(e.id, "validation", 0, Outcome(problem_id="p1", score=1.0))
+    assert not a.record(e.id, "validation", 0, Outcome(problem_id="p1", score=0.0))
+    assert a.evaluations(e.id, "validation")["p1"].score == 1.0
+
+
+def test_fitness_records_seed_n_and_resamples(engine):
+    a = _archive(engine)
+    e = a.add_entry(generation=1, slot=0, origin="meta", name="a", thought="", code=CODE)
+    outs = [Outcome(problem_id=f"p{i}", score=float(i % 2)) for i in range(10)]
+    fit = a.set_fitness(e.id, "validation", outs, seed=3, n_resamples=1000, halves=True)
+    assert (fit.n, fit.seed, fit.n_resamples) == (10, 3, 1000)
+    assert fit.ci_low <= fit.median <= fit.ci_high and fit.mean == 0.5
+    assert fit.cold == 0.4 and fit.warm == 0.6
+    assert a.best().id == e.id
+
+
+def _filled(engine, n=12):
+    a = _archive(engine)
+    for i in range(n):
+        e = a.add_entry(generation=i, slot=0, origin="meta", name=f"agent{i}", thought="t" * 200,
+                        code=CODE.replace("'x'", f"'{i}'" + " " * 0) + "#" * 300)
+        a.set_fitness(e.id, "validation", [Outcome(problem_id="p", score=i / n),
+                                           Outcome(problem_id="q", score=i / n)], seed=0,
+                      n_resamples=200)
+    a.add_entry(generation=n, slot=0, origin="meta", name="broken", thought="", code="x",
+                status="smoke_failed", reason="NameError in forward")
+    return a
+
+
+def test_adas_view_best_first_within_budget(engine):
+    a = _filled(engine)
+    view = make_strategy("adas").view(a, generation=13, token_budget=600)
+    assert approx_tokens(view.text) <= 700  # budget plus the failed-candidates tail
+    best = a.best()
+    assert view.shown[0] == best.id and view.parents == [best.id]
+    assert len(view.shown) < 12
+    assert "broken" in view.text and "NameError" in view.text
+
+
+def test_evolve_view_elites_plus_diverse_parents(engine):
+    a = _filled(engine)
+    view = make_strategy("evolve").view(a, generation=5, token_budget=5000)
+    top3 = [e.id for e in a.leaderboard()[:3]]
+    assert view.parents[:3] == top3 and len(view.parents) == 5
+    assert make_strategy("evolve").view(a, generation=5, token_budget=5000).parents == view.parents
+
+
+def test_dashboard_renders(engine):
+    a = _filled(engine, n=3)
+    dash = SearchDashboard(a)
+    dash.generation(2, 5)
+    dash.stage(a.entries()[-1], "smoke")
+    dash.error("gen 2 broken: smoke_failed: NameError")
+    console = Console(record=True, width=120, color_system=None)
+    console.print(dash.render())
+    out = console.export_text()
+    for needle in ("agent2", "val median", "generation 2/5", "stage smoke", "NameError",
+                   "smoke_failed"):
+        assert needle in out
