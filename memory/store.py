@@ -331,10 +331,11 @@ class MemoryStore:
         found = {e.id: e for e in self.entries(scope)}
         return [(found[i], score) for i, score in hits if i in found]
 
-    def similar_problems(self, scope: str, text: str, k: int = 3) -> list[tuple[PastProblem, float]]:
+    def similar_problems(self, scope: str, text: str, k: int = 3,
+                         passed_only: bool = False) -> list[tuple[PastProblem, float]]:
         if self.index is None:
             raise RuntimeError("retrieval of past problems needs a vector index (chroma_dir or chroma_url)")
-        hits = self.index.query_problems(scope, text, k)
+        hits = self.index.query_problems(scope, text, k, passed_only=passed_only)
         found = {p.id: p for p in self.problems(scope, ids=[i for i, _ in hits])}
         return [(found[i], score) for i, score in hits if i in found]
 

@@ -123,8 +123,9 @@ class VectorIndex:
     def query_entries(self, scope: str, text: str, k: int, status: str | None = "active") -> list[tuple[str, float]]:
         return self._query(scope, "entries", text, k, {"status": status} if status else None)
 
-    def query_problems(self, scope: str, text: str, k: int) -> list[tuple[int, float]]:
-        return [(int(i), s) for i, s in self._query(scope, "problems", text, k)]
+    def query_problems(self, scope: str, text: str, k: int, passed_only: bool = False) -> list[tuple[int, float]]:
+        where = {"passed": "true"} if passed_only else None
+        return [(int(i), s) for i, s in self._query(scope, "problems", text, k, where)]
 
     def relevance(self, scope: str, text: str, ids: list[str]) -> dict[str, float]:
         """Exact cosine similarity of each entry in `ids` to `text` (absent ones: 0)."""
