@@ -70,7 +70,7 @@ class Request:
 
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: dict[str, Any] | None
     received_at: float  # time.monotonic() on arrival
     answered_at: float | None = None
@@ -193,7 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _record(self, body: dict | None) -> Request:
-        request = Request(self.command, self.path, dict(self.headers), body, time.monotonic())
+        request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                          body, time.monotonic())
         with self.owner._lock:
             self.owner.requests.append(request)
         return request

@@ -1,0 +1,75 @@
+"""Streaming for chat, and the per-endpoint concurrency limit."""
+import asyncio
+
+import pytest
+
+from agents.llm import EndpointError, LLMError, ModelSettings, build_llm
+from tests.agents.llm.llm_helpers import calls, user
+from tests.scripted_server import Reply
+
+
+def test_stream_pieces_usage_and_replay(make_llm, scripted_server, engine):
+    scripted_server.enqueue(Reply(text="the quick brown fox", tokens_in=11, tokens_out=4))
+    llm = make_llm(run_id="chat")
+
+    async def collect():
+        return [piece async for piece in llm.stream(user("tell me"))]
+
+    pieces = asyncio.run(collect())
+    assert len(pieces) == 4 and "".join(pieces) == "the quick brown fox"
+    assert scripted_server.chat_requests[0].body["stream"] is True
+    row = calls(engine)[0]
+    assert (row.tokens_in, row.tokens_out, row.cached) == (11, 4, False)
+    assert asyncio.run(collect()) == ["the quick brown fox"]  # replayed from the cache
+    assert scripted_server.served == 1
+    assert llm.spend().cached_calls == 1
+
+
+def test_stream_error_is_an_endpoint_error(make_llm, scripted_server, engine):
+    scripted_server.enqueue(Reply.error(500, "boom"))
+
+    async def collect():
+        return [piece async for piece in make_llm().stream(user("x"))]
+
+    with pytest.raises(EndpointError, match="boom"):
+        asyncio.run(collect())
+    assert calls(engine)[0].error
+
+
+def test_concurrency_limit_per_endpoint(make_llm, scripted_server):
+    scripted_server.script(lambda req: Reply(text="done", delay_s=0.15))
+    llm = make_llm(roles=("solver", "judge"), concurrency=3, cache="off")
+
+    async def burst():
+        return await asyncio.gather(*[
+            llm.complete(user(f"q{i}"), role="solver" if i % 2 else "judge") for i in range(12)])
+
+    results = asyncio.run(burst())
+    assert len(results) == 12 and scripted_server.served == 12
+    assert scripted_server.max_in_flight == 3  # both roles share one endpoint's limit
+
+
+def test_llm_usable_from_successive_event_loops(make_llm, scripted_server):
+    llm = make_llm(concurrency=2)
+    for i in range(3):
+        assert asyncio.run(llm.complete(user(f"loop {i}"))).text == f"loop {i}"
+
+
+def test_roles_without_endpoint_go_to_the_local_server(scripted_server):
+    roles = {"solver": ModelSettings(temperature=0.0, max_tokens=10, concurrency=8,
+                                     api_key_env="OPENAI_API_KEY", timeout_s=5, max_retries=0),
+             "judge": ModelSettings(model="gpt-4o", base_url=scripted_server.url)}
+    llm = build_llm(None, roles, local_base_url=scripted_server.url, local_model="qwen-local")
+    assert llm.role("solver").model == "qwen-local"
+    assert llm.role("solver").settings.api_key_env is None
+    assert asyncio.run(llm.complete(user("hi"))).text == "hi"
+    with pytest.raises(ValueError, match="no embedded server"):
+        build_llm(None, roles)
+    with pytest.raises(LLMError, match="unknown role"):
+        asyncio.run(llm.complete(user("hi"), role="meta"))
+
+
+def test_completer_adapter_for_lower_layers(make_llm, scripted_server):
+    complete = make_llm().completer("solver", max_tokens=5)
+    assert asyncio.run(complete(user("curate this"))) == "curate this"
+    assert scripted_server.chat_requests[0].body["max_completion_tokens"] == 5
