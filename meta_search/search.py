@@ -131,7 +131,7 @@ class Search:
                 if self.observer:
                     self.observer.generation(g, self.config.generations)
                 await self._generation(g)
-                self.archive.update_run(next_generation=g + 1, spend=self._spend())
+                self.archive.update_run(next_generation=g + 1, spend=self._spend(g))
         except BudgetExceeded as exc:
             status, reason = "stopped", str(exc)
             self._error(f"budget: {exc}")
@@ -203,11 +203,19 @@ class Search:
                     raise
                 self._error(f"meta-memory curation failed: {exc}")
 
-    def _spend(self) -> dict:
+    def _spend(self, generation: int | None = None) -> dict:
+        """The ledger's spend for the run by role, plus a per-generation history (for plots)."""
         spend = self.llm.spend(self.run_id)
         if self.observer:
             self.observer.spend(spend)
-        return {"calls": spend.calls, "cached_calls": spend.cached_calls,
+        history = list((self.archive.run().spend or {}).get("history", []))
+        if generation is not None:
+            best = self.archive.best()
+            history = [h for h in history if h["generation"] != generation] + [{
+                "generation": generation, "cost_usd": spend.cost_usd,
+                "tokens": spend.tokens_in + spend.tokens_out,
+                "best": best.val.median if best else None}]
+        return {"history": history, "calls": spend.calls, "cached_calls": spend.cached_calls,
                 "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out,
                 "cost_usd": spend.cost_usd,
                 "by_role": {r: s.model_dump() for r, s in spend.by_role.items()}}

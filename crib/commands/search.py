@@ -1,0 +1,291 @@
+"""`crib search`: Meta Agent Search; `crib search test RUN`, `crib search transfer RUN`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
+
+MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+
+
+def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int | None = None,
+            model: str | None = None, unsafe: bool = False):
+    from crib.cliutil import config_or_fail
+
+    flags: dict = {}
+    if db:
+        flags["db_url"] = db
+    if budget_usd is not None:
+        flags["budget_usd"] = budget_usd
+    if budget_tokens is not None:
+        flags["budget_tokens"] = budget_tokens
+    if model:
+        flags["solver"] = {"model": model}
+    if unsafe:
+        flags["sandbox"] = {"unsafe_no_sandbox": True}
+    return config_or_fail(flags)[0]
+
+
+@app.callback()
+def search(
+    ctx: typer.Context,
+    domain: str = typer.Option(None, "--domain", help="Domain to design agents for, e.g. game24."),
+    generations: int = typer.Option(10, "--generations", min=0, help="Generations to run (in all)."),
+    val_size: int = typer.Option(32, "--val-size", min=1, help="Validation problems."),
+    test_size: int = typer.Option(64, "--test-size", min=0, help="Held-out test problems."),
+    file: Path = typer.Option(None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
+    strategy: str = typer.Option("adas", "--strategy", help="adas | evolve."),
+    memory: str = typer.Option("none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
+    meta_memory: bool = typer.Option(False, "--meta-memory", help="Keep and curate design lessons for the meta-agent."),
+    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly at this spend (resumable)."),
+    budget_tokens: int = typer.Option(None, "--budget-tokens", help="Stop cleanly at this many tokens."),
+    executor: str = typer.Option("local", "--executor", help="local | ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
+    db: str = typer.Option(None, "--db", help="Database URL (default: SQLite in the data dir)."),
+    resume: str = typer.Option(None, "--resume", help="Resume the search run RUN where it stopped."),
+    seeds: str = typer.Option(None, "--seeds", help="Comma-separated seed agents (default: the library)."),
+    minibatch: int = typer.Option(16, "--minibatch", min=1, help="Cascade minibatch size."),
+    smoke: int = typer.Option(2, "--smoke", min=1, help="Smoke-run problems."),
+    debug_rounds: int = typer.Option(3, "--debug-rounds", min=0, help="Debug rounds on smoke failures."),
+    full: bool = typer.Option(False, "--no-cascade", help="Evaluate every candidate on full validation."),
+    loop: str = typer.Option("single", "--loop", help="Verifier loop during evaluation."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight."),
+    seed: int = typer.Option(0, "--seed", help="Seed for splits and bootstrap intervals."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agents without isolation (dangerous)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (last line)."),
+) -> None:
+    """Search for agents: a meta-agent writes candidates, the cascade scores them in the sandbox.
+
+    Example: crib search --domain game24 --generations 3 --val-size 20 --budget-usd 1
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import asyncio
+
+    from crib.cliutil import fail
+
+    if not resume and not domain:
+        fail("give --domain D for a new search, or --resume RUN", 2)
+    if strategy not in ("adas", "evolve"):
+        fail(f"--strategy must be adas or evolve, not {strategy!r}", 2)
+    if memory not in MEMORY_MODES:
+        fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
+    if executor != "local":
+        from meta_search.executors import ExecutorUnavailable, make_executor
+
+        try:
+            make_executor(executor, ray_address)
+        except ExecutorUnavailable as exc:
+            fail(str(exc), 2)
+    from meta_search.cascade import CascadePolicy
+    from meta_search.search import SearchConfig
+
+    config = SearchConfig(
+        domain=domain or "", generations=generations, val_size=val_size, strategy=strategy,
+        memory=None if memory == "none" else memory, meta_memory=meta_memory,
+        seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
+        concurrency=concurrency, executor=executor, val_seed=seed,
+        cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
+                              minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
+    extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
+    cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
+    code = asyncio.run(_run(cfg, config, extra, resume, generations, json_out))
+    raise typer.Exit(code)
+
+
+async def _run(cfg, config, extra, resume, generations, json_out) -> int:
+    from contextlib import nullcontext
+
+    from agents.llm import LLMError
+    from agents.runs import new_run_id
+    from crib.cliutil import console, err_console, print_json
+    from crib.context import open_context
+    from meta_search.dashboard import SearchDashboard
+    from meta_search.meta_memory import MetaLessons
+    from meta_search.search import Search, create_run, load_config
+    from meta_search.splits import SplitError, make_splits
+    from meta_search.records import SearchRunRow
+
+    run_id = resume or new_run_id("search")
+    async with open_context(cfg, run_id=run_id) as ctx:
+        if resume:
+            try:
+                config = load_config(ctx.engine, run_id)
+            except KeyError as exc:
+                err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
+                return 2
+            config.generations = max(config.generations, generations)
+            from sqlalchemy.orm import Session
+
+            with Session(ctx.engine) as s, s.begin():
+                row = s.get(SearchRunRow, run_id)
+                row.config = {**row.config, "generations": config.generations}
+                extra = row.config.get("extra", extra)
+        else:
+            config_dump = config.model_dump()
+            create_run(ctx.engine, run_id, config, manifest={"models": ctx.model_manifest()})
+            from sqlalchemy.orm import Session
+
+            with Session(ctx.engine) as s, s.begin():
+                s.get(SearchRunRow, run_id).config = {**config_dump, "extra": extra}
+        domain = ctx.domain(config.domain)
+        try:
+            validation, _ = make_splits(domain, config.val_size, extra.get("test_size", 0),
+                                        config.val_seed, extra.get("file"))
+        except (SplitError, OSError, ValueError) as exc:
+            err_console().print(f"[bold red]error:[/] {exc}")
+            return 2
+        lessons = None
+        if config.meta_memory:
+            lessons = MetaLessons(ctx.memory_store, f"search:{run_id}:design",
+                                  ctx.llm.completer("curator", run_id=run_id),
+                                  domain=config.domain, run_id=run_id)
+        from meta_search.archive import Archive
+
+        dash = SearchDashboard(Archive(ctx.engine, run_id))
+        search = Search(engine=ctx.engine, llm=ctx.llm, sandbox=ctx.sandbox, domain=domain,
+                        validation=validation, config=config, run_id=run_id,
+                        memory_factory=lambda scope: ctx.memory_hook(config.memory, scope, run_id),
+                        lessons=lessons, observer=dash)
+        live = nullcontext()
+        if not json_out and console().is_terminal:
+            from rich.live import Live
+
+            live = Live(dash, console=console(), refresh_per_second=2)
+        try:
+            with live:
+                result = await search.run()
+        except LLMError as exc:
+            err_console().print(f"[bold red]error:[/] {exc}\nResume with: crib search --resume {run_id}")
+            return 1
+        if json_out:
+            print_json(result.model_dump())
+        else:
+            if not console().is_terminal:
+                console().print(dash.render())
+            best = result.best
+            console().print(f"run {run_id}: {result.status}"
+                            + (f" ({result.stop_reason})" if result.stop_reason else "")
+                            + (f"; selected on validation: #{best['id']} {best['name']} median "
+                               f"{best['median']:.3f} [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
+                               if best else ""))
+            if result.status == "stopped":
+                console().print(f"Resume with: crib search --resume {run_id}")
+        return 0 if result.status in ("done", "stopped") else 1
+
+
+@app.command("test")
+def test_cmd(
+    run: str = typer.Argument(..., help="Search run id."),
+    top: int = typer.Option(3, "--top", min=1, help="Score the top K agents by validation."),
+    test_size: int = typer.Option(None, "--test-size", min=1, help="Override the stored test size."),
+    db: str = typer.Option(None, "--db", help="Database URL."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Score the agents chosen on validation on the held-out test split, once.
+
+    Example: crib search test search-20260101-120000-abc123 --top 3
+    """
+    import asyncio
+
+    cfg = _config(db, unsafe=unsafe_no_sandbox)
+    raise typer.Exit(asyncio.run(_score(cfg, run, top, "test", None, None, test_size, json_out)))
+
+
+@app.command("transfer")
+def transfer_cmd(
+    run: str = typer.Argument(..., help="Search run id."),
+    domain: str = typer.Option(None, "--domain", help="Another domain to score the agents on."),
+    model: str = typer.Option(None, "--model", help="Another solver model."),
+    top: int = typer.Option(3, "--top", min=1, help="The top K agents by validation."),
+    size: int = typer.Option(32, "--size", min=1, help="Problems to score on."),
+    db: str = typer.Option(None, "--db", help="Database URL."),
+    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
+) -> None:
+    """Re-score the top agents of a search on another domain and/or model.
+
+    Example: crib search transfer search-20260101-120000-abc123 --domain math-numeric --top 2
+    """
+    import asyncio
+
+    from crib.cliutil import fail
+
+    if not domain and not model:
+        fail("give --domain D and/or --model M", 2)
+    cfg = _config(db, model=model, unsafe=unsafe_no_sandbox)
+    raise typer.Exit(asyncio.run(_score(cfg, run, top, "transfer", domain, model, size,
+                                        json_out)))
+
+
+async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out) -> int:
+    from crib.cliutil import err_console, print_json
+    from crib.context import open_context
+    from meta_search.archive import Archive
+    from meta_search.evaluate import Evaluator
+    from meta_search.reports import report, score_split, select_top
+    from meta_search.search import load_config
+    from meta_search.splits import SplitError, make_splits
+    from meta_search.records import SearchRunRow
+
+    async with open_context(cfg, run_id=run_id) as ctx:
+        from sqlalchemy.orm import Session
+
+        try:
+            config = load_config(ctx.engine, run_id)
+        except KeyError as exc:
+            err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
+            return 2
+        with Session(ctx.engine) as s:
+            extra = s.get(SearchRunRow, run_id).config.get("extra", {})
+        archive = Archive(ctx.engine, run_id)
+        chosen = select_top(archive, top)
+        if not chosen:
+            err_console().print(f"[bold red]error:[/] run {run_id} has no agent scored on validation")
+            return 1
+        try:
+            if kind == "test":
+                domain = ctx.domain(config.domain)
+                n_test = size or extra.get("test_size") or 64
+                _, problems = make_splits(domain, config.val_size, n_test, config.val_seed,
+                                          extra.get("file"))
+                split = "test"
+            else:
+                domain = ctx.domain(domain_name or config.domain)
+                problems, _ = make_splits(domain, size, 0, config.val_seed + 1)
+                split = f"transfer:{domain.name}:{model or 'same-model'}"
+        except (SplitError, OSError, ValueError) as exc:
+            err_console().print(f"[bold red]error:[/] {exc}")
+            return 2
+        evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox, concurrency=config.concurrency,
+                              engine=ctx.engine)
+        await score_split(archive, evaluator, chosen, problems, split, seed=config.cascade.seed)
+        rows = report(archive, split, k=top)
+    if json_out:
+        for row in rows:
+            print_json(row.model_dump())
+        return 0
+    _print_report(rows, split)
+    return 0
+
+
+def _print_report(rows, split: str) -> None:
+    from rich.table import Table
+
+    from crib.cliutil import console
+
+    t = Table(title=f"Validation vs {split} (selection uses validation only)")
+    for col in ("#", "name", "gen", "val median [95% CI]", f"{split} median [95% CI]", "selected"):
+        t.add_column(col)
+
+    def fmt(m, lo, hi, n):
+        return "-" if m is None else f"{m:.3f} [{lo:.3f}, {hi:.3f}] n={n}"
+
+    for r in rows:
+        t.add_row(str(r.id), r.name, str(r.generation), fmt(r.val_median, r.val_low, r.val_high, r.val_n),
+                  fmt(r.other_median, r.other_low, r.other_high, r.other_n),
+                  "selected on validation" if r.selected else "")
+    console().print(t)
