@@ -183,4 +183,5 @@ async def curate_and_apply(store: MemoryStore, complete: Complete, scope: str, p
         store.record_curation(scope, result, raw=proposal.raw, run_id=provenance.run_id, problem_id=provenance.problem_id)
         return result
     return store.apply(scope, proposal.ops, provenance, gated_by=verdict_passed(verdict), gating=gating,
-                       prior_rejections=proposal.rejected, raw=proposal.raw)
+                       prior_rejections=proposal.rejected, raw=proposal.raw,
+                       seen_versions={e.id: e.version for e in relevant})

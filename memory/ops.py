@@ -147,15 +147,18 @@ def _extract_json(raw: str) -> Any:
 
 
 def validate_ops(
-    ops: list[Any], entries: dict[str, MemoryEntry], policy: CurationPolicy
+    ops: list[Any], entries: dict[str, MemoryEntry], policy: CurationPolicy,
+    seen_versions: dict[str, int] | None = None,
 ) -> tuple[list[Any], list[Rejection]]:
     """Split `ops` into the ones that may be applied to `entries` (the scope's current sheet)
-    and rejections with reasons. A set that archives too much is rejected as a whole."""
+    and rejections with reasons. A set that archives too much is rejected as a whole.
+    `seen_versions` are the entry versions the curator was shown: an operation on an entry that
+    another writer changed since is rejected rather than allowed to overwrite that change."""
     accepted: list[Any] = []
     rejected: list[Rejection] = []
     touched: set[str] = set()
     for op in ops:
-        reason = _check(op, entries, policy, touched)
+        reason = _check(op, entries, policy, touched) or _stale(op, entries, seen_versions or {})
         if reason:
             rejected.append(Rejection(op=op.model_dump(), reason=reason))
             continue
@@ -172,6 +175,14 @@ def validate_ops(
         rejected.extend(Rejection(op=op.model_dump(), reason=reason) for op in accepted)
         accepted = []
     return accepted, rejected
+
+
+def _stale(op: Any, entries: dict[str, MemoryEntry], seen: dict[str, int]) -> str | None:
+    for ident in _ids(op):
+        if ident in seen and entries[ident].version != seen[ident]:
+            return (f"entry {ident!r} changed since the curator saw it (version {seen[ident]} -> "
+                    f"{entries[ident].version}); not overwriting another writer's change")
+    return None
 
 
 def _ids(op: Any) -> list[str]:

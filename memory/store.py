@@ -193,9 +193,11 @@ class MemoryStore:
     # ---- curation --------------------------------------------------------------------------
     def apply(self, scope: str, ops: list[Any], provenance: Provenance | None = None, gated_by: Any = None,
               gating: bool | None = None, prior_rejections: list[Rejection] | None = None,
-              raw: str | None = None, run_id: str | None = None) -> CurationResult:
+              raw: str | None = None, run_id: str | None = None,
+              seen_versions: dict[str, int] | None = None) -> CurationResult:
         """Validate `ops` against the current sheet and apply the accepted ones in one
-        transaction. `gated_by` is the verdict of the answer the ops were learned from."""
+        transaction. `gated_by` is the verdict of the answer the ops were learned from;
+        `seen_versions` the entry versions the curator was shown (stale edits are rejected)."""
         provenance = provenance or Provenance(run_id=run_id)
         run_id = run_id or provenance.run_id
         passed = verdict_passed(gated_by)
@@ -203,7 +205,7 @@ class MemoryStore:
         outcome: dict[str, Any] = {}
 
         def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
-            ok, rejected = validate_ops(ops, cur, self.policy)
+            ok, rejected = validate_ops(ops, cur, self.policy, seen_versions)
             changes, accepted, gated = plan_curation(scope, ok, cur, provenance, passed, gate)
             outcome.update(accepted=accepted, rejected=[r.model_dump() for r in [*rejected, *gated]])
             return changes
