@@ -43,9 +43,9 @@ class Context:
     @property
     def memory_store(self):
         if self._memory_store is None:
-            from memory import MemoryStore
+            from memory.store import MemoryStore
 
-            self._memory_store = MemoryStore(self.engine, chroma_dir=self.cfg.data_dir / "chroma",
+            self._memory_store = MemoryStore(self.engine, chroma_dir=str(self.cfg.data_dir / "chroma"),
                                              chroma_url=self.cfg.memory.chroma_url)
         return self._memory_store
 
