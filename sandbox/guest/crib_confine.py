@@ -1,0 +1,67 @@
+"""Confinement steps for a fork-server child: rlimits, the slot uid, no_new_privs, seccomp.
+
+Order matters and is the caller's: rlimits, then Landlock rule fds (opened as root), then
+`drop_to`, then `no_new_privs`, Landlock restrict, and `load_seccomp` last."""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+SECCOMP_SET_MODE_FILTER = 1
+SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+RLIMITS = {"cpu": resource.RLIMIT_CPU, "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC,
+           "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE,
+           "core": resource.RLIMIT_CORE}
+
+
+def apply_rlimits(limits: dict[str, int]) -> None:
+    """`limits` maps names of RLIMITS to a soft limit; CPU gets one extra second of hard limit
+    so SIGXCPU (reported as a CPU limit) comes before SIGKILL."""
+    for name, soft in limits.items():
+        hard = soft + 1 if name == "cpu" else soft
+        resource.setrlimit(RLIMITS[name], (soft, hard))
+
+
+def drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def die_with_parent() -> None:
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after drop_to: a uid change clears it
+
+
+def no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def load_seccomp(program: bytes, machine: str) -> None:
+    """Install a classic-BPF seccomp program (8-byte sock_filter records)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    rc = _libc.syscall(SYS_SECCOMP[machine], ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+                       ctypes.c_uint(0), ctypes.byref(prog))
+    if rc != 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SET_MODE_FILTER) failed")

@@ -1,0 +1,324 @@
+"""The fork-server: a small root process, started with an empty environment, that launches
+every sandboxed run (both tiers) and reports its exit.
+
+Started by the host as `python -I -S crib_forkserver.py CONFIG CTL_FD`. At start it enters a
+private mount namespace in which every directory the guest must read but the slot uids cannot
+traverse (for example /root, mode 700, above the Python prefix) is covered by an empty
+read-only tmpfs holding only read-only binds of the needed paths, and every slot's scratch dir
+is a size-limited tmpfs. It then pre-imports what snippets use and serves requests over a
+SOCK_SEQPACKET control socket: one JSON message per request, with the run's stdout, stderr and
+channel fds attached. Per run it forks; the child starts a session, applies rlimits, switches
+to the slot uid, then either confines itself (Landlock + seccomp) and runs the job in-process
+(snippet tier) or executes bubblewrap (agent tier). Single-threaded, so fork is safe."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crib_confine  # noqa: E402
+
+CLONE_NEWNS = 0x20000
+MS_RDONLY, MS_NOSUID, MS_NODEV = 1, 2, 4
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+SETUP_FAILED = 125  # exit code of a child that could not confine itself
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(src: str | None, target: str, fstype: str | None, flags: int,
+           data: str | None = None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)
+    if _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {target}: {os.strerror(err)}")
+
+
+def _top_untraversable(path: str) -> str | None:
+    """The highest ancestor of `path` that others cannot search (o-x), if any."""
+    parts = os.path.abspath(path).split("/")[1:-1]
+    cur = ""
+    for part in parts:
+        cur += "/" + part
+        if not os.stat(cur).st_mode & 0o001:
+            return cur
+    return None
+
+
+def isolate_mounts(read_paths: list[str], slots: dict[int, str], scratch_mb: int,
+                   scratch_inodes: int) -> tuple[int, dict[int, int]]:
+    """Enter mount namespace A (masks only; bubblewrap starts from it, and copying few mounts
+    keeps it fast) and prepare namespace B = A + one size-limited tmpfs per slot scratch dir,
+    which snippet children join with setns. Returns (fd of B, {uid: dir fd of its scratch})."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    masks: dict[str, list[str]] = {}
+    for p in read_paths:
+        top = _top_untraversable(p)
+        if top:
+            masks.setdefault(top, []).append(p)
+    for top, paths in masks.items():
+        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths}
+        _mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+        for p, fd in fds.items():
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+            _mount(None, p, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+            os.close(fd)
+        _mount(None, top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    ns_a = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    dirs = {}
+    for uid, path in slots.items():
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={scratch_mb}m,nr_inodes={scratch_inodes},mode=0700,uid={uid},gid={uid}")
+        dirs[uid] = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    ns_b = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    setns(ns_a)
+    os.close(ns_a)
+    return ns_b, dirs
+
+
+def setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "setns(CLONE_NEWNS) failed")
+
+
+def _children() -> list[int]:
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def preload(modules: list[str]) -> list[str]:
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - a missing optional module is fine
+            pass
+    return loaded
+
+
+class ForkServer:
+    def __init__(self, cfg: dict[str, Any], ctl: socket.socket) -> None:
+        self.cfg = cfg
+        self.ctl = ctl
+        self.seccomp = bytes.fromhex(cfg["seccomp_hex"])
+        self.running: dict[int, dict[str, Any]] = {}  # pid -> spawn request
+        self.by_id: dict[int, int] = {}               # request id -> pid
+        self.ns_b: int | None = None                  # mount namespace with slot scratch tmpfs
+        self.scratch_fds: dict[int, int] = {}         # uid -> dir fd of its scratch tmpfs
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.ctl.send(json.dumps(msg).encode())
+
+    # ---- child side ---------------------------------------------------------------------
+    def _child(self, req: dict[str, Any], fds: list[int]) -> None:
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            os.setsid()
+            if req["tier"] != "agent" and self.ns_b is not None:
+                setns(self.ns_b)  # the namespace with the slot scratch tmpfs
+            out, err, rpc = fds
+            devnull = os.open("/dev/null", os.O_RDWR)
+            os.dup2(devnull, 0)
+            os.dup2(out, 1)
+            os.dup2(err, 2)
+            if rpc != 3:
+                os.dup2(rpc, 3)
+            os.closerange(4, 1 << 16)
+            os.chdir(req["scratch"])
+            crib_confine.apply_rlimits(req["rlimits"])
+            if os.geteuid() == 0 and req.get("uid") is not None:
+                crib_confine.drop_to(req["uid"])
+            crib_confine.die_with_parent()
+            os.environ.clear()
+            os.environ.update(req["env"])
+            if req["tier"] == "agent":
+                fd = os.memfd_create("seccomp", 0)
+                os.write(fd, self.seccomp)
+                os.lseek(fd, 0, os.SEEK_SET)
+                argv = [a.replace("{seccomp_fd}", str(fd)) for a in req["argv"]]
+                os.execve(argv[0], argv, {})
+            crib_confine.no_new_privs()
+            if req["tier"] == "snippet":
+                import crib_landlock
+
+                ll = req["landlock"]
+                crib_landlock.restrict(ll["read_exec"], ll["read"], ll["full"],
+                                       {p: int(a) for p, a in ll["files"].items()})
+                crib_confine.load_seccomp(self.seccomp, self.cfg["machine"])
+        except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
+            os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
+            os._exit(SETUP_FAILED)
+        import crib_guest
+
+        os._exit(crib_guest.run_job(req["job"]))
+
+    # ---- server side --------------------------------------------------------------------
+    def spawn(self, req: dict[str, Any], fds: list[int]) -> None:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            self.send({"op": "error", "id": req["id"], "message": f"fork failed: {e}"})
+            for fd in fds:
+                os.close(fd)
+            return
+        if pid == 0:
+            self._child(req, fds)
+        for fd in fds:
+            os.close(fd)
+        self.running[pid] = req
+        self.by_id[req["id"]] = pid
+
+    def kill(self, req_id: int) -> None:
+        pid = self.by_id.get(req_id)
+        if pid is not None:  # still unreaped, so the pgid cannot have been reused
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def sweep(self, uid: int | None) -> None:
+        """Kill what the run left running. As their subreaper we inherit every orphan of the
+        run, so we kill our children of the slot's uid level by level until none is left."""
+        if uid is None:
+            return
+        for _ in range(10_000):
+            victims = [p for p in _children() if p not in self.running and _uid_of(p) == uid]
+            if not victims:
+                return
+            for pid in victims:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for pid in victims:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+
+    def clean(self, req: dict[str, Any]) -> None:
+        """Empty the slot's scratch tmpfs (through a dir fd: it lives in namespace B)."""
+        if req["tier"] == "agent":
+            return  # bubblewrap's own tmpfs went away with its namespace
+        fd = self.scratch_fds.get(req.get("uid"))
+        target: Any = fd if fd is not None else req["scratch"]
+        for entry in os.scandir(target):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.name, ignore_errors=True, dir_fd=fd)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+            except OSError:
+                pass
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status, ru = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            req = self.running.pop(pid, None)
+            if req is None:
+                continue  # an orphan we adopted as subreaper
+            del self.by_id[req["id"]]
+            try:
+                os.killpg(pid, signal.SIGKILL)  # leftovers of the run's process group
+            except ProcessLookupError:
+                pass
+            self.sweep(req.get("uid"))
+            self.clean(req)
+            self.send({"op": "exit", "id": req["id"], "status": status,
+                       "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0, "maxrss_kb": ru.ru_maxrss})
+
+    def shutdown(self) -> None:
+        for pid, req in list(self.running.items()):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.sweep(req.get("uid"))
+        os._exit(0)
+
+    def serve(self) -> None:
+        rpipe, wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wpipe)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        sel = selectors.DefaultSelector()
+        sel.register(self.ctl, selectors.EVENT_READ, "ctl")
+        sel.register(rpipe, selectors.EVENT_READ, "sig")
+        while True:
+            for key, _ in sel.select(timeout=1.0):
+                if key.data == "sig":
+                    try:
+                        os.read(rpipe, 4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                data, fds, _flags, _addr = socket.recv_fds(self.ctl, 1 << 16, 4)
+                if not data:
+                    self.shutdown()
+                req = json.loads(data)
+                if req["op"] == "spawn":
+                    self.spawn(req, fds)
+                elif req["op"] == "kill":
+                    self.kill(req["id"])
+                elif req["op"] == "shutdown":
+                    self.shutdown()
+            self.reap()
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    ctl = socket.socket(fileno=int(sys.argv[2]))
+    ctl.setblocking(True)
+    sys.path.extend(cfg["site_dirs"])
+    crib_confine.prctl(crib_confine.PR_SET_CHILD_SUBREAPER, 1)
+    info: dict[str, Any] = {"op": "ready", "pid": os.getpid(), "mount_error": None}
+    server = ForkServer(cfg, ctl)
+    if os.geteuid() == 0:
+        try:
+            server.ns_b, server.scratch_fds = isolate_mounts(
+                cfg["read_paths"], {int(u): p for u, p in cfg["slots"].items()},
+                cfg["scratch_mb"], cfg["scratch_inodes"])
+        except OSError as e:
+            info["mount_error"] = str(e)
+    info["preloaded"] = preload(cfg["preload"])
+    server.send(info)
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()

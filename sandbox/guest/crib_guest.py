@@ -1,0 +1,123 @@
+"""Guest bootstrap: runs one job (a snippet or an agent) and reports its result on the channel.
+
+Trusted code that runs first inside the sandbox, before anything untrusted. In the agent tier
+bubblewrap executes this file; in the snippet tier the fork-server's child calls `run_job`
+after confining itself. A job is a directory holding `request.json` and the code."""
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any
+
+VALUE_CAP = 1 << 20  # bytes of JSON for the returned value
+
+
+def _copy_files(job_dir: str) -> None:
+    src = os.path.join(job_dir, "files")
+    if os.path.isdir(src):
+        import shutil
+
+        shutil.copytree(src, ".", dirs_exist_ok=True)
+
+
+def _call_entry(fn: Any, inputs: Any) -> Any:
+    if inputs is None:
+        return fn()
+    if isinstance(inputs, dict):
+        return fn(**inputs)
+    if isinstance(inputs, list):
+        return fn(*inputs)
+    return fn(inputs)
+
+
+def _run_agent(code: str, path: str, req: dict) -> Any:
+    import inspect
+
+    import crib_runtime as rt
+
+    rt.task, rt.answer_format, rt.cheatsheet = (
+        req.get("task") or "", req.get("answer_format") or "", req.get("cheatsheet") or "")
+    ns = rt.agent_globals()
+    exec(compile(code, path, "exec"), ns)
+    forward = ns.get("forward")
+    if not callable(forward):
+        raise NameError("the agent code defines no forward() function")
+    n_params = len([p for p in inspect.signature(forward).parameters.values()
+                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+    if n_params >= 2:  # ADAS: forward(self, taskInfo)
+        result = forward(rt.AgentSystem(ns), rt.Info("task", "User", rt.task, -1))
+    else:  # Crib: forward(task)
+        result = forward(rt.task)
+    if isinstance(result, rt.Info):
+        result = result.content
+    return result
+
+
+def _encode_value(value: Any) -> tuple[Any, str | None]:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)[:VALUE_CAP], f"the return value is not JSON; got {type(value).__name__}"
+    if len(text) > VALUE_CAP:
+        return None, f"the return value is too large ({len(text)} bytes of JSON > {VALUE_CAP})"
+    return value, None
+
+
+def run_job(job_dir: str) -> int:
+    """Run the job in `job_dir` in this process; returns the exit code to use."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full file raises EFBIG instead of killing
+    with open(os.path.join(job_dir, "request.json")) as f:
+        req = json.load(f)
+    code_path = os.path.join(job_dir, "main.py")
+    with open(code_path) as f:
+        code = f.read()
+    _copy_files(job_dir)
+    sys.argv = ["main.py"]
+    value, error, error_type, exit_code = None, None, None, 0
+    try:
+        if req.get("mode") == "agent":
+            value = _run_agent(code, code_path, req)
+        else:
+            ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+            exec(compile(code, code_path, "exec"), ns)
+            if req.get("entry"):
+                value = _call_entry(ns[req["entry"]], req.get("inputs"))
+    except SystemExit as e:
+        exit_code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException as e:  # noqa: BLE001 - everything the guest raises is reported
+        error_type, error = type(e).__name__, f"{type(e).__name__}: {e}"
+        traceback.print_exc()
+        exit_code = 1
+    value, value_error = _encode_value(value)
+    if value_error and not error:
+        error, error_type, exit_code = value_error, "ValueError", 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass
+    try:
+        from crib_channel import channel
+
+        channel().notify("result", {"value": value, "error": error, "error_type": error_type})
+    except Exception:  # noqa: BLE001 - the host then reports a missing result
+        pass
+    return exit_code
+
+
+def main() -> None:
+    """Entry point inside bubblewrap: `python -I -S crib_guest.py JOB_DIR SITE_DIR...`."""
+    os.closerange(4, 1 << 16)  # only stdio and the channel survive
+    job_dir, site_dirs = sys.argv[1], sys.argv[2:]
+    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))]
+    sys.path.extend(site_dirs)
+    code = run_job(job_dir)
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The runtime an agent sees inside the sandbox.
+
+Two APIs over the same channel to the host:
+- ADAS-compatible: `Info`, `LLMAgentBase`, agents as `forward(self, taskInfo)`, so published
+  ADAS agents run unchanged;
+- Crib's own: `llm`, `llm_json`, `run_python`, and the plain values `task`, `answer_format`,
+  `cheatsheet`, for agents written as `forward(task)`.
+See docs/agent-api.md."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+from collections import namedtuple
+from typing import Any
+
+from crib_channel import BudgetExceeded, ChannelError, channel
+
+# Filled in by the bootstrap before the agent's code runs.
+task: str = ""
+answer_format: str = ""
+cheatsheet: str = ""
+
+Info = namedtuple("Info", ["name", "author", "content", "iteration_idx"])
+
+_SAMPLING = {"temperature", "max_tokens", "top_p", "stop", "seed", "role", "response_format"}
+
+
+def _messages(prompt_or_messages: str | list[dict], system: str | None) -> list[dict]:
+    if isinstance(prompt_or_messages, str):
+        msgs = [{"role": "user", "content": prompt_or_messages}]
+    else:
+        msgs = [dict(m) for m in prompt_or_messages]
+    if system is not None:
+        msgs.insert(0, {"role": "system", "content": system})
+    return msgs
+
+
+def complete(messages: list[dict], **params: Any) -> dict:
+    """One completion through the host; returns the host's reply dict (`text`, usage...)."""
+    unknown = set(params) - _SAMPLING
+    if unknown:
+        raise TypeError(f"unknown completion parameters: {sorted(unknown)}")
+    return channel().call("complete", {"messages": messages, **params})
+
+
+def llm(prompt_or_messages: str | list[dict], *, system: str | None = None, **params: Any) -> str:
+    """Ask the model; returns the reply text. `params`: temperature, max_tokens, top_p, stop,
+    seed, role (which model settings: solver, judge, ...), response_format."""
+    return complete(_messages(prompt_or_messages, system), **params)["text"]
+
+
+def parse_json_reply(text: str) -> dict:
+    """The first JSON object in a reply (models wrap JSON in prose or code fences)."""
+    text = text.strip()
+    fence = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    candidates = [fence.group(1)] if fence else []
+    start, end = text.find("{"), text.rfind("}")
+    if start != -1 and end > start:
+        candidates.append(text[start:end + 1])
+    candidates.append(text)
+    for cand in candidates:
+        try:
+            obj = json.loads(cand)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    raise ValueError(f"the model did not reply with a JSON object: {text[:200]!r}")
+
+
+def llm_json(prompt: str | list[dict], schema: dict, **params: Any) -> dict:
+    """Ask for a JSON object matching `schema` (a JSON schema); returns the parsed dict.
+    Missing required keys raise ValueError."""
+    system = ("Reply with a single JSON object and nothing else. It must match this JSON "
+              f"schema:\n{json.dumps(schema)}")
+    params.setdefault("response_format", {"type": "json_schema",
+                                          "json_schema": {"name": "reply", "schema": schema}})
+    obj = parse_json_reply(llm(prompt, system=system, **params))
+    missing = [k for k in schema.get("required", []) if k not in obj]
+    if missing:
+        raise ValueError(f"the model's JSON reply lacks required keys {missing}")
+    return obj
+
+
+def run_python(code: str, *, timeout: float | None = None, entry: str | None = None,
+               inputs: Any = None) -> dict:
+    """Run `code` in a fresh snippet sandbox (through the host). Returns a dict with ok,
+    exit_code, stdout, stderr, value, error, limit_hit."""
+    params: dict[str, Any] = {"code": code, "entry": entry, "inputs": inputs}
+    if timeout is not None:
+        params["timeout"] = timeout
+    return channel().call("run_python", params)
+
+
+def get_cheatsheet() -> str:
+    """The cheatsheet text as the host holds it (the same as `cheatsheet`)."""
+    return channel().call("cheatsheet", {})["text"]
+
+
+# ---- ADAS-compatible API -------------------------------------------------------------------
+
+def _role_desc(role: str) -> str:
+    return f"You are a {role}."
+
+
+def _format_inst(request_keys: dict[str, str]) -> str:
+    return ("# Output Format:\nReply EXACTLY with the following JSON format.\n"
+            f"{json.dumps(request_keys)}\nDO NOT MISS ANY REQUEST FIELDS and ensure that your "
+            "response is a well-formed JSON object!\n")
+
+
+def _random_id(length: int = 4) -> str:
+    return "".join(random.choices(string.ascii_letters + string.digits, k=length))
+
+
+class LLMAgentBase:
+    """ADAS's building block: one JSON-mode completion whose reply fields become `Info`s."""
+
+    def __init__(self, output_fields: list[str], agent_name: str, role: str = "helpful assistant",
+                 model: str | None = None, temperature: float = 0.5) -> None:
+        self.output_fields = list(output_fields)
+        self.agent_name = agent_name
+        self.role = role
+        self.model = model  # a hint only: the host chooses the model for the run
+        self.temperature = temperature
+        self.id = _random_id()
+
+    def field_descriptions(self) -> dict[str, str]:
+        fmt = f" {answer_format}" if answer_format else ""
+        return {key: f"Your {key}.{fmt}" if "answer" in key else f"Your {key}."
+                for key in self.output_fields}
+
+    def generate_prompt(self, input_infos: list, instruction: str) -> tuple[str, str]:
+        system_prompt = _role_desc(self.role) + "\n\n" + _format_inst(self.field_descriptions())
+        text = ""
+        for info in input_infos:
+            if not isinstance(info, Info):
+                continue
+            field_name, author, content, iteration_idx = info
+            if author == repr(self):
+                author += " (yourself)"
+            if field_name == "task":
+                text += f"# Your Task:\n{content}\n\n"
+            elif iteration_idx != -1:
+                text += f"### {field_name} #{iteration_idx + 1} by {author}:\n{content}\n\n"
+            else:
+                text += f"### {field_name} by {author}:\n{content}\n\n"
+        return system_prompt, text + instruction
+
+    def query(self, input_infos: list, instruction: str, iteration_idx: int = -1) -> list[Info]:
+        system_prompt, prompt = self.generate_prompt(input_infos, instruction)
+        messages = [{"role": "system", "content": system_prompt},
+                    {"role": "user", "content": prompt}]
+        reply = complete(messages, temperature=self.temperature,
+                         response_format={"type": "json_object"})["text"]
+        try:
+            obj = parse_json_reply(reply)
+        except ValueError:
+            obj = {}
+        # Like ADAS: a missing field becomes "", extra fields are dropped; order = output_fields.
+        return [Info(key, repr(self), obj.get(key, ""), iteration_idx)
+                for key in self.output_fields]
+
+    def __repr__(self) -> str:
+        return f"{self.agent_name} {self.id}"
+
+    def __call__(self, input_infos: list, instruction: str, iteration_idx: int = -1) -> list[Info]:
+        return self.query(input_infos, instruction, iteration_idx=iteration_idx)
+
+
+class AgentSystem:
+    """The `self` of an ADAS `forward(self, taskInfo)`. Unknown attributes resolve to names the
+    agent's code defined at module level, which some ADAS agents call as `self.helper(...)`."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        self._namespace = namespace
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_namespace"][name]
+        except KeyError:
+            raise AttributeError(f"the agent has no attribute {name!r}") from None
+
+
+def agent_globals() -> dict[str, Any]:
+    """What an agent's code finds already defined (ADAS code uses these without importing)."""
+    import collections
+    import itertools
+    import math
+
+    return {
+        "__name__": "agent", "__builtins__": __builtins__,
+        "Info": Info, "LLMAgentBase": LLMAgentBase, "json": json, "re": re, "random": random,
+        "math": math, "itertools": itertools, "collections": collections,
+        "Counter": collections.Counter,
+        "llm": llm, "llm_json": llm_json, "run_python": run_python, "complete": complete,
+        "get_cheatsheet": get_cheatsheet, "task": task, "answer_format": answer_format,
+        "cheatsheet": cheatsheet, "BudgetExceeded": BudgetExceeded, "ChannelError": ChannelError,
+    }
+
+
+__all__ = ["Info", "LLMAgentBase", "AgentSystem", "llm", "llm_json", "run_python", "complete",
+           "get_cheatsheet", "parse_json_reply", "task", "answer_format", "cheatsheet",
+           "BudgetExceeded", "ChannelError"]

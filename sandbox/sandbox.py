@@ -1,0 +1,273 @@
+"""`Sandbox`: run untrusted code (snippets and agents) in isolation, with limits and one narrow
+channel back to the host. See docs/agent-api.md for what the guest sees."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from sandbox.channel import ChannelServer, Handler
+from sandbox.check import CheckReport, check
+from sandbox.forkserver import ForkServerClient
+from sandbox.layout import PRELOAD, Layout, guest_env, write_job
+from sandbox.limits import Limits, RunResult, Tier
+from sandbox.reaper import become_subreaper, reap_orphans
+from sandbox.seccomp import build_filter
+from sandbox.slots import BLOCK, SlotPool, claim_uid_block
+
+SETUP_FAILED = 125
+NESTED_OUTPUT_CAP = 256 * 1024
+UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "
+                  "read your files and secrets and use the network")
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation tier works here (the message says why) and unsafe mode was not asked for."""
+
+
+class Sandbox:
+    """Start it before secrets are loaded where possible: the fork-server it starts never sees
+    the host's environment. Use as `async with Sandbox() as sb:` or call `close()`."""
+
+    def __init__(self, unsafe_no_sandbox: bool = False, *, slots: int = 32, scratch_mb: int = 256,
+                 scratch_inodes: int = 20_000, report: CheckReport | None = None) -> None:
+        if not 1 <= slots <= BLOCK // 2:
+            raise ValueError(f"slots must be in 1..{BLOCK // 2}")
+        self.unsafe = unsafe_no_sandbox
+        self.report = report or check()
+        if not self.report.any_ok and not unsafe_no_sandbox:
+            raise SandboxUnavailable(
+                "no sandbox tier works on this machine: agent tier: "
+                f"{self.report.agent.reason}; snippet tier: {self.report.snippet.reason}. "
+                "Pass --unsafe-no-sandbox (unsafe_no_sandbox=True) only for code you trust.")
+        self.layout = Layout.detect()
+        self.scratch_mb = scratch_mb
+        self.subreaper = become_subreaper()
+        self._lock_fd: int | None = None
+        root = os.geteuid() == 0
+        if root:
+            base, self._lock_fd = claim_uid_block()
+            self.uids: range = range(base, base + 2 * slots)
+        else:
+            self.uids = range(0)
+        self.run_root = Path(tempfile.mkdtemp(prefix="crib-sandbox-"))
+        os.chmod(self.run_root, 0o711)
+        self._jobs, self._out, slot_root = (self.run_root / d for d in ("jobs", "out", "slots"))
+        self._jobs.mkdir(mode=0o711)
+        self._out.mkdir(mode=0o700)
+        slot_root.mkdir(mode=0o711)
+        self._slot_dirs = []
+        for i in range(2 * slots):
+            d = slot_root / str(i)
+            d.mkdir(mode=0o700)
+            if root:
+                os.chown(d, self.uids[i], self.uids[i])
+            self._slot_dirs.append(str(d))
+        config = {"seccomp_hex": build_filter().hex(), "machine": platform.machine(),
+                  "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
+                  "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
+                  "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD}
+        self._fs = ForkServerClient(self.layout.interpreter, config, self.run_root)
+        self._pool = SlotPool(slots)
+        self._seq = itertools.count()
+        self._closed = False
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the fork-server and remove the run directory."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fs.close()
+        reap_orphans(self.uids)
+        shutil.rmtree(self.run_root, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+
+    async def __aenter__(self) -> "Sandbox":
+        await self._fs.wait_ready()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _pick_tier(self, tier: Tier) -> tuple[Tier, list[str]]:
+        ok = {"agent": self.report.agent.ok, "snippet": self.report.snippet.ok}
+        if tier in ok and ok[tier]:
+            return tier, []
+        other: Tier = "snippet" if tier == "agent" else "agent"
+        if tier in ok and ok[other]:
+            reason = getattr(self.report, tier).reason
+            return other, [f"the {tier} tier is unavailable ({reason}); ran in the {other} tier"]
+        if self.unsafe:
+            print(f"WARNING: {UNSAFE_WARNING}", file=sys.stderr)
+            warnings.warn(UNSAFE_WARNING, RuntimeWarning, stacklevel=3)
+            return "none", [UNSAFE_WARNING]
+        raise SandboxUnavailable(f"the {tier} tier is unavailable: {getattr(self.report, tier).reason}")
+
+    # ---- public API -------------------------------------------------------------------------
+    async def run(self, code: str, tier: Tier = "snippet", entry: str | None = None,
+                  inputs: Any = None, limits: Limits | None = None, rpc: Handler | None = None,
+                  files: dict[str, str | bytes] | None = None, cheatsheet: str = "") -> RunResult:
+        """Run `code` as a script; with `entry`, then call that function with `inputs` (a dict
+        as keywords, a list as positional arguments) and return its value as JSON."""
+        return await self._run(code, tier, limits or Limits(), rpc, files,
+                               {"mode": "snippet", "entry": entry, "inputs": inputs,
+                                "cheatsheet": cheatsheet})
+
+    async def run_agent(self, agent_code: str, task: str, answer_format: str = "",
+                        cheatsheet: str = "", rpc: Handler | None = None,
+                        limits: Limits | None = None, tier: Tier = "agent",
+                        files: dict[str, str | bytes] | None = None) -> RunResult:
+        """Run an agent (ADAS `forward(self, taskInfo)` or Crib `forward(task)`) on one task;
+        `value` is its answer."""
+        return await self._run(agent_code, tier, limits or Limits(), rpc, files,
+                               {"mode": "agent", "task": task, "answer_format": answer_format,
+                                "cheatsheet": cheatsheet})
+
+    # ---- one run ----------------------------------------------------------------------------
+    async def _run(self, code: str, tier: Tier, limits: Limits, rpc: Handler | None,
+                   files: dict | None, request: dict[str, Any], nested: bool = False) -> RunResult:
+        if self._closed:
+            raise RuntimeError("this Sandbox is closed")
+        used, notes = self._pick_tier(tier)
+        await self._fs.wait_ready()
+        slot = await self._pool.acquire(nested)
+        n = next(self._seq)
+        job, scratch = self._jobs / str(n), self._slot_dirs[slot]
+        out_path, err_path = self._out / f"{n}.out", self._out / f"{n}.err"
+        fds: list[int] = []
+        exit_fut: asyncio.Future | None = None
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + limits.timeout_s
+        try:
+            write_job(job, code, request, files)
+            for p in (out_path, err_path):
+                fds.append(os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
+            host_sock, guest_sock = socket.socketpair()
+            spawn = {"op": "spawn", "tier": used, "uid": self.uids[slot] if self.uids else None,
+                     "job": str(job), "scratch": scratch, "rlimits": limits.rlimits(),
+                     "env": guest_env(scratch)}
+            if used == "agent":
+                spawn["argv"] = self.layout.bwrap_argv(str(job), scratch, self.scratch_mb << 20)
+            elif used == "snippet":
+                spawn["landlock"] = self.layout.landlock_spec(str(job), scratch)
+
+            async def run_nested(params: dict) -> dict:
+                return await self._nested(params, limits, deadline)
+
+            chan = ChannelServer(limits, rpc, request.get("cheatsheet") or "", run_nested)
+            try:
+                req_id, exit_fut = self._fs.spawn(spawn, [*fds, guest_sock.fileno()])
+            finally:
+                guest_sock.close()
+            serve = asyncio.create_task(chan.serve(host_sock))
+            ended = asyncio.create_task(chan.ended.wait())
+            done, _ = await asyncio.wait({exit_fut, ended}, timeout=limits.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            timed_out = not done
+            if exit_fut not in done:
+                self._fs.kill(req_id)
+            exit_msg = await asyncio.shield(exit_fut)
+            ended.cancel()
+            try:
+                await asyncio.wait_for(serve, 2.0)  # the rest of the channel, up to EOF
+            except asyncio.TimeoutError:
+                pass
+            wall_ms = (time.perf_counter() - t0) * 1000
+            return self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            for p in (out_path, err_path):
+                p.unlink(missing_ok=True)
+            shutil.rmtree(job, ignore_errors=True)
+            if exit_fut is not None and not exit_fut.done():  # cancelled: free the slot later
+                self._fs.kill(req_id)
+                asyncio.ensure_future(self._release_after(exit_fut, slot, nested))
+            else:
+                self._pool.release(slot, nested)
+                reap_orphans(self.uids)
+
+    async def _release_after(self, exit_fut: asyncio.Future, slot: int, nested: bool) -> None:
+        try:
+            await exit_fut
+        finally:
+            self._pool.release(slot, nested)
+
+    async def _nested(self, params: dict, parent: Limits, deadline: float) -> dict:
+        remaining = deadline - time.monotonic()
+        timeout = min(float(params.get("timeout") or parent.timeout_s), max(remaining - 0.2, 0.1))
+        limits = parent.model_copy(update={"timeout_s": timeout, "cpu_s": None,
+                                           "max_llm_calls": 0, "max_nested_runs": 0,
+                                           "output_bytes": min(parent.output_bytes, NESTED_OUTPUT_CAP)})
+        r = await self._run(params["code"], "snippet", limits, None, None,
+                            {"mode": "snippet", "entry": params.get("entry"),
+                             "inputs": params.get("inputs")}, nested=True)
+        return r.model_dump(include={"ok", "exit_code", "stdout", "stderr", "value", "error",
+                                     "limit_hit", "wall_ms", "tier"})
+
+    @staticmethod
+    def _read_capped(fd: int, cap: int) -> tuple[str, bool]:
+        data = os.pread(fd, cap + 1, 0)
+        return data[:cap].decode("utf-8", errors="replace"), len(data) > cap
+
+    def _result(self, tier: Tier, limits: Limits, exit_msg: dict, chan: ChannelServer,
+                timed_out: bool, wall_ms: float, fds: list[int], notes: list[str]) -> RunResult:
+        stdout, out_trunc = self._read_capped(fds[0], limits.output_bytes)
+        stderr, err_trunc = self._read_capped(fds[1], limits.output_bytes)
+        res = chan.result or {}
+        error, error_type = res.get("error"), res.get("error_type")
+        exit_code = sig = None
+        cpu_ms = exit_msg.get("cpu_ms")
+        if exit_msg.get("op") == "error":
+            error = f"the sandbox could not start the run: {exit_msg.get('message')}"
+        else:
+            exit_code = os.waitstatus_to_exitcode(exit_msg["status"])
+            if exit_code < 0:
+                sig = -exit_code
+            elif tier == "agent" and exit_code > 128 and chan.result is None:
+                sig = exit_code - 128  # bubblewrap reports a killed guest as 128 + signal
+        limit_hit = chan.limit_hit
+        if chan.violation:
+            error = f"channel protocol violation, run ended: {chan.violation}"
+        elif timed_out:
+            limit_hit, error = "timeout", f"wall-clock limit of {limits.timeout_s} s reached; killed"
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_ms is not None
+                                       and cpu_ms >= 900 * limits.rlimits()["cpu"]):
+            limit_hit, error = "cpu", f"CPU-time limit of {limits.rlimits()['cpu']} s reached"
+        elif error_type == "MemoryError":
+            limit_hit = "memory"
+        elif error and "File too large" in error:
+            limit_hit = "file_size"
+        if exit_code == SETUP_FAILED and chan.result is None:
+            error = "sandbox setup failed: " + stderr[-2000:]
+        elif error is None and sig is not None:
+            error = f"killed by signal {signal.Signals(sig).name}"
+        elif error is None and exit_code:
+            error = f"exited with code {exit_code}"
+        if limit_hit is None and (out_trunc or err_trunc):
+            limit_hit = "output"
+        return RunResult(
+            ok=exit_code == 0 and error is None and limit_hit is None, exit_code=exit_code,
+            stdout=stdout, stderr=stderr, stdout_truncated=out_trunc, stderr_truncated=err_trunc,
+            value=res.get("value"), error=error, limit_hit=limit_hit, wall_ms=round(wall_ms, 3),
+            cpu_ms=cpu_ms, peak_rss_kb=exit_msg.get("maxrss_kb"), tier=tier,
+            rpc_calls=chan.calls, tokens_in=chan.tokens_in, tokens_out=chan.tokens_out,
+            nested_runs=chan.nested_runs, warnings=notes)
