@@ -67,7 +67,7 @@ def evaluate(text: str, allow_parentheses: bool = True) -> Evaluated:
     bad = sorted({c for c in s if c not in _ALLOWED})
     if bad:
         shown = " ".join(repr(c) for c in bad[:5])
-        if "." in bad or "," in bad:
+        if set(bad) <= {".", ","}:
             raise ArithError(f"only whole numbers from the puzzle may be used (found {shown})")
         raise ArithError(f"unexpected character(s) {shown}: use only numbers, + - * / and "
                          "parentheses")

@@ -139,7 +139,7 @@ def check_expression(numbers: list[int], answer: str | None) -> tuple[bool, str]
     if answer is None or not answer.strip():
         return False, "no expression found: end with a line 'Answer: <expression>'"
     try:
-        result = evaluate(answer)
+        result = evaluate(_clean(answer))
     except ArithError as exc:
         return False, f"invalid expression: {exc}"
     want, got = Counter(numbers), Counter(result.numbers)

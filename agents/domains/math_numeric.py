@@ -18,6 +18,7 @@ from agents.domains.base import Domain
 from agents.problems import Problem
 
 REL_TOL = 1e-4
+MAX_ANSWER_CHARS = 200
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
 _FRAC = re.compile(r"(-?)\\d?frac\{\s*(-?[\d.,]+)\s*\}\{\s*(-?[\d.,]+)\s*\}")
 _SLASH = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s*/\s*(\d[\d,]*(?:\.\d+)?)")
@@ -27,7 +28,8 @@ def parse_number(text: str | None) -> Fraction | None:
     """The (first) number in `text` as an exact Fraction, or None."""
     if text is None:
         return None
-    s = _clean(text)
+    # Answers are short; the cap also keeps the regexes linear on adversarial replies.
+    s = _clean(text.strip()[:MAX_ANSWER_CHARS])
     m = _FRAC.search(s)
     if m:
         try:
@@ -42,8 +44,8 @@ def parse_number(text: str | None) -> Fraction | None:
         except (ValueError, ZeroDivisionError):
             return None
     m = _NUMBER.search(s)
-    if not m:
-        return None
+    if not m or m.end() >= MAX_ANSWER_CHARS:
+        return None  # no number, or one cut off by the length cap (not the number written)
     token = m.group(0)
     # "1,234" is a thousands separator; "1,2" (European decimal comma) is taken as 1.2.
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
