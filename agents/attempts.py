@@ -81,7 +81,8 @@ class ModelBridge:
     """The RPC handler for one attempt: guest `complete` requests -> `llm.complete`."""
 
     def __init__(self, llm: Any, *, run_id: str | None, attempt_id: str, index: int,
-                 problem_spend: Spend, max_calls: int | None, max_tokens: int | None):
+                 problem_spend: Spend, max_calls: int | None, max_tokens: int | None,
+                 default_temperature: float | None = None):
         self.llm = llm
         self.run_id = run_id
         self.attempt_id = attempt_id
@@ -90,6 +91,7 @@ class ModelBridge:
         self.problem_spend = problem_spend  # shared by the problem's attempts
         self.max_calls = max_calls
         self.max_tokens = max_tokens
+        self.default_temperature = default_temperature
         self.errors: list[str] = []
         self.budget_error: BaseException | None = None
         self._seen: Counter[str] = Counter()
@@ -118,6 +120,10 @@ class ModelBridge:
         role = role if role in ALLOWED_ROLES else "solver"
         sampling = {k: params.get(k) for k in ("temperature", "max_tokens", "stop", "seed",
                                                 "response_format")}
+        if isinstance(sampling["stop"], str):
+            sampling["stop"] = [sampling["stop"]]
+        if sampling["temperature"] is None:
+            sampling["temperature"] = self.default_temperature
         request = json.dumps([role, messages, sampling], sort_keys=True, default=str)
         repeat = self._seen[request]
         self._seen[request] += 1
@@ -136,7 +142,8 @@ class ModelBridge:
         self.spend.tokens_in += int(c.tokens_in or 0)
         self.spend.tokens_out += int(c.tokens_out or 0)
         self.spend.cost_usd += float(getattr(c, "cost_usd", 0.0) or 0.0)
-        return {"text": c.text, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out}
+        return {"text": c.text, "tokens_in": c.tokens_in, "tokens_out": c.tokens_out,
+                "finish_reason": getattr(c, "finish_reason", None)}
 
 
 def output_text(value: Any) -> str:

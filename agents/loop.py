@@ -53,6 +53,9 @@ class LoopPolicy(BaseModel):
     early_stop: bool = True  # best-of-n: stop at the first pass
     max_calls: int | None = Field(default=None, ge=1)  # per problem, all attempts together
     max_tokens: int | None = Field(default=None, ge=1)
+    # best-of-n / vote: the temperature of model calls that name none, so the n samples differ
+    # even when the solver role is configured greedy (temperature 0).
+    sample_temperature: float | None = Field(default=0.7, ge=0.0)
 
     @property
     def max_attempts(self) -> int:
@@ -67,8 +70,16 @@ class SolveContext:
     memory: MemoryHook | None = None
     engine: Any = None  # SQLAlchemy Engine: attempts are recorded when given
     verifiers: list[Verifier] | None = None  # None: default_verifiers(domain)
-    limits: Any = None  # sandbox Limits for agent runs (None: the sandbox's defaults)
+    limits: Any = None  # sandbox Limits for agent runs (None: `agent_limits()`)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def agent_limits(timeout_s: float = 600.0, max_llm_calls: int = 60) -> Any:
+    """Limits of one agent run: the wall clock covers the model calls, so it is generous (a
+    small local model takes seconds per call); the sandbox's own 10 s default suits snippets."""
+    from sandbox import Limits
+
+    return Limits(timeout_s=timeout_s, max_llm_calls=max_llm_calls)
 
 
 class ProblemOutcome(BaseModel):
@@ -177,13 +188,15 @@ class _Solver:
                     else str(self.sheet_version))
         bridge = ModelBridge(ctx.llm, run_id=ctx.run_id, attempt_id=aid, index=index,
                              problem_spend=self.spend, max_calls=self.policy.max_calls,
-                             max_tokens=self.policy.max_tokens)
+                             max_tokens=self.policy.max_tokens,
+                             default_temperature=self.policy.sample_temperature
+                             if self.policy.kind in ("best-of-n", "vote") else None)
         task = self.task if not feedback else f"{self.task}\n\n{feedback}"
         start = time.perf_counter()
         kwargs: dict[str, Any] = {"task": task, "answer_format": self.fmt,
-                                  "cheatsheet": self.sheet, "rpc": bridge}
-        if ctx.limits is not None:
-            kwargs["limits"] = ctx.limits
+                                  "cheatsheet": self.sheet, "rpc": bridge,
+                                  "limits": ctx.limits if ctx.limits is not None
+                                  else agent_limits()}
         try:
             result = await ctx.sandbox.run_agent(spec.code, **kwargs)
         except asyncio.CancelledError:

@@ -18,9 +18,6 @@ class DomainChecker:
         if check is None:
             return Verdict(passed=None, verifier=self.name,
                            feedback="This domain has no target-free checker.")
-        if answer is None:
-            return Verdict(passed=False, score=0.0, verifier=self.name,
-                           feedback="No answer could be extracted; follow the answer format.")
         kwargs = {}
         try:
             if "sandbox" in inspect.signature(check).parameters:
@@ -34,6 +31,9 @@ class DomainChecker:
         except Exception as exc:  # a checker bug must not kill the batch
             return Verdict(passed=None, verifier=self.name,
                            feedback=clip(f"checker failed: {type(exc).__name__}: {exc}"))
+        if verdict is None and answer is None:  # the checker's words are better when it has some
+            return Verdict(passed=False, score=0.0, verifier=self.name,
+                           feedback="No answer could be extracted; follow the answer format.")
         if verdict is None:
             return Verdict(passed=None, verifier=self.name,
                            feedback="The checker could not decide on this answer.")
