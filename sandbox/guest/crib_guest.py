@@ -82,7 +82,8 @@ def run_job(job_dir: str) -> int:
         if req.get("mode") == "agent":
             value = _run_agent(code, code_path, req)
         else:
-            ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+            ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                  "__file__": code_path}
             exec(compile(code, code_path, "exec"), ns)
             if req.get("entry"):
                 value = _call_entry(ns[req["entry"]], req.get("inputs"))

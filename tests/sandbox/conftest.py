@@ -1,0 +1,45 @@
+"""One real Sandbox for the sandbox tests, started while fake secrets sit in the host's
+environment (so the tests can show they never reach a guest)."""
+import asyncio
+import os
+import secrets
+
+import pytest
+
+from sandbox import Sandbox, check
+
+SECRET_VARS = ("CRIB_TEST_SECRET", "OPENAI_API_KEY")
+TIERS = ["snippet", "agent"]
+
+
+@pytest.fixture(scope="session")
+def host_secret() -> str:
+    return "sk-crib-test-" + secrets.token_hex(12)
+
+
+@pytest.fixture(scope="session")
+def sb(host_secret):
+    report = check()
+    if not (report.agent.ok and report.snippet.ok):
+        pytest.skip(f"sandbox tiers unavailable here: agent: {report.agent.reason}; "
+                    f"snippet: {report.snippet.reason}")
+    saved = {k: os.environ.get(k) for k in SECRET_VARS}
+    for k in SECRET_VARS:
+        os.environ[k] = host_secret
+    box = Sandbox(scratch_mb=32, report=report)
+    yield box
+    box.close()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(params=TIERS)
+def tier(request) -> str:
+    return request.param
+
+
+def run(box: Sandbox, code: str, tier: str, **kw):
+    return asyncio.run(box.run(code, tier=tier, **kw))

@@ -1,0 +1,86 @@
+"""Positive controls: what a sandboxed run can do, and what the host reports about it."""
+import asyncio
+
+import pytest
+
+from sandbox import Limits, Sandbox
+from tests.sandbox.conftest import run
+
+
+def test_compute_with_entry_and_inputs(sb, tier):
+    code = "def f(a, b):\n    return {'sum': a + b, 'sq': [i * i for i in range(5)]}\n"
+    r = run(sb, code, tier, entry="f", inputs={"a": 2, "b": 40})
+    assert r.ok, r.error
+    assert r.value == {"sum": 42, "sq": [0, 1, 4, 9, 16]}
+    assert r.tier == tier and r.exit_code == 0 and r.wall_ms > 0
+
+
+def test_scratch_io_and_files(sb, tier):
+    code = ("import os\n"
+            "open('out.txt', 'w').write('hello ' + open('data/in.txt').read())\n"
+            "os.makedirs('sub/dir')\n"
+            "print(open('out.txt').read(), sorted(os.listdir('.')))\n")
+    r = run(sb, code, tier, files={"data/in.txt": "world"})
+    assert r.ok, r.error
+    assert "hello world" in r.stdout and "'sub'" in r.stdout
+
+
+def test_scratch_is_fresh_each_run(sb, tier):
+    assert run(sb, "open('left.txt', 'w').write('x')", tier).ok
+    r = run(sb, "import os\nprint(os.listdir('.'))", tier)
+    assert r.stdout.strip() == "[]"
+
+
+def test_numpy_and_stdlib_imports(sb, tier):
+    r = run(sb, "import numpy as np, fractions, sqlite3\nprint(int(np.arange(10).sum()))", tier)
+    assert r.ok, r.stderr
+    assert r.stdout.strip() == "45"
+
+
+def test_exceptions_exit_codes_and_stderr(sb, tier):
+    r = run(sb, "raise ValueError('boom')", tier)
+    assert not r.ok and r.exit_code == 1 and r.error == "ValueError: boom"
+    assert "Traceback" in r.stderr
+    r = run(sb, "import sys\nprint('bye')\nsys.exit(3)", tier)
+    assert r.exit_code == 3 and r.stdout == "bye\n" and not r.ok
+
+
+def test_output_is_capped(sb, tier):
+    r = run(sb, "print('x' * 100000)", tier, limits=Limits(output_bytes=1000))
+    assert r.stdout_truncated and len(r.stdout) == 1000 and r.limit_hit == "output"
+
+
+def test_non_json_value_is_reported(sb, tier):
+    r = run(sb, "def f():\n    return object()", tier, entry="f")
+    assert not r.ok and "not JSON" in r.error
+
+
+def test_32_concurrent_runs(sb):
+    async def many():
+        code = "import time, os\ntime.sleep(0.2)\ndef f(i):\n    return [i, os.getuid()]\n"
+        return await asyncio.gather(*[
+            sb.run(code, tier=("agent" if i % 2 else "snippet"), entry="f", inputs=[i])
+            for i in range(32)])
+    results = asyncio.run(many())
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert [r.value[0] for r in results] == list(range(32))
+    assert len({r.value[1] for r in results}) == 32  # one uid per concurrent slot
+
+
+def test_unavailable_and_unsafe_mode():
+    from sandbox import SandboxUnavailable
+    from sandbox.check import CheckReport, TierStatus
+
+    no = TierStatus(ok=False, reason="probe said no")
+    report = CheckReport(platform="linux", machine="x86_64", root=True, bwrap=None,
+                         landlock_abi=0, agent=no, snippet=no)
+    with pytest.raises(SandboxUnavailable, match="probe said no"):
+        Sandbox(report=report)
+    box = Sandbox(unsafe_no_sandbox=True, report=report, slots=2)
+    try:
+        with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+            r = asyncio.run(box.run("print(6 * 7)", tier="agent"))
+        assert r.ok and r.tier == "none" and r.stdout == "42\n"
+        assert any("WITHOUT a sandbox" in w for w in r.warnings)
+    finally:
+        box.close()
