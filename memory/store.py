@@ -190,6 +190,30 @@ class MemoryStore:
     def archive(self, entry_id: str, reason: str = "removed by user") -> MemoryEntry:
         return self.edit(entry_id, action="archive", reason=reason, status="archived")
 
+    def put_entries(self, scope: str, entries: list[MemoryEntry], action: str = "import",
+                    reason: str | None = None) -> list[str]:
+        """Write whole entries into `scope` (import): an id already in the scope gets the given
+        content as a new version; an id used by another scope gets a fresh id; a new id keeps
+        its id and counters. Returns the ids written."""
+        with Session(self.engine) as s:
+            elsewhere = set(s.scalars(select(EntryRow.id).where(EntryRow.id.in_([e.id for e in entries]),
+                                                                EntryRow.scope != scope)))
+        incoming = [e.model_copy(update={"scope": scope, "id": new_entry_id() if e.id in elsewhere else e.id})
+                    for e in entries]
+
+        def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
+            changes = []
+            for e in incoming:
+                old = cur.get(e.id)
+                if old is None:
+                    changes.append(Change(action, e.model_copy(update={"version": 1}), new=True, reason=reason))
+                elif old.content() != e.content():
+                    changes.append(Change(action, old.model_copy(update={**e.content(), "version": old.version + 1}),
+                                          reason=reason))
+            return changes
+
+        return [c.entry.id for c in self._transact(scope, plan)[2]]
+
     # ---- curation --------------------------------------------------------------------------
     def apply(self, scope: str, ops: list[Any], provenance: Provenance | None = None, gated_by: Any = None,
               gating: bool | None = None, prior_rejections: list[Rejection] | None = None,

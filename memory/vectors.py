@@ -78,12 +78,23 @@ class VectorIndex:
 
     # ---- writing ---------------------------------------------------------------------------
     def upsert_entries(self, scope: str, entries: list[MemoryEntry]) -> None:
+        """Index entries. Only those whose text changed are embedded again; a status or pin
+        change is a metadata update (no model load for `crib memory pin` or `rm`)."""
         col = self.collection(scope, "entries")
         for i in range(0, len(entries), BATCH):
             chunk = entries[i : i + BATCH]
             docs = [entry_document(e) for e in chunk]
-            col.upsert(ids=[e.id for e in chunk], documents=docs, embeddings=self.embed.embed(docs),
-                       metadatas=[{"status": e.status, "kind": e.kind, "pinned": e.pinned} for e in chunk])
+            meta = [{"status": e.status, "kind": e.kind, "pinned": e.pinned} for e in chunk]
+            got = col.get(ids=[e.id for e in chunk], include=["documents"])
+            indexed = dict(zip(got["ids"], got["documents"] or []))
+            same = {e.id for e, d in zip(chunk, docs) if indexed.get(e.id) == d}
+            if same:
+                col.update(ids=[e.id for e in chunk if e.id in same],
+                           metadatas=[m for e, m in zip(chunk, meta) if e.id in same])
+            fresh = [j for j, e in enumerate(chunk) if e.id not in same]
+            if fresh:
+                col.upsert(ids=[chunk[j].id for j in fresh], documents=[docs[j] for j in fresh],
+                           embeddings=self.embed.embed([docs[j] for j in fresh]), metadatas=[meta[j] for j in fresh])
 
     def upsert_problems(self, scope: str, problems: list[PastProblem]) -> None:
         col = self.collection(scope, "problems")

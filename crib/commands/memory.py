@@ -1,0 +1,441 @@
+"""`crib memory ...`: inspect and edit the cheatsheet memory, its history, and its index.
+
+Top-level imports: typer and the standard library only (heavy modules load inside commands)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+ScopeOpt = typer.Option("default", "--scope", "-s", help="Memory scope (e.g. a domain name).")
+JsonOpt = typer.Option(False, "--json", help="Print JSON for machines.")
+
+
+def _errors(fn: Callable) -> Callable:
+    """Clear one-line errors and a non-zero exit instead of tracebacks."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from crib.cliutil import fail
+
+        try:
+            return fn(*args, **kwargs)
+        except KeyError as exc:
+            fail(str(exc.args[0]) if exc.args else str(exc))
+        except (ValueError, RuntimeError, OSError) as exc:
+            fail(str(exc))
+    return wrapper
+
+
+def _store(index: bool = True):
+    """The memory store on the configured database (and Chroma when `index`)."""
+    from crib.cliutil import config_or_fail
+    from crib.storage import open_database
+    from memory.store import MemoryStore
+
+    cfg, _ = config_or_fail()
+    engine = open_database(cfg.database_url)
+    if not index:
+        return MemoryStore(engine)
+    url = cfg.memory.chroma_url
+    return MemoryStore(engine, chroma_dir=None if url else str(cfg.data_dir / "chroma"), chroma_url=url)
+
+
+def _dump(entry) -> dict:
+    return entry.model_dump(mode="json")
+
+
+def _table(entries: list, title: str) -> None:
+    from rich.table import Table
+
+    from crib.cliutil import console
+
+    t = Table(title=title)
+    for col in ("id", "kind", "status", "title", "used", "helped", "hurt", "v"):
+        t.add_column(col)
+    for e in entries:
+        title_text = ("📌 " if e.pinned else "") + e.title
+        t.add_row(e.id, e.kind, e.status, title_text, str(e.used), str(e.helped), str(e.hurt), str(e.version))
+    console().print(t)
+
+
+def _show_entry(e) -> None:
+    from rich.panel import Panel
+
+    from crib.cliutil import console
+
+    p = e.provenance
+    meta = (f"{e.kind} · {e.status}{' · pinned' if e.pinned else ''} · v{e.version} · scope {e.scope}\n"
+            f"used {e.used} · helped {e.helped} · hurt {e.hurt}"
+            + (f" · tags {', '.join(e.tags)}" if e.tags else "") +
+            f"\nfrom: {p.source}, problem {p.problem_id}, run {p.run_id}, model {p.model}, verdict {p.verdict}"
+            + (f"\nnote: {p.note}" if p.note else ""))
+    from rich.markup import escape
+    from rich.text import Text
+
+    console().print(Panel(Text(f"{meta}\n\n{e.body}"), title=escape(f"[{e.id}] {e.title}"), expand=False))
+
+
+@app.command("list")
+@_errors
+def list_(scope: str = ScopeOpt, status: str = typer.Option("live", help="active, quarantined, archived, live (active+quarantined) or all."),
+          version: Optional[int] = typer.Option(None, help="List the sheet as it was at this version."),
+          json_out: bool = JsonOpt) -> None:
+    """List the entries of a scope.
+
+    Example: crib memory list --scope game24 --status all
+    """
+    from crib.cliutil import print_json
+    from memory.models import MemoryEntry
+
+    store = _store(index=False)
+    statuses = {"live": ("active", "quarantined"), "all": ("active", "quarantined", "archived")}.get(status, (status,))
+    if version is not None:
+        entries = [MemoryEntry.model_validate(s) for s in store.state_at(scope, version).values()]
+        entries = sorted((e for e in entries if e.status in statuses), key=lambda e: e.id)
+    else:
+        entries = store.entries(scope, status=statuses)
+    if json_out:
+        print_json([_dump(e) for e in entries])
+        return
+    _table(entries, f"memory scope {scope!r} (version {version if version is not None else store.version(scope)})")
+
+
+@app.command("show")
+@_errors
+def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show the entry as it was at this sheet version."),
+         json_out: bool = JsonOpt) -> None:
+    """Show one entry in full.
+
+    Example: crib memory show m-1a2b3c4d5e
+    """
+    from crib.cliutil import print_json
+    from memory.models import MemoryEntry
+
+    store = _store(index=False)
+    entry = store.get(entry_id)
+    if version is not None:
+        state = store.state_at(entry.scope, version).get(entry_id)
+        if state is None:
+            raise ValueError(f"entry {entry_id} did not exist at version {version} of scope {entry.scope!r}")
+        entry = MemoryEntry.model_validate(state)
+    if json_out:
+        print_json(_dump(entry))
+    else:
+        _show_entry(entry)
+
+
+@app.command("search")
+@_errors
+def search(text: str, scope: str = ScopeOpt, k: int = typer.Option(5, "-k", help="How many entries."),
+           all_statuses: bool = typer.Option(False, "--all", help="Include quarantined and archived entries."),
+           json_out: bool = JsonOpt) -> None:
+    """Entries most similar to TEXT (offline embeddings, Chroma).
+
+    Example: crib memory search "make 24 from four numbers" --scope game24
+    """
+    from crib.cliutil import console, print_json
+
+    from rich.markup import escape
+
+    hits = _store().search(scope, text, k, status=None if all_statuses else "active")
+    if json_out:
+        print_json([{**_dump(e), "similarity": s} for e, s in hits])
+        return
+    for e, s in hits:
+        console().print(f"[bold]{s:.3f}[/] " + escape(f"[{e.id}] {e.title} ({e.kind}, {e.status})"), highlight=False)
+
+
+@app.command("add")
+@_errors
+def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strategy, code, pitfall or fact."),
+        title: str = typer.Option(..., help="Short title."),
+        body: str = typer.Option(..., help="The entry text ('-' reads standard input)."),
+        tags: str = typer.Option("", help="Comma-separated tags."),
+        pinned: bool = typer.Option(False, "--pinned", help="Always render this entry first."),
+        json_out: bool = JsonOpt) -> None:
+    """Add an entry by hand (active at once; hand-written entries are not gated).
+
+    Example: crib memory add --scope game24 --kind pitfall --title "Exact division" --body "Use fractions."
+    """
+    from crib.cliutil import console, print_json
+    from memory.ops import find_placeholder
+
+    text = sys.stdin.read() if body == "-" else body
+    if kind not in ("strategy", "code", "pitfall", "fact"):
+        raise ValueError(f"--kind must be strategy, code, pitfall or fact, not {kind!r}")
+    if found := find_placeholder(text):
+        raise ValueError(f"--body holds placeholder text {found!r}; write the content out")
+    entry = _store().add(scope, title, text, kind=kind, tags=[t.strip() for t in tags.split(",") if t.strip()],
+                         pinned=pinned, reason="added by user")
+    if json_out:
+        print_json(_dump(entry))
+    else:
+        console().print(f"added [{entry.id}] to scope {scope!r}", markup=False, highlight=False)
+
+
+@app.command("edit")
+@_errors
+def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optional[str] = typer.Option(None, help="New body ('-' reads standard input)."),
+         kind: Optional[str] = typer.Option(None), tags: Optional[str] = typer.Option(None, help="Comma-separated tags."),
+         status: Optional[str] = typer.Option(None, help="active, quarantined or archived (e.g. release from quarantine)."),
+         json_out: bool = JsonOpt) -> None:
+    """Edit an entry (a new version; the old one stays in the history).
+
+    Example: crib memory edit m-1a2b3c4d5e --status active
+    """
+    from crib.cliutil import console, print_json
+
+    fields: dict[str, Any] = {}
+    if title is not None:
+        fields["title"] = title
+    if body is not None:
+        fields["body"] = sys.stdin.read() if body == "-" else body
+    if kind is not None:
+        fields["kind"] = kind
+    if tags is not None:
+        fields["tags"] = [t.strip() for t in tags.split(",") if t.strip()]
+    if status is not None:
+        fields["status"] = status
+    if not fields:
+        raise ValueError("nothing to change: give --title, --body, --kind, --tags or --status")
+    entry = _store().edit(entry_id, reason="edited by user", **fields)
+    if json_out:
+        print_json(_dump(entry))
+    else:
+        console().print(f"[{entry.id}] is now version {entry.version}", markup=False, highlight=False)
+
+
+@app.command("rm")
+@_errors
+def rm(entry_id: str, reason: str = typer.Option("removed by user"), json_out: bool = JsonOpt) -> None:
+    """Archive an entry (nothing is deleted; `rollback` can bring it back).
+
+    Example: crib memory rm m-1a2b3c4d5e --reason "wrong"
+    """
+    from crib.cliutil import console, print_json
+
+    entry = _store().archive(entry_id, reason)
+    if json_out:
+        print_json(_dump(entry))
+    else:
+        console().print(f"archived [{entry.id}] {entry.title}", markup=False, highlight=False)
+
+
+@app.command("pin")
+@_errors
+def pin(entry_id: str, unpin: bool = typer.Option(False, "--unpin"), json_out: bool = JsonOpt) -> None:
+    """Pin an entry (rendered before all others) or unpin it.
+
+    Example: crib memory pin m-1a2b3c4d5e
+    """
+    from crib.cliutil import console, print_json
+
+    entry = _store().pin(entry_id, not unpin)
+    if json_out:
+        print_json(_dump(entry))
+    else:
+        console().print(f"[{entry.id}] {'unpinned' if unpin else 'pinned'}", markup=False, highlight=False)
+
+
+@app.command("history")
+@_errors
+def history(entry_id: Optional[str] = typer.Argument(None), scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """The change log of a scope, or of one entry.
+
+    Example: crib memory history --scope game24
+    """
+    from rich.table import Table
+
+    from crib.cliutil import console, print_json
+
+    store = _store(index=False)
+    if entry_id is not None:
+        scope = store.get(entry_id).scope
+    events = store.history(scope, entry_id)
+    if json_out:
+        print_json([ev.model_dump(mode="json") for ev in events])
+        return
+    t = Table(title=f"history of {entry_id or 'scope ' + repr(scope)}")
+    for col in ("version", "when", "action", "entry", "title", "status", "reason"):
+        t.add_column(col)
+    for ev in events:
+        t.add_row(str(ev.seq), str(ev.created_at)[:19], ev.action, ev.entry_id, ev.state.get("title", ""),
+                  ev.state.get("status", ""), ev.reason or "")
+    console().print(t)
+
+
+@app.command("diff")
+@_errors
+def diff(v1: int, v2: int, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """What changed in the sheet between two versions.
+
+    Example: crib memory diff 3 7 --scope game24
+    """
+    from crib.cliutil import console, print_json
+
+    from rich.markup import escape
+
+    d = _store(index=False).diff(scope, v1, v2)
+    if json_out:
+        print_json(d.model_dump(mode="json"))
+        return
+    c = console()
+    for e in d.added:
+        c.print("[green]" + escape(f"+ [{e['id']}] {e['title']}") + "[/]", highlight=False)
+    for e in d.removed:
+        c.print("[red]" + escape(f"- [{e['id']}] {e['title']}") + "[/]", highlight=False)
+    for ch in d.changed:
+        c.print("[yellow]" + escape(f"~ [{ch['id']}] {ch['title']}") + "[/]", highlight=False)
+        for field, (old, new) in ch["fields"].items():
+            c.print(f"    {field}: {old!r} -> {new!r}", markup=False, highlight=False)
+    if not (d.added or d.removed or d.changed):
+        c.print(f"no differences between versions {v1} and {v2}")
+
+
+@app.command("rollback")
+@_errors
+def rollback(version: int, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """Restore the sheet's content to an earlier version (recorded as new events).
+
+    Example: crib memory rollback 5 --scope game24
+    """
+    from crib.cliutil import console, print_json
+
+    store = _store()
+    before = store.version(scope)
+    after = store.rollback(scope, version)
+    if json_out:
+        print_json({"scope": scope, "restored": version, "version_before": before, "version": after})
+    else:
+        console().print(f"scope {scope!r} restored to the content of version {version} (now version {after})")
+
+
+@app.command("export")
+@_errors
+def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "--format", help="json or md."),
+           json_out: bool = JsonOpt) -> None:
+    """Write a scope to FILE as JSON (re-importable) or Markdown (for reading).
+
+    Example: crib memory export sheet.md --format md --scope game24
+    """
+    from crib.cliutil import console, print_json
+    from memory.transfer import export_scope, to_markdown
+
+    store = _store(index=False)
+    if fmt == "json":
+        data = export_scope(store, scope)
+        file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+        n = len(data["entries"])
+    elif fmt == "md":
+        entries = store.entries(scope, status=("active", "quarantined"))
+        file.write_text(to_markdown(scope, store.version(scope), entries))
+        n = len(entries)
+    else:
+        raise ValueError(f"--format must be json or md, not {fmt!r}")
+    if json_out:
+        print_json({"file": str(file), "format": fmt, "entries": n})
+    else:
+        console().print(f"wrote {n} entries of scope {scope!r} to {file}")
+
+
+@app.command("import")
+@_errors
+def import_(file: Path, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """Load a JSON export into a scope (new versions; existing history kept).
+
+    Example: crib memory import sheet.json --scope game24-copy
+    """
+    from crib.cliutil import console, print_json
+    from memory.transfer import import_scope
+
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file}: not JSON ({exc})") from exc
+    try:
+        counts = import_scope(_store(), scope, data)
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from exc
+    if json_out:
+        print_json({"scope": scope, **counts})
+    else:
+        console().print(f"imported into {scope!r}: {counts['entries']} entries written, "
+                        f"{counts['unchanged']} unchanged, {counts['problems']} past problems")
+
+
+@app.command("copy")
+@_errors
+def copy(target: str, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """Copy a scope's live entries and past problems into a new scope TARGET.
+
+    Example: crib memory copy game24-test --scope game24
+    """
+    from crib.cliutil import console, print_json
+
+    n = _store().copy_scope(scope, target)
+    if json_out:
+        print_json({"source": scope, "target": target, "entries": n})
+    else:
+        console().print(f"copied {n} entries from {scope!r} to {target!r}")
+
+
+@app.command("reindex")
+@_errors
+def reindex(scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+    """Rebuild the scope's Chroma collections from SQL.
+
+    Example: crib memory reindex --scope game24
+    """
+    from crib.cliutil import console, print_json
+
+    store = _store()
+    counts = store.reindex(scope)
+    if json_out:
+        print_json({"scope": scope, "index": store.index.where, **counts})
+    else:
+        console().print(f"reindexed scope {scope!r}: {counts['entries']} entries, {counts['problems']} past problems "
+                        f"({store.index.where})")
+
+
+@app.command("stats")
+@_errors
+def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most helpful entries."),
+          json_out: bool = JsonOpt) -> None:
+    """Size in entries and tokens, quarantine, curation outcomes, the most helpful entries.
+
+    Example: crib memory stats --scope game24 --json
+    """
+    from crib.cliutil import console, print_json
+    from memory.render import render_sheet
+
+    store = _store(index=False)
+    entries = store.entries(scope)
+    active = [e for e in entries if e.status == "active"]
+    by_status = {s: sum(1 for e in entries if e.status == s) for s in ("active", "quarantined", "archived")}
+    sheet = render_sheet(active, None, 10**9, store.count_tokens)
+    curations: dict[str, int] = {}
+    for c in store.curations(scope, limit=10**6):
+        curations[c["status"]] = curations.get(c["status"], 0) + 1
+    helpful = sorted(active, key=lambda e: (-(e.helped - e.hurt), -e.helped, e.id))[:top]
+    data = {"scope": scope, "version": store.version(scope), "entries": by_status, "pinned": sum(e.pinned for e in active),
+            "tokens_active": sheet.tokens, "problems": len(store.problems(scope)), "curations": curations,
+            "most_helpful": [{"id": e.id, "title": e.title, "used": e.used, "helped": e.helped, "hurt": e.hurt}
+                             for e in helpful],
+            "scopes": store.scopes()}
+    if json_out:
+        print_json(data)
+        return
+    c = console()
+    c.print(f"scope {scope!r}, version {data['version']}: {by_status['active']} active "
+            f"({sheet.tokens} tokens rendered in full), {by_status['quarantined']} quarantined, "
+            f"{by_status['archived']} archived; {data['problems']} past problems", highlight=False)
+    if curations:
+        c.print("curations: " + ", ".join(f"{k} {v}" for k, v in sorted(curations.items())), highlight=False)
+    if helpful:
+        _table(helpful, "most helpful entries")
