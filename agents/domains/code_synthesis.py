@@ -249,8 +249,8 @@ class CodeSynthesis(Domain):
             call = _call_text(function_name, test["args"])
             if res is None:
                 why = run.get("error") or (str(run.get("stderr") or "").strip()[-300:]) or \
-                    "no result (the program exited or was stopped)"
-                failures.append(f"{call}: did not finish ({why})")
+                    "the program exited or was stopped before reporting"
+                failures.append(f"{call}: did not finish: {why}")
             elif "error" in res:
                 failures.append(f"{call} raised/failed: {res['error']}")
             elif same(res.get("out"), test["output"]):

@@ -10,6 +10,7 @@ list or as "080 or 081" text.
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
 
@@ -19,7 +20,8 @@ from agents.problems import Problem
 
 REL_TOL = 1e-4
 MAX_ANSWER_CHARS = 200
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
+# Exponents are capped at 3 digits: Fraction("1e999999999") would build a gigantic integer.
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d{1,3}(?!\d))?|-?\.\d+")
 _FRAC = re.compile(r"(-?)\\d?frac\{\s*(-?[\d.,]+)\s*\}\{\s*(-?[\d.,]+)\s*\}")
 _SLASH = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s*/\s*(\d[\d,]*(?:\.\d+)?)")
 
@@ -71,8 +73,11 @@ def _clean(text: str) -> str:
 def format_number(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
-    as_float = float(value)
-    if Fraction(repr(as_float)) == value:
+    try:
+        as_float = float(value)
+    except OverflowError:
+        as_float = math.inf
+    if math.isfinite(as_float) and Fraction(repr(as_float)) == value:
         return repr(as_float)
     return f"{value.numerator}/{value.denominator}"
 
@@ -99,8 +104,8 @@ def numbers_match(answer: Fraction, target_text: str) -> bool:
         return True
     if _is_integer_text(target_text):
         return False  # integers must match exactly
-    scale = max(abs(float(target)), 1e-12)
-    return abs(float(answer) - float(target)) <= REL_TOL * scale
+    # Exact rational arithmetic: no float overflow on absurd answers such as 1e999.
+    return abs(answer - target) <= Fraction(REL_TOL) * max(abs(target), Fraction(1, 10**12))
 
 
 class MathNumeric(Domain):

@@ -9,7 +9,8 @@ from agents.problems import Problem
 from agents.verdict import Verdict
 
 NASTY = ["", "   ", "Ωmega ∑ 😀 ×÷", "x" * 300_000, "Answer: " + "9" * 10_000,
-         "```python\nimport os\n```", "\\boxed{", "[[[[", "Answer: \x00\x01", None]
+         "```python\nimport os\n```", "\\boxed{", "[[[[", "Answer: \x00\x01",
+         "Answer: 1e999999999", "Answer: 9**9**9**9", "Answer: 10**10**10", None]
 
 
 class PoisonedTarget:

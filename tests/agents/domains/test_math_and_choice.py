@@ -24,6 +24,7 @@ C = get_domain("multiple-choice")
     ("Answer: \\$2{,}125", "2125"),
     ("Answer: −4", "-4"),
     ("first 3, then 5.", "5"),          # last number as a fallback
+    ("Answer: 1.5E3", "1500"), ("Answer: 2.5e-3", "0.0025"),
     ("no number at all", None),
     ("", None),
 ])
@@ -36,7 +37,7 @@ def test_math_extract(reply, expected):
     ("80", "080 or 081 (both were accepted)", 1.0), ("81", "080 or 081 (both were accepted)", 1.0),
     ("2125", "2,125", 1.0), ("0.33333", "1/3", 1.0), ("0.33", "1/3", 0.0),
     ("3.14159", "3.1416", 1.0), ("3", ["2", "3"], 1.0), (None, "3", 0.0), ("abc", "3", 0.0),
-    ("1" * 5000, "1", 0.0),
+    ("1" * 5000, "1", 0.0), ("1e400", "1", 0.0), ("1e999999999", "2", 0.0),
 ])
 def test_math_score(arun, answer, target, score):
     assert arun(M.score(Problem(id="m", input="q", target=target), answer)) == score
