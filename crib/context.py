@@ -90,6 +90,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
             from agents.llm.local_server import LocalServer
 
             path = local_model.ensure(cfg.local_model, cfg.data_dir / "models")
+            (cfg.data_dir / "logs").mkdir(parents=True, exist_ok=True)
             server = LocalServer(path, ctx=cfg.local_ctx, alias=cfg.local_model,
                                  log_path=cfg.data_dir / "logs" / "llama-server.log")
             await server.astart()
@@ -100,7 +101,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)
     finally:
         if sandbox is not None:
-            await sandbox.close()
+            sandbox.close()
         if server is not None:
             server.stop()
         engine.dispose()
