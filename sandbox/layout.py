@@ -5,7 +5,7 @@ Paths are mirrored (the interpreter prefix, the venv's site-packages and the gue
 appear inside at their host paths) so the interpreter's RUNPATH and sys.path stay valid."""
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import shutil
 import site
@@ -84,12 +84,24 @@ class Layout:
                 "files": {p: a for p, a in DEVICE_FILES.items() if os.path.exists(p)}}
 
 
+def precompile_guest() -> None:
+    """Byte-compile the guest modules once: inside the sandbox they are read-only, and
+    compiling them on every agent-tier start would cost more than the rest of the startup."""
+    import compileall
+
+    try:
+        compileall.compile_dir(GUEST_DIR, quiet=2, maxlevels=0)
+    except OSError:
+        pass  # a read-only install: the guest compiles in memory, slower but correct
+
+
 def write_job(job_dir: Path, code: str, request: dict[str, Any],
               files: dict[str, str | bytes] | None) -> None:
     """The job directory, readable (not writable) by the slot uid."""
-    job_dir.mkdir(mode=0o755)
-    (job_dir / "main.py").write_text(code)
-    (job_dir / "request.json").write_text(json.dumps(request))
+    job_dir.mkdir()
+    os.chmod(job_dir, 0o755)  # whatever the umask
+    _write(job_dir / "main.py", code.encode())
+    _write(job_dir / "request.marshal", marshal.dumps(request))
     if files:
         root = (job_dir / "files").resolve()
         for name, content in files.items():
@@ -101,7 +113,17 @@ def write_job(job_dir: Path, code: str, request: dict[str, Any],
                 dest.write_bytes(content)
             else:
                 dest.write_text(content)
-    for dirpath, dirnames, filenames in os.walk(job_dir):
-        os.chmod(dirpath, 0o755)
-        for f in filenames:
-            os.chmod(os.path.join(dirpath, f), 0o644)
+    if files:  # readable by the slot uid whatever the umask
+        for dirpath, _dirnames, filenames in os.walk(job_dir / "files"):
+            os.chmod(dirpath, 0o755)
+            for f in filenames:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.fchmod(fd, 0o644)
+        os.write(fd, data)
+    finally:
+        os.close(fd)

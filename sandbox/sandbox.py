@@ -19,7 +19,7 @@ from typing import Any
 from sandbox.channel import ChannelServer, Handler
 from sandbox.check import CheckReport, check
 from sandbox.forkserver import ForkServerClient
-from sandbox.layout import PRELOAD, Layout, guest_env, write_job
+from sandbox.layout import PRELOAD, Layout, guest_env, precompile_guest, write_job
 from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_orphans
 from sandbox.seccomp import build_filter
@@ -51,6 +51,7 @@ class Sandbox:
                 f"{self.report.agent.reason}; snippet tier: {self.report.snippet.reason}. "
                 "Pass --unsafe-no-sandbox (unsafe_no_sandbox=True) only for code you trust.")
         self.layout = Layout.detect()
+        precompile_guest()
         self.scratch_mb = scratch_mb
         self.subreaper = become_subreaper()
         self._lock_fd: int | None = None

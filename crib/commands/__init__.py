@@ -11,4 +11,5 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("search", "search", "Meta Agent Search: a meta-agent designs agents, the cascade scores them. Example: crib search --domain game24 --generations 3 --val-size 20"),
     ("memory", "memory", "The cheatsheet memory: list, show, search, add, edit, rm, pin, history, diff, rollback, export, import, reindex, stats."),
     ("archive", "archive", "Search archives: list, show, diff, export, import, plot."),
+    ("sandbox", "sandbox", "Run code in Crib's sandbox and check which isolation tiers work."),
 ]

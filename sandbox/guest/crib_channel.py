@@ -6,9 +6,9 @@ The host validates everything; this module only frames messages."""
 from __future__ import annotations
 
 import _thread
-import json
 import os
-from typing import Any
+
+import crib_json as json
 
 RPC_FD = 3
 
@@ -28,7 +28,7 @@ class _Channel:
         self._lock = _thread.allocate_lock()
         self._next_id = 0
 
-    def _send(self, obj: dict[str, Any]) -> None:
+    def _send(self, obj: dict) -> None:
         data = (json.dumps(obj, default=repr) + "\n").encode()
         while data:
             data = data[os.write(self._fd, data):]
@@ -42,7 +42,7 @@ class _Channel:
         line, self._buf = self._buf.split(b"\n", 1)
         return line
 
-    def call(self, method: str, params: dict[str, Any]) -> Any:
+    def call(self, method: str, params: dict) -> object:
         with self._lock:
             self._next_id += 1
             msg_id = self._next_id
@@ -55,7 +55,7 @@ class _Channel:
                 raise kind(reply["error"])
             return reply.get("result")
 
-    def notify(self, method: str, params: dict[str, Any]) -> None:
+    def notify(self, method: str, params: dict) -> None:
         """A message without a reply (the run's final result)."""
         with self._lock:
             self._send({"method": method, "params": params})

@@ -5,13 +5,16 @@ bubblewrap executes this file; in the snippet tier the fork-server's child calls
 after confining itself. A job is a directory holding `request.json` and the code."""
 from __future__ import annotations
 
+import _signal
 import builtins
-import json
+import marshal
 import os
-import signal
 import sys
-import traceback
-from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # run as a script with -I: its own directory is not on sys.path
+    sys.path.insert(0, _HERE)
+import crib_json as json  # noqa: E402
 
 VALUE_CAP = 1 << 20  # bytes of JSON for the returned value
 
@@ -24,7 +27,7 @@ def _copy_files(job_dir: str) -> None:
         shutil.copytree(src, ".", dirs_exist_ok=True)
 
 
-def _call_entry(fn: Any, inputs: Any) -> Any:
+def _call_entry(fn: object, inputs: object) -> object:
     if inputs is None:
         return fn()
     if isinstance(inputs, dict):
@@ -34,7 +37,7 @@ def _call_entry(fn: Any, inputs: Any) -> Any:
     return fn(inputs)
 
 
-def _run_agent(code: str, path: str, req: dict) -> Any:
+def _run_agent(code: str, path: str, req: dict) -> object:
     import inspect
 
     import crib_runtime as rt
@@ -57,10 +60,10 @@ def _run_agent(code: str, path: str, req: dict) -> Any:
     return result
 
 
-def _encode_value(value: Any) -> tuple[Any, str | None]:
+def _encode_value(value: object) -> tuple[object, str | None]:
     try:
         text = json.dumps(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return repr(value)[:VALUE_CAP], f"the return value is not JSON; got {type(value).__name__}"
     if len(text) > VALUE_CAP:
         return None, f"the return value is too large ({len(text)} bytes of JSON > {VALUE_CAP})"
@@ -69,9 +72,9 @@ def _encode_value(value: Any) -> tuple[Any, str | None]:
 
 def run_job(job_dir: str) -> int:
     """Run the job in `job_dir` in this process; returns the exit code to use."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full file raises EFBIG instead of killing
-    with open(os.path.join(job_dir, "request.json")) as f:
-        req = json.load(f)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)  # a full file raises EFBIG instead of killing
+    with open(os.path.join(job_dir, "request.marshal"), "rb") as f:
+        req = marshal.load(f)  # written by the host: trusted, and cheaper than json here
     code_path = os.path.join(job_dir, "main.py")
     with open(code_path) as f:
         code = f.read()
@@ -82,7 +85,7 @@ def run_job(job_dir: str) -> int:
         if req.get("mode") == "agent":
             value = _run_agent(code, code_path, req)
         else:
-            ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+            ns: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins,
                                   "__file__": code_path}
             exec(compile(code, code_path, "exec"), ns)
             if req.get("entry"):
@@ -91,6 +94,8 @@ def run_job(job_dir: str) -> int:
         exit_code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException as e:  # noqa: BLE001 - everything the guest raises is reported
         error_type, error = type(e).__name__, f"{type(e).__name__}: {e}"
+        import traceback
+
         traceback.print_exc()
         exit_code = 1
     value, value_error = _encode_value(value)
@@ -114,7 +119,6 @@ def main() -> None:
     """Entry point inside bubblewrap: `python -I -S crib_guest.py JOB_DIR SITE_DIR...`."""
     os.closerange(4, 1 << 16)  # only stdio and the channel survive
     job_dir, site_dirs = sys.argv[1], sys.argv[2:]
-    sys.path[:0] = [os.path.dirname(os.path.abspath(__file__))]
     sys.path.extend(site_dirs)
     code = run_job(job_dir)
     os._exit(code)
