@@ -106,6 +106,27 @@ class _MiniLM:
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
+@lru_cache(maxsize=1)
+def _blas_threads_setter():
+    """OpenBLAS's thread-local thread-count setter from numpy's bundled OpenBLAS, or None.
+
+    The matrices here are small (tens of tokens x 384): one BLAS thread is as fast on an idle
+    machine and about 10x faster on a loaded one, where OpenBLAS's spinning worker threads
+    fight the other processes (measured: one query 80 ms vs 800 ms p50 at load 9 on 2 cores)."""
+    import ctypes
+    import glob
+
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(glob.glob(str(libs / "libscipy_openblas*.so"))) + sorted(glob.glob(str(libs / "libopenblas*.so"))):
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        return fn
+    return None
+
+
 @lru_cache(maxsize=2)
 def _load(path: str) -> _MiniLM:
     return _MiniLM(Path(path))
@@ -130,9 +151,16 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
         if not texts:
             return out
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            out[idx] = self.model.encode_batch([texts[i] or " " for i in idx])
+        model = self.model
+        setter = _blas_threads_setter()
+        previous = setter(1) if setter else None
+        try:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                out[idx] = model.encode_batch([texts[i] or " " for i in idx])
+        finally:
+            if setter and previous is not None and previous > 0:
+                setter(previous)
         return out
 
     def __call__(self, input: Documents) -> Embeddings:
