@@ -37,8 +37,9 @@ class MetaAgent:
         self.reflections = reflections
         self.api = api_doc if api_doc is not None else prompts.runtime_api()
 
-    def task_prompt(self, archive_text: str, lessons: str = "") -> list[dict]:
-        user = prompts.TASK.format(
+    def task_prompt(self, archive_text: str, lessons: str = "",
+                    generation: int = 0) -> list[dict]:
+        user = prompts.TASK.format(generation=generation,
             domain=self.domain, domain_description=self.domain_description or self.domain,
             answer_format=self.answer_format or "(as the task says)", api=self.api,
             archive=archive_text, lessons=prompts.LESSONS.format(sheet=lessons) if lessons else "")
@@ -58,7 +59,7 @@ class MetaAgent:
     async def propose(self, archive_text: str, generation: int,
                       lessons: str = "") -> tuple[Proposal, list[dict]]:
         """A new candidate and the trace of its reflections (for the archive's history)."""
-        messages = self.task_prompt(archive_text, lessons)
+        messages = self.task_prompt(archive_text, lessons, generation)
         proposal = await self._ask(messages, attempt=generation)
         trace: list[dict] = [{"step": "propose", "name": proposal.name,
                               "thought": proposal.thought}]
@@ -81,11 +82,11 @@ class MetaAgent:
         messages = [
             {"role": "system", "content": prompts.SYSTEM},
             {"role": "user", "content": prompts.TASK.format(
-                domain=self.domain, domain_description=self.domain_description or self.domain,
+                generation=generation, domain=self.domain, domain_description=self.domain_description or self.domain,
                 answer_format=self.answer_format or "(as the task says)", api=self.api,
                 archive="(omitted while debugging)", lessons="")},
             {"role": "user", "content": prompts.DEBUG.format(name=name, failure=failure,
-                                                             code=code)},
+                                                             code=code, round=round_)},
         ]
         return await self._ask(messages, attempt=generation * 100 + round_)
 

@@ -60,7 +60,7 @@ Answer format the agents must produce: {answer_format}
 {archive}
 {lessons}
 # Your task
-Propose a new agent that is interestingly different from the agents in the archive and likely
+This is generation {generation} of the search. Propose a new agent that is interestingly different from the agents in the archive and likely
 to score higher on the validation problems. Learn from the archive: what the best agents do,
 and why failed candidates failed. Reply with JSON:
 - "thought": your reasoning and the design idea, including the overall plan;
@@ -90,7 +90,7 @@ Reply with the corrected JSON object: "thought", "name", "code".
 '''
 
 DEBUG = '''\
-Your agent "{name}" failed when run on validation problems.
+Your agent "{name}" failed when run on validation problems (debug round {round}).
 {failure}
 
 The code that failed:

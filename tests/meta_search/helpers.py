@@ -1,0 +1,122 @@
+"""Shared pieces of the end-to-end meta-search tests (and the kill -9 subprocess).
+
+The scripted server plays both sides: meta-agent requests get queued proposals; solver
+requests (from agents running in the real sandbox) get a game24 answer that is right when a
+stable hash of (numbers, the agent's `skill=NN` tag) falls under NN, so each candidate has a
+designed accuracy and the cascade has something to rank.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from agents.domains.game24 import solve
+
+META_MARK = "expert machine learning researcher"
+
+
+def agent(skill: int, name: str = "skilled") -> str:
+    return (f'def forward(self, taskInfo):\n'
+            f'    a = LLMAgentBase(["thinking", "answer"], "{name}")\n'
+            f'    thinking, answer = a([taskInfo], "Solve it. skill={skill}")\n'
+            f'    return answer\n')
+
+
+BROKEN = ("def forward(self, taskInfo):\n"
+          "    a = LLMAgentBase(['thinking', 'answer'], 'broken')\n"
+          "    return undefined_helper(a, taskInfo)\n")
+FORBIDDEN = "import subprocess\n\ndef forward(self, taskInfo):\n    return subprocess.run('x')\n"
+WRONG = "def forward(self, taskInfo):\n    return 'Answer: 1 + 2 + 3 + 4'\n"
+
+
+def proposal(name: str, code: str, thought: str = "an idea") -> str:
+    return json.dumps({"thought": thought, "name": name, "code": code})
+
+
+def is_meta(body: dict) -> bool:
+    return any(META_MARK in str(m.get("content", "")) for m in body.get("messages", []))
+
+
+def solver_reply(body: dict) -> str:
+    text = " ".join(str(m.get("content", "")) for m in body.get("messages", []))
+    nums = re.search(r"Use the numbers ([\d ]+?) to make 24", text)
+    skill = re.search(r"skill=(\d+)", text)
+    if not nums:
+        return json.dumps({"thinking": "?", "answer": "Answer: 0"})
+    numbers = [int(x) for x in nums.group(1).split()]
+    level = int(skill.group(1)) if skill else 50
+    h = int(hashlib.sha256(f"{numbers}-{level}".encode()).hexdigest()[:8], 16) % 100
+    expr = solve(numbers) if h < level else "1 + 1"
+    return json.dumps({"thinking": "searching", "answer": f"Answer: {expr}"})
+
+
+class Script:
+    """Stateless (so LLM-cache replays and resumed runs see the same replies): a meta request
+    for generation g gets `proposals[g]` (the propose call and both reflections alike); debug
+    round r of the candidate named N gets `fixes[N][r - 1]` (the last one repeats)."""
+
+    def __init__(self, proposals: dict[int, str], fixes: dict[str, list[str]] | None = None,
+                 delay_s: float = 0.0):
+        self.proposals, self.fixes, self.delay_s = proposals, fixes or {}, delay_s
+        self.meta_calls = self.solver_calls = 0
+
+    def __call__(self, body: dict):
+        from tests.scripted_server import Reply
+
+        if not is_meta(body):
+            self.solver_calls += 1
+            return Reply(text=solver_reply(body), delay_s=self.delay_s)
+        self.meta_calls += 1
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        debug = re.search(r'Your agent "(.*?)" failed when run on validation problems '
+                          r"\(debug round (\d+)\)", text)
+        if debug:
+            fixes = self.fixes.get(debug.group(1)) or ["not json"]
+            return fixes[min(int(debug.group(2)), len(fixes)) - 1]
+        g = int(re.search(r"This is generation (\d+) of the search", text).group(1))
+        return self.proposals.get(g, "no proposal")
+
+
+def make_llm(engine, url: str, run_id: str, **options):
+    from agents.llm import LLM, Backoff, ModelSettings
+
+    settings = ModelSettings(model="scripted-model", base_url=url, temperature=0.0,
+                             max_tokens=512, concurrency=8, timeout_s=20.0, max_retries=1)
+    return LLM(engine, {r: settings for r in ("solver", "curator", "judge", "meta")},
+               backoff=Backoff(base_s=0.01, max_s=0.05), run_id=run_id,
+               prices={"scripted-model": (1.0, 2.0)}, **options)
+
+
+def search_config(**kw):
+    from meta_search.cascade import CascadePolicy
+    from meta_search.search import SearchConfig
+
+    cascade = dict(smoke_problems=2, debug_rounds=3, minibatch=4, n_resamples=1000)
+    cascade.update(kw.pop("cascade", {}))
+    base = dict(domain="game24", generations=3, val_size=8, seeds=["cot"], concurrency=4,
+                cascade=CascadePolicy(**cascade))
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+async def run_search(engine, url: str, run_id: str, config, llm_options=None, observer=None):
+    """Create (or resume) and run a search with the real sandbox; returns (Search, result)."""
+    from agents.domains import get_domain
+    from meta_search.search import Search, create_run
+    from meta_search.splits import make_splits
+    from sandbox import Sandbox
+
+    create_run(engine, run_id, config)
+    domain = get_domain("game24")
+    validation, _ = make_splits(domain, config.val_size, 0, config.val_seed)
+    sandbox = Sandbox()
+    try:
+        llm = make_llm(engine, url, run_id, **(llm_options or {}))
+        search = Search(engine=engine, llm=llm, sandbox=sandbox, domain=domain,
+                        validation=validation, config=config, run_id=run_id, observer=observer)
+        return search, await search.run()
+    finally:
+        closed = sandbox.close()
+        if hasattr(closed, "__await__"):
+            await closed

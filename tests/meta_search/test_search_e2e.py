@@ -1,0 +1,172 @@
+"""Meta search end to end: real SQLite, the real sandbox, the scripted server playing the
+meta-agent (a given candidate, a broken one, a fix) and the solver."""
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from meta_search.records import ArchiveEntryRow, EvaluationRow
+from tests.meta_search.helpers import (BROKEN, FORBIDDEN, WRONG, Script, agent, proposal,
+                                       run_search, search_config)
+
+sandbox = pytest.importorskip("sandbox")
+if not hasattr(sandbox, "Sandbox"):
+    pytest.skip("sandbox.Sandbox has not landed yet", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _entries(engine, run_id):
+    with Session(engine) as s:
+        return list(s.scalars(select(ArchiveEntryRow).where(ArchiveEntryRow.run_id == run_id)
+                              .order_by(ArchiveEntryRow.generation, ArchiveEntryRow.slot)))
+
+
+def _no_duplicate_evaluations(engine):
+    with Session(engine) as s:
+        rows = s.execute(select(EvaluationRow.entry_id, EvaluationRow.split,
+                                EvaluationRow.problem_id, func.count())
+                         .group_by(EvaluationRow.entry_id, EvaluationRow.split,
+                                   EvaluationRow.problem_id)).all()
+    assert rows and all(n == 1 for *_, n in rows)
+
+
+def test_cascade_fix_failure_and_duplicate(engine, scripted_server):
+    script = Script(
+        proposals={1: proposal("strong", agent(90, "strong")),
+                   2: proposal("broken", BROKEN),
+                   3: proposal("forbidden", FORBIDDEN),
+                   4: proposal("copy", agent(90, "strong"))},
+        fixes={"broken": [proposal("broken", agent(100, "fixed"))],
+               "forbidden": [proposal("forbidden", FORBIDDEN)]})
+    scripted_server.script(script)
+    search, result = asyncio.run(run_search(engine, scripted_server.url, "s1",
+                                            search_config(generations=4)))
+    assert result.status == "done" and result.generations_done == 4
+    by_gen = {e.generation: e for e in _entries(engine, "s1")}
+    assert by_gen[0].name == "cot" and by_gen[0].status == "evaluated"
+    assert by_gen[1].status == "evaluated"
+    fixed = by_gen[2]
+    assert fixed.debug_rounds == 1 and fixed.status in ("evaluated", "minibatch")
+    assert "skill=100" in fixed.code and "NameError" in json.dumps(fixed.history)
+    failed = by_gen[3]
+    assert failed.status == "rejected" and "after 3 debug rounds" in failed.reason
+    assert "import of subprocess" in failed.reason
+    dup = by_gen[4]
+    assert dup.status == "rejected" and dup.duplicate_of == by_gen[1].id
+    # Selection uses validation; every candidate kept with a reason.
+    assert all(e.reason for e in _entries(engine, "s1"))
+    spend = result.spend["by_role"]
+    assert spend["meta"]["calls"] > 0 and spend["solver"]["calls"] > 0
+    _no_duplicate_evaluations(engine)
+
+
+def test_weak_candidate_is_not_promoted(engine, scripted_server):
+    script = Script(proposals={1: proposal("weak", agent(0, "weak")),
+                               2: proposal("zero", WRONG)},
+                    fixes={"zero": [proposal("zero", WRONG)]})
+    scripted_server.script(script)
+    config = search_config(generations=2, val_size=16,
+                           cascade={"minibatch": 8, "zero_is_failure": False})
+    asyncio.run(run_search(engine, scripted_server.url, "s2", config))
+    by_gen = {e.generation: e for e in _entries(engine, "s2")}
+    assert by_gen[0].status == "evaluated"
+    for g in (1, 2):
+        assert by_gen[g].status == "minibatch", by_gen[g].reason
+        assert "not promoted" in by_gen[g].reason
+        with Session(engine) as s:
+            n = s.scalar(select(func.count()).select_from(EvaluationRow).where(
+                EvaluationRow.entry_id == by_gen[g].id, EvaluationRow.split == "validation"))
+        assert n == 8  # the minibatch only, never the full 16
+
+
+def test_budget_stops_and_resume_continues(engine, scripted_server):
+    script = Script(proposals={g: proposal(f"a{g}", agent(40 + 10 * g, f"a{g}"))
+                               for g in range(1, 4)})
+    scripted_server.script(script)
+    config = search_config(generations=3)
+    _, stopped = asyncio.run(run_search(engine, scripted_server.url, "s3", config,
+                                        llm_options={"budget_tokens": 1500}))
+    assert stopped.status == "stopped" and "budget" in stopped.stop_reason
+    _, done = asyncio.run(run_search(engine, scripted_server.url, "s3", config))
+    assert done.status == "done" and done.generations_done == 3
+    gens = [(e.generation, e.slot) for e in _entries(engine, "s3")]
+    assert gens == [(0, 0), (1, 0), (2, 0), (3, 0)]
+    _no_duplicate_evaluations(engine)
+
+
+def test_resume_after_kill_9_has_no_duplicates(tmp_path, scripted_server):
+    from crib.storage import open_database
+
+    script = Script(proposals={g: proposal(f"k{g}", agent(30 + 20 * g, f"k{g}"))
+                               for g in range(1, 4)}, delay_s=0.05)
+    scripted_server.script(script)
+    db = f"sqlite:///{tmp_path / 'kill.db'}"
+    engine = open_database(db)
+    cmd = [sys.executable, "-m", "tests.meta_search.search_proc", db, scripted_server.url, "k1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    with Session(engine) as s:
+        while time.monotonic() < deadline:
+            gen1 = s.scalar(select(func.count()).select_from(ArchiveEntryRow).where(
+                ArchiveEntryRow.generation >= 1))
+            if gen1:
+                break
+            time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert gen1, "the search never reached generation 1 before the deadline"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["status"] == "done" and result["generations_done"] == 3
+    entries = _entries(engine, "k1")
+    assert [(e.generation, e.slot) for e in entries] == [(0, 0), (1, 0), (2, 0), (3, 0)]
+    _no_duplicate_evaluations(engine)
+    # The same search uninterrupted gives the same archive and scores.
+    clean = open_database(f"sqlite:///{tmp_path / 'clean.db'}")
+    asyncio.run(run_search(clean, scripted_server.url, "k1", search_config(generations=3)))
+    a = [(e.name, e.status, e.code_hash) for e in entries]
+    b = [(e.name, e.status, e.code_hash) for e in _entries(clean, "k1")]
+    assert a == b, [(e.name, e.reason) for e in _entries(clean, "k1")]
+
+
+ADAS_COT = '''def forward(self, taskInfo):
+    # Instruction for the Chain-of-Thought (CoT) approach
+    cot_instruction = "Please think step by step and then solve the task."
+    cot_agent = LLMAgentBase(['thinking', 'answer'], 'Chain-of-Thought Agent')
+    cot_agent_inputs = [taskInfo]
+    thinking, answer = cot_agent(cot_agent_inputs, cot_instruction)
+    return answer
+'''
+
+
+def test_adas_format_import_runs_a_cot_agent(engine, scripted_server, tmp_path):
+    from meta_search.adas_import import import_into, read_adas_archive
+    from meta_search.archive import Archive
+
+    path = tmp_path / "adas.json"
+    path.write_text(json.dumps([{"thought": "CoT", "name": "Chain-of-Thought", "code": ADAS_COT,
+                                 "fitness": "95% Bootstrap Confidence Interval: (10.0%, 20.0%),"
+                                            " Median: 15.0%", "generation": "initial"}]))
+    scripted_server.script(Script(proposals={}))
+    config = search_config(generations=0, seeds=[])
+    from meta_search.search import create_run
+
+    create_run(engine, "imp", config)
+    archive = Archive(engine, "imp")
+    [entry] = import_into(archive, read_adas_archive(path))
+    archive.update_run(seeded=1)
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "imp", config))
+    entry = archive.entry(entry.id)
+    assert entry.status == "evaluated" and entry.origin == "import"
+    assert entry.val.n == 8 and entry.val.errors == 0 and entry.val.mean > 0
+    assert result.best["name"] == "Chain-of-Thought"
