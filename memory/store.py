@@ -215,13 +215,17 @@ class MemoryStore:
         return [c.entry.id for c in self._transact(scope, plan)[2]]
 
     # ---- curation --------------------------------------------------------------------------
-    def apply(self, scope: str, ops: list[Any], provenance: Provenance | None = None, gated_by: Any = None,
+    def apply(self, scope: str, ops: Any, provenance: Provenance | None = None, gated_by: Any = None,
               gating: bool | None = None, prior_rejections: list[Rejection] | None = None,
               raw: str | None = None, run_id: str | None = None,
               seen_versions: dict[str, int] | None = None) -> CurationResult:
         """Validate `ops` against the current sheet and apply the accepted ones in one
         transaction. `gated_by` is the verdict of the answer the ops were learned from;
         `seen_versions` the entry versions the curator was shown (stale edits are rejected)."""
+        if hasattr(ops, "ops"):  # a curator Proposal: take its ops, schema rejections and raw reply
+            prior_rejections = [*(prior_rejections or []), *ops.rejected]
+            raw = raw if raw is not None else ops.raw
+            ops = ops.ops
         provenance = provenance or Provenance(run_id=run_id)
         run_id = run_id or provenance.run_id
         passed = verdict_passed(gated_by)

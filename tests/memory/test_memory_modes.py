@@ -114,3 +114,21 @@ def test_unknown_mode_and_missing_callable(store):
         MemorySession(store, "dc-xx", "s")
     with pytest.raises(ValueError, match="needs a `complete`"):
         MemorySession(store, "dc-cu", "s")
+
+
+def test_second_session_sees_what_the_first_learned(db_url, tmp_path):
+    """Persistence: a new engine, store and session (as in a second `crib chat`) on the same
+    database and Chroma directory renders what the first session curated."""
+    from crib.storage import open_database
+    from memory.store import MemoryStore
+
+    chroma = str(tmp_path / "chroma-shared")
+    first = MemoryStore(open_database(db_url), chroma_dir=chroma)
+    s1 = MemorySession(first, "dc-cu", "chat", complete=Scripted([add_reply("Units", "Always state units.")]))
+    run(s1.after("How far is 3 km in m?", "3000 m", True))
+    first.engine.dispose()
+
+    second = MemoryStore(open_database(db_url), chroma_dir=chroma)
+    ctx = run(MemorySession(second, "dc-cu", "chat", complete=Scripted()).prepare("How far is 2 km in m?"))
+    assert "Always state units." in ctx.text and len(ctx.entry_ids) == 1
+    assert second.search("chat", "units", k=1)[0][0].title == "Units"

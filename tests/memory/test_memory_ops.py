@@ -107,3 +107,26 @@ def test_parse_operations_variants():
     assert isinstance(ops[0], ArchiveOp)
     with pytest.raises(MalformedOutput):
         parse_operations("I think the sheet is fine as it is.")
+
+
+def test_curate_prompt_and_apply_of_a_proposal(store):
+    import asyncio
+    import json
+
+    from memory.curator import curate
+
+    a, = _sheet(store, n=1)
+    seen = []
+
+    async def complete(messages):
+        seen.append(messages)
+        return json.dumps({"operations": [{"op": "update", "id": a.id, "body": "better body"}, {"op": "bogus"}]})
+
+    proposal = asyncio.run(curate(complete, "Make 24 from 1 2 3 4", "1*2*3*4", True, [a], feedback="24 == 24"))
+    prompt = seen[0][1]["content"]
+    assert a.id in prompt and "PASSED" in prompt and "24 == 24" in prompt and "1*2*3*4" in prompt
+    assert "placeholder" in seen[0][0]["content"]  # the system prompt warns about placeholders
+    result = store.apply("s", proposal, Provenance(problem_id="p"), gated_by=True)
+    assert result.status == "partial" and store.get(a.id).body == "better body"
+    assert "operation 1 is invalid" in result.rejected[0]["reason"]
+    assert store.curations("s")[0]["raw"] == proposal.raw
