@@ -1,0 +1,117 @@
+"""`crib solve` end to end through the real CLI, sandbox and database, on the scripted server."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.domains.game24 import solve as solve24
+from tests.scripted_server import Reply
+
+NUMBERS = re.compile(r"Use the numbers ([\d ]+) to make 24")
+
+
+def game24_solver(body: dict) -> Reply:
+    """Plays a perfect model: answers every LLMAgentBase JSON request with a right expression."""
+    text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+    found = NUMBERS.findall(text)
+    expression = solve24([int(x) for x in found[-1].split()]) if found else "1 + 1"
+    return Reply(text=json.dumps({"thinking": "search all orders", "answer": f"Answer: {expression}"}))
+
+
+def crib_env(server_url: str, data_dir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
+    env.update(CRIB_DATA_DIR=str(data_dir), OPENAI_BASE_URL=server_url, CRIB_LLM__MODEL="scripted",
+               OPENAI_API_KEY="sk-test-never-leaks-0123456789", NO_COLOR="1")
+    return env
+
+
+def crib(args: list[str], env: dict, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "crib", *args], env=env, cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def test_solve_reports_accuracy_and_writes_each_problem_once(scripted_server, tmp_path):
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    out = tmp_path / "results.jsonl"
+    r = crib(["solve", "--domain", "game24", "--limit", "4", "--seed", "3", "--agent", "cot",
+              "--memory", "none", "--out", str(out), "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr + (out.read_text() if out.exists() else "")
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    for key in ("run_id", "n", "accuracy", "ci_low", "ci_high", "calls", "tokens_in", "tokens_out",
+                "cost_usd", "wall_s", "errors"):
+        assert key in summary
+    assert summary["n"] == 4 and summary["accuracy"] == 1.0 and summary["errors"] == 0
+    assert summary["calls"] == scripted_server.served == 4
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len({o["problem_id"] for o in lines}) == 4 and all(o["score"] == 1.0 for o in lines)
+    assert "sk-test-never-leaks" not in r.stdout + r.stderr + out.read_text()
+
+
+def test_kill_minus_9_then_resume_counts_every_problem_once(scripted_server, tmp_path):
+    def slow(body):
+        reply = game24_solver(body)
+        reply.delay_s = 0.4
+        return reply
+
+    scripted_server.script(slow)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    out = tmp_path / "results.jsonl"
+    args = ["solve", "--domain", "game24", "--limit", "8", "--agent", "cot", "--memory", "none",
+            "--concurrency", "1", "--out", str(out), "--run-id", "killme"]
+    proc = subprocess.Popen([sys.executable, "-m", "crib", *args], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if out.exists() and len(out.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(out.read_text().splitlines())
+    assert 3 <= done_before < 8, "the kill should land mid-run"
+
+    r = crib(["solve", "--resume", "killme", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    ids = [json.loads(line)["problem_id"] for line in out.read_text().splitlines()]
+    assert summary["n"] == 8 and len(ids) == 8 and len(set(ids)) == 8
+    assert summary["accuracy"] == 1.0
+
+
+def test_broken_dataset_line_is_named_and_stops_before_any_work(scripted_server, tmp_path):
+    scripted_server.script(game24_solver)
+    data = tmp_path / "puzzles.jsonl"
+    data.write_text('{"id": "a", "input": "4 4 6 8"}\n{"id": "b", "input": \n{"id": "c", "input": "1 2 3 4"}\n')
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["solve", str(data), "--domain", "game24", "--agent", "cot", "--memory", "none"], env, tmp_path)
+    assert r.returncode == 2
+    assert "puzzles.jsonl:2" in r.stderr and scripted_server.served == 0
+
+    r = crib(["solve", str(data), "--domain", "game24", "--agent", "cot", "--memory", "none",
+              "--skip-bad-lines", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["skipped_lines"] == 1
+
+
+def test_budget_stops_cleanly_and_resume_finishes(scripted_server, tmp_path):
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    base = ["solve", "--domain", "game24", "--limit", "5", "--agent", "cot", "--memory", "none",
+            "--concurrency", "1", "--run-id", "budgeted"]
+    r = crib(base + ["--budget-tokens", "300"], env, tmp_path)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "budget" in r.stderr.lower() and "--resume" in r.stderr
+    served = scripted_server.served
+    assert 0 < served < 5
+    r = crib(["solve", "--resume", "budgeted", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 5 and summary["errors"] == 0
