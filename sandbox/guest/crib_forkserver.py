@@ -94,6 +94,12 @@ def setns(fd: int) -> None:
         raise OSError(ctypes.get_errno(), "setns(CLONE_NEWNS) failed")
 
 
+def _reset_signals() -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _children() -> list[int]:
     try:
         with open(f"/proc/self/task/{os.getpid()}/children") as f:
@@ -131,6 +137,7 @@ class ForkServer:
         self.seccomp = bytes.fromhex(cfg["seccomp_hex"])
         self.running: dict[int, dict[str, Any]] = {}  # pid -> spawn request
         self.by_id: dict[int, int] = {}               # request id -> pid
+        self.warm: tuple[int, socket.socket] | None = None  # pre-forked child, its socket
         self.ns_b: int | None = None                  # mount namespace with slot scratch tmpfs
         self.scratch_fds: dict[int, int] = {}         # uid -> dir fd of its scratch tmpfs
 
@@ -140,9 +147,7 @@ class ForkServer:
     # ---- child side ---------------------------------------------------------------------
     def _child(self, req: dict[str, Any], fds: list[int]) -> None:
         try:
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)
+            _reset_signals()
             os.setsid()
             if req["tier"] != "agent" and self.ns_b is not None:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
@@ -178,12 +183,56 @@ class ForkServer:
         except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
+        np_random = sys.modules.get("numpy.random")
+        if np_random is not None:  # fork does not reseed numpy's global generator
+            np_random.seed()
         import crib_guest
 
         os._exit(crib_guest.run_job(req["job"]))
 
     # ---- server side --------------------------------------------------------------------
+    def prefork(self) -> None:
+        """Fork the next run's process ahead of time, so a request does not wait for fork()
+        (copying the page tables of this numpy-laden process is the slowest step of a run).
+        The warm child waits for its request and fds on a private socket."""
+        if self.warm is not None or not self.cfg.get("prefork", True):
+            return
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            parent_end.close()
+            child_end.close()
+            return
+        if pid == 0:
+            try:
+                crib_confine.prctl(crib_confine.PR_SET_PDEATHSIG, signal.SIGKILL)
+                parent_end.close()
+                _reset_signals()
+                data, fds, _flags, _addr = socket.recv_fds(child_end, 1 << 16, 4)
+            except BaseException:  # noqa: BLE001
+                os._exit(0)
+            if not data:
+                os._exit(0)
+            self._child(json.loads(data), fds)
+        child_end.close()
+        self.warm = (pid, parent_end)
+
     def spawn(self, req: dict[str, Any], fds: list[int]) -> None:
+        if self.warm is not None:
+            pid, sock = self.warm
+            self.warm = None
+            try:
+                socket.send_fds(sock, [json.dumps(req).encode()], fds)
+            except OSError:
+                pid = 0  # the warm child is gone: fork below
+            sock.close()
+            if pid:
+                for fd in fds:
+                    os.close(fd)
+                self.running[pid] = req
+                self.by_id[req["id"]] = pid
+                return
         try:
             pid = os.fork()
         except OSError as e:
@@ -250,8 +299,11 @@ class ForkServer:
             if pid == 0:
                 return
             req = self.running.pop(pid, None)
-            if req is None:
-                continue  # an orphan we adopted as subreaper
+            if req is None:  # the warm child, or an orphan we adopted as subreaper
+                if self.warm is not None and self.warm[0] == pid:
+                    self.warm[1].close()
+                    self.warm = None
+                continue
             del self.by_id[req["id"]]
             try:
                 os.killpg(pid, signal.SIGKILL)  # leftovers of the run's process group
@@ -263,6 +315,8 @@ class ForkServer:
                        "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0, "maxrss_kb": ru.ru_maxrss})
 
     def shutdown(self) -> None:
+        if self.warm is not None:
+            os.kill(self.warm[0], signal.SIGKILL)
         for pid, req in list(self.running.items()):
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -297,6 +351,7 @@ class ForkServer:
                 elif req["op"] == "shutdown":
                     self.shutdown()
             self.reap()
+            self.prefork()
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""Per-run latency of the sandbox tiers, beside a plain `python -c` subprocess, in one run.
+
+    python bench/sandbox_latency.py [--runs 200] [--json]
+
+Prints p50/p90 (ms) of: a trivial snippet in the snippet tier (fork-server + Landlock +
+seccomp) and in the agent tier (bubblewrap), one guest->host RPC round trip (a `complete`
+call answered by a plain async handler, timed inside the guest), 32 concurrent snippet runs,
+and the baselines `python -c` and `python -I -S -c` as plain subprocesses. The load average is
+printed too: on a shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet
+p50 <= 5 ms, agent p50 <= 40 ms."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sandbox import Sandbox  # noqa: E402
+
+TRIVIAL = "x = 1\n"
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def summary(xs: list[float]) -> dict:
+    return {"n": len(xs), "p50_ms": round(pct(xs, 0.5), 2), "p90_ms": round(pct(xs, 0.9), 2),
+            "min_ms": round(min(xs), 2)}
+
+
+async def tier_latency(sb: Sandbox, tier: str, n: int) -> list[float]:
+    for _ in range(5):
+        await sb.run(TRIVIAL, tier=tier)
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = await sb.run(TRIVIAL, tier=tier)
+        out.append((time.perf_counter() - t0) * 1000)
+        if not r.ok:
+            raise SystemExit(f"{tier} run failed: {r.error}\n{r.stderr}")
+    return out
+
+
+async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
+    async def handler(method: str, params: dict) -> dict:
+        return {"text": "ok", "tokens_in": 1, "tokens_out": 1}
+    code = ("import time, crib_runtime as rt\nts = []\n"
+            f"for _ in range({n + 10}):\n"
+            "    t0 = time.perf_counter(); rt.llm('ping'); ts.append((time.perf_counter() - t0) * 1000)\n"
+            "def result():\n    return ts[10:]\n")
+    from sandbox import Limits
+    r = await sb.run(code, tier="snippet", entry="result", rpc=handler,
+                     limits=Limits(max_llm_calls=n + 10, timeout_s=120))
+    if not r.ok:
+        raise SystemExit(f"rpc run failed: {r.error}")
+    return r.value
+
+
+async def concurrent(sb: Sandbox, tier: str, k: int = 32, rounds: int = 5) -> dict:
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        rs = await asyncio.gather(*[sb.run(TRIVIAL, tier=tier) for _ in range(k)])
+        assert all(r.ok for r in rs)
+    dt = time.perf_counter() - t0
+    return {"runs": k * rounds, "runs_per_s": round(k * rounds / dt, 1)}
+
+
+def subprocess_latency(argv: list[str], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    n = args.runs
+    load0 = os.getloadavg()
+    res: dict = {}
+    async with Sandbox() as sb:
+        res["snippet"] = summary(await tier_latency(sb, "snippet", n))
+        res["agent"] = summary(await tier_latency(sb, "agent", n))
+        res["rpc_round_trip"] = summary(await rpc_latency(sb, n))
+        res["snippet_x32_concurrent"] = await concurrent(sb, "snippet")
+        res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=2)
+    res["python -c"] = summary(subprocess_latency([sys.executable, "-c", TRIVIAL], n))
+    res["python -I -S -c"] = summary(subprocess_latency([sys.executable, "-I", "-S", "-c", TRIVIAL], n))
+    res["loadavg_start_end"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]
+    res["cpus"] = os.cpu_count()
+    if args.json:
+        print(json.dumps(res))
+        return
+    for name, v in res.items():
+        if isinstance(v, dict) and "p50_ms" in v:
+            print(f"{name:20s} p50 {v['p50_ms']:8.2f} ms   p90 {v['p90_ms']:8.2f} ms   "
+                  f"min {v['min_ms']:7.2f} ms   (n={v['n']})")
+        else:
+            print(f"{name:20s} {v}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
