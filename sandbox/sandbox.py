@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,14 @@ from sandbox.slots import BLOCK, SlotPool, claim_uid_block
 
 SETUP_FAILED = 125
 NESTED_OUTPUT_CAP = 256 * 1024
+KILL_GRACE_S = 60.0
 UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "
                   "read your files and secrets and use the network")
+
+
+def _cleanup(fs_holder: list[ForkServerClient], run_root: Path) -> None:
+    fs_holder[0].close()
+    shutil.rmtree(run_root, ignore_errors=True)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -78,7 +85,10 @@ class Sandbox:
                   "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
                   "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
                   "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD}
+        self._fs_config = config
         self._fs = ForkServerClient(self.layout.interpreter, config, self.run_root)
+        self._fs_holder = [self._fs]  # the finalizer must close a restarted fork-server too
+        self._finalizer = weakref.finalize(self, _cleanup, self._fs_holder, self.run_root)
         self._pool = SlotPool(slots)
         self._seq = itertools.count()
         self._closed = False
@@ -89,9 +99,9 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
-        self._fs.close()
+        self._finalizer.detach()
+        _cleanup(self._fs_holder, self.run_root)
         reap_orphans(self.uids)
-        shutil.rmtree(self.run_root, ignore_errors=True)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
 
@@ -148,6 +158,11 @@ class Sandbox:
         if self._closed:
             raise RuntimeError("this Sandbox is closed")
         used, notes = self._pick_tier(tier)
+        if self._fs.dead:  # it died (killed, OOM): start a new one rather than fail forever
+            self._fs.close()
+            self._fs = ForkServerClient(self.layout.interpreter, self._fs_config, self.run_root)
+            self._fs_holder[0] = self._fs
+            notes.append("the fork-server had died and was restarted")
         await self._fs.wait_ready()
         slot = await self._pool.acquire(nested)
         n = next(self._seq)
@@ -185,7 +200,11 @@ class Sandbox:
             timed_out = not done
             if exit_fut not in done:
                 self._fs.kill(req_id)
-            exit_msg = await asyncio.shield(exit_fut)
+            try:
+                exit_msg = await asyncio.wait_for(asyncio.shield(exit_fut), KILL_GRACE_S)
+            except asyncio.TimeoutError:
+                raise RuntimeError(f"the fork-server did not report the end of run {n} within "
+                                   f"{KILL_GRACE_S} s of the kill") from None
             ended.cancel()
             try:
                 await asyncio.wait_for(serve, 2.0)  # the rest of the channel, up to EOF

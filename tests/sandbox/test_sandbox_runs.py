@@ -84,3 +84,16 @@ def test_unavailable_and_unsafe_mode():
         assert any("WITHOUT a sandbox" in w for w in r.warnings)
     finally:
         box.close()
+
+
+def test_fork_server_restarts_after_dying(sb):
+    import os
+    import signal
+
+    old = sb._fs.proc.pid
+    os.kill(old, signal.SIGKILL)
+    sb._fs.proc.wait()
+    sb._fs._thread.join(5)  # the reader thread sees the socket close
+    r = run(sb, "print('back')", "snippet")
+    assert r.ok and r.stdout == "back\n"
+    assert sb._fs.proc.pid != old and any("restarted" in w for w in r.warnings)
