@@ -120,7 +120,8 @@ class ChatSession:
         else:
             outcome = await self._agent(problem, domain, hook)
         if hook is not None and outcome is not None:
-            await hook.after(problem, outcome)
+            with self.out.status("updating the cheatsheet…"):
+                await hook.after(problem, outcome)
 
     async def _direct(self, problem, domain, hook):
         """Stream an answer; check it where the domain can; retry with the checker's feedback."""

@@ -1,0 +1,66 @@
+"""Batch throughput: `crib solve` on N problems against the scripted server with a fixed latency.
+
+Prints wall time, the calls the server served, and the ratio wall / (calls × latency / concurrency)
+— 1.00 means the batch is as fast as the endpoint allows. Target ≤ 1.05 (DESIGN.md).
+
+The wall time is the batch's own (`wall_s` in the summary: from the first problem to the last),
+so process start-up and imports are reported separately. Agents run in the real sandbox.
+
+Usage: python bench/solve_throughput.py [--problems 200] [--latency 0.1] [--concurrency 32] [--agent cot]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.crib.test_solve_cli import game24_solver  # noqa: E402  (a perfect scripted model)
+from tests.scripted_server import ScriptedServer  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=int, default=200)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--agent", default="cot")
+    args = parser.parse_args()
+
+    def reply(body):
+        r = game24_solver(body)
+        r.delay_s = args.latency
+        return r
+
+    with ScriptedServer() as server, tempfile.TemporaryDirectory() as tmp:
+        server.script(reply)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
+        env.update(CRIB_DATA_DIR=tmp, OPENAI_BASE_URL=server.url, CRIB_LLM__MODEL="scripted",
+                   CRIB_LLM__CONCURRENCY=str(args.concurrency), NO_COLOR="1")
+        cmd = [sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", str(args.problems),
+               "--agent", args.agent, "--memory", "none", "--cache", "off",
+               "--concurrency", str(args.concurrency), "--json"]
+        start = time.perf_counter()
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        process_s = time.perf_counter() - start
+        if result.returncode != 0:
+            sys.exit(f"crib solve failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        ideal = server.served * args.latency / args.concurrency
+        print(f"problems {summary['n']}  agent {args.agent}  concurrency {args.concurrency}  "
+              f"latency {args.latency * 1000:.0f} ms  accuracy {summary['accuracy']:.3f}  errors {summary['errors']}")
+        print(f"calls served by the server: {server.served}  (max in flight {server.max_in_flight})")
+        print(f"batch wall {summary['wall_s']:.2f} s   ideal calls×latency/concurrency {ideal:.2f} s")
+        print(f"ratio wall/ideal: {summary['wall_s'] / ideal:.2f}  (target ≤ 1.05)")
+        print(f"whole process incl. start-up and imports: {process_s:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`crib chat` driven as a person would: in tmux, typing, reading the screen."""
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from agents.domains.game24 import solve as solve24
+from tests.scripted_server import Reply
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+NUMBERS = re.compile(r"Use the numbers ([\d ]+) to make 24")
+
+
+def chat_model(body: dict) -> Reply:
+    """Wrong first (so the checker's feedback and the retry show), right after feedback."""
+    user = [m["content"] for m in body["messages"] if m["role"] == "user"]
+    if "curator" in str(body["messages"][0].get("content", "")).lower() or not user:
+        return Reply(text='{"operations": [{"op": "noop", "reason": "nothing new"}]}')
+    found = NUMBERS.findall("\n".join(user))
+    if not found:
+        return Reply(text="Hello! Ask me a puzzle.")
+    if "checker found a problem" in user[-1]:
+        expr = solve24([int(x) for x in found[-1].split()])
+        return Reply(text=f"Let me fix that.\n\nAnswer: {expr}", chunk_delay_s=0.01)
+    return Reply(text="I think **this** works.\n\nAnswer: 3 + 3 + 8 + 8", chunk_delay_s=0.01)
+
+
+class Tmux:
+    def __init__(self, command: str, env: dict) -> None:
+        self.name = f"crib-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "45",
+                        f"env {exports} {command}"], check=True)
+
+    def send(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name, "-S", "-200"],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def test_chat_streams_checks_retries_and_keeps_commands_working(scripted_server, tmp_path):
+    scripted_server.script(chat_model)
+    env = {"CRIB_DATA_DIR": str(tmp_path / "data"), "OPENAI_BASE_URL": scripted_server.url,
+           "CRIB_LLM__MODEL": "scripted", "HOME": str(tmp_path), "PATH": os.environ["PATH"],
+           "TERM": "xterm-256color"}
+    transcript = tmp_path / "chat.md"
+    tmux = Tmux(f"{sys.executable} -m crib chat --domain game24 --memory none", env)
+    try:
+        tmux.wait_for(r"you>")
+        tmux.send("3 3 8 8", "Enter")
+        screen = tmux.wait_for(r"passed", timeout=180)
+        assert "failed" in screen  # the first answer was checked and rejected ...
+        assert "Let me fix that" in screen  # ... and the retry with feedback fixed it
+        tmux.send("/cost", "Enter")
+        tmux.wait_for(r"calls 2")
+        tmux.send("/save " + str(transcript), "Enter")
+        tmux.wait_for(r"saved")
+        tmux.send("/quit", "Enter")
+        tmux.wait_for(r"bye")
+    finally:
+        tmux.close()
+    assert "3 3 8 8" in transcript.read_text()
