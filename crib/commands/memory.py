@@ -412,30 +412,18 @@ def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most 
     Example: crib memory stats --scope game24 --json
     """
     from crib.cliutil import console, print_json
-    from memory.render import render_sheet
+    from memory.stats import scope_stats
 
-    store = _store(index=False)
-    entries = store.entries(scope)
-    active = [e for e in entries if e.status == "active"]
-    by_status = {s: sum(1 for e in entries if e.status == s) for s in ("active", "quarantined", "archived")}
-    sheet = render_sheet(active, None, 10**9, store.count_tokens)
-    curations: dict[str, int] = {}
-    for c in store.curations(scope, limit=10**6):
-        curations[c["status"]] = curations.get(c["status"], 0) + 1
-    helpful = sorted(active, key=lambda e: (-(e.helped - e.hurt), -e.helped, e.id))[:top]
-    data = {"scope": scope, "version": store.version(scope), "entries": by_status, "pinned": sum(e.pinned for e in active),
-            "tokens_active": sheet.tokens, "problems": len(store.problems(scope)), "curations": curations,
-            "most_helpful": [{"id": e.id, "title": e.title, "used": e.used, "helped": e.helped, "hurt": e.hurt}
-                             for e in helpful],
-            "scopes": store.scopes()}
+    data = scope_stats(_store(index=False), scope, top)
     if json_out:
         print_json(data)
         return
-    c = console()
-    c.print(f"scope {scope!r}, version {data['version']}: {by_status['active']} active "
-            f"({sheet.tokens} tokens rendered in full), {by_status['quarantined']} quarantined, "
-            f"{by_status['archived']} archived; {data['problems']} past problems", highlight=False)
-    if curations:
-        c.print("curations: " + ", ".join(f"{k} {v}" for k, v in sorted(curations.items())), highlight=False)
-    if helpful:
-        _table(helpful, "most helpful entries")
+    c, n = console(), data["entries"]
+    c.print(f"scope {scope!r}, version {data['version']}: {n['active']} active "
+            f"({data['tokens_active']} tokens rendered in full), {n['quarantined']} quarantined, "
+            f"{n['archived']} archived; {data['problems']} past problems", highlight=False)
+    if data["curations"]:
+        c.print("curations: " + ", ".join(f"{k} {v}" for k, v in data["curations"].items()), highlight=False)
+    for h in data["most_helpful"]:
+        c.print(f"  helped {h['helped']:>3}  hurt {h['hurt']:>3}  used {h['used']:>3}  [{h['id']}] {h['title']}",
+                markup=False, highlight=False)
