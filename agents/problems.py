@@ -205,8 +205,8 @@ def _to_problem(row: dict, stem: str, line_no: int, input_field: str, target_fie
         raise ValueError(f"id field {id_field!r} must be a string or integer, "
                          f"got {type(raw_id).__name__}")
     target = row.get(target_field)
-    if target == "" and not isinstance(row.get(input_field), dict):
-        target = None  # an empty CSV cell means "no target"
+    if target == "":
+        target = None  # an empty CSV cell (or empty string) means "no target"
     metadata: dict[str, Any] = {}
     meta = row.get("metadata")
     if isinstance(meta, dict):

@@ -50,7 +50,9 @@ def normalise(text: str) -> str:
 
 
 def fmt(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{value.numerator}/{value.denominator}"
 
 
 def evaluate(text: str, allow_parentheses: bool = True) -> Evaluated:

@@ -26,11 +26,13 @@ class Reference:
     edge: list[tuple] = field(default_factory=list)  # edge-case arguments
 
 
-def _ints(rng: random.Random, lo: int = -20, hi: int = 20, n_lo: int = 0, n_hi: int = 10) -> list[int]:
+def _ints(rng: random.Random, lo: int = -20, hi: int = 20, n_lo: int = 0,
+          n_hi: int = 10) -> list[int]:
     return [rng.randint(lo, hi) for _ in range(rng.randint(n_lo, n_hi))]
 
 
-def _word(rng: random.Random, alphabet: str = string.ascii_lowercase, lo: int = 1, hi: int = 7) -> str:
+def _word(rng: random.Random, alphabet: str = string.ascii_lowercase, lo: int = 1,
+          hi: int = 7) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randint(lo, hi)))
 
 

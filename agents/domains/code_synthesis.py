@@ -35,6 +35,7 @@ N_EXAMPLES = 3
 N_HIDDEN = 15
 MAX_CODE_CHARS = 50_000
 
+# Runs INSIDE the sandbox only: the exec below is the guest defining the answer, never the host.
 _HARNESS = r'''
 import contextlib, io, json, signal, sys
 _TAG = {tag!r}
@@ -48,19 +49,20 @@ class _Timeout(BaseException):
 def _alarm(signum, frame):
     raise _Timeout()
 try:
-    signal.signal(signal.SIGALRM, _alarm); _alarms = True
+    signal.signal(signal.SIGPROF, _alarm); _alarms = True
 except Exception:
     _alarms = False
 _ns = {{"__name__": "__answer__"}}
 try:
-    if _alarms: signal.setitimer(signal.ITIMER_REAL, _PER_TEST)
+    if _alarms: signal.setitimer(signal.ITIMER_PROF, _PER_TEST)
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile({code!r}, "<answer>", "exec"), _ns)
-    if _alarms: signal.setitimer(signal.ITIMER_REAL, 0)
+    if _alarms: signal.setitimer(signal.ITIMER_PROF, 0)
 except _Timeout:
-    _emit({{"load_error": "defining the function took longer than " + str(_PER_TEST) + " s"}}); sys.exit(0)
+    _emit({{"load_error": "defining the function took more than %s s of CPU time" % _PER_TEST}})
+    sys.exit(0)
 except BaseException as e:
-    if _alarms: signal.setitimer(signal.ITIMER_REAL, 0)
+    if _alarms: signal.setitimer(signal.ITIMER_PROF, 0)
     _emit({{"load_error": (type(e).__name__ + ": " + str(e))[:300]}}); sys.exit(0)
 _fn = _ns.get(_NAME)
 if not callable(_fn):
@@ -70,22 +72,24 @@ for _i, _a in enumerate(_ARGS):
     if _timeouts >= 2:
         _emit({{"i": _i, "error": "skipped after repeated timeouts"}}); continue
     try:
-        if _alarms: signal.setitimer(signal.ITIMER_REAL, _PER_TEST)
+        if _alarms: signal.setitimer(signal.ITIMER_PROF, _PER_TEST)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 _out = _fn(*_a)
         finally:
-            if _alarms: signal.setitimer(signal.ITIMER_REAL, 0)
+            if _alarms: signal.setitimer(signal.ITIMER_PROF, 0)
         try:
             _enc = json.dumps(_out)
         except (TypeError, ValueError):
-            _emit({{"i": _i, "error": "returned a " + type(_out).__name__ + ", not plain data"}}); continue
+            _emit({{"i": _i, "error": "returned a %s, not plain data" % type(_out).__name__}})
+            continue
         if len(_enc) > 100000:
             _emit({{"i": _i, "error": "returned a value too large to compare"}}); continue
-        sys.__stdout__.write(_TAG + '{{"i": ' + str(_i) + ', "out": ' + _enc + "}}\n"); sys.__stdout__.flush()
+        sys.__stdout__.write(_TAG + '{{"i": %d, "out": %s}}\n' % (_i, _enc))
+        sys.__stdout__.flush()
     except _Timeout:
         _timeouts += 1
-        _emit({{"i": _i, "error": "timed out after " + str(_PER_TEST) + " s"}})
+        _emit({{"i": _i, "error": "timed out after %s s of CPU time" % _PER_TEST}})
     except BaseException as e:
         _emit({{"i": _i, "error": (type(e).__name__ + ": " + str(e))[:300]}})
 '''
@@ -143,8 +147,9 @@ def _call_text(name: str, args: list[Any]) -> str:
 
 def _tests_of(value: Any) -> list[dict[str, Any]]:
     tests = value.get("tests") if isinstance(value, dict) else value
-    if not isinstance(tests, list) or not all(isinstance(t, dict) and isinstance(t.get("args"), list)
-                                              and "output" in t for t in tests):
+    if not isinstance(tests, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("args"), list) and "output" in t
+            for t in tests):
         raise ValueError('tests must be a list of {"args": [...], "output": ...}')
     return tests
 
@@ -188,7 +193,9 @@ class CodeSynthesis(Domain):
     )
     has_checker = True
     can_generate = True
-    per_test_s = PER_TEST_S  # time limit for one call of the answer (inside the sandbox)
+    # CPU-time limit for one call of the answer (inside the sandbox). CPU, not wall time, so a
+    # loaded machine does not fail correct answers; sleeping answers hit the run's wall timeout.
+    per_test_s = PER_TEST_S
 
     def validate_input(self, problem: Problem) -> None:
         data = problem.input
@@ -239,7 +246,7 @@ class CodeSynthesis(Domain):
             return 0, [f"the answer is too long ({len(code)} characters)"]
         snippet = build_snippet(code, function_name, [t["args"] for t in tests], self.per_test_s)
         # Two timeouts end the run (see the harness), so this bound is generous, not multiplied.
-        timeout = 5.0 + 3 * self.per_test_s + 0.05 * len(tests)
+        timeout = 2.0 + 3 * self.per_test_s + 0.05 * len(tests)
         run = await self.run_snippet(snippet, timeout)
         results, load_error = parse_results(str(run.get("stdout") or ""), len(tests))
         if load_error:

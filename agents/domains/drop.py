@@ -70,7 +70,8 @@ def drop_f1(predicted: str | list[str], gold: str | list[str]) -> float:
     best = 0.0
     # Spans are few (DROP has at most a handful); try every assignment of gold to predicted.
     if len(pred_bags) <= 6:
-        for perm in itertools.permutations(range(len(pred_bags)), min(len(pred_bags), len(gold_bags))):
+        k = min(len(pred_bags), len(gold_bags))
+        for perm in itertools.permutations(range(len(pred_bags)), k):
             best = max(best, sum(scores[g][p] for g, p in enumerate(perm)))
     else:  # greedy fallback for unusually many spans
         used: set[int] = set()

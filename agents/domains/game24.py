@@ -214,8 +214,9 @@ class Game24(Domain):
 def _clean(candidate: str) -> str:
     s = candidate.strip().strip("*_`").strip()
     s = s.removeprefix("$").removesuffix("$")
-    # "(10-4)*(5-1) = 24" -> keep the left side.
+    # "(10-4)*(5-1) = 24" or "24 = (10-4)*(5-1)": keep the side that does the arithmetic.
     if "=" in s:
-        left, _, right = s.partition("=")
-        s = left if left.strip() and re.search(r"\d", left) else right
+        sides = [part.strip() for part in s.split("=") if part.strip()]
+        worked = [part for part in sides if re.search(r"\d\s*[-+*/×÷xX]", part)]
+        s = worked[0] if worked else (sides[0] if sides else "")
     return s.strip().rstrip(".").strip()

@@ -120,6 +120,8 @@ class MathNumeric(Domain):
         text = ex.clip(text)
         for candidate in (ex.boxed(text), ex.answer_line(text), ex.hash_answer(text),
                           ex.answer_is(text)):
+            if candidate and "=" in candidate:  # "Answer: 5 + 3 = 8": the result is last
+                candidate = candidate.rsplit("=", 1)[1]
             value = parse_number(candidate)
             if value is not None:
                 return format_number(value)

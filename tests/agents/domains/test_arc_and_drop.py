@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agents.domains import get_domain
-from agents.domains.drop import drop_f1, max_f1, normalize_answer
+from agents.domains.drop import drop_f1, normalize_answer
 from agents.problems import Problem
 
 A = get_domain("arc")

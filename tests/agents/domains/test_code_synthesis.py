@@ -77,12 +77,17 @@ def test_wrong_crashing_looping_and_hostile_answers_score_low_with_feedback(cs, 
         "raise SystemExit('bye')\n": "failed before any test ran",
         "def other(nums):\n    return nums\n": "no function named running_sum",
         "def running_sum(nums)\n    return nums\n": "SyntaxError",
-        "while True:\n    pass\n": "longer than",
+        "while True:\n    pass\n": "more than 0.5 s of CPU time",
     }
-    for code, feedback in cases.items():
+    for i, (code, feedback) in enumerate(cases.items()):
         v = arun(cs.check(prob, code))
         assert v.passed is False and feedback in v.feedback, (code, v.feedback)
-        assert arun(cs.score(prob, code)) < 0.5, code
+        if i % 3 == 0:  # the hidden tests go through the same harness
+            assert arun(cs.score(prob, code)) < 0.5, code
+    # Sleeping burns no CPU: the whole run's wall-clock limit stops it.
+    sleepy = "import time\ndef running_sum(nums):\n    time.sleep(60)\n"
+    v = arun(cs.check(prob, sleepy))
+    assert v.passed is False and "did not finish: timed out" in v.feedback
 
 
 def test_partial_credit_is_the_fraction_of_hidden_tests(cs, arun):

@@ -1,4 +1,5 @@
-"""The registry and the rules every domain keeps (checkers never read the target, scores in 0..1)."""
+"""The registry and the rules every domain keeps: checkers never read the target, nasty
+replies never crash extraction or scoring."""
 
 from __future__ import annotations
 

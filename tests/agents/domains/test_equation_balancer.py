@@ -81,7 +81,8 @@ def test_every_shared_target_passes_and_wrong_ones_fail(shared_data, arun):
     for prob in problems:
         assert arun(E.score(prob, prob.target)) == 1.0, prob.id
     # Flipping the first operator breaks at least most of them.
-    flipped = sum(arun(E.score(prob, prob.target.replace(" + ", " * ", 1)
-                                   if " + " in prob.target else prob.target.replace(" - ", " + ", 1)))
-                  for prob in problems)
+    def flip(target: str) -> str:
+        return (target.replace(" + ", " * ", 1) if " + " in target
+                else target.replace(" - ", " + ", 1))
+    flipped = sum(arun(E.score(prob, flip(prob.target))) for prob in problems)
     assert flipped < 50

@@ -89,6 +89,7 @@ def test_none_answer_and_extract_variants():
     assert G.extract("**Answer:** `(10-4)*(5-1) = 24`.") == "(10-4)*(5-1)"
     assert G.extract("thus $\\boxed{(10-4)\\times(5-1)}$") == "(10-4)\\times(5-1)"
     assert G.extract("I tried 4+5 but\n(10 - 4) x (5 - 1) = 24") == "(10 - 4) x (5 - 1)"
+    assert G.extract("Answer: 24 = (10 - 4) * (5 - 1)") == "(10 - 4) * (5 - 1)"
     assert G.extract("I have no idea.") is None
     assert G.extract("") is None and G.extract(None) is None
     long_reply = "blah " * 100_000 + "\nAnswer: 4*6*1*1"
@@ -114,7 +115,8 @@ def test_arith_exact_fractions_and_number_order():
 
 def test_render_and_input_forms():
     assert G.render(p("4 5 6 10")) == "Use the numbers 4 5 6 10 to make 24."
-    assert G.render(Problem(id="x", input={"numbers": [1, 2, 3, 4]})).endswith("1 2 3 4 to make 24.")
+    as_dict = Problem(id="x", input={"numbers": [1, 2, 3, 4]})
+    assert G.render(as_dict).endswith("1 2 3 4 to make 24.")
     with pytest.raises(ValueError):
         G.validate_input(p("4 5 6"))
 

@@ -16,6 +16,7 @@ C = get_domain("multiple-choice")
     ("so \\boxed{\\frac{3}{4}}", "0.75"),
     ("x = \\boxed{\\dfrac{1}{3}} hmm", "1/3"),
     ("Answer: 18 dollars", "18"),
+    ("Answer: 5 + 3 = 8", "8"),
     ("#### 72", "72"),
     ("Answer: **25%**", "25"),
     ("Answer: -7.50", "-7.5"),
