@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,9 @@ def _blas_threads_setter():
     return None
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=2)
 def _load(path: str) -> _MiniLM:
     return _MiniLM(Path(path))
@@ -142,7 +146,8 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
 
     @property
     def model(self) -> _MiniLM:
-        return _load(self.path or str(model_dir()))
+        with _LOAD_LOCK:  # worker threads must not load the weights twice
+            return _load(self.path or str(model_dir()))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings as an (n, 384) float32 array, in the order of `texts`. Texts are batched

@@ -15,6 +15,7 @@ With gating on, past problems whose answer did not pass are not shown.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,18 @@ class MemorySession:
         self.model = model
 
     # ---- before a problem ------------------------------------------------------------------
+    # Store calls (SQL, embedding, Chroma) block; they run in worker threads so that many
+    # problems solved concurrently on one event loop do not queue behind each other.
     async def prepare(self, problem: str) -> MemoryContext:
+        if self.mode == "dc-rs":
+            ctx = MemoryContext(mode=self.mode, scope=self.scope)
+            await self._synthesise(problem, ctx)
+            if ctx.text and not ctx.tokens:
+                ctx.tokens = self.store.count_tokens(ctx.text)
+            return ctx
+        return await asyncio.to_thread(self._prepare, problem)
+
+    def _prepare(self, problem: str) -> MemoryContext:
         ctx = MemoryContext(mode=self.mode, scope=self.scope, version=self.store.version(self.scope))
         if self.mode == "none":
             return ctx
@@ -92,12 +104,10 @@ class MemorySession:
             past = self._similar(problem)
             ctx.problem_ids = [p.id for p in past]
             ctx.text = RETRIEVAL_INTRO + format_past(past) if past else ""
-        elif self.mode == "dc-cu":
+        else:
             sheet = self.store.render(self.scope, problem, self.token_budget)
             ctx.entry_ids, ctx.tokens = sheet.entry_ids, sheet.tokens
             ctx.text = CHEATSHEET_INTRO + (sheet.text or EMPTY_SHEET)
-        else:
-            await self._synthesise(problem, ctx)
         if ctx.text and not ctx.tokens:
             ctx.tokens = self.store.count_tokens(ctx.text)
         return ctx
@@ -121,9 +131,14 @@ class MemorySession:
         ctx.problem_ids = [p.id for p in past]
         ctx.text = HISTORY_INTRO + format_past(past) if past else ""
 
-    async def _synthesise(self, problem: str, ctx: MemoryContext) -> None:
+    def _gather(self, problem: str):
+        version = self.store.version(self.scope)
         sheet = self.store.render(self.scope, problem, self.token_budget)
         past = self._similar(problem) if self.store.index is not None else []
+        return version, sheet, past
+
+    async def _synthesise(self, problem: str, ctx: MemoryContext) -> None:
+        ctx.version, sheet, past = await asyncio.to_thread(self._gather, problem)
         ctx.problem_ids = [p.id for p in past]
         if not sheet.entry_ids and not past:
             ctx.text = CHEATSHEET_INTRO + EMPTY_SHEET
@@ -148,12 +163,13 @@ class MemorySession:
         """Record the problem (history, retrieval and dc modes) and curate (dc modes)."""
         if self.mode in ("none", "empty"):
             return None
-        self.store.record_problem(self.scope, problem, answer, verdict, problem_id=problem_id, run_id=run_id,
-                                  score=getattr(verdict, "score", None))
+        await asyncio.to_thread(self.store.record_problem, self.scope, problem, answer, verdict,
+                                problem_id=problem_id, run_id=run_id, score=getattr(verdict, "score", None))
         if self.mode not in ("dc-cu", "dc-rs"):
             return None
+        relevant = await asyncio.to_thread(self.relevant_entries, problem, context)
         return await curate_and_apply(self.store, self.complete, self.scope, problem, answer, verdict,
-                                      relevant=self.relevant_entries(problem, context), gating=self.gating,
+                                      relevant=relevant, gating=self.gating,
                                       provenance=Provenance(problem_id=problem_id, run_id=run_id, model=self.model),
                                       feedback=feedback)
 
@@ -180,8 +196,9 @@ async def curate_and_apply(store: MemoryStore, complete: Complete, scope: str, p
         v = store.version(scope)
         result = CurationResult(status="malformed", rejected=[{"op": proposal.raw[:2000], "reason": proposal.malformed}],
                                 version_before=v, version_after=v)
-        store.record_curation(scope, result, raw=proposal.raw, run_id=provenance.run_id, problem_id=provenance.problem_id)
+        await asyncio.to_thread(store.record_curation, scope, result, raw=proposal.raw, run_id=provenance.run_id,
+                                problem_id=provenance.problem_id)
         return result
-    return store.apply(scope, proposal.ops, provenance, gated_by=verdict_passed(verdict), gating=gating,
-                       prior_rejections=proposal.rejected, raw=proposal.raw,
-                       seen_versions={e.id: e.version for e in relevant})
+    return await asyncio.to_thread(store.apply, scope, proposal.ops, provenance, gated_by=verdict_passed(verdict),
+                                   gating=gating, prior_rejections=proposal.rejected, raw=proposal.raw,
+                                   seen_versions={e.id: e.version for e in relevant})

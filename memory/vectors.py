@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -59,6 +60,7 @@ class VectorIndex:
         self.embed = embed
         self._collections: dict[str, Any] = {}
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the store is used from worker threads
 
     def collection(self, scope: str, what: str):
         name = collection_name(scope, what)
@@ -70,11 +72,16 @@ class VectorIndex:
 
     def embed_query(self, text: str) -> np.ndarray:
         # Rendering and problem retrieval embed the same problem text: keep a few around.
-        if text not in self._queries:
-            self._queries[text] = self.embed.embed([text])[0]
+        with self._lock:
+            found = self._queries.get(text)
+        if found is not None:
+            return found
+        vec = self.embed.embed([text])[0]
+        with self._lock:
+            self._queries[text] = vec
             if len(self._queries) > 64:
                 self._queries.popitem(last=False)
-        return self._queries[text]
+        return vec
 
     # ---- writing ---------------------------------------------------------------------------
     def upsert_entries(self, scope: str, entries: list[MemoryEntry]) -> None:
