@@ -87,7 +87,8 @@ def list_cmd(
         t.add_row(str(e.id) + (" *" if best and e.id == best.id else ""), e.name[:32],
                   str(e.generation), e.origin, e.status,
                   f"{v.median:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}] {v.n}" if v else "-",
-                  f"{te.median:.3f}" if te else "-", (e.reason or "")[:60])
+                  f"{te.median:.3f}" if te else "-",
+                  "" if e.status == "evaluated" else (e.reason or "")[:60])
     console().print(t)
     if best:
         console().print(f"* selected on validation: #{best.id} {best.name}")
