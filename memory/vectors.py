@@ -108,7 +108,9 @@ class VectorIndex:
         for i in range(0, len(problems), BATCH):
             chunk = problems[i : i + BATCH]
             docs = [p.problem for p in chunk]
-            col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=self.embed.embed(docs),
+            # A problem just solved was embedded as a query moments ago: reuse that vector.
+            vecs = [self.embed_query(d) for d in docs] if len(docs) == 1 else self.embed.embed(docs)
+            col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=vecs,
                        metadatas=[{"passed": str(p.passed).lower(), "problem_id": p.problem_id or ""} for p in chunk])
 
     def rebuild(self, scope: str, entries: list[MemoryEntry], problems: list[PastProblem]) -> dict[str, int]:
