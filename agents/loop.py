@@ -74,12 +74,13 @@ class SolveContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def agent_limits(timeout_s: float = 600.0, max_llm_calls: int = 60) -> Any:
-    """Limits of one agent run: the wall clock covers the model calls, so it is generous (a
-    small local model takes seconds per call); the sandbox's own 10 s default suits snippets."""
+def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int = 60) -> Any:
+    """Limits of one agent run. The wall clock covers the model calls, so it is generous (a
+    small local model on a busy CPU can take minutes per call; each call has its own timeout in
+    the LLM layer), while the agent's own CPU time stays small: it mostly waits."""
     from sandbox import Limits
 
-    return Limits(timeout_s=timeout_s, max_llm_calls=max_llm_calls)
+    return Limits(timeout_s=timeout_s, cpu_s=cpu_s, max_llm_calls=max_llm_calls)
 
 
 class ProblemOutcome(BaseModel):

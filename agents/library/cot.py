@@ -8,4 +8,5 @@ for the reasoning and the answer as separate JSON fields.
 def forward(self, taskInfo):
     agent = LLMAgentBase(["thinking", "answer"], "Chain-of-Thought Agent")
     thinking, answer = agent([taskInfo], "Think step by step, then give the answer.")
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

@@ -24,4 +24,5 @@ def forward(self, taskInfo):
         previous = current
     thinking, answer = judge([taskInfo] + previous,
                              "Weigh the answers above and give the final answer.")
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

@@ -15,4 +15,5 @@ def forward(self, taskInfo):
             i + 1)
         inputs.extend([thinking, answer])
     thinking, answer = final(inputs, "Compare the solutions above and give the best answer.")
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

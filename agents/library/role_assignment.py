@@ -18,4 +18,5 @@ def forward(self, taskInfo):
     key = next((k for k in roles if k in text), "mathematician")
     expert = LLMAgentBase(["thinking", "answer"], "Expert Agent", role=roles[key])
     thinking, answer = expert([taskInfo], "Think step by step, then give the answer.")
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

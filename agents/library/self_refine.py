@@ -19,4 +19,5 @@ def forward(self, taskInfo):
         thinking, answer = solver(
             [taskInfo, thinking, answer, feedback],
             "Use the feedback to fix your answer. Think step by step, then answer.", i + 1)
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

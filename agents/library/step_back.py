@@ -11,4 +11,5 @@ def forward(self, taskInfo):
         [taskInfo], "Which principles or methods does this task rest on? List them briefly.")
     thinking, answer = solver([taskInfo, thinking, principle],
                               "Use the principles above. Think step by step, then answer.")
-    return answer
+    # Small models sometimes leave the answer field empty: the reasoning beats nothing.
+    return answer if str(answer.content).strip() else thinking

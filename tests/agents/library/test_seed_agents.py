@@ -161,3 +161,11 @@ def test_role_assignment_routes_to_the_named_expert(ctx, scripted_server):
     run(ctx, "role-assignment")
     expert_system = scripted_server.chat_requests[1].body["messages"][0]["content"]
     assert re.match(r"You are a puzzle solver\.", expert_system)
+
+
+def test_adas_seed_falls_back_to_its_reasoning_when_the_answer_field_is_missing(
+        ctx, scripted_server):
+    # Seen with the 0.5B model: a JSON reply holding only "thinking".
+    scripted_server.script(lambda body: json.dumps({"thinking": f"So: {RIGHT}"}))
+    out = run(ctx, "cot")
+    assert out.answer == RIGHT and out.passed is True
