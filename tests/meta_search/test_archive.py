@@ -92,3 +92,38 @@ def test_dashboard_renders(engine):
     for needle in ("agent2", "val median", "generation 2/5", "stage smoke", "NameError",
                    "smoke_failed"):
         assert needle in out
+
+
+def test_cli_archive_import_list_show_export(tmp_path):
+    """`crib archive import` of an ADAS JSON list, then list/show --json and export."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = "def forward(self, taskInfo):\n    return taskInfo.content\n"
+    src = tmp_path / "adas.json"
+    src.write_text(json.dumps([{"name": "Echo", "thought": "Echo the task.", "code": code,
+                                "fitness": "Median: 1.0%", "generation": 3}]))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = dict(os.environ, CRIB_DATA_DIR=str(tmp_path / "data"))
+    crib = [sys.executable, "-m", "crib"]
+
+    def run(*args):
+        r = subprocess.run([*crib, *args, "--db", db], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    [row] = [json.loads(x) for x in run("archive", "import", str(src), "--domain", "game24",
+                                         "--json").splitlines()]
+    assert row["origin"] == "import" and row["name"] == "Echo"
+    listed = [json.loads(x) for x in run("archive", "list", row["run_id"], "--json").splitlines()]
+    assert [e["name"] for e in listed] == ["Echo"]
+    shown = json.loads(run("archive", "show", str(row["id"]), "--json"))
+    assert shown["code"] == code and shown["history"][0]["adas_fitness"] == "Median: 1.0%"
+    out = tmp_path / "echo.py"
+    run("archive", "export", str(row["id"]), str(out))
+    assert out.read_text().startswith('"""Echo the task.') and code.strip() in out.read_text()
+    bad = subprocess.run([*crib, "archive", "show", "999", "--db", db], capture_output=True,
+                         text=True, env=env)
+    assert bad.returncode != 0 and "no archive entry #999" in bad.stderr
