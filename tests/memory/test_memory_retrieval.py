@@ -111,3 +111,43 @@ def test_retrieval_works_without_network(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["top"] == out["expected"]
+
+
+def test_chroma_server_by_url(engine, tmp_path):
+    """The index works against a Chroma server (`chroma run`) given by URL, as with
+    `memory.chroma_url`; embeddings are still computed locally."""
+    import shutil
+    import socket
+    import time
+    from pathlib import Path
+
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    if not Path(chroma).exists():
+        pytest.skip("the `chroma` server command is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False", "HOME": str(tmp_path)})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("chroma server did not start within 60 s")
+        from memory.store import MemoryStore
+
+        store = MemoryStore(engine, chroma_url=f"http://127.0.0.1:{port}")
+        _fill(store)
+        ids = {e.title: e.id for e in store.entries("s")}
+        assert store.search("s", "which city is the capital", k=1)[0][0].id == ids["Capital cities"]
+        assert store.reindex("s") == {"entries": 5, "problems": 2}
+        assert store.search("s", "balance a chemical equation", k=1)[0][0].id == ids["Balance by atoms"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
