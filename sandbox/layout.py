@@ -101,7 +101,12 @@ def write_job(job_dir: Path, code: str, request: dict[str, Any],
     job_dir.mkdir()
     os.chmod(job_dir, 0o755)  # whatever the umask
     _write(job_dir / "main.py", code.encode())
-    _write(job_dir / "request.marshal", marshal.dumps(request))
+    try:
+        data = marshal.dumps(request)
+    except ValueError as e:
+        raise ValueError("inputs, task and cheatsheet must be plain data (dict, list, str, int, "
+                         f"float, bool, None): {e}") from None
+    _write(job_dir / "request.marshal", data)
     if files:
         root = (job_dir / "files").resolve()
         for name, content in files.items():

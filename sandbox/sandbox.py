@@ -46,7 +46,7 @@ class Sandbox:
     """Start it before secrets are loaded where possible: the fork-server it starts never sees
     the host's environment. Use as `async with Sandbox() as sb:` or call `close()`."""
 
-    def __init__(self, unsafe_no_sandbox: bool = False, *, slots: int = 32, scratch_mb: int = 256,
+    def __init__(self, unsafe_no_sandbox: bool = False, *, slots: int = 32, scratch_mb: int = 64,
                  scratch_inodes: int = 20_000, report: CheckReport | None = None) -> None:
         if not 1 <= slots <= BLOCK // 2:
             raise ValueError(f"slots must be in 1..{BLOCK // 2}")

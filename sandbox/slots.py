@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import weakref
 from pathlib import Path
 
 UID_BASE = 60000
@@ -48,14 +49,15 @@ class SlotPool:
     def __init__(self, size: int) -> None:
         self.size = size
         self._free = {False: list(range(size)), True: list(range(size, 2 * size))}
-        self._sems: dict[tuple[int, bool], asyncio.Semaphore] = {}
+        self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _sem(self, nested: bool) -> asyncio.Semaphore:
-        # One semaphore per event loop: tests and CLIs run several loops over one Sandbox.
-        key = (id(asyncio.get_running_loop()), nested)
-        if key not in self._sems:
-            self._sems[key] = asyncio.Semaphore(len(self._free[nested]))
-        return self._sems[key]
+        # One pair of semaphores per event loop: tests and CLIs run several loops (one at a
+        # time) over one Sandbox, and an asyncio.Semaphore belongs to one loop.
+        sems = self._sems.setdefault(asyncio.get_running_loop(), {})
+        if nested not in sems:
+            sems[nested] = asyncio.Semaphore(len(self._free[nested]))
+        return sems[nested]
 
     async def acquire(self, nested: bool = False) -> int:
         await self._sem(nested).acquire()

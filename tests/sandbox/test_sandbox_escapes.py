@@ -265,3 +265,23 @@ def test_host_keeps_no_zombies(sb, tier):
                and os.stat(f"/proc/{p}").st_uid in sb.uids]
     assert zombies == []
     assert sb.subreaper
+
+
+def test_nothing_else_under_root_is_visible(sb, tier, host_secret):
+    """The interpreter lives under /root (pyenv); only its prefix may be visible there."""
+    secret = Path("/root") / f"crib-test-secret-{os.getpid()}"
+    secret.write_text(host_secret)
+    os.chmod(secret, 0o644)
+    try:
+        code = ("import os\n"
+                "try:\n    print(sorted(os.listdir('/root')))\n"
+                "except OSError as e:\n    print(type(e).__name__)\n"
+                f"try:\n    print(open({str(secret)!r}).read())\n"
+                "except OSError as e:\n    print(type(e).__name__)\n")
+        r = run(sb, code, tier)
+    finally:
+        secret.unlink()
+    assert r.ok, r.error
+    assert host_secret not in _produced(r)
+    listing = r.stdout.splitlines()[0]
+    assert listing in ("PermissionError", "['.pyenv']") or "crib-test-secret" not in listing
