@@ -166,6 +166,6 @@ def test_role_assignment_routes_to_the_named_expert(ctx, scripted_server):
 def test_adas_seed_falls_back_to_its_reasoning_when_the_answer_field_is_missing(
         ctx, scripted_server):
     # Seen with the 0.5B model: a JSON reply holding only "thinking".
-    scripted_server.script(lambda body: json.dumps({"thinking": f"So: {RIGHT}"}))
+    scripted_server.script(lambda body: json.dumps({"thinking": f"Multiply first.\n{RIGHT}"}))
     out = run(ctx, "cot")
     assert out.answer == RIGHT and out.passed is True
