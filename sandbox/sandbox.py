@@ -170,6 +170,8 @@ class Sandbox:
         out_path, err_path = self._out / f"{n}.out", self._out / f"{n}.err"
         fds: list[int] = []
         exit_fut: asyncio.Future | None = None
+        host_sock: socket.socket | None = None
+        tasks: list[asyncio.Task] = []
         t0 = time.perf_counter()
         deadline = time.monotonic() + limits.timeout_s
         try:
@@ -193,8 +195,10 @@ class Sandbox:
                 req_id, exit_fut = self._fs.spawn(spawn, [*fds, guest_sock.fileno()])
             finally:
                 guest_sock.close()
-            serve = asyncio.create_task(chan.serve(host_sock))
+            serve = asyncio.create_task(chan.serve(host_sock))  # owns host_sock from here
+            host_sock = None
             ended = asyncio.create_task(chan.ended.wait())
+            tasks += [serve, ended]
             done, _ = await asyncio.wait({exit_fut, ended}, timeout=limits.timeout_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             timed_out = not done
@@ -205,14 +209,17 @@ class Sandbox:
             except asyncio.TimeoutError:
                 raise RuntimeError(f"the fork-server did not report the end of run {n} within "
                                    f"{KILL_GRACE_S} s of the kill") from None
-            ended.cancel()
             try:
-                await asyncio.wait_for(serve, 2.0)  # the rest of the channel, up to EOF
+                await asyncio.wait_for(asyncio.shield(serve), 2.0)  # the channel, up to EOF
             except asyncio.TimeoutError:
                 pass
             wall_ms = (time.perf_counter() - t0) * 1000
             return self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
         finally:
+            for task in tasks:
+                task.cancel()
+            if host_sock is not None:
+                host_sock.close()
             for fd in fds:
                 os.close(fd)
             for p in (out_path, err_path):

@@ -97,3 +97,18 @@ def test_fork_server_restarts_after_dying(sb):
     r = run(sb, "print('back')", "snippet")
     assert r.ok and r.stdout == "back\n"
     assert sb._fs.proc.pid != old and any("restarted" in w for w in r.warnings)
+
+
+def test_cancelled_run_frees_its_slot(sb):
+    """A caller that gives up (wait_for) kills the run; the slot comes back once it is dead."""
+    async def go():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(sb.run("import time\ntime.sleep(60)", tier="snippet",
+                                          limits=Limits(timeout_s=120)), 0.5)
+        for _ in range(100):
+            if len(sb._pool._free[False]) == sb._pool.size:
+                break
+            await asyncio.sleep(0.05)
+        return await sb.run("print('next')", tier="snippet")
+    r = asyncio.run(go())
+    assert r.ok and len(sb._pool._free[False]) == sb._pool.size
