@@ -6,10 +6,11 @@
    error or the answers and returns fixed code, up to `debug_rounds` times (static failures use
    the same rounds). Each round's results are split `smoke<round>`;
 3. minibatch: the first `minibatch` validation problems (recorded under split `validation`,
-   so full validation later reuses them and pays only for the rest);
-4. promotion rule (`promotion="ucb"`): go on to full validation only if the minibatch's
-   upper 95% bound is at least the best full-validation median in the archive (the candidate
-   could still be the best), or if nothing has a full-validation score yet.
+   so later stages reuse them and pay only for the rest; a passing smoke run is reused as the
+   first validation outcomes too), then, if promoted, the first `minibatch * stage_factor`;
+4. promotion rule (`promotion="ucb"`), applied after each minibatch stage: go on only if the
+   upper 95% bound so far is at least the best full-validation median in the archive (the
+   candidate could still be the best), or if nothing has a full-validation score yet.
    `promotion="all"` sends every candidate to full validation (the no-cascade baseline);
 5. full validation: fitness `validation` (ADAS median of bootstrap means and 95% interval).
 
@@ -38,8 +39,18 @@ class CascadePolicy(BaseModel):
     minibatch: int = Field(default=16, ge=1)
     zero_is_failure: bool = True
     promotion: Literal["ucb", "all"] = "ucb"
+    # Successive stages: minibatch, then minibatch * factor, each checked with the rule
+    # (0 or 1: a single minibatch stage).
+    stage_factor: int = Field(default=3, ge=0)
     seed: int = 0
     n_resamples: int = Field(default=10_000, ge=100)
+
+    def stage_sizes(self, n_validation: int) -> list[int]:
+        """Problem counts checked before full validation (each smaller than the split)."""
+        sizes = [self.minibatch]
+        if self.stage_factor > 1:
+            sizes.append(self.minibatch * self.stage_factor)
+        return [k for k in sizes if k < n_validation]
 
 
 def promote(minibatch_high: float, best_median: float | None) -> bool:
@@ -102,19 +113,20 @@ class Cascade:
         if entry.status in TERMINAL:
             return entry
         p = self.policy
-        if p.promotion == "all" or p.minibatch >= len(self.validation):
+        if p.promotion == "all":
             return await self._full(entry)
-        entry = self._stage(entry, "minibatch")
-        outcomes = await self.evaluator.evaluate(entry, self.validation[: p.minibatch],
-                                                 "validation")
-        mb = self.archive.set_fitness(entry.id, "minibatch", outcomes, p.seed, p.n_resamples,
-                                      halves=self.memory_aware)
-        best = self._best_other(entry.id)
-        best_median = best.val.median if best else None
-        if not promote(mb.ci_high, best_median):
-            return self._finish(entry, MINIBATCH,
-                                f"not promoted: minibatch upper bound {mb.ci_high:.3f} < best "
-                                f"validation median {best_median:.3f} (#{best.id} {best.name})")
+        for size in p.stage_sizes(len(self.validation)):
+            entry = self._stage(entry, "minibatch")
+            outcomes = await self.evaluator.evaluate(entry, self.validation[:size], "validation")
+            mb = self.archive.set_fitness(entry.id, "minibatch", outcomes, p.seed,
+                                          p.n_resamples, halves=self.memory_aware)
+            best = self._best_other(entry.id)
+            best_median = best.val.median if best else None
+            if not promote(mb.ci_high, best_median):
+                return self._finish(
+                    entry, MINIBATCH,
+                    f"not promoted: upper bound {mb.ci_high:.3f} on the first {size} problems "
+                    f"< best validation median {best_median:.3f} (#{best.id} {best.name})")
         return await self._full(entry)
 
     def _best_other(self, entry_id: int) -> Entry | None:
@@ -133,6 +145,15 @@ class Cascade:
                             f"validation median {fit.median:.3f} "
                             f"[{fit.ci_low:.3f}, {fit.ci_high:.3f}] n={fit.n}{errs}")
 
+    def _reuse_smoke(self, entry: Entry, outcomes: Sequence[Outcome]) -> None:
+        """The passing smoke run is the final code on the first validation problems: record it
+        as their validation outcome instead of paying for them again (not with memory-aware
+        fitness, where validation runs with the entry's own memory and smoke does not)."""
+        if self.memory_aware:
+            return
+        for position, outcome in enumerate(outcomes):
+            self.archive.record(entry.id, "validation", position, outcome)
+
     async def _static_and_smoke(self, entry: Entry) -> Entry:
         p = self.policy
         smoke = self.validation[: p.smoke_problems]
@@ -145,6 +166,7 @@ class Cascade:
                                                          use_memory=False)
                 failure = smoke_failure(outcomes, p.zero_is_failure)
                 if failure is None:
+                    self._reuse_smoke(entry, outcomes)
                     return entry
                 kind, status = "smoke run", SMOKE_FAILED
             else:

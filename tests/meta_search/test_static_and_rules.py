@@ -48,3 +48,12 @@ def test_smoke_failure_on_error_or_all_zero():
     assert smoke_failure(zero, zero_is_failure=False) is None
     err = [Outcome(problem_id="a", error="NameError: name 'x' is not defined")]
     assert "NameError" in smoke_failure(err, zero_is_failure=False)
+
+
+def test_stage_sizes_stop_below_the_full_split():
+    from meta_search.cascade import CascadePolicy
+
+    assert CascadePolicy(minibatch=10).stage_sizes(80) == [10, 30]
+    assert CascadePolicy(minibatch=10).stage_sizes(20) == [10]
+    assert CascadePolicy(minibatch=10, stage_factor=0).stage_sizes(80) == [10]
+    assert CascadePolicy(minibatch=16).stage_sizes(16) == []
