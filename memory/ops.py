@@ -79,7 +79,9 @@ class MalformedOutput(ValueError):
 _PLACEHOLDER_PATTERNS = [
     r"\[[^\]\n]{0,60}\b(preserved|unchanged|omitted|retained|truncated|as before|same as)\b[^\]\n]{0,60}\]",
     r"\((?:[^)\n]{0,40}\b)?(unchanged|omitted for brevity|content preserved|as before)\b[^)\n]{0,40}\)",
-    r"\b(rest|remainder|remaining|previous|prior|existing|other|earlier)\b[\w\s]{0,30}\b(unchanged|preserved|omitted|as before)\b",
+    r"\b(rest|remainder|remaining|previous|prior|existing|other|earlier|original) (of the )?(content|entries|"
+    r"sections?|text|code|items|strategies|notes|cheatsheet|sheet)\b[\w\s]{0,20}\b(unchanged|preserved|omitted|as before)\b",
+    r"\b(rest|remainder) (is |remains |stays )?(unchanged|the same|as before)\b",
     r"\b(content|entries|text|code|sections?) (is |are )?(preserved|unchanged|omitted)\b",
     r"\bsame as (above|before)\b",
     r"\bomitted for brevity\b",

@@ -20,6 +20,7 @@ def _snapshot(store, scope="s"):
     "[previous content preserved]", "[Previous content preserved...]", "[rest unchanged]",
     "...", "…", "Step 1: do X\n...\n", "The rest remains unchanged.", "(unchanged)",
     "[... omitted for brevity ...]", "Same as above", "code\n# ...\nmore",
+    "Previous entries unchanged.", "rest of the cheatsheet unchanged", "The remainder is unchanged",
 ])
 def test_placeholders_are_found(text):
     assert find_placeholder(text)
@@ -28,6 +29,9 @@ def test_placeholders_are_found(text):
 @pytest.mark.parametrize("text", [
     "Try all permutations: for a, b in itertools.permutations(nums, 2): ...more code here",
     "Use 1, 2, ..., n as indices", "Preserve the order of operands when dividing.",
+    "Keep the other operands unchanged when reordering.", "The rest of the numbers stay as given.",
+    "Previous answers that failed: check the remainder before dividing.",
+    "If the remainder is 0 the division is exact.",
 ])
 def test_real_content_is_not_a_placeholder(text):
     assert find_placeholder(text) is None
