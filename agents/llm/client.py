@@ -61,6 +61,7 @@ class LLM:
         budget_usd: float | None = None,
         prices: Mapping[str, tuple[float, float]] | None = None,
         backoff: Backoff | None = None,
+        endpoint_ids: Mapping[str, str] | None = None,
     ) -> None:
         self._roles: dict[str, _Role] = {}
         for name, settings in roles.items():
@@ -76,6 +77,9 @@ class LLM:
         self.budget_usd = budget_usd
         self.prices = dict(prices) if prices is not None else PRICES_PER_MTOK
         self.backoff = backoff or Backoff()
+        # The cache names an endpoint by its URL, unless given a stable id: the embedded
+        # server gets a new port every start, but "embedded:<model>" replays across runs.
+        self._endpoint_ids = {u.rstrip("/"): i for u, i in (endpoint_ids or {}).items()}
         self._concurrency: dict[str, int] = {}
         for role in self._roles.values():  # roles sharing an endpoint share its limit (the largest)
             self._concurrency[role.base_url] = max(self._concurrency.get(role.base_url, 1),
@@ -91,6 +95,9 @@ class LLM:
             return self._roles[name]
         except KeyError:
             raise LLMError(f"unknown role {name!r}; configured roles: {', '.join(self._roles)}") from None
+
+    def _endpoint_id(self, role: _Role) -> str:
+        return self._endpoint_ids.get(role.base_url, role.base_url)
 
     def _loop_state(self) -> dict:
         loop = asyncio.get_running_loop()
@@ -191,7 +198,7 @@ class LLM:
         role = self.role(role_name)
         params = self._params(role, messages, attempt, temperature, max_tokens, stop, seed,
                               response_format)
-        key = cache_key(role.model, role.base_url, messages, params, attempt)
+        key = cache_key(role.model, self._endpoint_id(role), messages, params, attempt)
         run = run_id if run_id is not None else self.run_id
         base_row = {"run_id": run, "attempt_id": attempt_id, "role": role.name,
                     "model": role.model, "base_url": role.base_url}
@@ -305,7 +312,7 @@ class LLM:
         """Text pieces as they arrive; the call is cached and recorded when it ends."""
         r = self.role(role)
         params = self._params(r, messages, attempt, temperature, max_tokens, stop, None, None)
-        key = cache_key(r.model, r.base_url, messages, params, attempt)
+        key = cache_key(r.model, self._endpoint_id(r), messages, params, attempt)
         run = run_id if run_id is not None else self.run_id
         base_row = {"run_id": run, "attempt_id": attempt_id, "role": r.name, "model": r.model,
                     "base_url": r.base_url}

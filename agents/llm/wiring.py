@@ -44,5 +44,10 @@ def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None
 
 def build_llm(engine: Engine | None, roles: Mapping[str, ModelSettings],
               local_base_url: str | None = None, local_model: str | None = None, **options) -> LLM:
-    """`options`: cache, run_id, budget_tokens, budget_usd, prices, backoff (see `LLM`)."""
+    """`options`: cache, run_id, budget_tokens, budget_usd, prices, backoff (see `LLM`).
+
+    The embedded server's URL changes every start (random port), so its cache entries are
+    keyed by "embedded:<model>" instead: a rerun replays them."""
+    if local_base_url is not None:
+        options.setdefault("endpoint_ids", {local_base_url: f"embedded:{local_model or 'local'}"})
     return LLM(engine, resolve_roles(roles, local_base_url, local_model), **options)

@@ -98,3 +98,19 @@ def test_errors_are_never_cached(make_llm, scripted_server, engine):
 def test_unknown_cache_mode_is_refused(make_llm):
     with pytest.raises(ValueError, match="cache mode"):
         make_llm(cache="sometimes")
+
+
+def test_embedded_server_replays_across_restarts(engine, scripted_server):
+    """The embedded server listens on a new port each start; its cache entries still replay."""
+    from agents.llm import ModelSettings, build_llm
+    from tests.scripted_server import ScriptedServer
+
+    roles = {"solver": ModelSettings(temperature=0.0, max_tokens=8, concurrency=2, timeout_s=10)}
+    first = build_llm(engine, roles, local_base_url=scripted_server.url, local_model="qwen-x")
+    assert not asyncio.run(first.complete(user("q"))).cached
+    with ScriptedServer() as restarted:
+        again = build_llm(engine, roles, local_base_url=restarted.url, local_model="qwen-x")
+        assert asyncio.run(again.complete(user("q"))).cached
+        other = build_llm(engine, roles, local_base_url=restarted.url, local_model="qwen-y")
+        assert not asyncio.run(other.complete(user("q"))).cached
+        assert restarted.served == 1
