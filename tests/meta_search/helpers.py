@@ -59,16 +59,28 @@ class Script:
     def __init__(self, proposals: dict[int, str], fixes: dict[str, list[str]] | None = None,
                  delay_s: float = 0.0):
         self.proposals, self.fixes, self.delay_s = proposals, fixes or {}, delay_s
-        self.meta_calls = self.solver_calls = 0
+        self.meta_calls = self.solver_calls = self.curator_calls = 0
 
     def __call__(self, body: dict):
         from tests.scripted_server import Reply
 
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        if "You curate a cheatsheet" in text:  # the solver memory's curator
+            self.curator_calls += 1
+            nums = re.search(r"Use the numbers ([\d ]+?) to make 24", text)
+            return json.dumps({"operations": [{"op": "add", "kind": "strategy",
+                                               "title": f"seen {nums.group(1) if nums else '?'}",
+                                               "body": "Try products of pairs first."}]})
+        if "You keep the design lessons" in text:  # the meta-agent's lessons
+            self.curator_calls += 1
+            g = re.search(r"Generation (\d+) produced", text).group(1)
+            return json.dumps({"operations": [{"op": "add", "kind": "strategy",
+                                               "title": f"lesson from generation {g}",
+                                               "body": "Skill tags matter."}]})
         if not is_meta(body):
             self.solver_calls += 1
             return Reply(text=solver_reply(body), delay_s=self.delay_s)
         self.meta_calls += 1
-        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
         debug = re.search(r'Your agent "(.*?)" failed when run on validation problems '
                           r"\(debug round (\d+)\)", text)
         if debug:
@@ -100,7 +112,8 @@ def search_config(**kw):
     return SearchConfig(**base)
 
 
-async def run_search(engine, url: str, run_id: str, config, llm_options=None, observer=None):
+async def run_search(engine, url: str, run_id: str, config, llm_options=None, observer=None,
+                     store=None):
     """Create (or resume) and run a search with the real sandbox; returns (Search, result)."""
     from agents.domains import get_domain
     from meta_search.search import Search, create_run
@@ -113,8 +126,22 @@ async def run_search(engine, url: str, run_id: str, config, llm_options=None, ob
     sandbox = Sandbox()
     try:
         llm = make_llm(engine, url, run_id, **(llm_options or {}))
+        factory = lessons = None
+        if store is not None:  # memory-aware fitness and/or meta lessons on a real store
+            from agents.memory_hook import MemoryHook
+            from meta_search.meta_memory import MetaLessons
+
+            def factory(scope):
+                return MemoryHook(store, mode=config.memory or "dc-cu", scope=scope,
+                                  run_id=run_id, llm=llm)
+
+            if config.meta_memory:
+                lessons = MetaLessons(store, f"search:{run_id}:design",
+                                      llm.completer("curator", run_id=run_id), domain="game24",
+                                      run_id=run_id)
         search = Search(engine=engine, llm=llm, sandbox=sandbox, domain=domain,
-                        validation=validation, config=config, run_id=run_id, observer=observer)
+                        validation=validation, config=config, run_id=run_id, observer=observer,
+                        memory_factory=factory, lessons=lessons)
         return search, await search.run()
     finally:
         closed = sandbox.close()

@@ -170,3 +170,34 @@ def test_adas_format_import_runs_a_cot_agent(engine, scripted_server, tmp_path):
     assert entry.status == "evaluated" and entry.origin == "import"
     assert entry.val.n == 8 and entry.val.errors == 0 and entry.val.mean > 0
     assert result.best["name"] == "Chain-of-Thought"
+
+
+def test_memory_aware_fitness_and_meta_lessons(engine, scripted_server):
+    from memory.store import MemoryStore
+
+    script = Script(proposals={1: proposal("m1", agent(60, "m1")),
+                               2: proposal("m2", agent(70, "m2"))})
+    scripted_server.script(script)
+    store = MemoryStore(engine)
+    config = search_config(generations=2, val_size=6, memory="dc-cu", meta_memory=True,
+                           cascade={"minibatch": 4, "zero_is_failure": False})
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "mem", config, store=store))
+    assert result.status == "done"
+    evaluated = [e for e in _entries(engine, "mem") if e.status == "evaluated"]
+    assert evaluated
+    from meta_search.archive import Archive
+
+    scopes = set()
+    for row in evaluated:
+        fit = Archive(engine, "mem").entry(row.id).val
+        assert fit.cold is not None and fit.warm is not None  # first / second half accuracy
+        scope = f"search:mem:entry{row.id}"
+        assert store.entries(scope), f"no memory learned in {scope}"
+        scopes.add(scope)
+    assert len(scopes) == len(evaluated)  # a fresh scope per candidate
+    lessons = [e.title for e in store.entries("search:mem:design")]
+    assert "lesson from generation 1" in lessons
+    gen2 = [r.body for r in scripted_server.chat_requests
+            if "This is generation 2 of the search" in json.dumps(r.body)]
+    assert gen2 and "lesson from generation 1" in json.dumps(gen2[0])
+    assert result.spend["by_role"]["curator"]["calls"] > 0
