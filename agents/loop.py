@@ -163,8 +163,19 @@ class _Solver:
                              run_id=self.ctx.run_id, attempt=a.index, attempt_id=a.id)
 
     async def verify(self, a: Attempt, verifiers: list[Verifier], samples: list[Any]) -> None:
+        from agents.llm import BudgetExceeded
+
         vctx = self.verify_context(a, samples)
-        verdicts = [await v.verify(self.blind, a.answer, vctx) for v in verifiers]
+        verdicts = []
+        for v in verifiers:
+            try:
+                verdicts.append(await v.verify(self.blind, a.answer, vctx))
+            except BudgetExceeded:
+                raise
+            except Exception as exc:  # a broken verifier is an unknown verdict, not a dead batch
+                name = getattr(v, "name", type(v).__name__)
+                verdicts.append(Verdict(passed=None, verifier=name, feedback=clip(
+                    f"verifier {name} failed: {type(exc).__name__}: {exc}", 300)))
         kept = {v.verifier for v in verdicts}
         a.verdicts = [v for v in a.verdicts if v.verifier not in kept] + verdicts
         a.passed, a.score = combine(a.verdicts)
@@ -277,7 +288,12 @@ async def solve_problem(problem: Problem, domain: Any, spec: Any, ctx: SolveCont
     if verifiers is None:
         verifiers = ctx.verifiers if ctx.verifiers is not None else default_verifiers(domain)
     start = time.perf_counter()
-    s = _Solver(problem, domain, spec, ctx, policy, verifiers)
+    try:
+        s = _Solver(problem, domain, spec, ctx, policy, verifiers)
+    except Exception as exc:  # the domain cannot render this problem: its error, not the batch's
+        return ProblemOutcome(problem_id=problem.id, agent_name=spec.name, policy=policy.kind,
+                              score=0.0, wall_ms=clock_ms(start),
+                              error=f"cannot render the task: {type(exc).__name__}: {exc}")
     if ctx.memory is not None:
         try:
             s.sheet, s.entry_ids, s.sheet_version = await ctx.memory.prepare(problem)

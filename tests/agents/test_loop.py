@@ -238,3 +238,19 @@ def test_judge_verifier_spend_is_charged_to_the_attempt(ctx, scripted_server):
     scripted_server.script(script)
     out = solve(ctx, LoopPolicy(kind="single"), verifiers=[LLMJudge()])
     assert out.passed is True and out.calls == 2
+
+
+def test_a_broken_verifier_or_unrenderable_problem_is_recorded_not_raised(ctx, scripted_server):
+    class Broken:
+        name, needs_samples = "broken", False
+
+        async def verify(self, problem, answer, vctx):
+            raise KeyError("oops")
+
+    scripted_server.script(lambda body: f"Answer: {RIGHT}")
+    out = solve(ctx, LoopPolicy(kind="single"), verifiers=[Broken()])
+    assert out.passed is None and "verifier broken failed: KeyError" in out.verdicts[0].feedback
+    assert out.score == 1.0  # the answer is still scored
+    bad = Problem(id="bad", input={"numbers": "four"})
+    out = solve(ctx, LoopPolicy(kind="single"), problem=bad)
+    assert out.error.startswith("cannot render the task") and not out.attempts
