@@ -152,7 +152,10 @@ class Cascade:
         if self.memory_aware:
             return
         for position, outcome in enumerate(outcomes):
-            self.archive.record(entry.id, "validation", position, outcome)
+            # Spend stays on the smoke record: the copy costs nothing, so totals count it once.
+            free = outcome.model_copy(update={"calls": 0, "tokens_in": 0, "tokens_out": 0,
+                                              "cost_usd": 0.0})
+            self.archive.record(entry.id, "validation", position, free)
 
     async def _static_and_smoke(self, entry: Entry) -> Entry:
         p = self.policy
