@@ -77,7 +77,8 @@ async def main() -> None:
           f"({gc / args.generations:.1f} vs {gf / args.generations:.1f} per generation)")
     print(f"solver calls in the ledger (incl. seeds; the table above sums calls per entry, "
           f"smoke included): cascade {solver_c}, full {solver_f}; "
-          f"{(solver_f - 80) / max(solver_c - 80, 1):.2f}x fewer excluding the seed")
+          f"{(solver_f - full.get(0, 0)) / max(solver_c - cascade.get(0, 0), 1):.2f}x fewer "
+          f"excluding the seed")
     print(f"selected on validation: cascade {best_c}; full {best_f}; "
           f"same agent: {best_c.split()[0] == best_f.split()[0]}")
     print(f"wall: cascade {wall_c:.1f} s, full {wall_f:.1f} s")
