@@ -28,18 +28,31 @@ Crib API (functions):
     run_python(code, timeout_s=5) -> {"ok", "stdout", "stderr", "value", "error"}
     task        # the task text;  cheatsheet  # the memory cheatsheet text ("" if none)
 The answer format required by the domain is appended to the task text by the runtime.
-'''
+''' + "\n"
 
 
 @lru_cache(maxsize=1)
 def runtime_api() -> str:
     doc = Path(__file__).resolve().parents[1] / "docs" / "agent-api.md"
-    if doc.is_file():
-        text = doc.read_text()
-        if len(text) > 12_000:  # keep the system prompt bounded
-            text = text[:12_000] + "\n[... see docs/agent-api.md ...]"
-        return text
-    return BUILTIN_API
+    if not doc.is_file():
+        return BUILTIN_API
+    # Only what an agent's author needs: "Writing an agent" and "The guest runtime" sections,
+    # not the isolation internals (the prompt must fit small local models' context).
+    text = doc.read_text()
+    start = text.find("## Writing an agent")
+    runtime = text.find("## The guest runtime")
+    end = text.find("\n## ", runtime + 5) if runtime != -1 else -1
+    if start == -1 or end == -1:
+        return BUILTIN_API
+    return text[start:end].strip()[:8000] + "\n" + RULES
+
+
+RULES = (
+    "Forbidden (the static check rejects it before running): importing os, sys, subprocess, "
+    "socket, shutil, pathlib, io, multiprocessing, ctypes, importlib, pickle, asyncio, "
+    "requests/urllib/http, openai; calling open, exec, eval, compile, __import__, input, "
+    "globals, vars; touching __subclasses__, __globals__, __builtins__ and similar internals."
+)
 
 
 SYSTEM = (

@@ -38,7 +38,7 @@ class SearchConfig(BaseModel):
     seeds: list[str] | None = None  # seed agent names; None: the whole library
     cascade: CascadePolicy = CascadePolicy()
     loop: str = "single"
-    archive_tokens: int = 6000
+    archive_tokens: int = 3000  # the archive view in the meta prompt (fits 8k-context models)
     concurrency: int = 4
     executor: str = "local"
     reflections: int = 2

@@ -51,6 +51,7 @@ def search(
     debug_rounds: int = typer.Option(3, "--debug-rounds", min=0, help="Debug rounds on smoke failures."),
     full: bool = typer.Option(False, "--no-cascade", help="Evaluate every candidate on full validation."),
     loop: str = typer.Option("single", "--loop", help="Verifier loop during evaluation."),
+    archive_tokens: int = typer.Option(3000, "--archive-tokens", min=200, help="Token cap of the archive view the meta-agent sees."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight."),
     seed: int = typer.Option(0, "--seed", help="Seed for splits and bootstrap intervals."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agents without isolation (dangerous)."),
@@ -86,7 +87,7 @@ def search(
         domain=domain or "", generations=generations, val_size=val_size, strategy=strategy,
         memory=None if memory == "none" else memory, meta_memory=meta_memory,
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
-        concurrency=concurrency, executor=executor, val_seed=seed,
+        concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
         cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
