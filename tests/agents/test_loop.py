@@ -167,6 +167,9 @@ def test_agent_crash_and_endpoint_error_become_recorded_errors(ctx, engine, scri
     out = solve(ctx, LoopPolicy(kind="retry", k=2), spec=crash)
     assert out.answer is None and "agent bug here" in out.error and len(out.attempts) == 2
     assert out.score == 0.0 and all("RuntimeError" in r.error for r in rows(engine))
+    broken = spec_of("def forward(task)\n    return 1\n", "syntax")
+    out = solve(ctx, LoopPolicy(kind="single"), spec=broken)
+    assert out.answer is None and "SyntaxError" in out.error
 
     scripted_server.script(lambda body: Reply.error(500, "the model fell over"))
     out = solve(ctx, LoopPolicy(kind="single"))
