@@ -117,7 +117,15 @@ class Search:
         self.strategy = make_strategy(config.strategy)
         if observer is not None:
             self.cascade.on_stage = observer.stage
-            self.evaluator.on_outcome = observer.outcome
+            self.evaluator.on_outcome = self._outcome
+        self._outcomes_seen = 0
+
+    def _outcome(self, entry: Entry, split: str, outcome: Any) -> None:
+        """Forward to the observer; refresh live spend every few problems (one SQL query)."""
+        self.observer.outcome(entry, split, outcome)
+        self._outcomes_seen += 1
+        if self._outcomes_seen % 4 == 0:
+            self.observer.spend(self.llm.spend(self.run_id))
 
     async def run(self) -> SearchResult:
         from agents.llm import BudgetExceeded

@@ -92,15 +92,22 @@ def search(
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
-    code = asyncio.run(_run(cfg, config, extra, resume, generations, json_out))
+    from agents.runs import new_run_id
+    from crib.cliutil import err_console
+
+    run_id = resume or new_run_id("search")
+    try:
+        code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), generations, json_out))
+    except KeyboardInterrupt:
+        err_console().print(f"interrupted; the run is saved. Resume with: crib search --resume {run_id}")
+        code = 130
     raise typer.Exit(code)
 
 
-async def _run(cfg, config, extra, resume, generations, json_out) -> int:
+async def _run(cfg, config, extra, run_id, resume, generations, json_out) -> int:
     from contextlib import nullcontext
 
     from agents.llm import LLMError
-    from agents.runs import new_run_id
     from crib.cliutil import console, err_console, print_json
     from crib.context import open_context
     from meta_search.dashboard import SearchDashboard
@@ -109,7 +116,6 @@ async def _run(cfg, config, extra, resume, generations, json_out) -> int:
     from meta_search.splits import SplitError, make_splits
     from meta_search.records import SearchRunRow
 
-    run_id = resume or new_run_id("search")
     async with open_context(cfg, run_id=run_id) as ctx:
         if resume:
             try:

@@ -201,3 +201,33 @@ def test_memory_aware_fitness_and_meta_lessons(engine, scripted_server):
             if "This is generation 2 of the search" in json.dumps(r.body)]
     assert gen2 and "lesson from generation 1" in json.dumps(gen2[0])
     assert result.spend["by_role"]["curator"]["calls"] > 0
+
+
+def test_cli_search_test_and_resume(scripted_server, tmp_path):
+    """`crib search --json`, `crib search test RUN`, `crib search --resume RUN` as users run them."""
+    scripted_server.script(Script(proposals={1: proposal("strong", agent(90, "strong")),
+                                             2: proposal("second", agent(80, "second"))}))
+    env = dict(os.environ, OPENAI_BASE_URL=scripted_server.url, OPENAI_API_KEY="x",
+               CRIB_LLM__MODEL="scripted-model", CRIB_DATA_DIR=str(tmp_path / "data"))
+    crib = [sys.executable, "-m", "crib"]
+
+    def run(*args):
+        r = subprocess.run([*crib, *args], env=env, capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout
+
+    first = json.loads(run("search", "--domain", "game24", "--generations", "1", "--val-size",
+                           "6", "--test-size", "4", "--seeds", "cot", "--minibatch", "4",
+                           "--json").strip().splitlines()[-1])
+    assert first["status"] == "done" and first["generations_done"] == 1
+    run_id = first["run_id"]
+    rows = [json.loads(x) for x in run("search", "test", run_id, "--top", "2",
+                                       "--json").splitlines()]
+    assert rows[0]["selected"] and rows[0]["other_split"] == "test"
+    assert all(r["other_n"] == 4 and r["val_n"] == 6 for r in rows)
+    again = json.loads(run("search", "--resume", run_id, "--generations", "2",
+                           "--json").strip().splitlines()[-1])
+    assert again["run_id"] == run_id and again["generations_done"] == 2
+    listed = [json.loads(x) for x in run("archive", "list", run_id, "--json").splitlines()]
+    assert sorted(e["generation"] for e in listed) == [0, 1, 2]
