@@ -12,8 +12,9 @@ import os
 import socket
 import subprocess
 import threading
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sandbox.guest import GUEST_DIR
 
@@ -41,8 +42,9 @@ class ForkServerClient:
         child.close()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future]] = {}
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future, Callable]] = {}
         self._ready = threading.Event()
+        self._ready_waiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.info: dict[str, Any] = {}
         self.dead: str | None = None
         self._thread = threading.Thread(target=self._read, name="crib-forkserver", daemon=True)
@@ -64,18 +66,25 @@ class ForkServerClient:
             with self._lock:
                 entry = self._pending.pop(msg.get("id"), None)
             if entry:
-                loop, fut = entry
-                loop.call_soon_threadsafe(_resolve, fut, msg)
+                loop, fut, on_exit = entry
+                _call(on_exit)
+                _deliver(loop, _resolve, fut, msg)
         self.dead = f"the fork-server exited (see {self._log.name})"
         self._ready.set()
         with self._lock:
             pending, self._pending = self._pending, {}
-        for loop, fut in pending.values():
-            loop.call_soon_threadsafe(_fail, fut, ForkServerDied(self.dead))
+        for loop, fut, on_exit in pending.values():
+            _call(on_exit)  # its children died with it (PDEATHSIG)
+            _deliver(loop, _fail, fut, ForkServerDied(self.dead))
 
     async def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
         if not self._ready.is_set():
-            await asyncio.to_thread(self._ready.wait, timeout)
+            # One waiting thread per loop, however many runs start at once.
+            loop = asyncio.get_running_loop()
+            fut = self._ready_waiters.get(loop)
+            if fut is None:
+                fut = self._ready_waiters[loop] = loop.run_in_executor(None, self._ready.wait, timeout)
+            await asyncio.shield(fut)
         if self.dead:
             raise ForkServerDied(self.dead)
         if not self._ready.is_set():
@@ -88,15 +97,18 @@ class ForkServerClient:
             raise ForkServerDied(self.dead)
         return self.info
 
-    def spawn(self, request: dict[str, Any], fds: list[int]) -> tuple[int, asyncio.Future]:
-        """Start a run; the future resolves to the exit report (status, cpu_ms, maxrss_kb)."""
+    def spawn(self, request: dict[str, Any], fds: list[int],
+              on_exit: Callable[[], None]) -> tuple[int, asyncio.Future]:
+        """Start a run; the future resolves to the exit report (status, cpu_ms, maxrss_kb).
+        `on_exit` runs on the reader thread when the run's processes are gone (also when the
+        caller stopped waiting, or its event loop closed)."""
         if self.dead:
             raise ForkServerDied(self.dead)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         with self._lock:
             req_id = next(self._ids)
-            self._pending[req_id] = (loop, fut)
+            self._pending[req_id] = (loop, fut, on_exit)
             socket.send_fds(self._sock, [json.dumps({**request, "id": req_id}).encode()], fds)
         return req_id, fut
 
@@ -118,6 +130,20 @@ class ForkServerClient:
             self.proc.wait()
         self._sock.close()
         self._log.close()
+
+
+def _call(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - never let a callback kill the reader thread
+        pass
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, fn: Callable, *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed: nobody waits for this any more
+        pass
 
 
 def _resolve(fut: asyncio.Future, msg: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ DEVICE_FILES = {"/dev/null": LL_READ_FILE | LL_WRITE_FILE, "/dev/zero": LL_READ_
 PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collections", "fractions",
            "decimal", "statistics", "heapq", "bisect", "string", "datetime", "typing",
            "dataclasses", "copy", "operator", "textwrap", "ast", "traceback", "io", "contextlib",
-           "inspect", "shutil", "socket", "unicodedata", "crib_runtime", "crib_guest",
+           "inspect", "shutil", "socket", "unicodedata", "resource", "crib_runtime", "crib_guest",
            "crib_landlock", "numpy"]
 
 

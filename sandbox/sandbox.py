@@ -33,6 +33,11 @@ UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-s
                   "read your files and secrets and use the network")
 
 
+def _retrieve(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 def _cleanup(fs_holder: list[ForkServerClient], run_root: Path) -> None:
     fs_holder[0].close()
     shutil.rmtree(run_root, ignore_errors=True)
@@ -191,28 +196,35 @@ class Sandbox:
                 return await self._nested(params, limits, deadline)
 
             chan = ChannelServer(limits, rpc, request.get("cheatsheet") or "", run_nested)
+            def on_exit(slot: int = slot) -> None:  # reader thread: the slot is clean again
+                self._pool.release(slot, nested)
+                reap_orphans(self.uids)
+
             try:
-                req_id, exit_fut = self._fs.spawn(spawn, [*fds, guest_sock.fileno()])
+                req_id, exit_fut = self._fs.spawn(spawn, [*fds, guest_sock.fileno()], on_exit)
             finally:
                 guest_sock.close()
+            exit_fut.add_done_callback(_retrieve)  # nobody awaits it after an early end
             serve = asyncio.create_task(chan.serve(host_sock))  # owns host_sock from here
             host_sock = None
             ended = asyncio.create_task(chan.ended.wait())
             tasks += [serve, ended]
-            done, _ = await asyncio.wait({exit_fut, ended}, timeout=limits.timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            timed_out = not done
-            if exit_fut not in done:
-                self._fs.kill(req_id)
-            try:
-                exit_msg = await asyncio.wait_for(asyncio.shield(exit_fut), KILL_GRACE_S)
-            except asyncio.TimeoutError:
-                raise RuntimeError(f"the fork-server did not report the end of run {n} within "
-                                   f"{KILL_GRACE_S} s of the kill") from None
-            try:
-                await asyncio.wait_for(asyncio.shield(serve), 2.0)  # the channel, up to EOF
-            except asyncio.TimeoutError:
-                pass
+            timed_out, early = await self._wait_run(exit_fut, ended, serve, chan, deadline)
+            if early:  # the guest reported and closed the channel; its teardown goes on alone
+                self._fs.kill(req_id)  # harmless if it is exiting; stops one that lied
+                exit_msg: dict[str, Any] = {"op": "early"}
+            else:
+                if not exit_fut.done():
+                    self._fs.kill(req_id)
+                try:
+                    exit_msg = await asyncio.wait_for(asyncio.shield(exit_fut), KILL_GRACE_S)
+                except asyncio.TimeoutError:
+                    raise RuntimeError(f"the fork-server did not report the end of run {n} "
+                                       f"within {KILL_GRACE_S} s of the kill") from None
+                try:
+                    await asyncio.wait_for(asyncio.shield(serve), 2.0)  # the channel to EOF
+                except asyncio.TimeoutError:
+                    pass
             wall_ms = (time.perf_counter() - t0) * 1000
             return self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
         finally:
@@ -225,18 +237,30 @@ class Sandbox:
             for p in (out_path, err_path):
                 p.unlink(missing_ok=True)
             shutil.rmtree(job, ignore_errors=True)
-            if exit_fut is not None and not exit_fut.done():  # cancelled: free the slot later
-                self._fs.kill(req_id)
-                asyncio.ensure_future(self._release_after(exit_fut, slot, nested))
-            else:
+            if exit_fut is None:  # never started: the slot is ours to give back
                 self._pool.release(slot, nested)
-                reap_orphans(self.uids)
+            elif not exit_fut.done():  # ended early or cancelled: on_exit frees the slot
+                self._fs.kill(req_id)
 
-    async def _release_after(self, exit_fut: asyncio.Future, slot: int, nested: bool) -> None:
-        try:
-            await exit_fut
-        finally:
-            self._pool.release(slot, nested)
+    @staticmethod
+    async def _wait_run(exit_fut: asyncio.Future, ended: asyncio.Task, serve: asyncio.Task,
+                        chan: ChannelServer, deadline: float) -> tuple[bool, bool]:
+        """Wait for the end of a run: (timed out, ended early). A run ends early when the guest
+        sent its result and closed the channel before the exit report came."""
+        pending = {exit_fut, ended, serve}
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True, False
+            done, _ = await asyncio.wait(pending, timeout=remaining,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                return True, False
+            if exit_fut in done or ended in done or chan.violation:
+                return False, False
+            pending.discard(serve)
+            if chan.result is not None and "exit_code" in chan.result:
+                return False, True
 
     async def _nested(self, params: dict, parent: Limits, deadline: float) -> dict:
         remaining = deadline - time.monotonic()
@@ -265,6 +289,12 @@ class Sandbox:
         cpu_ms = exit_msg.get("cpu_ms")
         if exit_msg.get("op") == "error":
             error = f"the sandbox could not start the run: {exit_msg.get('message')}"
+        elif exit_msg.get("op") == "early":  # reported by the guest itself
+            code = res.get("exit_code")
+            exit_code = code if isinstance(code, int) and not isinstance(code, bool) else 1
+            cpu_ms = res.get("cpu_ms") if isinstance(res.get("cpu_ms"), (int, float)) else None
+            rss = res.get("maxrss_kb")
+            exit_msg = {"maxrss_kb": rss if isinstance(rss, int) else None}
         else:
             exit_code = os.waitstatus_to_exitcode(exit_msg["status"])
             if exit_code < 0:

@@ -3,13 +3,17 @@
 A Sandbox claims a block of uids (60000 + 64*k ...) with an flock held for its lifetime, so two
 Crib processes on one machine never share a uid (the post-run sweep kills every process of the
 slot's uid, and RLIMIT_NPROC counts per uid). Nested runs (run_python from an agent) take slots
-from a second half of the block, so agents holding every top-level slot cannot deadlock."""
+from a second half of the block, so agents holding every top-level slot cannot deadlock.
+
+A slot is released when the fork-server reports its process dead and swept, which may happen
+after the run's coroutine returned (a run ends as soon as the guest reports) or on another
+thread, even after that event loop closed: so the pool is thread-safe and loop-independent."""
 from __future__ import annotations
 
 import asyncio
 import fcntl
 import os
-import weakref
+import threading
 from pathlib import Path
 
 UID_BASE = 60000
@@ -48,21 +52,42 @@ class SlotPool:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self._lock = threading.Lock()
         self._free = {False: list(range(size)), True: list(range(size, 2 * size))}
-        self._sems: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, bool]] = []
 
-    def _sem(self, nested: bool) -> asyncio.Semaphore:
-        # One pair of semaphores per event loop: tests and CLIs run several loops (one at a
-        # time) over one Sandbox, and an asyncio.Semaphore belongs to one loop.
-        sems = self._sems.setdefault(asyncio.get_running_loop(), {})
-        if nested not in sems:
-            sems[nested] = asyncio.Semaphore(len(self._free[nested]))
-        return sems[nested]
+    def free_count(self, nested: bool = False) -> int:
+        with self._lock:
+            return len(self._free[nested])
 
     async def acquire(self, nested: bool = False) -> int:
-        await self._sem(nested).acquire()
-        return self._free[nested].pop()
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if self._free[nested]:
+                    return self._free[nested].pop()
+                waiter = (loop, loop.create_future(), nested)
+                self._waiters.append(waiter)
+            try:
+                await waiter[1]
+            finally:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
 
     def release(self, slot: int, nested: bool = False) -> None:
-        self._free[nested].append(slot)
-        self._sem(nested).release()
+        """From any thread. Wakes every waiter of that kind; they race for the slot."""
+        with self._lock:
+            self._free[nested].append(slot)
+            woken = [w for w in self._waiters if w[2] == nested]
+            self._waiters = [w for w in self._waiters if w[2] != nested]
+        for loop, fut, _ in woken:
+            try:
+                loop.call_soon_threadsafe(_wake, fut)
+            except RuntimeError:  # that loop is closed
+                pass
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)

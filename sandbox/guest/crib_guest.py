@@ -107,9 +107,18 @@ def run_job(job_dir: str) -> int:
         except OSError:
             pass
     try:
-        from crib_channel import channel
+        import resource
 
-        channel().notify("result", {"value": value, "error": error, "error_type": error_type})
+        from crib_channel import RPC_FD, channel
+
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        channel().notify("result", {"value": value, "error": error, "error_type": error_type,
+                                    "exit_code": exit_code,
+                                    "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0,
+                                    "maxrss_kb": ru.ru_maxrss})
+        # Closing the channel tells the host the run is over: it need not wait for this
+        # process's teardown (unmapping a numpy-sized address space takes milliseconds).
+        os.close(RPC_FD)
     except Exception:  # noqa: BLE001 - the host then reports a missing result
         pass
     return exit_code

@@ -153,7 +153,12 @@ def test_signal_the_host(sb, tier):
     assert run(sb, "print('still works')", tier).ok
 
 
-def _uid_processes(uids) -> list[int]:
+def _uid_processes(uids, pool=None) -> list[int]:
+    """Processes of the slot uids, once every slot is back (cleanup ends after the result)."""
+    for _ in range(200):
+        if pool is None or pool.free_count() == pool.size:
+            break
+        time.sleep(0.05)
     pids = []
     for p in os.listdir("/proc"):
         if p.isdigit():
@@ -177,7 +182,7 @@ def test_bounded_fork_bomb(sb, tier):
     r = run(sb, code, tier, limits=Limits(max_procs=24, timeout_s=20))
     assert "stopped after" in r.stdout
     assert int(r.stdout.split()[2]) < 24
-    assert _uid_processes(sb.uids) == []  # every child was killed and reaped
+    assert _uid_processes(sb.uids, sb._pool) == []  # every child was killed and reaped
     assert run(sb, "print('after the bomb')", tier).ok
 
 
@@ -189,7 +194,7 @@ def test_4gib_allocation(sb, tier):
 def test_infinite_loop(sb, tier):
     r = run(sb, "while True:\n    pass", tier, limits=Limits(timeout_s=1.5))
     assert not r.ok and r.limit_hit in ("timeout", "cpu")
-    assert _uid_processes(sb.uids) == []
+    assert _uid_processes(sb.uids, sb._pool) == []
 
 
 def test_fill_the_disk(sb, tier):

@@ -57,14 +57,22 @@ def test_non_json_value_is_reported(sb, tier):
 
 def test_32_concurrent_runs(sb):
     async def many():
-        code = "import time, os\ntime.sleep(0.2)\ndef f(i):\n    return [i, os.getuid()]\n"
+        code = ("import time, os\nt0 = time.time()\ntime.sleep(0.3)\n"
+                "def f(i):\n    return [i, os.getuid(), t0, time.time()]\n")
         return await asyncio.gather(*[
             sb.run(code, tier=("agent" if i % 2 else "snippet"), entry="f", inputs=[i])
             for i in range(32)])
     results = asyncio.run(many())
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
-    assert [r.value[0] for r in results] == list(range(32))
-    assert len({r.value[1] for r in results}) == 32  # one uid per concurrent slot
+    values = [r.value for r in results]
+    assert [v[0] for v in values] == list(range(32))
+    # Runs that overlap in time never share a uid (one uid per slot, one run per slot).
+    for a in values:
+        for b in values:
+            if a[0] < b[0] and a[1] == b[1]:
+                assert a[3] <= b[2] or b[3] <= a[2], (a, b)
+    overlapping = max(sum(1 for b in values if b[2] <= a[2] <= b[3]) for a in values)
+    assert overlapping > 1  # they really ran at the same time
 
 
 def test_unavailable_and_unsafe_mode():
@@ -105,10 +113,10 @@ def test_cancelled_run_frees_its_slot(sb):
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(sb.run("import time\ntime.sleep(60)", tier="snippet",
                                           limits=Limits(timeout_s=120)), 0.5)
-        for _ in range(100):
-            if len(sb._pool._free[False]) == sb._pool.size:
+        for _ in range(200):
+            if sb._pool.free_count() == sb._pool.size:
                 break
             await asyncio.sleep(0.05)
-        return await sb.run("print('next')", tier="snippet")
-    r = asyncio.run(go())
-    assert r.ok and len(sb._pool._free[False]) == sb._pool.size
+        return sb._pool.free_count(), await sb.run("print('next')", tier="snippet")
+    free, r = asyncio.run(go())
+    assert r.ok and free == sb._pool.size
