@@ -1,8 +1,8 @@
 """Program-of-Thought: the model writes a Python program, the sandbox runs it, its output is the answer.
 
 Crib's version of PoT (Chen et al., 2022) in Crib's agent API. The program runs in the snippet
-tier through `run_python`; when it fails or prints nothing, the error goes back to the model
-for up to two repairs.
+tier through `run_python`; when it fails, prints nothing or prints None, that goes back to the
+model for up to two repairs.
 """
 
 
@@ -18,9 +18,12 @@ def forward(task):
         code = blocks[-1] if blocks else reply
         result = run_python(code, timeout=10)
         out = (result.get("stdout") or "").strip()
-        if result.get("ok") and out:
+        found = out.rsplit(":", 1)[-1].strip() if "answer" in out.lower() else out
+        if result.get("ok") and found not in ("", "None"):
             return out if "answer" in out.lower() else f"Answer: {out}"
-        problem = result.get("error") or (result.get("stderr") or "")[-500:] or "it printed nothing"
+        problem = (result.get("error") or (result.get("stderr") or "")[-500:]
+                   or ("it printed None: it found no answer" if found == "None"
+                       else "it printed nothing"))
         messages += [
             {"role": "assistant", "content": reply},
             {"role": "user", "content": f"Running it failed: {problem}\nFix the program and "

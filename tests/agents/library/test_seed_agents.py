@@ -169,3 +169,11 @@ def test_adas_seed_falls_back_to_its_reasoning_when_the_answer_field_is_missing(
     scripted_server.script(lambda body: json.dumps({"thinking": f"Multiply first.\n{RIGHT}"}))
     out = run(ctx, "cot")
     assert out.answer == RIGHT and out.passed is True
+
+
+def test_program_of_thought_repairs_a_program_that_finds_nothing(ctx, scripted_server):
+    # Seen with the 0.5B model: a search that fails prints "Answer: None".
+    scripted_server.enqueue("```python\nfound = None\nprint(f'Answer: {found}')\n```", PROGRAM)
+    out = run(ctx, "program-of-thought")
+    assert out.passed is True and scripted_server.served == 2
+    assert "it found no answer" in scripted_server.chat_requests[1].body["messages"][-1]["content"]
