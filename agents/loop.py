@@ -219,8 +219,13 @@ class _Solver:
         if bridge.budget_error is not None:
             raise bridge.budget_error
         if result is not None:
-            a.error = sandbox_error(result, bridge)
             a.limit_hit = getattr(result, "limit_hit", None) or None
+            # An agent that caught a failed call (a budget, an endpoint error) and still
+            # returned normally has an answer: keep it.
+            returned = (getattr(result, "error", None) is None
+                        and getattr(result, "exit_code", None) == 0
+                        and getattr(result, "value", None) is not None)
+            a.error = None if returned else sandbox_error(result, bridge)
             if a.error is None:
                 a.raw_output = output_text(getattr(result, "value", None))
                 try:

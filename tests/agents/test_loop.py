@@ -257,3 +257,11 @@ def test_a_broken_verifier_or_unrenderable_problem_is_recorded_not_raised(ctx, s
     bad = Problem(id="bad", input={"numbers": "four"})
     out = solve(ctx, LoopPolicy(kind="single"), problem=bad)
     assert out.error.startswith("cannot render the task") and not out.attempts
+
+
+def test_an_agent_that_recovers_from_a_failed_call_keeps_its_answer(ctx, scripted_server):
+    code = ('def forward(task):\n    try:\n        return llm(task)\n'
+            f'    except Exception:\n        return "Answer: {RIGHT}"\n')
+    scripted_server.script(lambda body: Reply.error(500, "down"))
+    out = solve(ctx, LoopPolicy(kind="single"), spec=spec_of(code, "careful"))
+    assert out.error is None and out.passed is True and out.calls == 0
