@@ -97,9 +97,9 @@ def precompile_guest() -> None:
 
 def write_job(job_dir: Path, code: str, request: dict[str, Any],
               files: dict[str, str | bytes] | None) -> None:
-    """The job directory, readable (not writable) by the slot uid."""
-    job_dir.mkdir()
-    os.chmod(job_dir, 0o755)  # whatever the umask
+    """Fill the slot's job directory, readable (not writable) by the slot uid. The directory
+    itself persists (the slot's Landlock ruleset refers to it), its content is per run."""
+    clear_dir(job_dir)
     _write(job_dir / "main.py", code.encode())
     try:
         data = marshal.dumps(request)
@@ -123,6 +123,14 @@ def write_job(job_dir: Path, code: str, request: dict[str, Any],
             os.chmod(dirpath, 0o755)
             for f in filenames:
                 os.chmod(os.path.join(dirpath, f), 0o644)
+
+
+def clear_dir(path: Path) -> None:
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def _write(path: Path, data: bytes) -> None:

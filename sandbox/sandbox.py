@@ -79,17 +79,23 @@ class Sandbox:
         self._jobs.mkdir(mode=0o711)
         self._out.mkdir(mode=0o700)
         slot_root.mkdir(mode=0o711)
-        self._slot_dirs = []
+        self._slot_dirs, self._job_dirs = [], []
         for i in range(2 * slots):
-            d = slot_root / str(i)
+            d, job = slot_root / str(i), self._jobs / str(i)
             d.mkdir(mode=0o700)
+            job.mkdir()
+            os.chmod(job, 0o755)  # whatever the umask: the slot uid reads its code there
             if root:
                 os.chown(d, self.uids[i], self.uids[i])
             self._slot_dirs.append(str(d))
+            self._job_dirs.append(job)
         config = {"seccomp_hex": build_filter().hex(), "machine": platform.machine(),
                   "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
                   "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
-                  "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD}
+                  "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD,
+                  # One Landlock ruleset per slot, built once by the fork-server.
+                  "landlock": {d: self.layout.landlock_spec(str(self._job_dirs[i]), d)
+                               for i, d in enumerate(self._slot_dirs)}}
         self._fs_config = config
         self._fs = ForkServerClient(self.layout.interpreter, config, self.run_root)
         self._fs_holder = [self._fs]  # the finalizer must close a restarted fork-server too
@@ -171,7 +177,7 @@ class Sandbox:
         await self._fs.wait_ready()
         slot = await self._pool.acquire(nested)
         n = next(self._seq)
-        job, scratch = self._jobs / str(n), self._slot_dirs[slot]
+        job, scratch = self._job_dirs[slot], self._slot_dirs[slot]
         out_path, err_path = self._out / f"{n}.out", self._out / f"{n}.err"
         fds: list[int] = []
         exit_fut: asyncio.Future | None = None
@@ -236,7 +242,8 @@ class Sandbox:
                 os.close(fd)
             for p in (out_path, err_path):
                 p.unlink(missing_ok=True)
-            shutil.rmtree(job, ignore_errors=True)
+            # The job dir is NOT cleared here: after an early end the slot may already belong
+            # to the next run, which has written its own job there; write_job clears it.
             if exit_fut is None:  # never started: the slot is ours to give back
                 self._pool.release(slot, nested)
             elif not exit_fut.done():  # ended early or cancelled: on_exit frees the slot

@@ -13,6 +13,8 @@ to the slot uid, then either confines itself (Landlock + seccomp) and runs the j
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import gc
 import json
 import os
 import selectors
@@ -140,6 +142,7 @@ class ForkServer:
         self.warm: tuple[int, socket.socket] | None = None  # pre-forked child, its socket
         self.ns_b: int | None = None                  # mount namespace with slot scratch tmpfs
         self.scratch_fds: dict[int, int] = {}         # uid -> dir fd of its scratch tmpfs
+        self.rulesets: dict[str, int] = {}            # scratch dir -> its slot's Landlock ruleset
 
     def send(self, msg: dict[str, Any]) -> None:
         self.ctl.send(json.dumps(msg).encode())
@@ -152,13 +155,18 @@ class ForkServer:
             if req["tier"] != "agent" and self.ns_b is not None:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
             out, err, rpc = fds
+            ruleset = self.rulesets.get(req["scratch"]) if req["tier"] == "snippet" else None
+            if ruleset is not None:  # a number the dup2s below cannot clobber
+                ruleset = fcntl.fcntl(ruleset, fcntl.F_DUPFD, 10)
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(out, 1)
             os.dup2(err, 2)
             if rpc != 3:
                 os.dup2(rpc, 3)
-            os.closerange(4, 1 << 16)
+            if ruleset is not None:
+                os.dup2(ruleset, 4)
+            os.closerange(5 if ruleset is not None else 4, 1 << 16)
             os.chdir(req["scratch"])
             crib_confine.apply_rlimits(req["rlimits"])
             if os.geteuid() == 0 and req.get("uid") is not None:
@@ -176,9 +184,13 @@ class ForkServer:
             if req["tier"] == "snippet":
                 import crib_landlock
 
-                ll = req["landlock"]
-                crib_landlock.restrict(ll["read_exec"], ll["read"], ll["full"],
-                                       {p: int(a) for p, a in ll["files"].items()})
+                if ruleset is not None:
+                    crib_landlock.restrict_self(4)
+                    os.close(4)
+                else:
+                    ll = req["landlock"]
+                    crib_landlock.restrict(ll["read_exec"], ll["read"], ll["full"],
+                                           {p: int(a) for p, a in ll["files"].items()})
                 crib_confine.load_seccomp(self.seccomp, self.cfg["machine"])
         except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
@@ -191,6 +203,24 @@ class ForkServer:
         os._exit(crib_guest.run_job(req["job"]))
 
     # ---- server side --------------------------------------------------------------------
+    def build_rulesets(self) -> str | None:
+        """One Landlock ruleset per slot, built once: a run then only calls restrict_self."""
+        try:
+            import crib_landlock
+
+            if crib_landlock.abi_version() < 1:
+                return "no Landlock"
+            uid_of_dir = {p: int(u) for u, p in self.cfg["slots"].items()}
+            for scratch, ll in self.cfg.get("landlock", {}).items():
+                fd = self.scratch_fds.get(uid_of_dir.get(scratch, -1))
+                self.rulesets[scratch] = crib_landlock.make_ruleset(
+                    ll["read_exec"], ll["read"], ll["full"],
+                    {p: int(a) for p, a in ll["files"].items()},
+                    opened={scratch: fd} if fd is not None else None)
+        except OSError as e:
+            return str(e)
+        return None
+
     def prefork(self) -> None:
         """Fork the next run's process ahead of time, so a request does not wait for fork()
         (copying the page tables of this numpy-laden process is the slowest step of a run).
@@ -371,6 +401,11 @@ def main() -> None:
         except OSError as e:
             info["mount_error"] = str(e)
     info["preloaded"] = preload(cfg["preload"])
+    info["landlock_error"] = server.build_rulesets()
+    # Keep the garbage collector of every child off these objects: a collection would write
+    # to each one and so copy every page shared with this process.
+    gc.collect()
+    gc.freeze()
     server.send(info)
     server.serve()
 

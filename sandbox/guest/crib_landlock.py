@@ -63,11 +63,14 @@ def _fs_all(abi: int) -> int:
     return mask
 
 
-def restrict(read_exec: list[str], read: list[str], full: list[str],
-             files: dict[str, int] | None = None) -> int:
-    """Confine this process (and its future children) to the given paths; deny TCP bind and
-    connect and scope signals and abstract sockets where the ABI allows. Paths that do not
-    exist are skipped. Needs no_new_privs (or CAP_SYS_ADMIN). Returns the ABI used."""
+def make_ruleset(read_exec: list[str], read: list[str], full: list[str],
+                 files: dict[str, int] | None = None,
+                 opened: dict[str, int] | None = None) -> int:
+    """A ruleset allowing the given paths (read+execute, read, everything, and single files
+    with their own rights); TCP bind/connect denied and signals and abstract sockets scoped
+    where the ABI allows. `opened` maps paths to fds to use instead of opening them (a dir in
+    another mount namespace). Paths that do not exist are skipped. Returns the ruleset fd,
+    which any process may later pass to `restrict_self`."""
     abi = abi_version()
     if abi < 1:
         raise LandlockError("Landlock is not available in this kernel")
@@ -84,16 +87,21 @@ def restrict(read_exec: list[str], read: list[str], full: list[str],
     rfd = _libc.syscall(SYS_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
     if rfd < 0:
         raise LandlockError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    opened = opened or {}
     try:
         rules = [(p, READ_EXEC) for p in read_exec] + [(p, READ) for p in read]
         rules += [(p, handled_fs) for p in full] + list((files or {}).items())
         for path, access in rules:
+            if path in opened:
+                fd, is_dir = opened[path], True
+            else:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                is_dir = os.path.isdir(path)
             try:
-                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue
-            try:
-                if not os.path.isdir(path):
+                if not is_dir:
                     access &= FILE_ONLY
                 access &= handled_fs
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", access, fd), 12)
@@ -101,9 +109,26 @@ def restrict(read_exec: list[str], read: list[str], full: list[str],
                                  rule, ctypes.c_uint32(0)) < 0:
                     raise LandlockError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
             finally:
-                os.close(fd)
-        if _libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(rfd), ctypes.c_uint32(0)) < 0:
-            raise LandlockError(ctypes.get_errno(), "landlock_restrict_self failed")
+                if path not in opened:
+                    os.close(fd)
+    except BaseException:
+        os.close(rfd)
+        raise
+    return rfd
+
+
+def restrict_self(ruleset_fd: int) -> None:
+    """Confine this process and its future children (needs no_new_privs or CAP_SYS_ADMIN)."""
+    if _libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(ruleset_fd), ctypes.c_uint32(0)) < 0:
+        raise LandlockError(ctypes.get_errno(), "landlock_restrict_self failed")
+
+
+def restrict(read_exec: list[str], read: list[str], full: list[str],
+             files: dict[str, int] | None = None) -> int:
+    """make_ruleset + restrict_self for this process. Returns the ABI used."""
+    rfd = make_ruleset(read_exec, read, full, files)
+    try:
+        restrict_self(rfd)
     finally:
         os.close(rfd)
-    return abi
+    return abi_version()
