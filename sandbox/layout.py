@@ -1,5 +1,6 @@
 """What the guest sees: the paths it may read, the bubblewrap command line (agent tier), the
-Landlock rules (snippet tier), and the job directory that carries one run's code and inputs.
+Landlock rules (snippet tier), and the job payload that carries one run's code and inputs
+(a memfd: nothing of a run is written to disk by the host).
 
 Paths are mirrored (the interpreter prefix, the venv's site-packages and the guest runtime
 appear inside at their host paths) so the interpreter's RUNPATH and sys.path stay valid."""
@@ -54,7 +55,7 @@ class Layout:
     def read_paths(self) -> list[str]:
         return [self.prefix, *self.site_dirs, self.guest_dir]
 
-    def bwrap_argv(self, job: str, scratch: str, scratch_bytes: int) -> list[str]:
+    def bwrap_argv(self, scratch: str, scratch_bytes: int) -> list[str]:
         assert self.bwrap, "bubblewrap is not installed"
         argv = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
                 "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
@@ -71,16 +72,15 @@ class Layout:
         for p in self.read_paths():
             argv += ["--ro-bind", p, p]
         # The scratch dir is bubblewrap's own size-limited tmpfs, gone with the namespace.
-        argv += ["--ro-bind", job, job, "--size", str(scratch_bytes), "--tmpfs", scratch,
-                 "--chdir", scratch]
+        argv += ["--size", str(scratch_bytes), "--tmpfs", scratch, "--chdir", scratch]
         for k, v in guest_env(scratch).items():
             argv += ["--setenv", k, v]
         argv += ["--seccomp", "{seccomp_fd}", "--", self.interpreter, "-I", "-S", "-B",
-                 os.path.join(self.guest_dir, "crib_guest.py"), job, *self.site_dirs]
+                 os.path.join(self.guest_dir, "crib_guest.py"), *self.site_dirs]
         return argv
 
-    def landlock_spec(self, job: str, scratch: str) -> dict[str, Any]:
-        return {"read_exec": [*self.read_paths(), "/usr"], "read": [job], "full": [scratch],
+    def landlock_spec(self, scratch: str) -> dict[str, Any]:
+        return {"read_exec": [*self.read_paths(), "/usr"], "read": [], "full": [scratch],
                 "files": {p: a for p, a in DEVICE_FILES.items() if os.path.exists(p)}}
 
 
@@ -95,48 +95,21 @@ def precompile_guest() -> None:
         pass  # a read-only install: the guest compiles in memory, slower but correct
 
 
-def write_job(job_dir: Path, code: str, request: dict[str, Any],
-              files: dict[str, str | bytes] | None) -> None:
-    """Fill the slot's job directory, readable (not writable) by the slot uid. The directory
-    itself persists (the slot's Landlock ruleset refers to it), its content is per run."""
-    clear_dir(job_dir)
-    _write(job_dir / "main.py", code.encode())
+def job_memfd(code: str, request: dict[str, Any], files: dict[str, str | bytes] | None) -> int:
+    """The run's code, request and input files as a sealed-off memfd for the guest's fd 4."""
+    checked: dict[str, bytes] = {}
+    for name, content in (files or {}).items():
+        norm = os.path.normpath(name)
+        if os.path.isabs(norm) or norm.startswith(".."):
+            raise ValueError(f"file name {name!r} escapes the scratch dir")
+        checked[norm] = content if isinstance(content, bytes) else content.encode()
     try:
-        data = marshal.dumps(request)
+        data = marshal.dumps({"code": code, "request": request, "files": checked})
     except ValueError as e:
         raise ValueError("inputs, task and cheatsheet must be plain data (dict, list, str, int, "
                          f"float, bool, None): {e}") from None
-    _write(job_dir / "request.marshal", data)
-    if files:
-        root = (job_dir / "files").resolve()
-        for name, content in files.items():
-            dest = (root / name).resolve()
-            if root not in dest.parents:
-                raise ValueError(f"file name {name!r} escapes the scratch dir")
-            dest.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            if isinstance(content, bytes):
-                dest.write_bytes(content)
-            else:
-                dest.write_text(content)
-    if files:  # readable by the slot uid whatever the umask
-        for dirpath, _dirnames, filenames in os.walk(job_dir / "files"):
-            os.chmod(dirpath, 0o755)
-            for f in filenames:
-                os.chmod(os.path.join(dirpath, f), 0o644)
-
-
-def clear_dir(path: Path) -> None:
-    for entry in os.scandir(path):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)
-        else:
-            os.unlink(entry.path)
-
-
-def _write(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        os.fchmod(fd, 0o644)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    fd = os.memfd_create("crib-job", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return fd

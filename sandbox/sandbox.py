@@ -20,7 +20,7 @@ from typing import Any
 from sandbox.channel import ChannelServer, Handler
 from sandbox.check import CheckReport, check
 from sandbox.forkserver import ForkServerClient
-from sandbox.layout import PRELOAD, Layout, guest_env, precompile_guest, write_job
+from sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
 from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_orphans
 from sandbox.seccomp import build_filter
@@ -75,27 +75,24 @@ class Sandbox:
             self.uids = range(0)
         self.run_root = Path(tempfile.mkdtemp(prefix="crib-sandbox-"))
         os.chmod(self.run_root, 0o711)
-        self._jobs, self._out, slot_root = (self.run_root / d for d in ("jobs", "out", "slots"))
-        self._jobs.mkdir(mode=0o711)
-        self._out.mkdir(mode=0o700)
+        slot_root = self.run_root / "slots"
         slot_root.mkdir(mode=0o711)
-        self._slot_dirs, self._job_dirs = [], []
+        self._slot_dirs = []
         for i in range(2 * slots):
-            d, job = slot_root / str(i), self._jobs / str(i)
+            d = slot_root / str(i)
             d.mkdir(mode=0o700)
-            job.mkdir()
-            os.chmod(job, 0o755)  # whatever the umask: the slot uid reads its code there
             if root:
                 os.chown(d, self.uids[i], self.uids[i])
             self._slot_dirs.append(str(d))
-            self._job_dirs.append(job)
+        # What a spawn request needs per slot and tier, computed once.
+        self._spawn_base = [{"uid": self.uids[i] if root else None, "scratch": d,
+                             "env": guest_env(d)} for i, d in enumerate(self._slot_dirs)]
         config = {"seccomp_hex": build_filter().hex(), "machine": platform.machine(),
                   "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
                   "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
                   "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD,
                   # One Landlock ruleset per slot, built once by the fork-server.
-                  "landlock": {d: self.layout.landlock_spec(str(self._job_dirs[i]), d)
-                               for i, d in enumerate(self._slot_dirs)}}
+                  "landlock": {d: self.layout.landlock_spec(d) for d in self._slot_dirs}}
         self._fs_config = config
         self._fs = ForkServerClient(self.layout.interpreter, config, self.run_root)
         self._fs_holder = [self._fs]  # the finalizer must close a restarted fork-server too
@@ -177,8 +174,7 @@ class Sandbox:
         await self._fs.wait_ready()
         slot = await self._pool.acquire(nested)
         n = next(self._seq)
-        job, scratch = self._job_dirs[slot], self._slot_dirs[slot]
-        out_path, err_path = self._out / f"{n}.out", self._out / f"{n}.err"
+        scratch = self._slot_dirs[slot]
         fds: list[int] = []
         exit_fut: asyncio.Future | None = None
         host_sock: socket.socket | None = None
@@ -186,17 +182,17 @@ class Sandbox:
         t0 = time.perf_counter()
         deadline = time.monotonic() + limits.timeout_s
         try:
-            write_job(job, code, request, files)
-            for p in (out_path, err_path):
-                fds.append(os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
+            # stdout, stderr (memfds: capped by RLIMIT_FSIZE, never on disk), then the job.
+            fds += [os.memfd_create("crib-stdout", os.MFD_CLOEXEC),
+                    os.memfd_create("crib-stderr", os.MFD_CLOEXEC)]
+            fds.append(job_memfd(code, request, files))
             host_sock, guest_sock = socket.socketpair()
-            spawn = {"op": "spawn", "tier": used, "uid": self.uids[slot] if self.uids else None,
-                     "job": str(job), "scratch": scratch, "rlimits": limits.rlimits(),
-                     "env": guest_env(scratch)}
+            spawn = {"op": "spawn", "tier": used, "rlimits": limits.rlimits(),
+                     **self._spawn_base[slot]}
             if used == "agent":
-                spawn["argv"] = self.layout.bwrap_argv(str(job), scratch, self.scratch_mb << 20)
-            elif used == "snippet":
-                spawn["landlock"] = self.layout.landlock_spec(str(job), scratch)
+                spawn["argv"] = self.layout.bwrap_argv(scratch, self.scratch_mb << 20)
+            elif used == "snippet" and self._fs.info.get("landlock_error"):
+                spawn["landlock"] = self.layout.landlock_spec(scratch)  # no prepared ruleset
 
             async def run_nested(params: dict) -> dict:
                 return await self._nested(params, limits, deadline)
@@ -207,7 +203,8 @@ class Sandbox:
                 reap_orphans(self.uids)
 
             try:
-                req_id, exit_fut = self._fs.spawn(spawn, [*fds, guest_sock.fileno()], on_exit)
+                req_id, exit_fut = self._fs.spawn(spawn, [fds[0], fds[1], guest_sock.fileno(),
+                                                          fds[2]], on_exit)
             finally:
                 guest_sock.close()
             exit_fut.add_done_callback(_retrieve)  # nobody awaits it after an early end
@@ -240,10 +237,6 @@ class Sandbox:
                 host_sock.close()
             for fd in fds:
                 os.close(fd)
-            for p in (out_path, err_path):
-                p.unlink(missing_ok=True)
-            # The job dir is NOT cleared here: after an early end the slot may already belong
-            # to the next run, which has written its own job there; write_job clears it.
             if exit_fut is None:  # never started: the slot is ours to give back
                 self._pool.release(slot, nested)
             elif not exit_fut.done():  # ended early or cancelled: on_exit frees the slot

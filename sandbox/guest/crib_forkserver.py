@@ -154,19 +154,15 @@ class ForkServer:
             os.setsid()
             if req["tier"] != "agent" and self.ns_b is not None:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
-            out, err, rpc = fds
             ruleset = self.rulesets.get(req["scratch"]) if req["tier"] == "snippet" else None
-            if ruleset is not None:  # a number the dup2s below cannot clobber
-                ruleset = fcntl.fcntl(ruleset, fcntl.F_DUPFD, 10)
-            devnull = os.open("/dev/null", os.O_RDWR)
-            os.dup2(devnull, 0)
-            os.dup2(out, 1)
-            os.dup2(err, 2)
-            if rpc != 3:
-                os.dup2(rpc, 3)
+            # Move everything to numbers the dup2s below cannot clobber, then lay out:
+            # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job, 5 ruleset (snippet tier).
+            keep = [os.open("/dev/null", os.O_RDWR), *fds]
             if ruleset is not None:
-                os.dup2(ruleset, 4)
-            os.closerange(5 if ruleset is not None else 4, 1 << 16)
+                keep.append(ruleset)
+            for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in keep]):
+                os.dup2(fd, target)
+            os.closerange(len(keep), 1 << 16)
             os.chdir(req["scratch"])
             crib_confine.apply_rlimits(req["rlimits"])
             if os.geteuid() == 0 and req.get("uid") is not None:
@@ -185,8 +181,8 @@ class ForkServer:
                 import crib_landlock
 
                 if ruleset is not None:
-                    crib_landlock.restrict_self(4)
-                    os.close(4)
+                    crib_landlock.restrict_self(5)
+                    os.close(5)
                 else:
                     ll = req["landlock"]
                     crib_landlock.restrict(ll["read_exec"], ll["read"], ll["full"],
@@ -200,7 +196,7 @@ class ForkServer:
             np_random.seed()
         import crib_guest
 
-        os._exit(crib_guest.run_job(req["job"]))
+        os._exit(crib_guest.run_job())
 
     # ---- server side --------------------------------------------------------------------
     def build_rulesets(self) -> str | None:
@@ -239,7 +235,7 @@ class ForkServer:
                 crib_confine.prctl(crib_confine.PR_SET_PDEATHSIG, signal.SIGKILL)
                 parent_end.close()
                 _reset_signals()
-                data, fds, _flags, _addr = socket.recv_fds(child_end, 1 << 16, 4)
+                data, fds, _flags, _addr = socket.recv_fds(child_end, 1 << 16, 8)
             except BaseException:  # noqa: BLE001
                 os._exit(0)
             if not data:
@@ -370,7 +366,7 @@ class ForkServer:
                     except BlockingIOError:
                         pass
                     continue
-                data, fds, _flags, _addr = socket.recv_fds(self.ctl, 1 << 16, 4)
+                data, fds, _flags, _addr = socket.recv_fds(self.ctl, 1 << 16, 8)
                 if not data:
                     self.shutdown()
                 req = json.loads(data)

@@ -2,7 +2,8 @@
 
 Trusted code that runs first inside the sandbox, before anything untrusted. In the agent tier
 bubblewrap executes this file; in the snippet tier the fork-server's child calls `run_job`
-after confining itself. A job is a directory holding `request.json` and the code."""
+after confining itself. The job arrives as an inherited memfd on fd 4 (no files on disk):
+a marshal dump of {"code", "request", "files"}, written by the host."""
 from __future__ import annotations
 
 import _signal
@@ -19,12 +20,24 @@ import crib_json as json  # noqa: E402
 VALUE_CAP = 1 << 20  # bytes of JSON for the returned value
 
 
-def _copy_files(job_dir: str) -> None:
-    src = os.path.join(job_dir, "files")
-    if os.path.isdir(src):
-        import shutil
+JOB_FD = 4
 
-        shutil.copytree(src, ".", dirs_exist_ok=True)
+
+def _write_files(files: dict) -> None:
+    """The host's input files into the scratch dir (the host checked the names)."""
+    for name, content in files.items():
+        parent = os.path.dirname(name)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(name, "wb") as f:
+            f.write(content)
+
+
+def _read_job(fd: int) -> dict:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0)
+    os.close(fd)
+    return marshal.loads(data)  # written by the host: trusted, and cheaper than json here
 
 
 def _call_entry(fn: object, inputs: object) -> object:
@@ -70,15 +83,13 @@ def _encode_value(value: object) -> tuple[object, str | None]:
     return value, None
 
 
-def run_job(job_dir: str) -> int:
-    """Run the job in `job_dir` in this process; returns the exit code to use."""
+def run_job(job_fd: int = JOB_FD) -> int:
+    """Run the job read from `job_fd` in this process; returns the exit code to use."""
     _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)  # a full file raises EFBIG instead of killing
-    with open(os.path.join(job_dir, "request.marshal"), "rb") as f:
-        req = marshal.load(f)  # written by the host: trusted, and cheaper than json here
-    code_path = os.path.join(job_dir, "main.py")
-    with open(code_path) as f:
-        code = f.read()
-    _copy_files(job_dir)
+    job = _read_job(job_fd)
+    req, code, code_path = job["request"], job["code"], "main.py"
+    if job.get("files"):
+        _write_files(job["files"])
     sys.argv = ["main.py"]
     value, error, error_type, exit_code = None, None, None, 0
     try:
@@ -125,11 +136,10 @@ def run_job(job_dir: str) -> int:
 
 
 def main() -> None:
-    """Entry point inside bubblewrap: `python -I -S crib_guest.py JOB_DIR SITE_DIR...`."""
-    os.closerange(4, 1 << 16)  # only stdio and the channel survive
-    job_dir, site_dirs = sys.argv[1], sys.argv[2:]
-    sys.path.extend(site_dirs)
-    code = run_job(job_dir)
+    """Entry point inside bubblewrap: `python -I -S crib_guest.py SITE_DIR...`."""
+    os.closerange(JOB_FD + 1, 1 << 16)  # only stdio, the channel and the job survive
+    sys.path.extend(sys.argv[1:])
+    code = run_job()
     os._exit(code)
 
 
