@@ -21,9 +21,10 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from agents.llm import structured as so
+from agents.llm.budget import Budget
 from agents.llm.cache import CacheMode, ResponseCache, cache_key
 from agents.llm.completion import Completion, Spend
-from agents.llm.errors import BudgetExceeded, EndpointError, LLMError, StructuredOutputError
+from agents.llm.errors import EndpointError, LLMError, StructuredOutputError
 from agents.llm.ledger import Ledger
 from agents.llm.prices import PRICES_PER_MTOK, cost_usd
 from agents.llm.retry import Backoff, Failure, classify
@@ -94,8 +95,7 @@ class LLM:
         self.cache = ResponseCache(engine, cache)
         self.ledger = Ledger(engine)
         self.run_id = run_id
-        self.budget_tokens = budget_tokens
-        self.budget_usd = budget_usd
+        self.budget = Budget(self.ledger, budget_tokens, budget_usd)
         self.prices = dict(prices) if prices is not None else PRICES_PER_MTOK
         self.backoff = backoff or Backoff()
         # The cache names an endpoint by its URL, unless given a stable id: the embedded
@@ -108,7 +108,6 @@ class LLM:
         # httpx clients and semaphores belong to one event loop: keep one set per loop.
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._structured_mode: dict[str, int] = {}  # base_url -> index into so.MODES
-        self._spent: dict[str | None, list] = {}  # run -> [tokens, usd], loaded once from SQL
 
     # -- plumbing --------------------------------------------------------------------------
     def role(self, name: str) -> _Role:
@@ -178,36 +177,13 @@ class LLM:
             kwargs["extra_body"] = {"response_format": params["response_format"]}
         return kwargs
 
+    def _store(self, row: dict, key: str, model: str, response: dict) -> None:
+        """Ledger row and cache entry of a successful call, in one trip to a worker thread."""
+        self.ledger.record(**row)
+        self.cache.put(key, model, response)
+
     async def _record(self, **row) -> int | None:
         return await asyncio.to_thread(self.ledger.record, **row)
-
-    # -- budgets ---------------------------------------------------------------------------
-    async def _spent_for(self, run: str | None) -> list:
-        if run not in self._spent:
-            spend = await asyncio.to_thread(self.ledger.spend, run)
-            self._spent.setdefault(run, [spend.tokens, spend.cost_usd])
-        return self._spent[run]
-
-    async def _check_budget(self, run: str | None) -> None:
-        if self.budget_tokens is None and self.budget_usd is None:
-            return
-        tokens, usd = await self._spent_for(run)
-        where = f"run {run}" if run else "this session"
-        if self.budget_tokens is not None and tokens >= self.budget_tokens:
-            raise BudgetExceeded(
-                f"token budget reached for {where}: {tokens:,} tokens spent of {self.budget_tokens:,} "
-                f"allowed; no more model calls are sent (raise --budget-tokens and resume the run)",
-                "tokens", self.budget_tokens, tokens)
-        if self.budget_usd is not None and usd >= self.budget_usd:
-            raise BudgetExceeded(
-                f"USD budget reached for {where}: ${usd:.4f} spent of ${self.budget_usd:.4f} allowed; "
-                f"no more model calls are sent (raise --budget-usd and resume the run)",
-                "usd", self.budget_usd, usd)
-
-    async def _add_spend(self, run: str | None, tokens: int, usd: float) -> None:
-        spent = await self._spent_for(run)
-        spent[0] += tokens
-        spent[1] += usd
 
     # -- the call --------------------------------------------------------------------------
     async def complete(self, messages: list[dict], role: str = "solver", attempt: int = 0,
@@ -241,7 +217,7 @@ class LLM:
                                   finish_reason=hit.get("finish_reason"), role=role.name,
                                   attempt=attempt), value
 
-        await self._check_budget(run)
+        await self.budget.check(run)
         chat = self._chat(role)  # built (and langchain imported) before the clock starts
         started = time.monotonic()
         text, tokens_in, tokens_out, model, finish = await self._with_retries(
@@ -249,7 +225,7 @@ class LLM:
         latency_ms = (time.monotonic() - started) * 1000
         model = model or role.model
         cost = cost_usd(role.model, tokens_in, tokens_out, self.prices)
-        await self._add_spend(run, tokens_in + tokens_out, cost)
+        await self.budget.add(run, tokens_in + tokens_out, cost)
         row = {**base_row, "tokens_in": tokens_in, "tokens_out": tokens_out, "cost_usd": cost,
                "latency_ms": latency_ms, "cached": False}
         value, ok = self._validated(text, validate)
@@ -259,11 +235,9 @@ class LLM:
             raise StructuredOutputError(
                 f"{role.name} reply from {role.model} at {role.base_url} is not valid: {value}"
                 + (" (the reply was cut at max_tokens)" if finish == "length" else ""), raw=text)
-        await self._record(**row)
-        if self.cache.writes:
-            await asyncio.to_thread(self.cache.put, key, role.model, {
-                "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
-                "finish_reason": finish})
+        await asyncio.to_thread(self._store, row, key, role.model, {
+            "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
+            "finish_reason": finish})
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
                           latency_ms=latency_ms, cached=False, model=model, finish_reason=finish,
                           role=role.name, attempt=attempt), value
@@ -346,7 +320,7 @@ class LLM:
                                cost_usd=0.0, latency_ms=0.0, cached=True)
             yield hit["text"]
             return
-        await self._check_budget(run)
+        await self.budget.check(run)
         pieces: list[str] = []
         usage: dict = {}
         finish = None
@@ -368,7 +342,7 @@ class LLM:
             raise EndpointError(message, status=failure.status) from exc
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         cost = cost_usd(r.model, tokens_in, tokens_out, self.prices)
-        await self._add_spend(run, tokens_in + tokens_out, cost)
+        await self.budget.add(run, tokens_in + tokens_out, cost)
         await self._record(**base_row, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
                            latency_ms=(time.monotonic() - started) * 1000, cached=False)
         if self.cache.writes:
