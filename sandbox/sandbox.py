@@ -84,7 +84,8 @@ class Sandbox:
             if root:
                 os.chown(d, self.uids[i], self.uids[i])
             self._slot_dirs.append(str(d))
-        # What a spawn request needs per slot and tier, computed once.
+        self._argv: dict[int, list[str]] = {}  # bubblewrap command line per slot
+        # What a spawn request needs per slot, computed once.
         self._spawn_base = [{"uid": self.uids[i] if root else None, "scratch": d,
                              "env": guest_env(d)} for i, d in enumerate(self._slot_dirs)]
         config = {"seccomp_hex": build_filter().hex(), "machine": platform.machine(),
@@ -190,7 +191,9 @@ class Sandbox:
             spawn = {"op": "spawn", "tier": used, "rlimits": limits.rlimits(),
                      **self._spawn_base[slot]}
             if used == "agent":
-                spawn["argv"] = self.layout.bwrap_argv(scratch, self.scratch_mb << 20)
+                if slot not in self._argv:
+                    self._argv[slot] = self.layout.bwrap_argv(scratch, self.scratch_mb << 20)
+                spawn["argv"] = self._argv[slot]
             elif used == "snippet" and self._fs.info.get("landlock_error"):
                 spawn["landlock"] = self.layout.landlock_spec(scratch)  # no prepared ruleset
 

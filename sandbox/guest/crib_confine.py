@@ -57,11 +57,22 @@ def no_new_privs() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
+class Seccomp:
+    """A classic-BPF seccomp program (8-byte sock_filter records), prepared once so that a
+    fork-server child only makes the syscall."""
+
+    def __init__(self, program: bytes, machine: str) -> None:
+        self._buf = ctypes.create_string_buffer(program, len(program))
+        self._prog = SockFprog(len(program) // 8, ctypes.cast(self._buf, ctypes.c_void_p))
+        self._nr = SYS_SECCOMP[machine]
+
+    def install(self) -> None:
+        rc = _libc.syscall(self._nr, ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(0),
+                           ctypes.byref(self._prog))
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), "seccomp(SET_MODE_FILTER) failed")
+
+
 def load_seccomp(program: bytes, machine: str) -> None:
-    """Install a classic-BPF seccomp program (8-byte sock_filter records)."""
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    rc = _libc.syscall(SYS_SECCOMP[machine], ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
-                       ctypes.c_uint(0), ctypes.byref(prog))
-    if rc != 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SET_MODE_FILTER) failed")
+    """Install a seccomp program in this process."""
+    Seccomp(program, machine).install()

@@ -137,6 +137,7 @@ class ForkServer:
         self.cfg = cfg
         self.ctl = ctl
         self.seccomp = bytes.fromhex(cfg["seccomp_hex"])
+        self.seccomp_filter = crib_confine.Seccomp(self.seccomp, cfg["machine"])
         self.running: dict[int, dict[str, Any]] = {}  # pid -> spawn request
         self.by_id: dict[int, int] = {}               # request id -> pid
         self.warm: tuple[int, socket.socket] | None = None  # pre-forked child, its socket
@@ -187,7 +188,7 @@ class ForkServer:
                     ll = req["landlock"]
                     crib_landlock.restrict(ll["read_exec"], ll["read"], ll["full"],
                                            {p: int(a) for p, a in ll["files"].items()})
-                crib_confine.load_seccomp(self.seccomp, self.cfg["machine"])
+                self.seccomp_filter.install()
         except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
