@@ -33,10 +33,12 @@ class MemoryHook:
         self.session = MemorySession(store, mode, scope, complete=complete, token_budget=token_budget,
                                      gating=gating, model=model)
         self._contexts: dict[str, MemoryContext] = {}
+        self.last_sheet = ""  # what the latest prepare() rendered (chat's /memory shows it)
 
     async def prepare(self, problem: Problem) -> tuple[str, list[str], Any]:
         ctx = await self.session.prepare(problem_text(problem))
         self._contexts[problem.id] = ctx
+        self.last_sheet = ctx.text
         return ctx.text, ctx.entry_ids, ctx.version
 
     async def after(self, problem: Problem, outcome: Any) -> None:

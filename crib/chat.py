@@ -117,11 +117,13 @@ class ChatSession:
                 if st.memory_mode != "none" else None)
         if st.agent == "direct":
             outcome = await self._direct(problem, domain, hook)
-        else:
-            outcome = await self._agent(problem, domain, hook)
-        if hook is not None and outcome is not None:
-            with self.out.status("updating the cheatsheet…"):
-                await hook.after(problem, outcome)
+            if hook is not None:
+                with self.out.status("updating the cheatsheet…"):
+                    await hook.after(problem, outcome)
+        else:  # the verifier loop calls the hook before and after the problem itself
+            await self._agent(problem, domain, hook)
+        if hook is not None:
+            self.last_sheet = hook.last_sheet
 
     async def _direct(self, problem, domain, hook):
         """Stream an answer; check it where the domain can; retry with the checker's feedback."""
@@ -133,7 +135,6 @@ class ChatSession:
         sheet = ""
         if hook is not None:
             sheet, _ids, _version = await hook.prepare(problem)
-            self.last_sheet = sheet
         system = SYSTEM
         if domain.answer_format:
             system += "\n\n" + domain.answer_format
@@ -179,10 +180,7 @@ class ChatSession:
         policy = LoopPolicy(kind="retry" if self.state.verify and domain.has_checker else "single",
                             k=RETRY_ROUNDS + 1)
         solve_ctx = SolveContext(llm=self.ctx.llm, sandbox=self.ctx.sandbox, run_id=self.run_id,
-                                 memory=None, engine=self.ctx.engine)
-        if hook is not None:
-            self.last_sheet, _ids, _v = await hook.prepare(problem)
-            solve_ctx.memory = hook
+                                 memory=hook, engine=self.ctx.engine)
         with self.out.status(f"{spec.name} is working in the sandbox…"):
             outcome = await solve_problem(problem, domain, spec, solve_ctx, policy)
         if outcome.error:
