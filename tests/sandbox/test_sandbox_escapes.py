@@ -290,3 +290,16 @@ def test_nothing_else_under_root_is_visible(sb, tier, host_secret):
     assert host_secret not in _produced(r)
     listing = r.stdout.splitlines()[0]
     assert listing in ("PermissionError", "['.pyenv']") or "crib-test-secret" not in listing
+
+
+def test_forged_result_does_not_leave_the_guest_running(sb, tier):
+    """A guest that sends a fake result, closes the channel and keeps going is killed."""
+    code = ("import os, time\n"
+            "os.write(3, b'{\"method\": \"result\", \"params\": {\"value\": 1, \"exit_code\": 0}}\\n')\n"
+            "os.close(3)\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid(); time.sleep(120)\n"
+            "time.sleep(120)\n")
+    r = run(sb, code, tier, limits=Limits(timeout_s=60))
+    assert r.value == 1 and r.wall_ms < 60_000  # the host took the result and returned
+    assert _uid_processes(sb.uids, sb._pool) == []  # and nothing of the guest survived
