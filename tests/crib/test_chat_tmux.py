@@ -1,4 +1,5 @@
 """`crib chat` driven as a person would: in tmux, typing, reading the screen."""
+import json
 import os
 import re
 import shlex
@@ -20,8 +21,8 @@ NUMBERS = re.compile(r"Use the numbers ([\d ]+) to make 24")
 def chat_model(body: dict) -> Reply:
     """Wrong first (so the checker's feedback and the retry show), right after feedback."""
     user = [m["content"] for m in body["messages"] if m["role"] == "user"]
-    if "curator" in str(body["messages"][0].get("content", "")).lower() or not user:
-        return Reply(text='{"operations": [{"op": "noop", "reason": "nothing new"}]}')
+    if "You curate a cheatsheet" in str(body["messages"][0].get("content", "")) or not user:
+        return Reply(text=CURATOR_REPLY)
     found = NUMBERS.findall("\n".join(user))
     if not found:
         return Reply(text="Hello! Ask me a puzzle.")
@@ -29,6 +30,11 @@ def chat_model(body: dict) -> Reply:
         expr = solve24([int(x) for x in found[-1].split()])
         return Reply(text=f"Let me fix that.\n\nAnswer: {expr}", chunk_delay_s=0.01)
     return Reply(text="I think **this** works.\n\nAnswer: 3 + 3 + 8 + 8", chunk_delay_s=0.01)
+
+
+CURATOR_REPLY = json.dumps({"operations": [{
+    "op": "add", "kind": "strategy", "title": "Fractions reach 24",
+    "body": "With two equal pairs try a / (b - c / d), e.g. 8 / (3 - 8 / 3)."}]})
 
 
 class Tmux:
@@ -80,3 +86,34 @@ def test_chat_streams_checks_retries_and_keeps_commands_working(scripted_server,
     finally:
         tmux.close()
     assert "3 3 8 8" in transcript.read_text()
+
+
+def test_memory_persists_from_one_chat_session_to_the_next(scripted_server, tmp_path):
+    scripted_server.script(chat_model)
+    env = {"CRIB_DATA_DIR": str(tmp_path / "data"), "OPENAI_BASE_URL": scripted_server.url,
+           "CRIB_LLM__MODEL": "scripted", "HOME": str(tmp_path), "PATH": os.environ["PATH"],
+           "TERM": "xterm-256color"}
+    command = f"{sys.executable} -m crib chat --domain game24 --memory dc-cu --scope persist"
+    first = Tmux(command, env)
+    try:
+        first.wait_for(r"you>")
+        first.send("3 3 8 8", "Enter")
+        first.wait_for(r"passed", timeout=180)
+        first.send("/quit", "Enter")
+        first.wait_for(r"bye", timeout=180)  # quits once the curation of the answer is stored
+    finally:
+        first.close()
+    second = Tmux(command, env)
+    try:
+        second.wait_for(r"you>")
+        second.send("4 4 10 10", "Enter")
+        second.wait_for(r"passed", timeout=180)
+        second.send("/memory", "Enter")
+        second.wait_for(r"Fractions reach 24")  # learned in the first session, shown in the second
+        second.send("/quit", "Enter")
+    finally:
+        second.close()
+    sheet_prompts = [r.body["messages"][0]["content"] for r in scripted_server.chat_requests
+                     if "Fractions reach 24" in r.body["messages"][0]["content"]
+                     and "You curate" not in r.body["messages"][0]["content"]]
+    assert sheet_prompts, "the second session's answer prompt carried the learned entry"
