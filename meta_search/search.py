@@ -10,7 +10,6 @@ continues where it stopped.
 """
 from __future__ import annotations
 
-import traceback
 from typing import Any, Protocol, Sequence
 
 from pydantic import BaseModel, Field
@@ -240,7 +239,3 @@ class Search:
     def _error(self, message: str) -> None:
         if self.observer:
             self.observer.error(message)
-
-
-def error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
