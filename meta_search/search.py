@@ -200,9 +200,12 @@ class Search:
         entry = await self.cascade.run(entry)
         if entry.status not in ("evaluated",) and entry.reason:
             self._error(f"gen {g} {entry.name}: {entry.status}: {entry.reason[:160]}")
-        if self.lessons is not None:
+        curated = any(h.get("step") == "lessons" for h in entry.history if isinstance(h, dict))
+        if self.lessons is not None and not curated:  # once per generation, also on resume
             try:
-                await self.lessons.curate(g, [entry])
+                result = await self.lessons.curate(g, [entry])
+                self.archive.note(entry.id, {"step": "lessons",
+                                             "status": (result or {}).get("status")})
             except Exception as exc:  # noqa: BLE001 - lessons are advisory; budget still stops
                 from agents.llm import BudgetExceeded
 
