@@ -68,6 +68,8 @@ class CurationPolicy(BaseModel):
     max_title_chars: int = 200
     # An operation set may archive at most this fraction of the active sheet (at least one).
     max_archive_fraction: float = 0.3
+    # Small models loop and emit the same operation dozens of times: cap the set.
+    max_ops: int = 6
     gating: bool = True
 
 
@@ -159,8 +161,17 @@ def validate_ops(
     accepted: list[Any] = []
     rejected: list[Rejection] = []
     touched: set[str] = set()
-    for op in ops:
+    texts = {_norm(e.title, e.body): e.id for e in entries.values() if e.status != "archived"}
+    for i, op in enumerate(ops):
+        if i >= policy.max_ops:
+            rejected.append(Rejection(op=op.model_dump(), reason=f"more than {policy.max_ops} operations in one set"))
+            continue
         reason = _check(op, entries, policy, touched) or _stale(op, entries, seen_versions or {})
+        if not reason and isinstance(op, AddOp):
+            key = _norm(op.title, op.body)
+            if key in texts:
+                reason = f"duplicate of entry {texts[key]!r}" if texts[key] else "duplicate of an earlier add in this set"
+            texts.setdefault(key, "")
         if reason:
             rejected.append(Rejection(op=op.model_dump(), reason=reason))
             continue
@@ -177,6 +188,10 @@ def validate_ops(
         rejected.extend(Rejection(op=op.model_dump(), reason=reason) for op in accepted)
         accepted = []
     return accepted, rejected
+
+
+def _norm(title: str, body: str) -> tuple[str, str]:
+    return (" ".join(title.lower().split()), " ".join(body.lower().split()))
 
 
 def _stale(op: Any, entries: dict[str, MemoryEntry], seen: dict[str, int]) -> str | None:

@@ -134,3 +134,15 @@ def test_curate_prompt_and_apply_of_a_proposal(store):
     assert result.status == "partial" and store.get(a.id).body == "better body"
     assert "operation 1 is invalid" in result.rejected[0]["reason"]
     assert store.curations("s")[0]["raw"] == proposal.raw
+
+
+def test_duplicates_and_runaway_operation_sets_rejected(store):
+    a, = _sheet(store, n=1)
+    looping = [AddOp(title="Multiply 9 by 7", body="9 * 7")] * 10
+    result = store.apply("s", [AddOp(title=a.title, body=a.body), *looping], gated_by=True)
+    assert result.status == "partial" and len(result.changed_ids) == 1
+    reasons = [r["reason"] for r in result.rejected]
+    assert f"duplicate of entry {a.id!r}" in reasons[0]
+    assert reasons.count("duplicate of an earlier add in this set") == 4
+    assert reasons.count("more than 6 operations in one set") == 5
+    assert len(store.entries("s")) == 2
