@@ -133,7 +133,7 @@ def test_resume_after_kill_9_has_no_duplicates(tmp_path, scripted_server):
     _no_duplicate_evaluations(engine)
     # The same search uninterrupted gives the same archive and scores.
     clean = open_database(f"sqlite:///{tmp_path / 'clean.db'}")
-    asyncio.run(run_search(clean, scripted_server.url, "k1", search_config(generations=2)))
+    asyncio.run(run_search(clean, scripted_server.url, "k1", search_config(generations=2, val_size=6)))
     a = [(e.name, e.status, e.code_hash) for e in entries]
     b = [(e.name, e.status, e.code_hash) for e in _entries(clean, "k1")]
     assert a == b, [(e.name, e.reason) for e in _entries(clean, "k1")]
@@ -218,14 +218,14 @@ def test_cli_search_test_and_resume(scripted_server, tmp_path):
         return r.stdout
 
     first = json.loads(run("search", "--domain", "game24", "--generations", "1", "--val-size",
-                           "6", "--test-size", "4", "--seeds", "cot", "--minibatch", "4",
+                           "4", "--test-size", "2", "--seeds", "cot", "--minibatch", "2",
                            "--json").strip().splitlines()[-1])
     assert first["status"] == "done" and first["generations_done"] == 1
     run_id = first["run_id"]
     rows = [json.loads(x) for x in run("search", "test", run_id, "--top", "2",
                                        "--json").splitlines()]
     assert rows[0]["selected"] and rows[0]["other_split"] == "test"
-    assert all(r["other_n"] == 4 and r["val_n"] == 6 for r in rows)
+    assert all(r["other_n"] == 2 and r["val_n"] == 4 for r in rows)
     again = json.loads(run("search", "--resume", run_id, "--generations", "2",
                            "--json").strip().splitlines()[-1])
     assert again["run_id"] == run_id and again["generations_done"] == 2
