@@ -146,8 +146,11 @@ class Search:
             status, reason = "failed", str(exc)
             self._error(str(exc))
         except BaseException as exc:  # interrupted or crashed: resumable, say why
-            status = "stopped" if isinstance(exc, (KeyboardInterrupt,)) else "failed"
-            reason = f"{type(exc).__name__}: {exc}"
+            import asyncio
+
+            interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+            status = "stopped" if interrupted else "failed"
+            reason = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
             self.archive.update_run(status=status, stop_reason=reason, spend=self._spend())
             self._set_run_row(status)
             raise

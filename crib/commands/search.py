@@ -32,7 +32,7 @@ def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int 
 def search(
     ctx: typer.Context,
     domain: str = typer.Option(None, "--domain", help="Domain to design agents for, e.g. game24."),
-    generations: int = typer.Option(10, "--generations", min=0, help="Generations to run (in all)."),
+    generations: int = typer.Option(None, "--generations", min=0, help="Generations to run in all (default 10; on --resume: the stored number)."),
     val_size: int = typer.Option(32, "--val-size", min=1, help="Validation problems."),
     test_size: int = typer.Option(64, "--test-size", min=0, help="Held-out test problems."),
     file: Path = typer.Option(None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
@@ -51,6 +51,7 @@ def search(
     debug_rounds: int = typer.Option(3, "--debug-rounds", min=0, help="Debug rounds on smoke failures."),
     full: bool = typer.Option(False, "--no-cascade", help="Evaluate every candidate on full validation."),
     loop: str = typer.Option("single", "--loop", help="Verifier loop during evaluation."),
+    reflections: int = typer.Option(None, "--reflections", min=0, max=2, help="Reflection passes per proposal (default 2; fewer for slow local models)."),
     archive_tokens: int = typer.Option(3000, "--archive-tokens", min=200, help="Token cap of the archive view the meta-agent sees."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight."),
     seed: int = typer.Option(0, "--seed", help="Seed for splits and bootstrap intervals."),
@@ -84,10 +85,12 @@ def search(
     from meta_search.search import SearchConfig
 
     config = SearchConfig(
-        domain=domain or "", generations=generations, val_size=val_size, strategy=strategy,
+        domain=domain or "", generations=10 if generations is None else generations,
+        val_size=val_size, strategy=strategy,
         memory=None if memory == "none" else memory, meta_memory=meta_memory,
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
         concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
+        reflections=2 if reflections is None else reflections,
         cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
@@ -97,14 +100,17 @@ def search(
 
     run_id = resume or new_run_id("search")
     try:
-        code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), generations, json_out))
+        overrides: dict = {} if generations is None else {"generations": generations}
+        if reflections is not None:
+            overrides["reflections"] = reflections
+        code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), overrides, json_out))
     except KeyboardInterrupt:
         err_console().print(f"interrupted; the run is saved. Resume with: crib search --resume {run_id}")
         code = 130
     raise typer.Exit(code)
 
 
-async def _run(cfg, config, extra, run_id, resume, generations, json_out) -> int:
+async def _run(cfg, config, extra, run_id, resume, overrides, json_out) -> int:
     from contextlib import nullcontext
 
     from agents.llm import LLMError
@@ -123,12 +129,17 @@ async def _run(cfg, config, extra, run_id, resume, generations, json_out) -> int
             except KeyError as exc:
                 err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
                 return 2
-            config.generations = max(config.generations, generations)
+            # A resumed run keeps its stored settings; it may run more generations (and,
+            # when asked, reflect a different number of times).
+            config.generations = overrides.get("generations", config.generations)
+            if "reflections" in overrides:
+                config.reflections = overrides["reflections"]
             from sqlalchemy.orm import Session
 
             with Session(ctx.engine) as s, s.begin():
                 row = s.get(SearchRunRow, run_id)
-                row.config = {**row.config, "generations": config.generations}
+                row.config = {**row.config, "generations": config.generations,
+                              "reflections": config.reflections}
                 extra = row.config.get("extra", extra)
         else:
             config_dump = config.model_dump()
