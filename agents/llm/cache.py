@@ -14,10 +14,15 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from agents.records import CacheRow
+from agents.records import CacheRow, utcnow
+
+# Statement objects built once: SQLAlchemy compiles and caches them on first use.
+_SELECT = select(CacheRow.response).where(CacheRow.key == bindparam("key"))
+_DELETE = CacheRow.__table__.delete().where(CacheRow.key == bindparam("key"))
+_INSERT = CacheRow.__table__.insert()
 
 CacheMode = Literal["on", "off", "read", "write"]
 CACHE_MODES = ("on", "off", "read", "write")
@@ -56,16 +61,20 @@ class ResponseCache:
         if not self.reads:
             return None
         with self.engine.connect() as conn:
-            return conn.execute(select(CacheRow.response).where(CacheRow.key == key)).scalar()
+            return conn.execute(_SELECT, {"key": key}).scalar()
 
-    def put(self, key: str, model: str, response: dict) -> None:
+    def put(self, key: str, model: str, response: dict, conn: Connection | None = None) -> None:
+        """Store a reply; inside `conn`'s transaction when given (the ledger row shares it)."""
         if not self.writes:
             return
-        with self.engine.begin() as conn:
-            if self.mode == "write":
-                conn.execute(CacheRow.__table__.delete().where(CacheRow.key == key))
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(CacheRow).values(key=key, model=model, response=response))
-            except IntegrityError:
-                pass  # a concurrent identical call stored it first: same content
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.put(key, model, response, own)
+        if self.mode == "write":
+            conn.execute(_DELETE, {"key": key})
+        try:
+            with conn.begin_nested():
+                conn.execute(_INSERT, {"key": key, "model": model, "response": response,
+                                       "created_at": utcnow()})
+        except IntegrityError:
+            pass  # a concurrent identical call stored it first: same content

@@ -179,10 +179,14 @@ class LLM:
 
     def _store(self, row: dict, key: str, model: str, response: dict) -> None:
         """Ledger row and cache entry of a successful call, in one trip to a worker thread."""
-        self.ledger.record(**row)
-        self.cache.put(key, model, response)
+        if self.ledger.engine is None:
+            self.ledger.record(**row)
+            return
+        with self.ledger.engine.begin() as conn:
+            self.ledger.record(conn, **row)
+            self.cache.put(key, model, response, conn)
 
-    async def _record(self, **row) -> int | None:
+    async def _record(self, **row) -> None:
         return await asyncio.to_thread(self.ledger.record, **row)
 
     # -- the call --------------------------------------------------------------------------

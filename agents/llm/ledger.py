@@ -4,10 +4,12 @@ Spend counts cached calls as free (no tokens, no cost): that is what budgets com
 """
 from __future__ import annotations
 
-from sqlalchemy import Engine, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, func, select
 
 from agents.llm.completion import RoleSpend, Spend
-from agents.records import CallRow
+from agents.records import CallRow, utcnow
+
+_INSERT = CallRow.__table__.insert()  # one statement object: compiled once, cached
 
 
 class Ledger:
@@ -15,22 +17,17 @@ class Ledger:
         self.engine = engine
         self._memory: list[dict] = []  # without an engine the ledger lives in memory
 
-    def record(self, **row) -> int | None:
+    def record(self, conn: Connection | None = None, **row) -> None:
+        """Add one row; inside `conn`'s transaction when given (the cache write shares it)."""
         row.setdefault("error", None)
+        row.setdefault("created_at", utcnow())
         if self.engine is None:
             self._memory.append(row)
-            return len(self._memory) - 1
-        with self.engine.begin() as conn:
-            return conn.execute(insert(CallRow).values(**row).returning(CallRow.id)).scalar()
-
-    def mark_error(self, row_id: int | None, error: str) -> None:
-        if row_id is None:
-            return
-        if self.engine is None:
-            self._memory[row_id]["error"] = error
-            return
-        with self.engine.begin() as conn:
-            conn.execute(update(CallRow).where(CallRow.id == row_id).values(error=error))
+        elif conn is not None:
+            conn.execute(_INSERT, row)
+        else:
+            with self.engine.begin() as own:
+                own.execute(_INSERT, row)
 
     def spend(self, run_id: str | None) -> Spend:
         rows = self._rows(run_id)
