@@ -38,7 +38,8 @@ class ForkServerClient:
             [interpreter, "-I", "-S", "-B", str(GUEST_DIR / "crib_forkserver.py"), str(cfg_path),
              str(child.fileno())],
             env=dict(CLEAN_ENV), pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
-            stdout=self._log, stderr=self._log, cwd="/")
+            stdout=self._log, stderr=self._log, cwd="/",
+            start_new_session=True)  # no terminal signals; its process group is its own
         child.close()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()

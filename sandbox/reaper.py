@@ -1,9 +1,10 @@
 """The host as child subreaper: orphans of sandboxed runs are re-parented to us, and we reap
 them, because PID 1 on these machines reaps slowly and stale zombies exhaust per-uid limits.
 
-We only ever reap zombies whose uid is one of our slot uids. Every process the host starts on
-its own (asyncio or subprocess children, the fork-server itself) runs as another uid, so this
-never steals an exit status from asyncio's child watcher or from subprocess.Popen."""
+We only ever reap zombies whose uid is one of our slot uids, or that sit in a dead
+fork-server's process group (it runs in a session of its own). Every process the host starts
+on its own (asyncio or subprocess children, the fork-server itself) is neither, so this never
+steals an exit status from asyncio's child watcher or from subprocess.Popen."""
 from __future__ import annotations
 
 import ctypes
@@ -35,28 +36,25 @@ def _children() -> set[int]:
     return pids
 
 
-def _zombie_uid(pid: int) -> int | None:
+def _zombie_uid_pgid(pid: int) -> tuple[int, int] | None:
     try:
-        with open(f"/proc/{pid}/status") as f:
-            status = f.read()
-    except OSError:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            return None
+        return os.stat(f"/proc/{pid}").st_uid, int(fields[2])
+    except (OSError, IndexError, ValueError):
         return None
-    state = uid = None
-    for line in status.splitlines():
-        if line.startswith("State:"):
-            state = line.split()[1]
-        elif line.startswith("Uid:"):
-            uid = int(line.split()[1])
-            break
-    return uid if state == "Z" else None
 
 
-def reap_orphans(uids: range) -> int:
-    """Reap zombie children running as one of `uids`; returns how many were reaped."""
+def reap_orphans(uids: range, pgid: int | None = None) -> int:
+    """Reap zombie children running as one of `uids`, or in process group `pgid` (the
+    fork-server's own group: its pre-forked children, orphaned when it died). Returns how
+    many were reaped."""
     reaped = 0
     for pid in _children():
-        uid = _zombie_uid(pid)
-        if uid is not None and uid in uids:
+        found = _zombie_uid_pgid(pid)
+        if found is not None and (found[0] in uids or (pgid is not None and found[1] == pgid)):
             try:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     reaped += 1

@@ -40,6 +40,7 @@ def _retrieve(fut: asyncio.Future) -> None:
 
 def _cleanup(fs_holder: list[ForkServerClient], run_root: Path) -> None:
     fs_holder[0].close()
+    reap_orphans(range(0), pgid=fs_holder[0].proc.pid)
     shutil.rmtree(run_root, ignore_errors=True)
 
 
@@ -169,6 +170,7 @@ class Sandbox:
         used, notes = self._pick_tier(tier)
         if self._fs.dead:  # it died (killed, OOM): start a new one rather than fail forever
             self._fs.close()
+            reap_orphans(self.uids, pgid=self._fs.proc.pid)  # its pre-forked child
             self._fs = ForkServerClient(self.layout.interpreter, self._fs_config, self.run_root)
             self._fs_holder[0] = self._fs
             notes.append("the fork-server had died and was restarted")

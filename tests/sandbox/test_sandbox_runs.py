@@ -105,6 +105,14 @@ def test_fork_server_restarts_after_dying(sb):
     r = run(sb, "print('back')", "snippet")
     assert r.ok and r.stdout == "back\n"
     assert sb._fs.proc.pid != old and any("restarted" in w for w in r.warnings)
+    # Its pre-forked child died with it and was reaped (no zombie left in our process).
+    from pathlib import Path
+    kids = " ".join(Path(f"/proc/self/task/{t}/children").read_text()
+                    for t in os.listdir("/proc/self/task")).split()
+    def stat(p):
+        return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+    zombies = [p for p in kids if stat(p)[0] == "Z" and stat(p)[2] == str(old)]
+    assert zombies == []
 
 
 def test_cancelled_run_frees_its_slot(sb):
