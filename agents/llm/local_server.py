@@ -39,16 +39,19 @@ def _busy() -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec.
+def _die_with_parent(parent_pid: int) -> None:
+    """In the child, first thing: ask for SIGKILL when the parent dies, then make sure it has
+    not died already (done here rather than in a preexec_fn, which is unsafe in a parent
+    that runs threads)."""
     try:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except OSError:
-        pass  # not Linux: the atexit hook and SIGTERM still stop it
-    os.setsid()
+        return  # not Linux: the parent's atexit hook and SIGTERM still stop us
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 class LocalServer:
@@ -96,12 +99,12 @@ class LocalServer:
         args = {
             "model": str(self.model_path), "ctx": self.ctx, "threads": self.threads, "gen_threads": self.gen_threads,
             "parallel": self.parallel, "poll": self.poll, "warmup": self.warmup,
-            "alias": self.alias,
+            "alias": self.alias, "parent": os.getpid(),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agents.llm.local_server", json.dumps(args)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log_file,
-            preexec_fn=_die_with_parent, close_fds=True,
+            start_new_session=True, close_fds=True,  # own session: Ctrl-C reaches only us
             # The child needs no secrets: give it a minimal environment.
             env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")},
         )
@@ -233,6 +236,7 @@ def _stop_all() -> None:
 
 # -- the child ---------------------------------------------------------------------------
 def _child(args: dict) -> None:
+    _die_with_parent(int(args["parent"]))
     import xllamacpp
 
     params = xllamacpp.CommonParams()
