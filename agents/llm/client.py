@@ -26,6 +26,7 @@ from agents.llm.cache import CacheMode, ResponseCache, cache_key
 from agents.llm.completion import Completion, Spend
 from agents.llm.errors import EndpointError, LLMError, StructuredOutputError
 from agents.llm.ledger import Ledger
+from agents.llm.local_server import embedded
 from agents.llm.prices import PRICES_PER_MTOK, cost_usd
 from agents.llm.retry import Backoff, Failure, classify
 from agents.llm.settings import ModelSettings
@@ -117,7 +118,19 @@ class LLM:
             raise LLMError(f"unknown role {name!r}; configured roles: {', '.join(self._roles)}") from None
 
     def _endpoint_id(self, role: _Role) -> str:
-        return self._endpoint_ids.get(role.base_url, role.base_url)
+        if role.base_url not in self._endpoint_ids:
+            server = embedded(role.base_url)  # started in this process: name it by its model
+            if server is None:
+                return role.base_url
+            self._endpoint_ids[role.base_url] = server.endpoint_id
+        return self._endpoint_ids[role.base_url]
+
+    def _limit(self, base_url: str) -> int:
+        """The endpoint's concurrency; for the embedded server at most its slots + 1 (one
+        waiting so it never idles): more would only queue there and eat into timeouts."""
+        limit = self._concurrency.get(base_url, 8)
+        server = embedded(base_url)
+        return min(limit, server.parallel + 1) if server is not None else limit
 
     def _loop_state(self) -> dict:
         loop = asyncio.get_running_loop()
@@ -139,7 +152,9 @@ class LLM:
 
             s = role.settings
             key = os.environ.get(s.api_key_env or "", "") or NO_KEY
-            limit = self._concurrency[role.base_url]
+            if embedded(role.base_url) is not None:
+                key = NO_KEY  # a hosted key has no business with the embedded server
+            limit = self._limit(role.base_url)
             count = max(1, -(-limit // SHARD))
             per_shard = -(-limit // count) + 2
             limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
@@ -155,7 +170,7 @@ class LLM:
     def _semaphore(self, base_url: str) -> asyncio.Semaphore:
         sems = self._loop_state()["sem"]
         if base_url not in sems:
-            sems[base_url] = asyncio.Semaphore(self._concurrency.get(base_url, 8))
+            sems[base_url] = asyncio.Semaphore(self._limit(base_url))
         return sems[base_url]
 
     def _params(self, role: _Role, messages: list[dict], attempt: int, temperature, max_tokens,

@@ -171,6 +171,11 @@ class LocalServer:
             self._log_file = None
 
     @property
+    def endpoint_id(self) -> str:
+        """A name for this server that survives restarts (its port does not): cache keys use it."""
+        return f"embedded:{self.model_path.name}"
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -226,6 +231,15 @@ def running_servers(state_dir: str | Path) -> list[dict]:
             continue
         found.append(info)
     return found
+
+
+def embedded(base_url: str) -> "LocalServer | None":
+    """The running embedded server of this process at `base_url`, if there is one."""
+    base_url = base_url.rstrip("/")
+    for server in list(_running):
+        if server.base_url == base_url and server.running:
+            return server
+    return None
 
 
 @atexit.register

@@ -16,10 +16,8 @@ from typing import Mapping
 from sqlalchemy import Engine
 
 from agents.llm.client import LLM
+from agents.llm.local_server import embedded
 from agents.llm.settings import ModelSettings
-
-# Requests to the embedded server need few slots: it has one decoding slot per core pair.
-LOCAL_CONCURRENCY = 2
 
 
 def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None,
@@ -34,7 +32,6 @@ def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None
                 "base_url": local_base_url,
                 "model": settings.model or local_model or "local",
                 "api_key_env": None,  # never send a hosted key to the local server
-                "concurrency": min(settings.concurrency or LOCAL_CONCURRENCY, LOCAL_CONCURRENCY),
             })
         elif settings.model is None:
             raise ValueError(f"role {name!r} has base_url {settings.base_url} but no model name")
@@ -47,7 +44,9 @@ def build_llm(engine: Engine | None, roles: Mapping[str, ModelSettings],
     """`options`: cache, run_id, budget_tokens, budget_usd, prices, backoff (see `LLM`).
 
     The embedded server's URL changes every start (random port), so its cache entries are
-    keyed by "embedded:<model>" instead: a rerun replays them."""
-    if local_base_url is not None:
+    keyed by a stable name instead: a rerun replays them. A `LocalServer` running in this
+    process is recognised by `LLM` itself (which also caps concurrency at its slots + 1);
+    any other local endpoint given here is named "embedded:<model>"."""
+    if local_base_url is not None and embedded(local_base_url) is None:
         options.setdefault("endpoint_ids", {local_base_url: f"embedded:{local_model or 'local'}"})
     return LLM(engine, resolve_roles(roles, local_base_url, local_model), **options)

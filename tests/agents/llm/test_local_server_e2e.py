@@ -49,6 +49,20 @@ def test_real_completion_structured_and_stream(local_server, engine):
     assert spend.calls == 4 and spend.cached_calls == 1 and spend.errors == 0
 
 
+def test_embedded_server_is_recognised_by_url(local_server, engine):
+    """Wired by hand (as crib does): the LLM still keys the cache by the model, not the port,
+    caps concurrency at the server's slots + 1 and sends no hosted key."""
+    from agents.llm import LLM
+
+    roles = {"solver": settings().model_copy(update={
+        "base_url": local_server.base_url, "model": "qwen", "concurrency": 16,
+        "api_key_env": "OPENAI_API_KEY"})}
+    llm = LLM(engine, roles)
+    role = llm.role("solver")
+    assert llm._endpoint_id(role) == local_server.endpoint_id == "embedded:" + local_server.model_path.name
+    assert llm._limit(local_server.base_url) == local_server.parallel + 1
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/status").read_text()
