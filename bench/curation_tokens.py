@@ -32,6 +32,35 @@ cheatsheet: keep everything still useful from the previous version, add what the
 problem taught, and remove what is wrong. Output the full cheatsheet between <cheatsheet> and \
 </cheatsheet>."""
 
+# Both curators start from the same sheet (a realistic Game of 24 cheatsheet), so the rewrite
+# curator has real content to carry forward, as it would after some problems.
+START_SHEET = [
+    ("strategy", "Search pairs exhaustively",
+     "Pick any two numbers, replace them by a+b, a-b, b-a, a*b, a/b or b/a, and recurse on the three "
+     "numbers left; stop when one number remains and check it equals 24. There are at most 4*3/2*6 "
+     "choices at the first level, so the whole search is tiny."),
+    ("code", "Exact Game of 24 solver in Python",
+     "from fractions import Fraction\nfrom itertools import combinations\n\n"
+     "def solve(nums):\n    items = [(Fraction(n), str(n)) for n in nums]\n    return _rec(items)\n\n"
+     "def _rec(items):\n    if len(items) == 1:\n        return items[0][1] if items[0][0] == 24 else None\n"
+     "    for i, j in combinations(range(len(items)), 2):\n        (a, ea), (b, eb) = items[i], items[j]\n"
+     "        rest = [items[k] for k in range(len(items)) if k not in (i, j)]\n"
+     "        options = [(a + b, f'({ea}+{eb})'), (a - b, f'({ea}-{eb})'), (b - a, f'({eb}-{ea})'),\n"
+     "                   (a * b, f'({ea}*{eb})')]\n"
+     "        if b: options.append((a / b, f'({ea}/{eb})'))\n"
+     "        if a: options.append((b / a, f'({eb}/{ea})'))\n"
+     "        for value, expr in options:\n            found = _rec(rest + [(value, expr)])\n"
+     "            if found:\n                return found\n    return None"),
+    ("pitfall", "Floating point division",
+     "8/(3-8/3) is exactly 24 but floats give 23.999999999999996. Compare with Fraction or round to 1e-9."),
+    ("pitfall", "Use each number exactly once",
+     "Check the final expression uses every given number exactly once, no more, no fewer, and no other "
+     "constants (no 2 to square, no concatenation like 1 and 2 into 12)."),
+    ("strategy", "Common targets",
+     "Aim for 3*8, 4*6, 2*12, 48/2 or 72/3: make one factor from two numbers and the other from the rest."),
+    ("fact", "Answer format", "Reply with the expression alone on the last line, e.g. (8-4)*(7-1)."),
+]
+
 SOLVER = ("Use the numbers {nums} exactly once each with + - * / and parentheses to make 24. "
           "Reply with the expression only on the last line.")
 
@@ -100,6 +129,7 @@ async def main() -> None:
     ap.add_argument("--problems", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-tokens", type=int, default=1024)
+    ap.add_argument("--empty-start", action="store_true", help="Start both curators from an empty sheet.")
     args = ap.parse_args()
 
     from openai import AsyncOpenAI
@@ -107,6 +137,8 @@ async def main() -> None:
     from crib.storage import open_database
     from memory.modes import MemorySession
     from memory.ops import find_placeholder
+    from memory.render import render_sheet
+    from memory.tokens import count_tokens
     from memory.store import MemoryStore
 
     client = AsyncOpenAI(base_url=args.base_url, api_key=args.api_key)
@@ -124,8 +156,13 @@ async def main() -> None:
         store = MemoryStore(open_database(f"sqlite:///{tmp}/m.db"))
         session = MemorySession(store, "dc-cu", "bench", complete=lambda m: ask(m, "ops"), gating=False)
         sheet = "(empty)"
-        placeholders = malformed = 0
         print(f"model {model} at {args.base_url}; {args.problems} Game of 24 problems, seed {args.seed}")
+        if not args.empty_start:
+            for kind, title, body in START_SHEET:
+                store.add("bench", title, body, kind=kind)
+            sheet = render_sheet(store.entries("bench"), None, 10**9, count_tokens).text
+        print(f"starting sheet: {len(store.entries('bench'))} entries, {count_tokens(sheet)} tokens (both curators)")
+        placeholders = malformed = 0
         print(f"{'#':>3} {'nums':<14} {'ok':<3} {'ops_tok':>7} {'rewrite_tok':>11} {'entries':>7} {'sheet_chars':>11}")
         for i, nums in enumerate(game24_problems(args.problems, args.seed), 1):
             ctx = await session.prepare(" ".join(map(str, nums)))
