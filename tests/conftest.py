@@ -35,3 +35,16 @@ def local_server(local_model_path):
 
     with LocalServer(local_model_path, ctx=4096, alias=FAST_MODEL) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session (Debian's binaries, started in a temp dir)."""
+    from tests.postgres import PostgresServer
+
+    try:
+        server = PostgresServer().start()
+    except Exception as exc:  # binaries missing or cannot run here: say why
+        pytest.skip(f"PostgreSQL server unavailable: {exc}")
+    yield server.url
+    server.stop()
