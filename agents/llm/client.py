@@ -353,6 +353,13 @@ class LLM:
                     if isinstance(chunk.content, str) and chunk.content:
                         pieces.append(chunk.content)
                         yield chunk.content
+        except GeneratorExit:
+            # The caller stopped reading (Ctrl-C in chat): the tokens were spent all the same.
+            # llama.cpp and OpenAI send about one token a piece; the prompt size is unknown.
+            await self._record(**base_row, tokens_in=0, tokens_out=len(pieces), cost_usd=0.0,
+                               latency_ms=(time.monotonic() - started) * 1000, cached=False,
+                               error=f"stream stopped by the caller after {len(pieces)} pieces")
+            raise
         except Exception as exc:  # noqa: BLE001 - no retry once pieces may have been shown
             failure = classify(exc)
             message = f"{r.name} stream from {r.model} at {r.base_url} failed: {failure.description}"

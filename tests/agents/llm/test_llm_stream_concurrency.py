@@ -73,3 +73,20 @@ def test_completer_adapter_for_lower_layers(make_llm, scripted_server):
     complete = make_llm().completer("solver", max_tokens=5)
     assert asyncio.run(complete(user("curate this"))) == "curate this"
     assert scripted_server.chat_requests[0].body["max_completion_tokens"] == 5
+
+
+def test_stream_stopped_early_is_recorded_not_cached(make_llm, scripted_server, engine):
+    scripted_server.script(lambda req: Reply(text="one two three four five"))
+    llm = make_llm()
+
+    async def first_two():
+        stream = llm.stream(user("count"))
+        got = [await stream.__anext__(), await stream.__anext__()]
+        await stream.aclose()
+        return got
+
+    assert asyncio.run(first_two()) == ["one ", "two "]
+    row = calls(engine)[0]
+    assert row.error == "stream stopped by the caller after 2 pieces" and row.tokens_out == 2
+    assert asyncio.run(first_two()) == ["one ", "two "]  # not replayed from a cache
+    assert scripted_server.served == 2
