@@ -226,6 +226,9 @@ def test_cli_search_test_and_resume(scripted_server, tmp_path):
                                        "--json").splitlines()]
     assert rows[0]["selected"] and rows[0]["other_split"] == "test"
     assert all(r["other_n"] == 2 and r["val_n"] == 4 for r in rows)
+    moved = [json.loads(x) for x in run("search", "transfer", run_id, "--domain", "game24",
+                                        "--top", "1", "--size", "3", "--json").splitlines()]
+    assert moved[0]["other_split"] == "transfer:game24:same-model" and moved[0]["other_n"] == 3
     again = json.loads(run("search", "--resume", run_id, "--generations", "2",
                            "--json").strip().splitlines()[-1])
     assert again["run_id"] == run_id and again["generations_done"] == 2
