@@ -9,6 +9,9 @@ model for up to two repairs.
 def forward(task):
     prompt = (f"{task}\n\nWrite a short Python program that solves this and prints only the "
               f"final answer. What it prints must follow this format: {answer_format}\n"
+              "If the task asks you to find something, let the program search every "
+              "possibility exhaustively (every order, every operator, every grouping) and "
+              "check each candidate, rather than guessing.\n"
               "Reply with the program in one ```python code block.")
     messages = [{"role": "user", "content": prompt}]
     reply = ""

