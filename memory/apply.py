@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memory.models import MemoryEntry, Provenance
-from memory.ops import AddOp, ArchiveOp, MergeOp, NoopOp, Rejection, UpdateOp
+from memory.ops import AddOp, ArchiveOp, MergeOp, NoopOp, Rejection, UpdateOp, text_key
 
 
 def new_entry_id() -> str:
@@ -39,6 +39,17 @@ def plan_curation(
     accepted: list[dict] = []
     rejected: list[Rejection] = []
 
+    # Gated updates and merges become new proposal entries: one per distinct text, not per attempt.
+    known = {text_key(e.title, e.body) for e in entries.values() if e.status != "archived"}
+
+    def duplicate(op: Any, title: str, body: str) -> bool:
+        key = text_key(title, body)
+        if key in known:
+            rejected.append(Rejection(op=op.model_dump(), reason="duplicate: this text is already in the sheet"))
+            return True
+        known.add(key)
+        return False
+
     def create(kind, title, body, tags, note=None, **extra) -> MemoryEntry:
         p = prov.model_copy(update={"note": note, **extra})
         return MemoryEntry(id=new_entry_id(), scope=scope, kind=kind, title=title, body=body,
@@ -56,6 +67,8 @@ def plan_curation(
             fields = {k: v for k, v in (("body", op.body), ("title", op.title), ("kind", op.kind),
                                         ("tags", op.tags)) if v is not None}
             if gated:
+                if duplicate(op, fields.get("title", old.title), fields.get("body", old.body)):
+                    continue
                 e = create(fields.get("kind", old.kind), fields.get("title", old.title),
                            fields.get("body", old.body), fields.get("tags", old.tags),
                            note=f"proposed update of {op.id}; quarantined: {why}")
@@ -66,6 +79,8 @@ def plan_curation(
             sources = [entries[i] for i in op.ids]
             kind = op.kind or sources[0].kind
             if gated:
+                if duplicate(op, op.title, op.body):
+                    continue
                 e = create(kind, op.title, op.body, op.tags,
                            note=f"proposed merge of {', '.join(op.ids)}; quarantined: {why}")
                 changes.append(Change("add", e, new=True, reason=e.provenance.note))

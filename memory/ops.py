@@ -161,14 +161,14 @@ def validate_ops(
     accepted: list[Any] = []
     rejected: list[Rejection] = []
     touched: set[str] = set()
-    texts = {_norm(e.title, e.body): e.id for e in entries.values() if e.status != "archived"}
+    texts = {text_key(e.title, e.body): e.id for e in entries.values() if e.status != "archived"}
     for i, op in enumerate(ops):
         if i >= policy.max_ops:
             rejected.append(Rejection(op=op.model_dump(), reason=f"more than {policy.max_ops} operations in one set"))
             continue
         reason = _check(op, entries, policy, touched) or _stale(op, entries, seen_versions or {})
         if not reason and isinstance(op, AddOp):
-            key = _norm(op.title, op.body)
+            key = text_key(op.title, op.body)
             if key in texts:
                 reason = f"duplicate of entry {texts[key]!r}" if texts[key] else "duplicate of an earlier add in this set"
             texts.setdefault(key, "")
@@ -190,7 +190,7 @@ def validate_ops(
     return accepted, rejected
 
 
-def _norm(title: str, body: str) -> tuple[str, str]:
+def text_key(title: str, body: str) -> tuple[str, str]:
     return (" ".join(title.lower().split()), " ".join(body.lower().split()))
 
 

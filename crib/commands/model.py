@@ -87,7 +87,7 @@ def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None
         path = local_model.ensure(name, models_dir)
     except local_model.ModelError as exc:
         fail(str(exc))
-    console().print(f"model {name}: {path} (sha256 verified)")
+    console().print(f"model {name}: {path} (sha256 verified)", soft_wrap=True)
 
 
 @app.command("serve")
