@@ -31,7 +31,18 @@ class ProblemBudgetSpent(RuntimeError):
     """The per-problem call/token budget of the loop policy is used up."""
 
 
-class Attempt(BaseModel):
+class Usage(BaseModel):
+    """What an attempt (or a whole problem) spent."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    wall_ms: float = 0.0
+
+
+class Attempt(Usage):
     id: str
     run_id: str | None = None
     problem_id: str
@@ -45,12 +56,6 @@ class Attempt(BaseModel):
     score: float | None = None  # the verifiers' combined score (not the gold score)
     verdicts: list[Verdict] = Field(default_factory=list)
     feedback_in: str | None = None
-    calls: int = 0
-    cached_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    wall_ms: float = 0.0
     error: str | None = None
     limit_hit: str | None = None
     cheatsheet_version: str | None = None

@@ -27,8 +27,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from agents.attempts import (Attempt, ModelBridge, Spend, attempt_id, clock_ms, output_text,
-                             sandbox_error, save_attempts)
+from agents.attempts import (Attempt, ModelBridge, Spend, Usage, attempt_id, clock_ms,
+                             output_text, sandbox_error, save_attempts)
 from agents.problems import Problem
 from agents.verdict import Verdict
 from agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
@@ -83,7 +83,7 @@ def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int
     return Limits(timeout_s=timeout_s, cpu_s=cpu_s, max_llm_calls=max_llm_calls)
 
 
-class ProblemOutcome(BaseModel):
+class ProblemOutcome(Usage):
     problem_id: str
     answer: Any = None
     score: float | None = None
@@ -91,12 +91,6 @@ class ProblemOutcome(BaseModel):
     verdicts: list[Verdict] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
     chosen_attempt: int | None = None
-    calls: int = 0
-    cached_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-    wall_ms: float = 0.0
     error: str | None = None  # set only when no attempt produced an answer
     agent_name: str = ""
     policy: str = "single"

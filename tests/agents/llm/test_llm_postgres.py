@@ -5,10 +5,8 @@ import json
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import create_engine
 
 from agents.llm import LLM, Backoff, ModelSettings
-from agents.records import Base
 from tests.agents.llm.llm_helpers import cache_rows, user
 
 pytestmark = pytest.mark.postgres
@@ -18,19 +16,14 @@ class Shape(BaseModel):
     a: int
 
 
-@pytest.fixture(scope="module")
-def pg_engine():
-    from tests.postgres import PostgresServer
+@pytest.fixture
+def pg_engine(postgres_url):
+    """The session's PostgreSQL server, migrated like every Crib database."""
+    from crib.storage import open_database
 
-    try:
-        server = PostgresServer().start()
-    except Exception as exc:  # binaries missing or cannot run here: say why
-        pytest.skip(f"PostgreSQL server unavailable: {exc}")
-    engine = create_engine(server.url)
-    Base.metadata.create_all(engine)
+    engine = open_database(postgres_url)
     yield engine
     engine.dispose()
-    server.stop()
 
 
 def test_cache_ledger_and_racing_writes_on_postgresql(pg_engine, scripted_server):
