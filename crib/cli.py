@@ -20,7 +20,9 @@ def _register() -> None:
     for name, module_name, help_text in COMMAND_GROUPS:
         module = __import__(f"crib.commands.{module_name}", fromlist=["app"])
         if isinstance(module.app, typer.Typer):
-            app.add_typer(module.app, name=name, help=help_text)
+            # A group's own callback docstring (with its example) wins over the one-liner.
+            extra = {} if module.app.registered_callback else {"help": help_text}
+            app.add_typer(module.app, name=name, short_help=help_text, **extra)
         else:  # a single command: its docstring (with its example) is its help
             app.command(name=name, short_help=help_text)(module.app)
 

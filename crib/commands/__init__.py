@@ -8,8 +8,8 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("model", "model", "The embedded local model: status, install, serve."),
     ("solve", "solve", "Solve a batch of problems (a dataset or generated) with the verifier loop."),
     ("chat", "chat", "An interactive session: streamed answers, checks, memory, slash commands."),
-    ("search", "search", "Meta Agent Search: a meta-agent designs agents, the cascade scores them. Example: crib search --domain game24 --generations 3 --val-size 20"),
-    ("memory", "memory", "The cheatsheet memory: list, show, search, add, edit, rm, pin, history, diff, rollback, export, import, reindex, stats."),
+    ("search", "search", "Meta Agent Search: a meta-agent writes agents, the cascade scores them."),
+    ("memory", "memory", "The cheatsheet memory: inspect, edit, version, export, reindex."),
     ("archive", "archive", "Search archives: list, show, diff, export, import, plot."),
     ("sandbox", "sandbox", "Run code in Crib's sandbox and check which isolation tiers work."),
 ]
