@@ -81,10 +81,6 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
         err_console().print(f"[bold yellow]stopped:[/] {exc}. The run is saved; continue it with "
                             f"`crib solve --resume <run id>` and a larger budget.", highlight=False)
         return 3
-    except KeyboardInterrupt:
-        err_console().print("[bold yellow]interrupted[/]: finished problems are saved; "
-                            "continue with `crib solve --resume <run id>`.", highlight=False)
-        return 130
     if json_out:
         if ablate:
             print_json({"ablation": {m: s.model_dump() for m, s in summaries}})

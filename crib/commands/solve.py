@@ -70,8 +70,12 @@ def solve(
     )
     from crib.solve_view import run_and_report
 
-    code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
-                                      retry_errors=retry_errors, ablate=ablate, json_out=json_out))
+    try:
+        code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
+                                          retry_errors=retry_errors, ablate=ablate, json_out=json_out))
+    except KeyboardInterrupt:  # asyncio.run cancels the run (its status becomes "interrupted")
+        fail("interrupted: finished problems are saved; continue with `crib solve --resume <run id>` "
+             "(the id is printed above)", 130)
     raise typer.Exit(code)
 
 

@@ -115,3 +115,26 @@ def test_budget_stops_cleanly_and_resume_finishes(scripted_server, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["n"] == 5 and summary["errors"] == 0
+
+
+def test_ctrl_c_keeps_finished_problems_and_says_how_to_resume(scripted_server, tmp_path):
+    def slow(body):
+        reply = game24_solver(body)
+        reply.delay_s = 0.5
+        return reply
+
+    scripted_server.script(slow)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    proc = subprocess.Popen([sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", "20",
+                             "--agent", "cot", "--memory", "none", "--concurrency", "1", "--run-id", "intr"],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while scripted_server.served < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "--resume" in err
+    r = crib(["solve", "--resume", "intr", "--limit", "20", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["n"] == 20
