@@ -38,7 +38,7 @@ def local_server(local_model_path):
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
+def postgres_server():
     """A real PostgreSQL server for the session (Debian's binaries, started in a temp dir)."""
     from tests.postgres import PostgresServer
 
@@ -46,5 +46,11 @@ def postgres_url():
         server = PostgresServer().start()
     except Exception as exc:  # binaries missing or cannot run here: say why
         pytest.skip(f"PostgreSQL server unavailable: {exc}")
-    yield server.url
+    yield server
     server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server, so tests never see each other's rows."""
+    return postgres_server.new_database()

@@ -67,9 +67,24 @@ class PostgresServer:
                 time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not start; log: {(self.dir / 'log').read_text()}")
 
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://crib@127.0.0.1:{self.port}/{database}"
+
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://crib@127.0.0.1:{self.port}/postgres"
+        return self.url_for("postgres")
+
+    def new_database(self) -> str:
+        """Create an empty database and return its URL."""
+        import uuid
+
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=crib dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
 
     def stop(self) -> None:
         try:
