@@ -41,6 +41,26 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def run_flags(*, cache: str | None = None, db: str | None = None, budget_usd: float | None = None,
+              budget_tokens: int | None = None, solver_model: str | None = None,
+              unsafe: bool = False) -> dict[str, Any]:
+    """The config layer that run commands' flags make (only the flags that were given)."""
+    flags: dict[str, Any] = {}
+    if cache:
+        flags["cache"] = cache
+    if db:
+        flags["db_url"] = db
+    if budget_usd is not None:
+        flags["budget_usd"] = budget_usd
+    if budget_tokens is not None:
+        flags["budget_tokens"] = budget_tokens
+    if solver_model:
+        flags["solver"] = {"model": solver_model}
+    if unsafe:
+        flags["sandbox"] = {"unsafe_no_sandbox": True}
+    return flags
+
+
 def config_or_fail(flags: dict[str, Any] | None = None):
     """The effective config and its sources; a broken config file is a clear error, not a trace."""
     from crib.config import ConfigError, load_config

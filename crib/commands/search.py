@@ -12,19 +12,10 @@ MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
 
 def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int | None = None,
             model: str | None = None, unsafe: bool = False):
-    from crib.cliutil import config_or_fail
+    from crib.cliutil import config_or_fail, run_flags
 
-    flags: dict = {}
-    if db:
-        flags["db_url"] = db
-    if budget_usd is not None:
-        flags["budget_usd"] = budget_usd
-    if budget_tokens is not None:
-        flags["budget_tokens"] = budget_tokens
-    if model:
-        flags["solver"] = {"model": model}
-    if unsafe:
-        flags["sandbox"] = {"unsafe_no_sandbox": True}
+    flags = run_flags(db=db, budget_usd=budget_usd, budget_tokens=budget_tokens,
+                      solver_model=model, unsafe=unsafe)
     return config_or_fail(flags)[0]
 
 

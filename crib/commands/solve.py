@@ -41,7 +41,7 @@ def solve(
     """
     import asyncio
 
-    from crib.cliutil import config_or_fail, fail
+    from crib.cliutil import config_or_fail, fail, run_flags
 
     if loop not in ("single", "retry", "best-of-n", "vote"):
         fail(f"--loop must be single, retry, best-of-n or vote, not {loop!r}", 2)
@@ -49,16 +49,8 @@ def solve(
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     if retry_errors and not resume:
         fail("--retry-errors goes with --resume RUN", 2)
-    flags: dict = {}
-    if cache:
-        flags["cache"] = cache
-    if budget_usd is not None:
-        flags["budget_usd"] = budget_usd
-    if budget_tokens is not None:
-        flags["budget_tokens"] = budget_tokens
-    if unsafe_no_sandbox:
-        flags["sandbox"] = {"unsafe_no_sandbox": True}
-    cfg, _ = config_or_fail(flags)
+    cfg, _ = config_or_fail(run_flags(cache=cache, budget_usd=budget_usd,
+                                      budget_tokens=budget_tokens, unsafe=unsafe_no_sandbox))
 
     from crib.solve_run import SolveOptions
 
