@@ -50,6 +50,16 @@ def _dump(entry) -> dict:
     return entry.model_dump(mode="json")
 
 
+def _report(json_out: bool, data: Any, line: str) -> None:
+    """One result: the record as JSON for machines, or one plain line for people."""
+    from crib.cliutil import console, print_json
+
+    if json_out:
+        print_json(data)
+    else:
+        console().print(line, markup=False, highlight=False)
+
+
 def _table(entries: list, title: str) -> None:
     from rich.table import Table
 
@@ -163,7 +173,6 @@ def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strate
 
     Example: crib memory add --scope game24 --kind pitfall --title "Exact division" --body "Use fractions."
     """
-    from crib.cliutil import console, print_json
     from memory.ops import find_placeholder
 
     text = sys.stdin.read() if body == "-" else body
@@ -173,10 +182,8 @@ def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strate
         raise ValueError(f"--body holds placeholder text {found!r}; write the content out")
     entry = _store().add(scope, title, text, kind=kind, tags=[t.strip() for t in tags.split(",") if t.strip()],
                          pinned=pinned, reason="added by user")
-    if json_out:
-        print_json(_dump(entry))
-    else:
-        console().print(f"added [{entry.id}] to scope {scope!r}", markup=False, highlight=False)
+    _report(json_out, _dump(entry),
+            f"added [{entry.id}] to scope {scope!r}")
 
 
 @app.command("edit")
@@ -189,8 +196,6 @@ def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optiona
 
     Example: crib memory edit m-1a2b3c4d5e --status active
     """
-    from crib.cliutil import console, print_json
-
     fields: dict[str, Any] = {}
     if title is not None:
         fields["title"] = title
@@ -205,10 +210,8 @@ def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optiona
     if not fields:
         raise ValueError("nothing to change: give --title, --body, --kind, --tags or --status")
     entry = _store().edit(entry_id, reason="edited by user", **fields)
-    if json_out:
-        print_json(_dump(entry))
-    else:
-        console().print(f"[{entry.id}] is now version {entry.version}", markup=False, highlight=False)
+    _report(json_out, _dump(entry),
+            f"[{entry.id}] is now version {entry.version}")
 
 
 @app.command("rm")
@@ -218,13 +221,9 @@ def rm(entry_id: str, reason: str = typer.Option("removed by user"), json_out: b
 
     Example: crib memory rm m-1a2b3c4d5e --reason "wrong"
     """
-    from crib.cliutil import console, print_json
-
     entry = _store().archive(entry_id, reason)
-    if json_out:
-        print_json(_dump(entry))
-    else:
-        console().print(f"archived [{entry.id}] {entry.title}", markup=False, highlight=False)
+    _report(json_out, _dump(entry),
+            f"archived [{entry.id}] {entry.title}")
 
 
 @app.command("pin")
@@ -234,13 +233,9 @@ def pin(entry_id: str, unpin: bool = typer.Option(False, "--unpin"), json_out: b
 
     Example: crib memory pin m-1a2b3c4d5e
     """
-    from crib.cliutil import console, print_json
-
     entry = _store().pin(entry_id, not unpin)
-    if json_out:
-        print_json(_dump(entry))
-    else:
-        console().print(f"[{entry.id}] {'unpinned' if unpin else 'pinned'}", markup=False, highlight=False)
+    _report(json_out, _dump(entry),
+            f"[{entry.id}] {'unpinned' if unpin else 'pinned'}")
 
 
 @app.command("history")
@@ -305,15 +300,11 @@ def rollback(version: int, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> N
 
     Example: crib memory rollback 5 --scope game24
     """
-    from crib.cliutil import console, print_json
-
     store = _store()
     before = store.version(scope)
     after = store.rollback(scope, version)
-    if json_out:
-        print_json({"scope": scope, "restored": version, "version_before": before, "version": after})
-    else:
-        console().print(f"scope {scope!r} restored to the content of version {version} (now version {after})")
+    _report(json_out, {"scope": scope, "restored": version, "version_before": before, "version": after},
+            f"scope {scope!r} restored to the content of version {version} (now version {after})")
 
 
 @app.command("export")
@@ -324,7 +315,6 @@ def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "-
 
     Example: crib memory export sheet.md --format md --scope game24
     """
-    from crib.cliutil import console, print_json
     from memory.transfer import export_scope, to_markdown
 
     store = _store(index=False)
@@ -338,10 +328,8 @@ def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "-
         n = len(entries)
     else:
         raise ValueError(f"--format must be json or md, not {fmt!r}")
-    if json_out:
-        print_json({"file": str(file), "format": fmt, "entries": n})
-    else:
-        console().print(f"wrote {n} entries of scope {scope!r} to {file}")
+    _report(json_out, {"file": str(file), "format": fmt, "entries": n},
+            f"wrote {n} entries of scope {scope!r} to {file}")
 
 
 @app.command("import")
@@ -351,7 +339,6 @@ def import_(file: Path, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None
 
     Example: crib memory import sheet.json --scope game24-copy
     """
-    from crib.cliutil import console, print_json
     from memory.transfer import import_scope
 
     try:
@@ -362,11 +349,9 @@ def import_(file: Path, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None
         counts = import_scope(_store(), scope, data)
     except ValueError as exc:
         raise ValueError(f"{file}: {exc}") from exc
-    if json_out:
-        print_json({"scope": scope, **counts})
-    else:
-        console().print(f"imported into {scope!r}: {counts['entries']} entries written, "
-                        f"{counts['unchanged']} unchanged, {counts['problems']} past problems")
+    _report(json_out, {"scope": scope, **counts},
+            f"imported into {scope!r}: {counts['entries']} entries written, "
+            f"{counts['unchanged']} unchanged, {counts['problems']} past problems")
 
 
 @app.command("copy")
@@ -376,13 +361,9 @@ def copy(target: str, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
 
     Example: crib memory copy game24-test --scope game24
     """
-    from crib.cliutil import console, print_json
-
     n = _store().copy_scope(scope, target)
-    if json_out:
-        print_json({"source": scope, "target": target, "entries": n})
-    else:
-        console().print(f"copied {n} entries from {scope!r} to {target!r}")
+    _report(json_out, {"source": scope, "target": target, "entries": n},
+            f"copied {n} entries from {scope!r} to {target!r}")
 
 
 @app.command("reindex")
@@ -392,15 +373,11 @@ def reindex(scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
 
     Example: crib memory reindex --scope game24
     """
-    from crib.cliutil import console, print_json
-
     store = _store()
     counts = store.reindex(scope)
-    if json_out:
-        print_json({"scope": scope, "index": store.index.where, **counts})
-    else:
-        console().print(f"reindexed scope {scope!r}: {counts['entries']} entries, {counts['problems']} past problems "
-                        f"({store.index.where})")
+    _report(json_out, {"scope": scope, "index": store.index.where, **counts},
+            f"reindexed scope {scope!r}: {counts['entries']} entries, {counts['problems']} past problems "
+            f"({store.index.where})")
 
 
 @app.command("stats")
