@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from fractions import Fraction
 from functools import lru_cache
+from importlib import resources
 from itertools import combinations_with_replacement
 
 from agents.domains import extract as ex
@@ -23,6 +24,7 @@ from agents.problems import Problem
 from agents.verdict import Verdict
 
 GOAL = 24
+SOLVABLE_FILE = "game24_solvable.txt"  # all_solvable(1, 13), one "a b c d" a line
 
 
 def parse_numbers(value: object) -> list[int]:
@@ -127,11 +129,23 @@ def solve(numbers: list[int]) -> str | None:
     return found[1:-1] if found and found.startswith("(") and found.endswith(")") else found
 
 
-@lru_cache(maxsize=1)
-def all_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int], ...]:
-    """Every sorted multiset of four numbers in [low, high] that can make 24."""
+def enumerate_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int], ...]:
+    """Every sorted multiset of four numbers in [low, high] that can make 24, by search
+    (about a second of CPU for 1..13: the exact Fraction search is thorough, not fast)."""
     return tuple(c for c in combinations_with_replacement(range(low, high + 1), 4)
                  if is_solvable(list(c)))
+
+
+@lru_cache(maxsize=None)
+def all_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int], ...]:
+    """Every sorted multiset of four numbers in [low, high] that can make 24. For 1..13 it is
+    read from the packaged list (every `crib solve --domain game24` start needs it; the test
+    suite checks the list against `enumerate_solvable`); other ranges are searched."""
+    if (low, high) != (1, 13):
+        return enumerate_solvable(low, high)
+    text = resources.files("agents.domains").joinpath(SOLVABLE_FILE).read_text()
+    return tuple(tuple(int(n) for n in line.split()) for line in text.splitlines()
+                 if line.strip() and not line.startswith("#"))
 
 
 def check_expression(numbers: list[int], answer: str | None) -> tuple[bool, str]:

@@ -7,7 +7,8 @@ import pytest
 from agents.domains import get_domain
 from agents.domains.arith import ArithError, evaluate
 from agents.domains.base import DomainError
-from agents.domains.game24 import all_solvable, check_expression, is_solvable, solve
+from agents.domains.game24 import (all_solvable, check_expression, enumerate_solvable,
+                                   is_solvable, solve)
 from agents.problems import Problem
 
 G = get_domain("game24")
@@ -22,6 +23,12 @@ def test_exactly_1362_multisets_of_1_to_13_make_24():
     assert len(pool) == 1362
     assert (4, 5, 6, 10) in pool and (3, 3, 8, 8) in pool
     assert (1, 1, 1, 1) not in pool and not is_solvable([1, 1, 1, 1])
+
+
+def test_packaged_puzzle_list_is_exactly_what_the_search_finds():
+    # all_solvable() reads a packaged list (fast start); the exact search is the reference.
+    assert all_solvable() == enumerate_solvable(1, 13)
+    assert all_solvable(1, 6) == enumerate_solvable(1, 6)  # other ranges are searched
 
 
 def test_solver_solutions_pass_the_checker_on_a_sample():
