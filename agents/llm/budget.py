@@ -41,6 +41,11 @@ class Budget:
                 f"no more model calls are sent (raise --budget-usd and resume the run)",
                 "usd", self.usd, usd)
 
+    def forget(self, run: str | None) -> None:
+        """Re-read the run's spend from the ledger at the next check: other processes (Ray
+        workers) spend on the same run."""
+        self._spent.pop(run, None)
+
     async def add(self, run: str | None, tokens: int, usd: float) -> None:
         spent = await self.spent(run)
         spent[0] += tokens
