@@ -124,11 +124,16 @@ async def run_solve(
     retry_errors: bool = False,
     on_start: Callable[[str, int, int], None] | None = None,
     on_progress: Progress | None = None,
+    executor: Any = None,
 ):
-    """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context."""
+    """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context;
+    `executor` (agents.executors) is where the problems run (default: this process)."""
     from agents.library import load_agent
     from agents.loop import LoopPolicy, SolveContext
-    from agents.solve import solve_batch, summarize
+    from agents.executors import LocalExecutor
+    from agents.solve import summarize
+
+    executor = executor or LocalExecutor()
 
     store = RunStore(ctx.engine)
     if resume:
@@ -152,7 +157,8 @@ async def run_solve(
         run_id = run_id or new_run_id("solve")
         store.create(run_id, "solve", base_manifest(
             options=opts.manifest(), agent={"name": spec.name, "code_hash": spec.code_hash},
-            models=ctx.model_manifest(), skipped_lines=loaded.skipped_lines))
+            models=ctx.model_manifest(), skipped_lines=loaded.skipped_lines,
+            executor=executor.name))
     ctx.llm.run_id = run_id
 
     done = store.results(run_id)
@@ -179,8 +185,8 @@ async def run_solve(
             on_progress(record, outcomes)
 
     try:
-        await solve_batch(todo, domain, spec, solve_ctx, policy,
-                          concurrency=opts.concurrency, on_outcome=finished)
+        await executor.run(todo, domain, spec, solve_ctx, policy,
+                           concurrency=opts.concurrency, on_outcome=finished)
     except BaseException as exc:
         status = "stopped" if type(exc).__name__ == "BudgetExceeded" else "interrupted"
         store.set_status(run_id, status)

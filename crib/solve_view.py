@@ -29,7 +29,8 @@ def summary_table(summaries: list[tuple[str, Any]], title: str):
     return table
 
 
-async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress):
+async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress,
+                   executor="local", ray_address=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from crib.context import open_context
@@ -53,13 +54,21 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
                         f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  errors {errors}")
 
+    from agents.executors import ExecutorUnavailable
+    from crib.executor_wiring import open_executor
+
     async with open_context(cfg) as ctx:
-        with progress:
-            return await run_solve(ctx, opts, run_id=run_id, resume=resume, retry_errors=retry_errors,
-                                   on_start=on_start, on_progress=on_progress)
+        try:
+            with open_executor(ctx, executor, ray_address) as runner, progress:
+                return await run_solve(ctx, opts, run_id=run_id, resume=resume,
+                                       retry_errors=retry_errors, on_start=on_start,
+                                       on_progress=on_progress, executor=runner)
+        except ExecutorUnavailable as exc:
+            raise SolveError(str(exc)) from exc
 
 
-async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, ablate, json_out) -> int:
+async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, ablate, json_out,
+                         executor="local", ray_address=None) -> int:
     """Run, print, and return the exit code: 0 done, 1 nothing solved without error,
     2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable)."""
     from agents.llm.errors import BudgetExceeded
@@ -72,7 +81,8 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
             if ablate:  # each mode learns in a scope of its own, so the modes cannot help each other
                 run_opts = replace(opts, memory=mode, scope=f"{opts.scope or opts.domain}-ablate-{mode}")
             summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id, resume=resume,
-                                     retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out)
+                                     retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out,
+                                     executor=executor, ray_address=ray_address)
             summaries.append((mode, summary))
     except SolveError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", highlight=False)

@@ -12,7 +12,7 @@ from agents.library import AgentSpec
 from agents.loop import LoopPolicy, ProblemOutcome, SolveContext
 from agents.problems import Problem
 from meta_search.archive import Archive, Entry, Outcome
-from meta_search.executors import Executor, LocalExecutor
+from agents.executors import Executor, LocalExecutor
 
 # scope name -> MemoryHook (agents.loop.MemoryHook); built by the caller (crib wiring).
 MemoryFactory = Callable[[str], Any]

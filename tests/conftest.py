@@ -54,3 +54,18 @@ def postgres_server():
 def postgres_url(postgres_server):
     """A fresh, empty database on the session's server, so tests never see each other's rows."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray cluster (`ray start --head`, 2 CPUs) for the session; `.address`.
+    Skipped only when `ray` is not installed (pip install 'crib[ray]')."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.skip("ray is not installed (pip install 'crib[ray]')")
+    from tests.ray_cluster import RayCluster
+
+    cluster = RayCluster(num_cpus=2).start()
+    yield cluster
+    cluster.stop()

@@ -65,13 +65,13 @@ def search(
         fail(f"--strategy must be adas or evolve, not {strategy!r}", 2)
     if memory not in MEMORY_MODES:
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
-    if executor != "local":
-        from meta_search.executors import ExecutorUnavailable, make_executor
+    from agents.executors import ExecutorUnavailable
+    from crib.executor_wiring import precheck
 
-        try:
-            make_executor(executor, ray_address)
-        except ExecutorUnavailable as exc:
-            fail(str(exc), 2)
+    try:
+        precheck(executor, ray_address)
+    except ExecutorUnavailable as exc:
+        fail(str(exc), 2)
     from meta_search.cascade import CascadePolicy
     from meta_search.search import SearchConfig
 
@@ -94,95 +94,111 @@ def search(
         overrides: dict = {} if generations is None else {"generations": generations}
         if reflections is not None:
             overrides["reflections"] = reflections
-        code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), overrides, json_out))
+        code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), overrides, json_out,
+                                executor, ray_address))
     except KeyboardInterrupt:
         err_console().print(f"interrupted; the run is saved. Resume with: crib search --resume {run_id}")
         code = 130
     raise typer.Exit(code)
 
 
-async def _run(cfg, config, extra, run_id, resume, overrides, json_out) -> int:
+async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor="local",
+               ray_address=None) -> int:
+    from agents.executors import ExecutorUnavailable
+    from crib.cliutil import err_console
+    from crib.context import open_context
+    from crib.executor_wiring import open_executor
+
+    async with open_context(cfg, run_id=run_id) as ctx:
+        try:
+            with open_executor(ctx, executor, ray_address) as runner:
+                return await _search(ctx, cfg, config, extra, run_id, resume, overrides,
+                                     json_out, runner)
+        except ExecutorUnavailable as exc:
+            err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+            return 2
+
+
+async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, runner) -> int:
     from contextlib import nullcontext
 
     from agents.llm import LLMError
     from crib.cliutil import console, err_console, print_json
-    from crib.context import open_context
     from meta_search.dashboard import SearchDashboard
     from meta_search.meta_memory import MetaLessons
     from meta_search.search import Search, create_run, load_config
     from meta_search.splits import SplitError, make_splits
     from meta_search.records import SearchRunRow
 
-    async with open_context(cfg, run_id=run_id) as ctx:
-        if resume:
-            try:
-                config = load_config(ctx.engine, run_id)
-            except KeyError as exc:
-                err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
-                return 2
-            # A resumed run keeps its stored settings; it may run more generations (and,
-            # when asked, reflect a different number of times).
-            config.generations = overrides.get("generations", config.generations)
-            if "reflections" in overrides:
-                config.reflections = overrides["reflections"]
-            from sqlalchemy.orm import Session
-
-            with Session(ctx.engine) as s, s.begin():
-                row = s.get(SearchRunRow, run_id)
-                row.config = {**row.config, "generations": config.generations,
-                              "reflections": config.reflections}
-                extra = row.config.get("extra", extra)
-        else:
-            config_dump = config.model_dump()
-            create_run(ctx.engine, run_id, config, manifest={"models": ctx.model_manifest()})
-            from sqlalchemy.orm import Session
-
-            with Session(ctx.engine) as s, s.begin():
-                s.get(SearchRunRow, run_id).config = {**config_dump, "extra": extra}
-        domain = ctx.domain(config.domain)
+    if resume:
         try:
-            validation, _ = make_splits(domain, config.val_size, extra.get("test_size", 0),
-                                        config.val_seed, extra.get("file"))
-        except (SplitError, OSError, ValueError) as exc:
-            err_console().print(f"[bold red]error:[/] {exc}")
+            config = load_config(ctx.engine, run_id)
+        except KeyError as exc:
+            err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
             return 2
-        lessons = None
-        if config.meta_memory:
-            lessons = MetaLessons(ctx.memory_store, f"search:{run_id}:design",
-                                  ctx.llm.completer("curator", run_id=run_id),
-                                  domain=config.domain, run_id=run_id)
-        from meta_search.archive import Archive
+        # A resumed run keeps its stored settings; it may run more generations (and,
+        # when asked, reflect a different number of times).
+        config.generations = overrides.get("generations", config.generations)
+        if "reflections" in overrides:
+            config.reflections = overrides["reflections"]
+        from sqlalchemy.orm import Session
 
-        dash = SearchDashboard(Archive(ctx.engine, run_id))
-        search = Search(engine=ctx.engine, llm=ctx.llm, sandbox=ctx.sandbox, domain=domain,
-                        validation=validation, config=config, run_id=run_id,
-                        memory_factory=lambda scope: ctx.memory_hook(config.memory, scope, run_id),
-                        lessons=lessons, observer=dash)
-        live = nullcontext()
-        if not json_out and console().is_terminal:
-            from rich.live import Live
+        with Session(ctx.engine) as s, s.begin():
+            row = s.get(SearchRunRow, run_id)
+            row.config = {**row.config, "generations": config.generations,
+                          "reflections": config.reflections}
+            extra = row.config.get("extra", extra)
+    else:
+        config_dump = config.model_dump()
+        create_run(ctx.engine, run_id, config, manifest={"models": ctx.model_manifest()})
+        from sqlalchemy.orm import Session
 
-            live = Live(dash, console=console(), refresh_per_second=2)
-        try:
-            with live:
-                result = await search.run()
-        except LLMError as exc:
-            err_console().print(f"[bold red]error:[/] {exc}\nResume with: crib search --resume {run_id}")
-            return 1
-        if json_out:
-            print_json(result.model_dump())
-        else:
-            if not console().is_terminal:
-                console().print(dash.render())
-            best = result.best
-            console().print(f"run {run_id}: {result.status}"
-                            + (f" ({result.stop_reason})" if result.stop_reason else "")
-                            + (f"; selected on validation: #{best['id']} {best['name']} median "
-                               f"{best['median']:.3f} [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
-                               if best else ""))
-            if result.status == "stopped":
-                console().print(f"Resume with: crib search --resume {run_id}")
-        return 0 if result.status in ("done", "stopped") else 1
+        with Session(ctx.engine) as s, s.begin():
+            s.get(SearchRunRow, run_id).config = {**config_dump, "extra": extra}
+    domain = ctx.domain(config.domain)
+    try:
+        validation, _ = make_splits(domain, config.val_size, extra.get("test_size", 0),
+                                    config.val_seed, extra.get("file"))
+    except (SplitError, OSError, ValueError) as exc:
+        err_console().print(f"[bold red]error:[/] {exc}")
+        return 2
+    lessons = None
+    if config.meta_memory:
+        lessons = MetaLessons(ctx.memory_store, f"search:{run_id}:design",
+                              ctx.llm.completer("curator", run_id=run_id),
+                              domain=config.domain, run_id=run_id)
+    from meta_search.archive import Archive
+
+    dash = SearchDashboard(Archive(ctx.engine, run_id))
+    search = Search(engine=ctx.engine, llm=ctx.llm, sandbox=ctx.sandbox, domain=domain,
+                    validation=validation, config=config, run_id=run_id,
+                    memory_factory=lambda scope: ctx.memory_hook(config.memory, scope, run_id),
+                    lessons=lessons, observer=dash, executor=runner)
+    live = nullcontext()
+    if not json_out and console().is_terminal:
+        from rich.live import Live
+
+        live = Live(dash, console=console(), refresh_per_second=2)
+    try:
+        with live:
+            result = await search.run()
+    except LLMError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}\nResume with: crib search --resume {run_id}")
+        return 1
+    if json_out:
+        print_json(result.model_dump())
+    else:
+        if not console().is_terminal:
+            console().print(dash.render())
+        best = result.best
+        console().print(f"run {run_id}: {result.status}"
+                        + (f" ({result.stop_reason})" if result.stop_reason else "")
+                        + (f"; selected on validation: #{best['id']} {best['name']} median "
+                           f"{best['median']:.3f} [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
+                           if best else ""))
+        if result.status == "stopped":
+            console().print(f"Resume with: crib search --resume {run_id}")
+    return 0 if result.status in ("done", "stopped") else 1
 
 
 @app.command("test")

@@ -32,12 +32,17 @@ def solve(
     ablate: bool = typer.Option(False, "--ablate", help=f"Run the same problems under memory modes {', '.join(ABLATION_MODES)} and compare."),
     budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly when the run has spent this much."),
     budget_tokens: int = typer.Option(None, "--budget-tokens", help="Stop cleanly after this many tokens."),
+    executor: str = typer.Option("local", "--executor", help="local | ray: where problems run (ray: on a Ray cluster)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address HOST:PORT (with --executor ray; default: $RAY_ADDRESS)."),
+    db: str = typer.Option(None, "--db", help="Database URL (default: SQLite in the data dir; PostgreSQL for a multi-machine Ray cluster)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON (last line)."),
 ) -> None:
     """Solve a batch of problems with an agent inside the sandbox and the verifier loop.
 
     Example: crib solve --domain game24 --limit 10 --agent program-of-thought --loop retry --memory dc-cu
+
+    On a Ray cluster: crib solve data.jsonl --executor ray --ray-address HOST:6379 --db postgresql+psycopg://crib@HOST/crib --memory none
     """
     import asyncio
 
@@ -49,7 +54,14 @@ def solve(
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     if retry_errors and not resume:
         fail("--retry-errors goes with --resume RUN", 2)
-    cfg, _ = config_or_fail(run_flags(cache=cache, budget_usd=budget_usd,
+    from agents.executors import ExecutorUnavailable
+    from crib.executor_wiring import precheck
+
+    try:
+        precheck(executor, ray_address)
+    except ExecutorUnavailable as exc:
+        fail(str(exc), 2)
+    cfg, _ = config_or_fail(run_flags(cache=cache, db=db, budget_usd=budget_usd,
                                       budget_tokens=budget_tokens, unsafe=unsafe_no_sandbox))
 
     from crib.solve_run import SolveOptions
@@ -64,7 +76,8 @@ def solve(
 
     try:
         code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
-                                          retry_errors=retry_errors, ablate=ablate, json_out=json_out))
+                                          retry_errors=retry_errors, ablate=ablate, json_out=json_out,
+                                          executor=executor, ray_address=ray_address))
     except KeyboardInterrupt:  # asyncio.run cancels the run (its status becomes "interrupted")
         fail("interrupted: finished problems are saved; continue with `crib solve --resume <run id>` "
              "(the id is printed above)", 130)

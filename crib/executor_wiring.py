@@ -1,0 +1,100 @@
+"""The executor a run command fans out through (`--executor local|ray`), built from the context.
+
+For Ray, `worker_setup(ctx)` turns this process's resolved config into what each Ray worker
+needs to build the same parts (`open_worker_context`, run on the worker): the config without
+secrets, the resolved model roles (the embedded server's URL and stable cache name included),
+and the API keys the roles name, carried separately in a masked `Secrets`.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from agents.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, make_executor
+
+
+def precheck(name: str, address: str | None) -> None:
+    """Fail fast (before any model or sandbox starts) on what the flags alone can tell."""
+    if name not in EXECUTORS:
+        raise ExecutorUnavailable(f"--executor must be {' or '.join(EXECUTORS)}, not {name!r}")
+    if name == "local":
+        if address:
+            raise ExecutorUnavailable("--ray-address goes with --executor ray")
+        return
+    from agents.ray_executor import require_ray
+
+    require_ray()
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        raise ExecutorUnavailable(
+            "--executor ray needs a running Ray cluster: start one with `ray start --head` and "
+            "pass --ray-address HOST:PORT (printed by ray start), or set RAY_ADDRESS")
+
+
+def _loopback(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def worker_setup(ctx: Any) -> Any:
+    """What every Ray worker builds its sandbox, engine and LLM client from."""
+    from agents.llm.local_server import embedded
+    from agents.ray_executor import Secrets, WorkerSetup
+
+    roles, endpoint_ids, secrets = {}, {}, {}
+    for name, settings in ctx.roles.items():
+        server = embedded(settings.base_url or "")
+        if server is not None:  # same cache entries as here; no hosted key sent to it
+            endpoint_ids[settings.base_url] = server.endpoint_id
+            settings = settings.model_copy(update={"api_key_env": None,
+                                                   "concurrency": server.parallel + 1})
+        elif settings.api_key_env and os.environ.get(settings.api_key_env):
+            secrets[settings.api_key_env] = os.environ[settings.api_key_env]
+        roles[name] = settings.model_dump(mode="json")
+    payload = {"config": ctx.cfg.model_dump(mode="json"), "roles": roles,
+               "endpoint_ids": endpoint_ids}
+    loopback = sorted({s["base_url"] for s in roles.values() if _loopback(s["base_url"] or "")})
+    return WorkerSetup(open_context=open_worker_context, payload=payload, secrets=Secrets(secrets),
+                       database_url=ctx.cfg.database_url, loopback_endpoints=loopback)
+
+
+@asynccontextmanager
+async def open_worker_context(payload: dict, secrets: Any):
+    """On a Ray worker: the sandbox first (before any key is in this process's environment),
+    then the keys, the database engine and the LLM client. Yields a crib `Context`."""
+    from agents.llm import LLM
+    from agents.llm.settings import ModelSettings
+    from crib.config import CribConfig
+    from crib.context import Context
+    from crib.storage import open_database
+    from sandbox import Sandbox
+
+    cfg = CribConfig(**payload["config"])
+    sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
+    engine = None
+    try:
+        secrets.export()
+        engine = open_database(cfg.database_url)
+        roles = {r: ModelSettings(**s) for r, s in payload["roles"].items()}
+        llm = LLM(engine=engine, roles=roles, cache=cfg.cache, budget_tokens=cfg.budget_tokens,
+                  budget_usd=cfg.budget_usd, endpoint_ids=payload["endpoint_ids"])
+        yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles)
+    finally:
+        sandbox.close()
+        if engine is not None:
+            engine.dispose()
+
+
+@contextmanager
+def open_executor(ctx: Any, name: str = "local", address: str | None = None) -> Iterator[Any]:
+    """The executor, connected (Ray: joined and checked); closed (workers stopped) on exit."""
+    if name == "local":
+        yield LocalExecutor()
+        return
+    executor = make_executor(name, address, worker_setup(ctx))
+    try:
+        executor.connect()
+        yield executor
+    finally:
+        executor.close()

@@ -1,0 +1,110 @@
+"""`crib solve --executor ray` on a real local Ray cluster, a real PostgreSQL and the scripted
+server: the same per-problem scores as the local executor, every call in the shared ledger,
+budgets stop the run and resume finishes it, the key stays out of outputs."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.crib.test_solve_cli import crib, crib_env
+from tests.meta_search.helpers import solver_reply
+
+KEY = "sk-test-never-leaks-0123456789"
+
+
+def scores(path: Path) -> dict[str, float]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == len({r["problem_id"] for r in rows}), "a problem was written twice"
+    return {r["problem_id"]: r["score"] for r in rows}
+
+
+def last_json(r: subprocess.CompletedProcess) -> dict:
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_ray_gives_the_local_per_problem_scores(scripted_server, ray_cluster, postgres_url,
+                                                tmp_path):
+    scripted_server.script(solver_reply)  # right on about half the puzzles, deterministically
+    base = ["solve", "--domain", "game24", "--limit", "6", "--seed", "1", "--agent", "cot",
+            "--memory", "none", "--concurrency", "3", "--json"]
+    local = last_json(crib([*base, "--out", str(tmp_path / "local.jsonl")],
+                           crib_env(scripted_server.url, tmp_path / "a"), tmp_path))
+    local_calls = scripted_server.served
+
+    r = crib([*base, "--out", str(tmp_path / "ray.jsonl"), "--executor", "ray",
+              "--ray-address", ray_cluster.address, "--db", postgres_url],
+             crib_env(scripted_server.url, tmp_path / "b"), tmp_path)
+    remote = last_json(r)
+    assert KEY not in r.stdout + r.stderr + (tmp_path / "ray.jsonl").read_text()
+
+    by_local, by_ray = scores(tmp_path / "local.jsonl"), scores(tmp_path / "ray.jsonl")
+    assert by_ray == by_local and len(by_ray) == 6
+    assert set(by_ray.values()) == {0.0, 1.0}  # a real mix, not all right or all wrong
+    assert remote["accuracy"] == local["accuracy"] and remote["errors"] == 0
+    # The workers' calls reached the endpoint and the shared ledger (the summary reads it).
+    assert remote["calls"] == scripted_server.served - local_calls == local["calls"]
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url)
+    with engine.connect() as c:
+        manifest = c.execute(text("select manifest from runs where id = :i"),
+                             {"i": remote["run_id"]}).scalar_one()
+        attempts = c.execute(text("select count(*) from attempts where run_id = :i"),
+                             {"i": remote["run_id"]}).scalar_one()
+    engine.dispose()
+    assert manifest["executor"] == "ray" and attempts == 6
+
+
+def test_ray_budget_stops_and_resume_finishes_once(scripted_server, ray_cluster, postgres_url,
+                                                   tmp_path):
+    scripted_server.script(solver_reply)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    out = tmp_path / "out.jsonl"
+    ray = ["--executor", "ray", "--ray-address", ray_cluster.address, "--db", postgres_url]
+    r = crib(["solve", "--domain", "game24", "--limit", "6", "--agent", "cot", "--memory", "none",
+              "--concurrency", "1", "--run-id", "ray-budget", "--out", str(out),
+              "--budget-tokens", "300", *ray], env, tmp_path)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "budget" in r.stderr.lower() and "--resume" in r.stderr
+    assert 0 < scripted_server.served < 6  # stopped submitting when the budget was spent
+    summary = last_json(crib(["solve", "--resume", "ray-budget", "--json", *ray], env, tmp_path))
+    assert summary["n"] == 6 and len(scores(out)) == 6
+
+
+def test_ray_without_a_cluster_address_says_how_to_start_one(tmp_path):
+    pytest.importorskip("ray")
+    env = {k: v for k, v in crib_env("http://127.0.0.1:9/v1", tmp_path / "d").items()
+           if k != "RAY_ADDRESS"}
+    r = subprocess.run([sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit",
+                        "1", "--executor", "ray"], env=env, cwd=tmp_path, text=True,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 2
+    said = " ".join(r.stderr.split())  # Rich wraps long lines
+    assert "ray start --head" in said and "--ray-address" in said
+
+
+def test_a_remote_cluster_refuses_sqlite_and_loopback_endpoints():
+    pytest.importorskip("ray")
+    from agents.executors import ExecutorUnavailable
+    from agents.ray_executor import RayExecutor, WorkerSetup
+    from crib.executor_wiring import open_worker_context
+
+    setup = WorkerSetup(open_context=open_worker_context, payload={},
+                        database_url="sqlite:////data/crib.db")
+    with pytest.raises(ExecutorUnavailable, match="cannot share the SQLite database"):
+        RayExecutor("10.1.2.3:6379", setup)._check_shareable(["10.1.2.3"])
+    setup = WorkerSetup(open_context=open_worker_context, payload={},
+                        database_url="postgresql+psycopg://crib:hunter2@db/crib",
+                        loopback_endpoints=["http://127.0.0.1:8080/v1"])
+    with pytest.raises(ExecutorUnavailable, match="reachable from this machine only") as err:
+        RayExecutor("10.1.2.3:6379", setup)._check_shareable(["10.1.2.3"])
+    assert "hunter2" not in str(err.value)
+    from agents.ray_executor import Secrets
+
+    secrets = Secrets({"OPENAI_API_KEY": KEY})
+    assert KEY not in repr(secrets) and KEY not in str(secrets)
+    assert secrets.names() == ["OPENAI_API_KEY"]
