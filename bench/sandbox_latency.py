@@ -1,13 +1,16 @@
 """Per-run latency of the sandbox tiers, beside a plain `python -c` subprocess, in one run.
 
-    python bench/sandbox_latency.py [--runs 200] [--json]
+    python bench/sandbox_latency.py [--runs 200] [--cold-runs 20] [--json]
 
 Prints p50/p90 (ms) of: a trivial snippet in the snippet tier (fork-server + Landlock +
-seccomp) and in the agent tier (bubblewrap), one guest->host RPC round trip (a `complete`
-call answered by a plain async handler, timed inside the guest), 32 concurrent snippet runs,
-and the baselines `python -c` and `python -I -S -c` as plain subprocesses. The load average is
-printed too: on a shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet
-p50 <= 5 ms, agent p50 <= 40 ms."""
+seccomp); in the agent tier on a slot's warm zygote (bubblewrap sandbox already up, one fork
+per run) and as the first run of a slot (bubblewrap and the zygote's interpreter start first:
+`agent_first_run`); one guest->host RPC round trip (a `complete` call answered by a plain async
+handler, timed inside the guest); 32 concurrent runs of each tier; the memory of the agent
+tier's zygotes after those (RSS and PSS per zygote, bubblewrap included); and the baselines
+`python -c` and `python -I -S -c` as plain subprocesses. The load average is printed too: on a
+shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet p50 <= 5 ms, agent
+p50 <= 40 ms."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +52,28 @@ async def tier_latency(sb: Sandbox, tier: str, n: int) -> list[float]:
     return out
 
 
+async def first_run_latency(sb: Sandbox, n: int) -> list[float]:
+    """The first agent run of a slot: its zygote is stopped before each run."""
+    out = []
+    for _ in range(n):
+        sb.stop_zygotes()
+        t0 = time.perf_counter()
+        r = await sb.run(TRIVIAL, tier="agent")
+        out.append((time.perf_counter() - t0) * 1000)
+        if not r.ok:
+            raise SystemExit(f"agent first run failed: {r.error}\n{r.stderr}")
+    return out
+
+
+def zygote_memory(sb: Sandbox) -> dict:
+    zs = sb.zygotes()
+    if not zs:
+        return {"zygotes": 0}
+    return {"zygotes": len(zs), "rss_mb_each": round(sum(z["rss_kb"] for z in zs) / len(zs) / 1024, 1),
+            "pss_mb_each": round(sum(z["pss_kb"] for z in zs) / len(zs) / 1024, 1),
+            "pss_mb_total": round(sum(z["pss_kb"] for z in zs) / 1024, 1)}
+
+
 async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
     async def handler(method: str, params: dict) -> dict:
         return {"text": "ok", "tokens_in": 1, "tokens_out": 1}
@@ -85,6 +110,7 @@ def subprocess_latency(argv: list[str], n: int) -> list[float]:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--cold-runs", type=int, default=20, help="first runs of a slot to time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     n = args.runs
@@ -93,9 +119,11 @@ async def main() -> None:
     async with Sandbox() as sb:
         res["snippet"] = summary(await tier_latency(sb, "snippet", n))
         res["agent"] = summary(await tier_latency(sb, "agent", n))
+        res["agent_first_run"] = summary(await first_run_latency(sb, args.cold_runs))
         res["rpc_round_trip"] = summary(await rpc_latency(sb, n))
         res["snippet_x32_concurrent"] = await concurrent(sb, "snippet")
-        res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=2)
+        res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=5)
+        res["agent_zygote_memory"] = zygote_memory(sb)
     res["python -c"] = summary(subprocess_latency([sys.executable, "-c", TRIVIAL], n))
     res["python -I -S -c"] = summary(subprocess_latency([sys.executable, "-I", "-S", "-c", TRIVIAL], n))
     res["loadavg_start_end"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]

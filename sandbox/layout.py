@@ -26,6 +26,13 @@ PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collection
            "dataclasses", "copy", "operator", "textwrap", "ast", "traceback", "io", "contextlib",
            "inspect", "shutil", "socket", "unicodedata", "resource", "crib_runtime", "crib_guest",
            "crib_landlock", "numpy"]
+# What the agent tier's zygotes import before their first run: what agents and the guest
+# runtime use. Not numpy: each zygote is a separate interpreter (no pages shared between
+# slots), and agents rarely need it (their code runs through run_python, in the snippet tier).
+AGENT_PRELOAD = [m for m in PRELOAD if m not in ("numpy", "socket", "crib_landlock")] + ["ctypes"]
+# The agent tier's working dir inside bubblewrap: a tmpfs of its own, not nested in /tmp, so
+# the zygote can empty each writable mount without touching another one's mount point.
+AGENT_SCRATCH = "/scratch"
 
 
 def guest_env(scratch: str) -> dict[str, str]:
@@ -55,10 +62,14 @@ class Layout:
     def read_paths(self) -> list[str]:
         return [self.prefix, *self.site_dirs, self.guest_dir]
 
-    def bwrap_argv(self, scratch: str, scratch_bytes: int) -> list[str]:
+    def bwrap_argv(self, scratch_bytes: int) -> list[str]:
+        """One slot's agent-tier sandbox, running a zygote (guest/crib_zygote.py) as PID 1.
+        Writable inside: only the size-limited tmpfs mounts /tmp, /dev/shm and the scratch
+        dir; the root and /dev are remounted read-only once everything is mounted."""
         assert self.bwrap, "bubblewrap is not installed"
+        scratch = AGENT_SCRATCH
         argv = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"]
+                "--cap-drop", "ALL", "--as-pid-1", "--ro-bind", "/usr", "/usr"]
         for top in ("/lib", "/lib64", "/bin", "/sbin"):
             if os.path.islink(top):
                 argv += ["--symlink", os.readlink(top), top]
@@ -68,15 +79,17 @@ class Layout:
             argv += ["--ro-bind-try", f, f]
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(scratch_bytes), "--tmpfs", "/tmp",
-                 "--size", str(scratch_bytes), "--tmpfs", "/dev/shm"]
+                 "--size", str(scratch_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         for p in self.read_paths():
             argv += ["--ro-bind", p, p]
         # The scratch dir is bubblewrap's own size-limited tmpfs, gone with the namespace.
-        argv += ["--size", str(scratch_bytes), "--tmpfs", scratch, "--chdir", scratch]
+        argv += ["--size", str(scratch_bytes), "--tmpfs", scratch, "--chdir", scratch,
+                 "--remount-ro", "/"]
         for k, v in guest_env(scratch).items():
             argv += ["--setenv", k, v]
         argv += ["--seccomp", "{seccomp_fd}", "--", self.interpreter, "-I", "-S", "-B",
-                 os.path.join(self.guest_dir, "crib_guest.py"), *self.site_dirs]
+                 os.path.join(self.guest_dir, "crib_zygote.py"), scratch, ",".join(AGENT_PRELOAD),
+                 *self.site_dirs]
         return argv
 
     def landlock_spec(self, scratch: str) -> dict[str, Any]:

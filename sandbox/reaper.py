@@ -61,3 +61,22 @@ def reap_orphans(uids: range, pgid: int | None = None) -> int:
             except ChildProcessError:
                 pass
     return reaped
+
+
+def reap_group(uids: range, pgid: int, timeout_s: float = 2.0) -> None:
+    """Reap what is left of process group `pgid` (a dead fork-server's: its pre-forked child
+    dies of PDEATHSIG a moment after it), waiting up to `timeout_s` for it to die."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        reap_orphans(uids, pgid=pgid)
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)

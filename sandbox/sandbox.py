@@ -19,12 +19,14 @@ from typing import Any
 
 from sandbox.channel import ChannelServer, Handler
 from sandbox.check import CheckReport, check
+from sandbox.control import ControlClient, ControlDied
 from sandbox.forkserver import ForkServerClient
 from sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
 from sandbox.limits import Limits, RunResult, Tier
-from sandbox.reaper import become_subreaper, reap_orphans
+from sandbox.reaper import become_subreaper, reap_group, reap_orphans
 from sandbox.seccomp import build_filter
 from sandbox.slots import BLOCK, SlotPool, claim_uid_block
+from sandbox.zygote import ZygoteClient
 
 SETUP_FAILED = 125
 NESTED_OUTPUT_CAP = 256 * 1024
@@ -38,7 +40,11 @@ def _retrieve(fut: asyncio.Future) -> None:
         fut.exception()
 
 
-def _cleanup(fs_holder: list[ForkServerClient], run_root: Path) -> None:
+def _cleanup(fs_holder: list[ForkServerClient], zygotes: dict[int, ZygoteClient],
+             run_root: Path) -> None:
+    for z in list(zygotes.values()):
+        z.close()
+    zygotes.clear()
     fs_holder[0].close()
     reap_orphans(range(0), pgid=fs_holder[0].proc.pid)
     shutil.rmtree(run_root, ignore_errors=True)
@@ -85,7 +91,8 @@ class Sandbox:
             if root:
                 os.chown(d, self.uids[i], self.uids[i])
             self._slot_dirs.append(str(d))
-        self._argv: dict[int, list[str]] = {}  # bubblewrap command line per slot
+        self._agent_argv: list[str] | None = None  # the zygotes' bubblewrap command line
+        self._zygotes: dict[int, ZygoteClient] = {}   # agent tier: one per slot, started lazily
         # What a spawn request needs per slot, computed once.
         self._spawn_base = [{"uid": self.uids[i] if root else None, "scratch": d,
                              "env": guest_env(d)} for i, d in enumerate(self._slot_dirs)]
@@ -98,19 +105,20 @@ class Sandbox:
         self._fs_config = config
         self._fs = ForkServerClient(self.layout.interpreter, config, self.run_root)
         self._fs_holder = [self._fs]  # the finalizer must close a restarted fork-server too
-        self._finalizer = weakref.finalize(self, _cleanup, self._fs_holder, self.run_root)
+        self._finalizer = weakref.finalize(self, _cleanup, self._fs_holder, self._zygotes,
+                                           self.run_root)
         self._pool = SlotPool(slots)
         self._seq = itertools.count()
         self._closed = False
 
     # ---- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the fork-server and remove the run directory."""
+        """Stop the agent tier's zygotes and the fork-server, and remove the run directory."""
         if self._closed:
             return
         self._closed = True
         self._finalizer.detach()
-        _cleanup(self._fs_holder, self.run_root)
+        _cleanup(self._fs_holder, self._zygotes, self.run_root)
         reap_orphans(self.uids)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -142,6 +150,33 @@ class Sandbox:
             return "none", [UNSAFE_WARNING]
         raise SandboxUnavailable(f"the {tier} tier is unavailable: {getattr(self.report, tier).reason}")
 
+    def zygotes(self) -> list[dict[str, Any]]:
+        """The agent tier's live zygotes: slot, host pids (bubblewrap, zygote) and memory."""
+        return [{"slot": slot, "pids": z.pids(), **z.memory_kb()}
+                for slot, z in sorted(self._zygotes.items()) if z.usable]
+
+    def stop_zygotes(self) -> int:
+        """Stop the agent tier's idle zygotes (to free their memory, or to time a slot's first
+        run); each slot starts a fresh one on its next agent run. Returns how many stopped."""
+        idle = [slot for slot, z in self._zygotes.items() if z.usable and not z.busy]
+        for slot in idle:
+            self._zygotes.pop(slot).close()
+        return len(idle)
+
+    def _zygote(self, slot: int) -> ZygoteClient:
+        """The slot's zygote, started now if it has none or its last one is gone."""
+        z = self._zygotes.get(slot)
+        if z is not None and z.usable:
+            return z
+        if z is not None:
+            z.close()
+        if self._agent_argv is None:
+            self._agent_argv = self.layout.bwrap_argv(self.scratch_mb << 20)
+        z = ZygoteClient(self._fs, slot, {**self._spawn_base[slot], "argv": self._agent_argv},
+                         self.run_root / f"zygote-{slot}.log")
+        self._zygotes[slot] = z
+        return z
+
     # ---- public API -------------------------------------------------------------------------
     async def run(self, code: str, tier: Tier = "snippet", entry: str | None = None,
                   inputs: Any = None, limits: Limits | None = None, rpc: Handler | None = None,
@@ -170,9 +205,11 @@ class Sandbox:
         used, notes = self._pick_tier(tier)
         if self._fs.dead:  # it died (killed, OOM): start a new one rather than fail forever
             self._fs.close()
-            reap_orphans(self.uids, pgid=self._fs.proc.pid)  # its pre-forked child
+            reap_group(self.uids, self._fs.proc.pid)  # its pre-forked child
             self._fs = ForkServerClient(self.layout.interpreter, self._fs_config, self.run_root)
             self._fs_holder[0] = self._fs
+            for z in self._zygotes.values():  # they died with it (PDEATHSIG)
+                z.close()
             notes.append("the fork-server had died and was restarted")
         await self._fs.wait_ready()
         slot = await self._pool.acquire(nested)
@@ -190,26 +227,36 @@ class Sandbox:
                     os.memfd_create("crib-stderr", os.MFD_CLOEXEC)]
             fds.append(job_memfd(code, request, files))
             host_sock, guest_sock = socket.socketpair()
-            spawn = {"op": "spawn", "tier": used, "rlimits": limits.rlimits(),
-                     **self._spawn_base[slot]}
-            if used == "agent":
-                if slot not in self._argv:
-                    self._argv[slot] = self.layout.bwrap_argv(scratch, self.scratch_mb << 20)
-                spawn["argv"] = self._argv[slot]
-            elif used == "snippet" and self._fs.info.get("landlock_error"):
-                spawn["landlock"] = self.layout.landlock_spec(scratch)  # no prepared ruleset
+            client: ControlClient = self._fs
+            if used == "agent":  # the slot's warm zygote forks the run inside its sandbox
+                client = self._zygote(slot)
+                spawn = {"op": "spawn", "rlimits": limits.rlimits(), "timeout_s": limits.timeout_s}
+            else:
+                spawn = {"op": "spawn", "tier": used, "rlimits": limits.rlimits(),
+                         **self._spawn_base[slot]}
+                if used == "snippet" and self._fs.info.get("landlock_error"):
+                    spawn["landlock"] = self.layout.landlock_spec(scratch)  # no prepared ruleset
 
             async def run_nested(params: dict) -> dict:
                 return await self._nested(params, limits, deadline)
 
             chan = ChannelServer(limits, rpc, request.get("cheatsheet") or "", run_nested)
-            def on_exit(slot: int = slot) -> None:  # reader thread: the slot is clean again
-                self._pool.release(slot, nested)
-                reap_orphans(self.uids)
+            def on_exit(slot: int = slot, agent: bool = used == "agent") -> None:
+                self._pool.release(slot, nested)  # reader thread: the slot is clean again
+                if not agent:  # an agent run's processes are reaped inside its sandbox
+                    reap_orphans(self.uids)
 
+            run_fds = [fds[0], fds[1], guest_sock.fileno(), fds[2]]
             try:
-                req_id, exit_fut = self._fs.spawn(spawn, [fds[0], fds[1], guest_sock.fileno(),
-                                                          fds[2]], on_exit)
+                try:
+                    req_id, exit_fut = client.spawn(spawn, run_fds, on_exit)
+                except ControlDied:
+                    if used != "agent":
+                        raise
+                    # The zygote died while idle (and was not yet seen dead): a fresh one.
+                    client.close()
+                    client = self._zygote(slot)
+                    req_id, exit_fut = client.spawn(spawn, run_fds, on_exit)
             finally:
                 guest_sock.close()
             exit_fut.add_done_callback(_retrieve)  # nobody awaits it after an early end
@@ -219,16 +266,18 @@ class Sandbox:
             tasks += [serve, ended]
             timed_out, early = await self._wait_run(exit_fut, ended, serve, chan, deadline)
             if early:  # the guest reported and closed the channel; its teardown goes on alone
-                self._fs.kill(req_id)  # harmless if it is exiting; stops one that lied
+                client.kill(req_id)  # harmless if it is exiting; stops one that lied
                 exit_msg: dict[str, Any] = {"op": "early"}
             else:
                 if not exit_fut.done():
-                    self._fs.kill(req_id)
+                    client.kill(req_id)
                 try:
                     exit_msg = await asyncio.wait_for(asyncio.shield(exit_fut), KILL_GRACE_S)
                 except asyncio.TimeoutError:
-                    raise RuntimeError(f"the fork-server did not report the end of run {n} "
+                    raise RuntimeError(f"{client.what} did not report the end of run {n} "
                                        f"within {KILL_GRACE_S} s of the kill") from None
+                except ControlDied as e:  # its processes are gone with it
+                    exit_msg = {"op": "died", "message": str(e)}
                 try:
                     await asyncio.wait_for(asyncio.shield(serve), 2.0)  # the channel to EOF
                 except asyncio.TimeoutError:
@@ -245,7 +294,7 @@ class Sandbox:
             if exit_fut is None:  # never started: the slot is ours to give back
                 self._pool.release(slot, nested)
             elif not exit_fut.done():  # ended early or cancelled: on_exit frees the slot
-                self._fs.kill(req_id)
+                client.kill(req_id)
 
     @staticmethod
     async def _wait_run(exit_fut: asyncio.Future, ended: asyncio.Task, serve: asyncio.Task,
@@ -294,6 +343,8 @@ class Sandbox:
         cpu_ms = exit_msg.get("cpu_ms")
         if exit_msg.get("op") == "error":
             error = f"the sandbox could not start the run: {exit_msg.get('message')}"
+        elif exit_msg.get("op") == "died":
+            error = f"the sandbox died during the run: {exit_msg.get('message')}"
         elif exit_msg.get("op") == "early":  # reported by the guest itself
             code = res.get("exit_code")
             exit_code = code if isinstance(code, int) and not isinstance(code, bool) else 1
@@ -304,8 +355,6 @@ class Sandbox:
             exit_code = os.waitstatus_to_exitcode(exit_msg["status"])
             if exit_code < 0:
                 sig = -exit_code
-            elif tier == "agent" and exit_code > 128 and chan.result is None:
-                sig = exit_code - 128  # bubblewrap reports a killed guest as 128 + signal
         limit_hit = chan.limit_hit
         if chan.violation:
             error = f"channel protocol violation, run ended: {chan.violation}"

@@ -1,9 +1,9 @@
 """The seccomp filter both tiers install, built as classic BPF in pure Python (no libseccomp).
 
 Checks the architecture (anything but the native one is killed: no i386 or x32 detours), then
-fails the listed syscalls with EPERM, refuses namespace flags in clone(), makes clone3 report
-ENOSYS (its flags sit behind a pointer BPF cannot read; libc then falls back to clone), and
-refuses the TIOCSTI ioctl. Everything else is allowed: the other layers (uid, rlimits, Landlock
+fails the listed syscalls with EPERM (SysV IPC and POSIX message queues among them), refuses
+namespace flags in clone(), makes clone3 report ENOSYS (its flags sit behind a pointer BPF
+cannot read; libc then falls back to clone), and refuses the TIOCSTI ioctl. Everything else is allowed: the other layers (uid, rlimits, Landlock
 or bubblewrap's namespaces) do the rest."""
 from __future__ import annotations
 
@@ -45,7 +45,14 @@ DENIED: dict[str, tuple[int | None, int | None]] = {
     "clock_adjtime": (305, 266), "vhangup": (153, 58), "personality": (135, 92),
     "fanotify_init": (300, 262), "lookup_dcookie": (212, 18), "move_pages": (279, 239),
     "migrate_pages": (256, 238), "mbind": (237, 235), "set_mempolicy": (238, 237),
-    "memfd_secret": (447, 447), "iopl": (172, None), "ioperm": (173, None),
+    "memfd_secret": (447, 447),
+    # System V IPC and POSIX message queues: objects that outlive the run in an IPC namespace
+    # (the agent tier's is shared by the runs of a slot, the snippet tier's is the host's).
+    "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195), "shmdt": (67, 197),
+    "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),
+    "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187),
+    "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182),
+    "mq_timedreceive": (243, 183), "mq_notify": (244, 184), "mq_getsetattr": (245, 185), "iopl": (172, None), "ioperm": (173, None),
     "modify_ldt": (154, None), "uselib": (134, None), "_sysctl": (156, None),
     "nfsservctl": (180, None),
 }

@@ -35,11 +35,17 @@ RLIMITS = {"cpu": resource.RLIMIT_CPU, "as": resource.RLIMIT_AS, "nproc": resour
            "core": resource.RLIMIT_CORE}
 
 
-def apply_rlimits(limits: dict[str, int]) -> None:
+def apply_rlimits(limits: dict[str, int], clamp: bool = False) -> None:
     """`limits` maps names of RLIMITS to a soft limit; CPU gets one extra second of hard limit
-    so SIGXCPU (reported as a CPU limit) comes before SIGKILL."""
+    so SIGXCPU (reported as a CPU limit) comes before SIGKILL. With `clamp` (a process that
+    cannot raise hard limits) a limit above the current hard one is lowered to it."""
     for name, soft in limits.items():
         hard = soft + 1 if name == "cpu" else soft
+        if clamp:
+            cur = resource.getrlimit(RLIMITS[name])[1]
+            if cur != resource.RLIM_INFINITY and hard > cur:
+                hard = cur
+                soft = min(soft, hard)
         resource.setrlimit(RLIMITS[name], (soft, hard))
 
 

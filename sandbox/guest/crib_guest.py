@@ -1,8 +1,8 @@
 """Guest bootstrap: runs one job (a snippet or an agent) and reports its result on the channel.
 
-Trusted code that runs first inside the sandbox, before anything untrusted. In the agent tier
-bubblewrap executes this file; in the snippet tier the fork-server's child calls `run_job`
-after confining itself. The job arrives as an inherited memfd on fd 4 (no files on disk):
+Trusted code that runs first inside the sandbox, before anything untrusted: the child that
+the fork-server (snippet tier) or a slot's zygote (agent tier) forks for a run calls `run_job`
+once it is confined. The job arrives as an inherited memfd on fd 4 (no files on disk):
 a marshal dump of {"code", "request", "files"}, written by the host."""
 from __future__ import annotations
 
@@ -133,15 +133,3 @@ def run_job(job_fd: int = JOB_FD) -> int:
     except Exception:  # noqa: BLE001 - the host then reports a missing result
         pass
     return exit_code
-
-
-def main() -> None:
-    """Entry point inside bubblewrap: `python -I -S crib_guest.py SITE_DIR...`."""
-    os.closerange(JOB_FD + 1, 1 << 16)  # only stdio, the channel and the job survive
-    sys.path.extend(sys.argv[1:])
-    code = run_job()
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    main()
