@@ -72,6 +72,12 @@ def solve(
         seed=seed, out=out, input_field=input_field, target_field=target_field,
         on_bad_line="skip" if skip_bad_lines else "stop",
     )
+    if executor == "ray" and opts.memory != "none":
+        from crib.cliutil import err_console
+
+        err_console().print(f"note: with --memory {opts.memory} the problems run on this machine "
+                            "(the cheatsheet and its index live here); pass --memory none to fan "
+                            "them out on the Ray cluster", highlight=False)
     from crib.solve_view import run_and_report
 
     try:

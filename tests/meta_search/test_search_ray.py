@@ -1,0 +1,52 @@
+"""`crib search --executor ray --db <postgres>` on a real local Ray cluster: the archive (in
+PostgreSQL) holds the same per-problem scores as a local search over the same candidates."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.meta_search.helpers import Script, agent, proposal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def per_problem_scores(url: str, run_id: str) -> dict[tuple[str, str, str], float]:
+    from crib.storage import open_database
+    from meta_search.archive import Archive
+
+    engine = open_database(url)
+    try:
+        archive = Archive(engine, run_id)
+        return {(e.name, split, pid): o.score for e in archive.entries()
+                for split in ("smoke", "minibatch", "validation")
+                for pid, o in archive.evaluations(e.id, split).items()}
+    finally:
+        engine.dispose()
+
+
+def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, postgres_url,
+                                                 tmp_path):
+    scripted_server.script(Script(proposals={1: proposal("strong", agent(90, "strong"))}))
+    args = [sys.executable, "-m", "crib", "search", "--domain", "game24", "--generations", "1",
+            "--val-size", "4", "--test-size", "0", "--seeds", "cot", "--minibatch", "2",
+            "--reflections", "0", "--concurrency", "2", "--json"]
+
+    def run(data: Path, *extra: str) -> dict:
+        env = dict(os.environ, OPENAI_BASE_URL=scripted_server.url, OPENAI_API_KEY="x",
+                   CRIB_LLM__MODEL="scripted-model", CRIB_DATA_DIR=str(data), NO_COLOR="1")
+        r = subprocess.run([*args, *extra], env=env, capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    local = run(tmp_path / "a")
+    remote = run(tmp_path / "b", "--executor", "ray", "--ray-address", ray_cluster.address,
+                 "--db", postgres_url)
+    assert remote["status"] == local["status"] == "done"
+    local_scores = per_problem_scores(f"sqlite:///{tmp_path / 'a' / 'crib.db'}", local["run_id"])
+    ray_scores = per_problem_scores(postgres_url, remote["run_id"])
+    assert ray_scores == local_scores
+    assert {name for name, _, _ in ray_scores} == {"cot", "strong"}
+    assert remote["best"]["name"] == local["best"]["name"]
+    assert remote["spend"]["by_role"]["solver"]["calls"] == local["spend"]["by_role"]["solver"]["calls"]
