@@ -160,6 +160,8 @@ async def run_solve(
             models=ctx.model_manifest(), skipped_lines=loaded.skipped_lines,
             executor=executor.name))
     ctx.llm.run_id = run_id
+    if executor.name == "local":  # every call of the run is made here: keep its spend in memory
+        ctx.llm.track(run_id)
 
     done = store.results(run_id)
     done_ids = {o["problem_id"] for o in done}
