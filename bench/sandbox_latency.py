@@ -6,7 +6,8 @@ Prints p50/p90 (ms) of: a trivial snippet in the snippet tier (fork-server + Lan
 seccomp); in the agent tier on a slot's warm zygote (bubblewrap sandbox already up, one fork
 per run) and as the first run of a slot (bubblewrap and the zygote's interpreter start first:
 `agent_first_run`); one guest->host RPC round trip (a `complete` call answered by a plain async
-handler, timed inside the guest); 32 concurrent runs of each tier; the memory of the agent
+handler, timed inside the guest); the CPU each trivial run costs the host process and the
+sandbox's own processes (fork-server, zygotes, their runs); 32 concurrent runs of each tier; the memory of the agent
 tier's zygotes after those (RSS and PSS per zygote, bubblewrap included); and the baselines
 `python -c` and `python -I -S -c` as plain subprocesses. The load average is printed too: on a
 shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet p50 <= 5 ms, agent
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,21 +41,45 @@ def summary(xs: list[float]) -> dict:
             "min_ms": round(min(xs), 2)}
 
 
-async def tier_latency(sb: Sandbox, tier: str, n: int) -> list[float]:
+def _proc_cpu_ms(pid: int) -> float:
+    """utime + stime + cutime + cstime of a process (its reaped children included)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(sb: Sandbox) -> tuple[float, float]:
+    """(host process, sandbox processes) CPU so far, in ms. The sandbox side is the
+    fork-server (with every run or bubblewrap it reaped) and the agent tier's zygotes (with
+    every run they reaped); zygotes that stopped take their share with them."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    host = (ru.ru_utime + ru.ru_stime) * 1000
+    pids = [sb._fs.proc.pid] + [p for z in getattr(sb, "zygotes", list)() for p in z["pids"]]
+    return host, sum(_proc_cpu_ms(p) for p in pids)
+
+
+async def tier_latency(sb: Sandbox, tier: str, n: int) -> tuple[list[float], dict]:
     for _ in range(5):
         await sb.run(TRIVIAL, tier=tier)
     out = []
+    host0, box0 = cpu_ms(sb)
     for _ in range(n):
         t0 = time.perf_counter()
         r = await sb.run(TRIVIAL, tier=tier)
         out.append((time.perf_counter() - t0) * 1000)
         if not r.ok:
             raise SystemExit(f"{tier} run failed: {r.error}\n{r.stderr}")
-    return out
+    await asyncio.sleep(0.2)  # the last run's teardown
+    host1, box1 = cpu_ms(sb)
+    return out, {"host_ms": round((host1 - host0) / n, 2), "sandbox_ms": round((box1 - box0) / n, 2)}
 
 
-async def first_run_latency(sb: Sandbox, n: int) -> list[float]:
+async def first_run_latency(sb: Sandbox, n: int) -> list[float] | None:
     """The first agent run of a slot: its zygote is stopped before each run."""
+    if not hasattr(sb, "stop_zygotes"):
+        return None  # a sandbox without zygotes: every agent run is a first run
     out = []
     for _ in range(n):
         sb.stop_zygotes()
@@ -66,7 +92,7 @@ async def first_run_latency(sb: Sandbox, n: int) -> list[float]:
 
 
 def zygote_memory(sb: Sandbox) -> dict:
-    zs = sb.zygotes()
+    zs = sb.zygotes() if hasattr(sb, "zygotes") else []
     if not zs:
         return {"zygotes": 0}
     return {"zygotes": len(zs), "rss_mb_each": round(sum(z["rss_kb"] for z in zs) / len(zs) / 1024, 1),
@@ -90,6 +116,8 @@ async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
 
 
 async def concurrent(sb: Sandbox, tier: str, k: int = 32, rounds: int = 5) -> dict:
+    """Steady state: one untimed round first (it starts the agent tier's zygotes)."""
+    await asyncio.gather(*[sb.run(TRIVIAL, tier=tier) for _ in range(k)])
     t0 = time.perf_counter()
     for _ in range(rounds):
         rs = await asyncio.gather(*[sb.run(TRIVIAL, tier=tier) for _ in range(k)])
@@ -117,9 +145,13 @@ async def main() -> None:
     load0 = os.getloadavg()
     res: dict = {}
     async with Sandbox() as sb:
-        res["snippet"] = summary(await tier_latency(sb, "snippet", n))
-        res["agent"] = summary(await tier_latency(sb, "agent", n))
-        res["agent_first_run"] = summary(await first_run_latency(sb, args.cold_runs))
+        for tier in ("snippet", "agent"):
+            times, cpu = await tier_latency(sb, tier, n)
+            res[tier] = summary(times)
+            res[f"{tier}_cpu_per_run"] = cpu
+        first = await first_run_latency(sb, args.cold_runs)
+        if first:
+            res["agent_first_run"] = summary(first)
         res["rpc_round_trip"] = summary(await rpc_latency(sb, n))
         res["snippet_x32_concurrent"] = await concurrent(sb, "snippet")
         res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=5)

@@ -26,10 +26,13 @@ PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collection
            "dataclasses", "copy", "operator", "textwrap", "ast", "traceback", "io", "contextlib",
            "inspect", "shutil", "socket", "unicodedata", "resource", "crib_runtime", "crib_guest",
            "crib_landlock", "numpy"]
-# What the agent tier's zygotes import before their first run: what agents and the guest
-# runtime use. Not numpy: each zygote is a separate interpreter (no pages shared between
-# slots), and agents rarely need it (their code runs through run_python, in the snippet tier).
-AGENT_PRELOAD = [m for m in PRELOAD if m not in ("numpy", "socket", "crib_landlock")] + ["ctypes"]
+# What the agent tier's zygotes import (besides crib_guest and crib_runtime, with json, re,
+# random) before their first run: what the bootstrap and `agent_globals` use on every run.
+# Kept short because every slot pays for it once at start (a batch at concurrency 32 starts
+# 32 zygotes), and each zygote is its own interpreter, so nothing of it is shared between
+# slots. Agents' own code seldom imports more; what it does import costs that run only.
+AGENT_PRELOAD = ["inspect", "traceback", "resource", "math", "itertools", "collections",
+                 "functools"]
 # The agent tier's working dir inside bubblewrap: a tmpfs of its own, not nested in /tmp, so
 # the zygote can empty each writable mount without touching another one's mount point.
 AGENT_SCRATCH = "/scratch"
