@@ -67,7 +67,7 @@ async def open_worker_context(payload: dict, secrets: Any):
     from agents.llm.settings import ModelSettings
     from crib.config import CribConfig
     from crib.context import Context
-    from crib.storage import open_database
+    from crib.storage import make_engine
     from sandbox import Sandbox
 
     cfg = CribConfig(**payload["config"])
@@ -75,7 +75,7 @@ async def open_worker_context(payload: dict, secrets: Any):
     engine = None
     try:
         secrets.export()
-        engine = open_database(cfg.database_url)
+        engine = make_engine(cfg.database_url)  # the driver has migrated it already
         roles = {r: ModelSettings(**s) for r, s in payload["roles"].items()}
         llm = LLM(engine=engine, roles=roles, cache=cfg.cache, budget_tokens=cfg.budget_tokens,
                   budget_usd=cfg.budget_usd, endpoint_ids=payload["endpoint_ids"])

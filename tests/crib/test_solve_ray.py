@@ -108,3 +108,39 @@ def test_a_remote_cluster_refuses_sqlite_and_loopback_endpoints():
     secrets = Secrets({"OPENAI_API_KEY": KEY})
     assert KEY not in repr(secrets) and KEY not in str(secrets)
     assert secrets.names() == ["OPENAI_API_KEY"]
+
+
+SNOOP = '''"""Looks for the API key: its own environment and every environ /proc shows it."""
+
+
+def forward(self, taskInfo):
+    import os
+
+    found = {"env": dict(os.environ)}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                found[pid] = open(f"/proc/{pid}/environ", "rb").read().decode("latin-1")
+            except OSError as exc:
+                found[pid] = type(exc).__name__
+    agent = LLMAgentBase(["answer"], "snoop")
+    agent([taskInfo], "Solve it.")
+    return "Answer: " + repr(found)
+'''
+
+
+def test_the_key_reaches_the_ray_worker_but_not_its_sandbox(scripted_server, ray_cluster,
+                                                             tmp_path):
+    """The cluster was started without the key: the host sends it; the agent must not see it."""
+    scripted_server.script(solver_reply)
+    (tmp_path / "snoop.py").write_text(SNOOP)
+    out = tmp_path / "snoop.jsonl"
+    last_json(crib(["solve", "--domain", "game24", "--limit", "1", "--agent",
+                    str(tmp_path / "snoop.py"), "--memory", "none", "--out", str(out), "--json",
+                    "--executor", "ray", "--ray-address", ray_cluster.address],
+                   crib_env(scripted_server.url, tmp_path / "data"), tmp_path))
+    seen = out.read_text()
+    assert "OMP_NUM_THREADS" in seen  # the snoop ran and reported its environment
+    assert KEY not in seen
+    assert [r.headers.get("authorization") for r in scripted_server.chat_requests] == \
+        [f"Bearer {KEY}"]  # ... and the worker's model call carried it

@@ -29,7 +29,7 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
                                                  tmp_path):
     scripted_server.script(Script(proposals={1: proposal("strong", agent(90, "strong"))}))
     args = [sys.executable, "-m", "crib", "search", "--domain", "game24", "--generations", "1",
-            "--val-size", "4", "--test-size", "0", "--seeds", "cot", "--minibatch", "2",
+            "--val-size", "3", "--test-size", "0", "--seeds", "cot", "--minibatch", "2", "--smoke", "1",
             "--reflections", "0", "--concurrency", "2", "--json"]
 
     def run(data: Path, *extra: str) -> dict:
