@@ -188,25 +188,48 @@ def clock_ms(start: float) -> float:
 
 def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
     """Write a problem's attempts in one transaction, replacing an earlier try of the same
-    problem by the same agent and policy in the same run (a resumed run counts nothing twice)."""
+    problem by the same agent and policy in the same run (a resumed run counts nothing twice).
+    Core statements, built once: the ORM costs several ms of CPU per problem."""
     if engine is None or not attempts:
         return
-    from sqlalchemy import delete
-    from sqlalchemy.orm import Session
-
-    from agents.records import AttemptRow
-
+    delete_stmt, insert_stmt = _attempt_statements()
     first = attempts[0]
     prefix = first.id.rsplit(":", 1)[0] + ":"
-    with Session(engine) as session, session.begin():
-        session.execute(delete(AttemptRow).where(AttemptRow.id.startswith(prefix, autoescape=True)))
-        for a in attempts:
-            session.add(AttemptRow(
-                id=a.id, run_id=a.run_id, problem_id=a.problem_id, agent_name=a.agent_name,
-                agent_hash=a.agent_hash, policy=a.policy, attempt_index=a.index,
-                answer=a.answer, raw_output=(a.raw_output or "")[:MAX_RAW_CHARS],
-                passed=a.passed, verdicts=[v.model_dump() for v in a.verdicts],
-                feedback_in=a.feedback_in, calls=a.calls, cached_calls=a.cached_calls,
-                tokens_in=a.tokens_in, tokens_out=a.tokens_out, cost_usd=a.cost_usd,
-                wall_ms=a.wall_ms, error=a.error, cheatsheet_version=a.cheatsheet_version,
-                memory_entry_ids=list(a.memory_entry_ids), created_at=datetime.now(timezone.utc)))
+    now = datetime.now(timezone.utc)
+    rows = [{
+        "id": a.id, "run_id": a.run_id, "problem_id": a.problem_id, "agent_name": a.agent_name,
+        "agent_hash": a.agent_hash, "policy": a.policy, "attempt_index": a.index,
+        "answer": a.answer, "raw_output": (a.raw_output or "")[:MAX_RAW_CHARS],
+        "passed": a.passed, "verdicts": [v.model_dump() for v in a.verdicts],
+        "feedback_in": a.feedback_in, "calls": a.calls, "cached_calls": a.cached_calls,
+        "tokens_in": a.tokens_in, "tokens_out": a.tokens_out, "cost_usd": a.cost_usd,
+        "wall_ms": a.wall_ms, "error": a.error, "cheatsheet_version": a.cheatsheet_version,
+        "memory_entry_ids": list(a.memory_entry_ids), "created_at": now} for a in attempts]
+    with engine.begin() as conn:
+        conn.execute(delete_stmt, {"problem": first.problem_id,
+                                   "prefix": _like_escape(prefix) + "%"})
+        conn.execute(insert_stmt, rows)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_STATEMENTS: tuple = ()
+
+
+def _attempt_statements() -> tuple:
+    """(delete earlier tries, insert) for the attempts table; the problem_id term lets the
+    database use its index instead of scanning every attempt for the id prefix."""
+    global _STATEMENTS
+    if not _STATEMENTS:
+        from sqlalchemy import bindparam
+
+        from agents.records import AttemptRow
+
+        table = AttemptRow.__table__
+        _STATEMENTS = (
+            table.delete().where(table.c.problem_id == bindparam("problem"),
+                                 table.c.id.like(bindparam("prefix"), escape="\\")),
+            table.insert())
+    return _STATEMENTS

@@ -82,7 +82,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
 
         sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
     engine = open_database(cfg.database_url)
-    server = None
+    server = llm = None
     try:
         local_url = alias = None
         if cfg.needs_local_model:
@@ -100,8 +100,12 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                   budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd)
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)
     finally:
-        if sandbox is not None:
-            sandbox.close()
-        if server is not None:
-            server.stop()
-        engine.dispose()
+        try:
+            if sandbox is not None:
+                sandbox.close()
+            if server is not None:
+                server.stop()
+            engine.dispose()
+        finally:
+            if llm is not None:  # last: an await here may be cancelled (Ctrl-C)
+                await llm.aclose()

@@ -1,9 +1,12 @@
 """`LLM`: the one async interface every part of Crib uses to talk to language models.
 
-Built on langchain-openai's `ChatOpenAI` (its own retries off: ours honour Retry-After and
-are recorded) against OpenAI-compatible endpoints. Around each call: the SQL response cache,
-the budget check, a per-endpoint concurrency limit, retries with backoff, a per-call timeout
-and one ledger row. See docs/interfaces.md ("Language models").
+Against OpenAI-compatible endpoints. A completion goes out as one JSON POST on a pooled
+aiohttp session (`agents/llm/http_chat.py`: the SDK stacks cost several ms of CPU per call,
+which batch solving cannot afford); streaming goes through langchain-openai's `ChatOpenAI`
+(its own retries off). Around each call: the SQL response cache, the budget check, a
+per-endpoint concurrency limit, retries with backoff (ours honour Retry-After and are
+recorded), a per-call timeout and one ledger row. See docs/interfaces.md ("Language models").
+Call `await llm.aclose()` when done on a loop (crib's wiring does) to close its connections.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from agents.llm.budget import Budget
 from agents.llm.cache import CacheMode, ResponseCache, cache_key
 from agents.llm.completion import Completion, Spend
 from agents.llm.errors import EndpointError, LLMError, StructuredOutputError
+from agents.llm.http_chat import ChatEndpoint, request_body
 from agents.llm.ledger import Ledger
 from agents.llm.local_server import embedded
 from agents.llm.prices import PRICES_PER_MTOK, cost_usd
@@ -48,25 +52,6 @@ def derive_seed(messages: list[dict], attempt: int) -> int:
     """A stable seed per (prompt, attempt): replays reproduce on servers that honour seeds."""
     blob = json.dumps([messages, attempt], sort_keys=True, ensure_ascii=False).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
-
-
-async def _generate(chat, messages: list[dict], kwargs: dict) -> tuple[str, int, int, str | None, str | None]:
-    """One chat completion: (text, tokens in, tokens out, model, finish reason).
-
-    Calls ChatOpenAI's `_agenerate` (the documented override point of a LangChain chat model)
-    rather than `ainvoke`: the callback and tracing machinery around `ainvoke` costs CPU on
-    every call and we record calls ourselves; it would also ship prompts to a tracing service
-    if one were configured in the environment."""
-    from langchain_core.messages import convert_to_messages
-
-    result = await chat._agenerate(convert_to_messages(messages), **kwargs)
-    generation = result.generations[0]
-    message = generation.message
-    text = message.content if isinstance(message.content, str) else str(message.content)
-    usage = getattr(message, "usage_metadata", None) or {}
-    return (text, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
-            (result.llm_output or {}).get("model_name"),
-            (generation.generation_info or {}).get("finish_reason"))
 
 
 class LLM:
@@ -136,14 +121,45 @@ class LLM:
         loop = asyncio.get_running_loop()
         state = self._per_loop.get(loop)
         if state is None:
-            state = {"chat": {}, "turn": {}, "sem": {}}
+            state = {"chat": {}, "turn": {}, "sem": {}, "http": {}, "sessions": []}
             self._per_loop[loop] = state
         return state
 
+    def _api_key(self, role: _Role) -> str:
+        if embedded(role.base_url) is not None:
+            return NO_KEY  # a hosted key has no business with the embedded server
+        return os.environ.get(role.settings.api_key_env or "", "") or NO_KEY
+
+    def _endpoint(self, role: _Role):
+        """This loop's connection pool for the role's endpoint (the direct HTTP path)."""
+        state = self._loop_state()
+        endpoint = state["http"].get(role.name)
+        if endpoint is None:
+            endpoint = ChatEndpoint(role.base_url, self._api_key(role),
+                                    connections=self._limit(role.base_url) + 2,
+                                    timeout_s=role.settings.timeout_s,
+                                    loop=asyncio.get_running_loop(), registry=state["sessions"])
+            state["http"][role.name] = endpoint
+        return endpoint
+
+    async def aclose(self) -> None:
+        """Close this event loop's HTTP connections (safe to call more than once)."""
+        state = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if state is None:
+            return
+        for endpoint in state["http"].values():
+            await endpoint.aclose()
+        state["sessions"].clear()
+        for shards in state["chat"].values():
+            for chat in shards:
+                client = getattr(chat, "http_async_client", None)
+                if client is not None:
+                    await client.aclose()
+
     def _chat(self, role: _Role):
-        """A ChatOpenAI for this role, round-robin over shards of at most SHARD connections:
-        httpcore's pool does work linear in its size on every request, so at concurrency 32
-        one big pool costs about twice the CPU per call of four small ones (measured)."""
+        """A ChatOpenAI for this role (streaming), round-robin over shards of at most SHARD
+        connections: httpcore's pool does work linear in its size on every request, so at
+        concurrency 32 one big pool costs about twice the CPU per call of four small ones."""
         state = self._loop_state()
         shards = state["chat"].get(role.name)
         if shards is None:
@@ -151,9 +167,7 @@ class LLM:
             from langchain_openai import ChatOpenAI
 
             s = role.settings
-            key = os.environ.get(s.api_key_env or "", "") or NO_KEY
-            if embedded(role.base_url) is not None:
-                key = NO_KEY  # a hosted key has no business with the embedded server
+            key = self._api_key(role)
             limit = self._limit(role.base_url)
             count = max(1, -(-limit // SHARD))
             per_shard = -(-limit // count) + 2
@@ -198,8 +212,9 @@ class LLM:
             self.ledger.record(**row)
             return
         with self.ledger.engine.begin() as conn:
-            self.ledger.record(conn, **row)
+            row = self.ledger.record(conn, **row)
             self.cache.put(key, model, response, conn)
+        self.ledger.committed(row)
 
     async def _record(self, **row) -> None:
         return await asyncio.to_thread(self.ledger.record, **row)
@@ -237,10 +252,10 @@ class LLM:
                                   attempt=attempt), value
 
         await self.budget.check(run)
-        chat = self._chat(role)  # built (and langchain imported) before the clock starts
+        endpoint = self._endpoint(role)  # built before the clock starts
         started = time.monotonic()
         text, tokens_in, tokens_out, model, finish = await self._with_retries(
-            chat, role, messages, params, base_row)
+            endpoint, role, messages, params, base_row)
         latency_ms = (time.monotonic() - started) * 1000
         model = model or role.model
         cost = cost_usd(role.model, tokens_in, tokens_out, self.prices)
@@ -270,9 +285,9 @@ class LLM:
         except ValueError as exc:
             return str(exc), False
 
-    async def _with_retries(self, chat, role: _Role, messages: list[dict], params: dict,
+    async def _with_retries(self, endpoint, role: _Role, messages: list[dict], params: dict,
                             base_row: dict):
-        kwargs = self._call_kwargs(params)
+        body = request_body(role.model, messages, self._call_kwargs(params))
         retries = role.settings.max_retries if role.settings.max_retries is not None else 4
         timeout = role.settings.timeout_s
         failure: Failure | None = None
@@ -280,7 +295,7 @@ class LLM:
             async with self._semaphore(role.base_url):
                 try:
                     async with asyncio.timeout(timeout):
-                        return await _generate(chat, messages, kwargs)
+                        return await endpoint.complete(body)
                 except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
                     failure = classify(exc)
                     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
@@ -377,8 +392,14 @@ class LLM:
                 "model": r.model, "finish_reason": finish})
 
     # -- accounting and adapters -----------------------------------------------------------
-    def spend(self, run_id: str | None = None) -> Spend:
-        return self.ledger.spend(run_id if run_id is not None else self.run_id)
+    def spend(self, run_id: str | None = None, fresh: bool = False) -> Spend:
+        """The run's spend (see `Ledger.spend`; free for a tracked run unless `fresh`)."""
+        return self.ledger.spend(run_id if run_id is not None else self.run_id, fresh=fresh)
+
+    def track(self, run_id: str | None) -> None:
+        """Keep the run's spend as running totals (see `Ledger.track`): for the process that
+        makes the run's calls, before the first one."""
+        self.ledger.track(run_id)
 
     def completer(self, role: str, **defaults) -> Callable[[list[dict]], Awaitable[str]]:
         """`async (messages) -> text` for lower layers (the memory curator takes one)."""

@@ -1,8 +1,16 @@
 """The call ledger: one `llm_calls` row per call (cached or not, failed or not) and the sums.
 
 Spend counts cached calls as free (no tokens, no cost): that is what budgets compare against.
+
+A run this process drives can be *tracked* (`track(run_id)`, before its first call): its
+spend is read from SQL once and then kept as running totals, to which every row this ledger
+commits is added, so `spend()` is free for progress displays instead of an aggregate query per
+update. Rows written by other processes (Ray workers) after `track` are not seen: do not track
+a run whose calls are made elsewhere; `spend(run, fresh=True)` always asks SQL.
 """
 from __future__ import annotations
+
+import threading
 
 from sqlalchemy import Connection, Engine, case, func, select
 
@@ -16,21 +24,51 @@ class Ledger:
     def __init__(self, engine: Engine | None) -> None:
         self.engine = engine
         self._memory: list[dict] = []  # without an engine the ledger lives in memory
+        self._tracked: dict[str | None, dict[str, list]] = {}  # run -> role -> sums (see _add)
+        self._lock = threading.Lock()  # rows are committed from worker threads
 
-    def record(self, conn: Connection | None = None, **row) -> None:
-        """Add one row; inside `conn`'s transaction when given (the cache write shares it)."""
+    def record(self, conn: Connection | None = None, **row) -> dict:
+        """Add one row; inside `conn`'s transaction when given (the cache write shares it):
+        then the caller calls `committed(row)` once that transaction has committed."""
         row.setdefault("error", None)
         row.setdefault("created_at", utcnow())
         if self.engine is None:
             self._memory.append(row)
+            self.committed(row)
         elif conn is not None:
             conn.execute(_INSERT, row)
         else:
             with self.engine.begin() as own:
                 own.execute(_INSERT, row)
+            self.committed(row)
+        return row
 
-    def spend(self, run_id: str | None) -> Spend:
-        rows = self._rows(run_id)
+    def committed(self, row: dict) -> None:
+        """Add a committed row to its run's running totals (when the run is tracked)."""
+        if row.get("run_id") in self._tracked:
+            with self._lock:
+                sums = self._tracked.get(row.get("run_id"))
+                if sums is not None:
+                    _add(sums, row)
+
+    def track(self, run_id: str | None) -> None:
+        """Keep `run_id`'s spend as running totals from now on (call before its first call
+        from this process; a resumed run starts from what SQL holds)."""
+        if run_id in self._tracked:
+            return
+        sums = {r[0]: [r[0], *(v or 0 for v in r[1:])] for r in self._rows(run_id)}
+        with self._lock:
+            self._tracked.setdefault(run_id, sums)
+
+    def spend(self, run_id: str | None, fresh: bool = False) -> Spend:
+        """What the run spent, by role: from the running totals when tracked (unless
+        `fresh`), else one aggregate query."""
+        tracked = None if fresh else self._tracked.get(run_id)
+        if tracked is not None:
+            with self._lock:
+                rows = [tuple(v) for v in tracked.values()]
+        else:
+            rows = self._rows(run_id)
         total = Spend()
         for role, calls, cached, errors, t_in, t_out, usd in rows:
             part = RoleSpend(calls=calls, cached_calls=cached or 0, errors=errors or 0,
@@ -44,16 +82,8 @@ class Ledger:
         if self.engine is None:
             by_role: dict[str, list] = {}
             for r in self._memory:
-                if r.get("run_id") != run_id:
-                    continue
-                acc = by_role.setdefault(r["role"], [r["role"], 0, 0, 0, 0, 0, 0.0])
-                paid = not r["cached"]
-                acc[1] += 1
-                acc[2] += int(r["cached"])
-                acc[3] += int(r["error"] is not None)
-                acc[4] += r["tokens_in"] if paid else 0
-                acc[5] += r["tokens_out"] if paid else 0
-                acc[6] += r["cost_usd"] if paid else 0.0
+                if r.get("run_id") == run_id:
+                    _add(by_role, r)
             return [tuple(v) for v in by_role.values()]
         paid = CallRow.cached.is_(False)
         query = (
@@ -71,3 +101,16 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]
+
+
+def _add(by_role: dict[str, list], r: dict) -> None:
+    """Sum one ledger row into `by_role` ([role, calls, cached, errors, tokens in, tokens out,
+    usd] per role, the shape of the SQL aggregate)."""
+    acc = by_role.setdefault(r["role"], [r["role"], 0, 0, 0, 0, 0, 0.0])
+    paid = not r["cached"]
+    acc[1] += 1
+    acc[2] += int(r["cached"])
+    acc[3] += int(r["error"] is not None)
+    acc[4] += r["tokens_in"] if paid else 0
+    acc[5] += r["tokens_out"] if paid else 0
+    acc[6] += r["cost_usd"] if paid else 0.0

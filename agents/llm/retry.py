@@ -12,11 +12,20 @@ import email.utils
 import json
 import random
 import time
+import sys
 from dataclasses import dataclass
 
-import openai
-
 RETRY_STATUSES = {408, 409, 429}
+
+
+class HTTPStatusError(Exception):
+    """A non-2xx reply on the direct HTTP path (`agents/llm/http_chat.py`)."""
+
+    def __init__(self, status: int, message: str, headers=None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status_code = status
+        self.message = message
+        self.headers = headers
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,31 @@ def parse_retry_after(headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _status(status: int, message: str, headers) -> Failure:
+    retry = status >= 500 or status in RETRY_STATUSES
+    return Failure(retry, status, parse_retry_after(headers), f"HTTP {status}: {message}")
+
+
 def classify(exc: BaseException) -> Failure:
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, openai.APITimeoutError)):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return Failure(True, None, None, "timed out")
+    if isinstance(exc, HTTPStatusError):
+        return _status(exc.status_code, exc.message, exc.headers)
+    aiohttp = sys.modules.get("aiohttp")  # the direct path's I/O errors (imported only if used)
+    if aiohttp is not None and isinstance(exc, aiohttp.ClientError):
+        return Failure(True, None, None, f"connection error: {type(exc).__name__}: {exc}")
+    openai = sys.modules.get("openai")  # the streaming path (ChatOpenAI) raises openai's errors
+    if openai is not None:
+        failure = _classify_openai(openai, exc)
+        if failure is not None:
+            return failure
+    if isinstance(exc, (json.JSONDecodeError, ValueError, KeyError, TypeError)):
+        return Failure(True, None, None, f"malformed reply: {type(exc).__name__}: {exc}")
+    return Failure(False, None, None, f"{type(exc).__name__}: {exc}")
+
+
+def _classify_openai(openai, exc: BaseException) -> Failure | None:
+    if isinstance(exc, openai.APITimeoutError):
         return Failure(True, None, None, "timed out")
     if isinstance(exc, openai.APIConnectionError):
         return Failure(True, None, None, f"connection error: {exc}")
@@ -62,9 +94,7 @@ def classify(exc: BaseException) -> Failure:
         retry = status >= 500 or status in RETRY_STATUSES
         after = parse_retry_after(exc.response.headers) if exc.response is not None else None
         return Failure(retry, status, after, f"HTTP {status}: {message}")
-    if isinstance(exc, (json.JSONDecodeError, ValueError, KeyError, TypeError)):
-        return Failure(True, None, None, f"malformed reply: {type(exc).__name__}: {exc}")
-    return Failure(False, None, None, f"{type(exc).__name__}: {exc}")
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Fixtures for the LLM layer tests: a real SQLite database and an `LLM` bound to the
-scripted server (tests/scripted_server.py) through the real openai/langchain clients."""
+scripted server (tests/scripted_server.py) through the real HTTP clients (aiohttp for
+completions, langchain-openai/openai for streams)."""
 import pytest
 from sqlalchemy import create_engine
 

@@ -101,3 +101,41 @@ def test_failed_calls_are_recorded(make_llm, scripted_server, engine):
         asyncio.run(llm.complete(user("x")))
     assert llm.spend().errors == 1
     assert "context too long" in calls(engine)[0].error
+
+
+def test_tracked_spend_equals_the_sql_aggregate_and_resumes_from_it(make_llm, scripted_server):
+    usage_script(scripted_server, tokens_in=4, tokens_out=2)
+    first = make_llm(roles=("solver", "judge"), model="gpt-4o-mini", run_id="run-t")
+    asyncio.run(first.complete(user("before the restart")))  # an earlier session of the run
+
+    llm = make_llm(roles=("solver", "judge"), model="gpt-4o-mini", run_id="run-t")
+    llm.track("run-t")  # as crib solve does before the run's first call
+    scripted_server.enqueue(Reply.bad_request("no"))
+
+    async def work():
+        with pytest.raises(Exception):
+            await llm.complete(user("refused"))  # an error row
+        for i in range(3):
+            await llm.complete(user(f"q{i}"), role="solver")
+        await llm.complete(user("q0"), role="solver")  # cached
+        await llm.complete(user("judge"), role="judge")
+        await llm.aclose()
+
+    asyncio.run(work())
+    tracked, fresh = llm.spend("run-t"), llm.spend("run-t", fresh=True)
+    assert tracked.model_dump() == fresh.model_dump()
+    assert tracked.calls == 7 and tracked.cached_calls == 1 and tracked.errors == 1
+    assert tracked.tokens_in == 4 * 5  # the earlier session's call counts; the cached one is free
+    assert llm.spend("other").calls == 0
+
+
+def test_request_is_the_one_chatopenai_sent(make_llm, scripted_server):
+    llm = make_llm(temperature=0.5, max_tokens=12)
+    asyncio.run(llm.complete(user("hi"), stop=["\n"], response_format={"type": "json_object"}))
+    req = scripted_server.chat_requests[0]
+    assert req.body["model"] == "scripted-model" and req.body["stream"] is False
+    assert req.body["messages"] == [{"role": "user", "content": "hi"}]
+    assert req.body["max_completion_tokens"] == 12 and req.body["temperature"] == 0.5
+    assert req.body["stop"] == ["\n"] and isinstance(req.body["seed"], int)
+    assert req.body["response_format"] == {"type": "json_object"}
+    assert req.headers["authorization"].startswith("Bearer ")
