@@ -6,8 +6,10 @@ at any moment loses nothing that finished and counts nothing twice.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +92,7 @@ class OutFile:
     def __init__(self, path: Path | None, existing: list[dict[str, Any]]) -> None:
         self.path = path
         self.handle = None
+        self.lock = threading.Lock()
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,15 +104,20 @@ class OutFile:
         self.handle = path.open("a")
 
     def write(self, outcome: dict[str, Any]) -> None:
-        if self.handle is None:
-            return
-        self.handle.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        """Append one line (from worker threads too: whole lines, never interleaved)."""
+        line = json.dumps(outcome, ensure_ascii=False, default=str) + "\n"
+        with self.lock:
+            if self.handle is None:
+                return
+            self.handle.write(line)
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
 
     def close(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
+        with self.lock:
+            if self.handle is not None:
+                self.handle.close()
+                self.handle = None
 
 
 Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
@@ -178,10 +186,15 @@ async def run_solve(
     started = time.monotonic()
     status = "done"
 
-    def finished(position: int, outcome: Any) -> None:
-        record = outcome.model_dump(mode="json")
-        store.save_result(run_id, position, record)
+    def persist(position: int, record: dict[str, Any]) -> None:
+        store.save_result(run_id, position, record)  # committed: the problem is done
         out.write(record)
+
+    async def finished(position: int, outcome: Any) -> None:
+        record = outcome.model_dump(mode="json")
+        # Off the event loop: a commit may wait for SQLite's write lock (ledger rows are
+        # committed from worker threads), and the loop must keep the other problems moving.
+        await asyncio.to_thread(persist, position, record)
         outcomes.append(record)
         if on_progress:
             on_progress(record, outcomes)
