@@ -47,12 +47,38 @@ def log(text: str) -> None:
 
 class Root:
     """A writable tmpfs mount the zygote restores after each run: empty, with its own mode,
-    times and no extended attributes."""
+    times and no extended attributes. Directories bubblewrap made in it for other mounts (a
+    read-only path that lives under /tmp, say) are its skeleton: kept, with their modes;
+    mount points are never entered. A run that moved or changed the skeleton makes the
+    restore fail, and the zygote retire."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         st = os.stat(path)
+        self.dev = st.st_dev
         self.mode, self.times = st.st_mode & 0o7777, (st.st_atime_ns, st.st_mtime_ns)
+        self.skeleton = self._scan()
+
+    def _scan(self) -> tuple[dict[str, int], set[str]]:
+        """(what this tmpfs holds -> mode, or -1 if not a directory; the mount points in it),
+        by path relative to the root."""
+        entries: dict[str, int] = {}
+        mounts: set[str] = set()
+        stack = [("", self.path)]
+        while stack:
+            rel, path = stack.pop()
+            with os.scandir(path) as it:
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    name = f"{rel}/{e.name}"
+                    if st.st_dev != self.dev:
+                        mounts.add(name)
+                    elif e.is_dir(follow_symlinks=False):
+                        entries[name] = st.st_mode & 0o7777
+                        stack.append((name, e.path))
+                    else:
+                        entries[name] = -1
+        return entries, mounts
 
     def restore(self) -> str | None:
         """Returns why the mount could not be restored, or None."""
@@ -62,9 +88,9 @@ class Root:
             return f"{self.path}: {e}"
         try:
             os.fchmod(fd, 0o700)
-            _purge(fd, 0)
-            if os.listdir(fd):
-                return f"{self.path} is not empty after cleaning"
+            self._purge(fd, "", 0)
+            if self._scan() != self.skeleton:
+                return f"{self.path} is not back to its initial state after cleaning"
             for name in os.listxattr(fd):
                 os.removexattr(fd, name)
             os.fchmod(fd, self.mode)
@@ -75,25 +101,33 @@ class Root:
             os.close(fd)
         return None
 
-
-def _purge(dir_fd: int, depth: int) -> None:
-    """Delete everything under `dir_fd`, never following a symlink."""
-    if depth > MAX_DEPTH:
-        raise OSError(f"directory tree deeper than {MAX_DEPTH}")
-    with os.scandir(dir_fd) as it:
-        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-    for name, is_dir in entries:
-        if not is_dir:
-            os.unlink(name, dir_fd=dir_fd)
-            continue
-        # Nothing of the run is alive, so the entry is still the directory scandir saw.
-        os.chmod(name, 0o700, dir_fd=dir_fd)  # a run may have made it unreadable
-        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-        try:
-            _purge(sub, depth + 1)
-        finally:
-            os.close(sub)
-        os.rmdir(name, dir_fd=dir_fd)
+    def _purge(self, dir_fd: int, rel: str, depth: int) -> None:
+        """Delete everything under `dir_fd` but the skeleton, never following a symlink."""
+        if depth > MAX_DEPTH:
+            raise OSError(f"directory tree deeper than {MAX_DEPTH}")
+        keep, mounts = self.skeleton
+        with os.scandir(dir_fd) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        for name, is_dir in entries:
+            path = f"{rel}/{name}"
+            if path in mounts:
+                continue
+            if not is_dir:
+                os.unlink(name, dir_fd=dir_fd)
+                continue
+            # Nothing of the run is alive, so the entry is still the directory scandir saw.
+            os.chmod(name, 0o700, dir_fd=dir_fd)  # a run may have made it unreadable
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                if os.fstat(sub).st_dev != self.dev:
+                    raise OSError(f"a mount point was moved to {path}")
+                self._purge(sub, path, depth + 1)
+            finally:
+                os.close(sub)
+            if keep.get(path, -1) >= 0:
+                os.chmod(name, keep[path], dir_fd=dir_fd)
+            else:
+                os.rmdir(name, dir_fd=dir_fd)
 
 
 class Zygote:
@@ -224,6 +258,8 @@ class Zygote:
             self.reap()
             if self.active is not None and time.monotonic() > self.active[2]:
                 self.kill()
+                pid, req_id, _ = self.active
+                self.active = (pid, req_id, time.monotonic() + 1.0)  # no busy loop till reaped
 
 
 def preload(modules: list[str]) -> list[str]:

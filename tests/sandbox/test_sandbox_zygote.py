@@ -225,3 +225,40 @@ def test_close_stops_the_zygotes():
             break
         time.sleep(0.01)
     assert alive == []
+
+
+def test_read_only_paths_under_tmp_survive_cleaning(monkeypatch):
+    """A path the guest reads may live under /tmp (a checkout in /tmp, say): bubblewrap mounts
+    it inside the sandbox's /tmp, and the zygote keeps that skeleton while emptying the rest.
+    A run that moves it makes the zygote retire instead of cleaning around it."""
+    report = check()
+    if not report.agent.ok:
+        pytest.skip(report.agent.reason)
+    ro = Path("/tmp") / f"crib-ro-{os.getpid()}" / "pkg"
+    ro.mkdir(parents=True)
+    (ro / "data.txt").write_text("read-only data")
+    os.chmod(ro.parent, 0o755)
+    from sandbox.layout import Layout
+
+    original = Layout.read_paths
+    monkeypatch.setattr(Layout, "read_paths", lambda self: [*original(self), str(ro)])
+    box = Sandbox(slots=1, scratch_mb=16, report=report)
+    try:
+        look = ("import os\nprint(sorted(os.listdir('/tmp')), sorted(os.listdir(%r)), "
+                "open(%r).read())\n" % (str(ro.parent), str(ro / "data.txt")))
+        first = agent(box, look)
+        assert first.ok, first.error
+        pid = _zygote_pid(box)
+        mess = agent(box, "open('/tmp/junk', 'w').write('x')\n"
+                          f"open({str(ro.parent / 'junk')!r}, 'w').write('x')\n")
+        assert mess.ok, mess.error
+        again = agent(box, look)
+        assert again.stdout == first.stdout and _zygote_pid(box) == pid  # cleaned in place
+        moved = agent(box, f"import os\nos.rename({str(ro.parent)!r}, '/tmp/moved')\n")
+        assert moved.ok, moved.error
+        after = agent(box, look)
+        assert after.stdout == first.stdout and _zygote_pid(box) != pid  # a fresh sandbox
+    finally:
+        box.close()
+        import shutil
+        shutil.rmtree(ro.parent)
