@@ -25,6 +25,7 @@ sandbox has started, and the sandbox starts its guests with a cleared environmen
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from typing import Any, Sequence
 from agents.executors import ExecutorUnavailable, LocalExecutor
 
 INSTALL_HINT = "pip install 'crib[ray]'"
+START_TIMEOUT_S = 300.0  # workers import Crib and start a sandbox each; a busy node is slow
 
 
 def require_ray() -> Any:
@@ -203,19 +205,19 @@ class RayExecutor:
             raise ExecutorUnavailable(
                 f"the Ray cluster has nodes on other machines ({where}), but the model endpoint "
                 f"{', '.join(self.setup.loopback_endpoints)} is reachable from this machine only "
-                f"(the embedded model or a 127.0.0.1 server). Set OPENAI_BASE_URL (or llm.base_url) "
-                f"to an endpoint every node can reach")
+                f"(the embedded model or a 127.0.0.1 server). Set OPENAI_BASE_URL (or "
+                f"llm.base_url) to an endpoint every node can reach")
 
-    def _cluster_cpus(self) -> int:
-        cpus = self._ray.cluster_resources().get("CPU", 1)
-        return max(1, int(cpus))
+    def _free_cpus(self) -> int:
+        """CPUs no other job holds now (each actor reserves one; more would wait for them)."""
+        return max(1, int(self._ray.available_resources().get("CPU", 1)))
 
     async def _ensure_pool(self, concurrency: int) -> None:
         if self._actors:
             return
         self.connect()
         ray = self._ray
-        n = max(1, min(concurrency, self.setup.workers or self._cluster_cpus()))
+        n = max(1, min(concurrency, self.setup.workers or self._free_cpus()))
         per_actor = -(-concurrency // n)
         actor_cls = ray.remote(SolveWorker).options(
             num_cpus=1, max_concurrency=max(1, per_actor), scheduling_strategy="SPREAD",
@@ -223,7 +225,13 @@ class RayExecutor:
         actors = [actor_cls.remote(self.setup) for _ in range(n)]
         self._actors, self._load = actors, [0] * n
         try:
-            await asyncio.gather(*(a.start.remote() for a in actors))
+            await asyncio.wait_for(asyncio.gather(*(a.start.remote() for a in actors)),
+                                   START_TIMEOUT_S)
+        except asyncio.TimeoutError as exc:
+            self.close()
+            raise ExecutorUnavailable(
+                f"{n} Ray worker(s) did not start within {START_TIMEOUT_S:.0f} s: is the cluster "
+                f"busy (`ray status`)? Each worker needs 1 CPU") from exc
         except Exception as exc:
             self.close()
             raise ExecutorUnavailable(f"a Ray worker could not start its sandbox, database or "
@@ -285,7 +293,7 @@ class RayExecutor:
                 outcome = reply[1]
                 finished.append(outcome)
                 result = on_outcome(position, outcome)
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                if inspect.isawaitable(result):
                     await result
 
         lanes = [asyncio.create_task(lane()) for _ in range(max(1, min(concurrency, len(items))))]

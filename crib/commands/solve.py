@@ -72,7 +72,7 @@ def solve(
         seed=seed, out=out, input_field=input_field, target_field=target_field,
         on_bad_line="skip" if skip_bad_lines else "stop",
     )
-    if executor == "ray" and opts.memory != "none":
+    if executor == "ray" and opts.memory != "none" and not resume:
         from crib.cliutil import err_console
 
         err_console().print(f"note: with --memory {opts.memory} the problems run on this machine "
