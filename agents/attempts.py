@@ -187,7 +187,8 @@ def clock_ms(start: float) -> float:
 
 
 def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
-    """Write a problem's attempts in one transaction, replacing an earlier try of the same
+    """Write a problem's attempts in one transaction (`engine` may also be a Connection: then
+    in its transaction), replacing an earlier try of the same
     problem by the same agent and policy in the same run (a resumed run counts nothing twice).
     Core statements, built once: the ORM costs several ms of CPU per problem."""
     if engine is None or not attempts:
@@ -205,10 +206,19 @@ def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
         "tokens_in": a.tokens_in, "tokens_out": a.tokens_out, "cost_usd": a.cost_usd,
         "wall_ms": a.wall_ms, "error": a.error, "cheatsheet_version": a.cheatsheet_version,
         "memory_entry_ids": list(a.memory_entry_ids), "created_at": now} for a in attempts]
-    with engine.begin() as conn:
-        conn.execute(delete_stmt, {"problem": first.problem_id,
-                                   "prefix": _like_escape(prefix) + "%"})
-        conn.execute(insert_stmt, rows)
+    from sqlalchemy import Connection
+
+    if isinstance(engine, Connection):  # inside the caller's transaction (crib: with the result)
+        _write(engine, delete_stmt, insert_stmt, first, prefix, rows)
+    else:
+        with engine.begin() as conn:
+            _write(conn, delete_stmt, insert_stmt, first, prefix, rows)
+
+
+def _write(conn: Any, delete_stmt: Any, insert_stmt: Any, first: Attempt, prefix: str,
+           rows: list[dict]) -> None:
+    conn.execute(delete_stmt, {"problem": first.problem_id, "prefix": _like_escape(prefix) + "%"})
+    conn.execute(insert_stmt, rows)
 
 
 def _like_escape(text: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from agents.attempts import save_attempts
 from agents.records import ResultRow, RunRow, utcnow
 
 _RESULTS = ResultRow.__table__
@@ -85,11 +86,15 @@ class RunStore:
             if summary is not None:
                 row.summary = summary
 
-    def save_result(self, run_id: str, position: int, outcome: dict[str, Any]) -> None:
+    def save_result(self, run_id: str, position: int, outcome: dict[str, Any],
+                    attempts: list | None = None) -> None:
         """Write (or replace) one problem's result in one transaction: the row that makes
-        the problem count as done for `--resume`. Core statements built once (an ORM merge
+        the problem count as done for `--resume`; with `attempts` (agents.attempts.Attempt)
+        their rows go in the same transaction. Core statements built once (an ORM merge
         costs a SELECT and several ms of CPU per problem)."""
         with self.engine.begin() as conn:
+            if attempts:
+                save_attempts(conn, attempts)
             conn.execute(_DELETE_RESULT, {"run": run_id, "problem": outcome["problem_id"]})
             conn.execute(_INSERT_RESULT, {
                 "run_id": run_id, "problem_id": outcome["problem_id"], "position": position,

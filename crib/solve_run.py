@@ -179,22 +179,25 @@ async def run_solve(
         on_start(run_id, len(loaded.problems), len(done))
 
     memory = ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id) if opts.memory != "none" else None
+    # Locally, a problem's attempts are written with its result (one transaction, below);
+    # elsewhere (Ray) the workers write them.
+    local = executor.name == "local"
     solve_ctx = SolveContext(llm=ctx.llm, sandbox=ctx.sandbox, run_id=run_id, memory=memory,
-                             engine=ctx.engine)
+                             engine=None if local else ctx.engine)
     policy = LoopPolicy(kind=opts.loop, k=opts.k, n=opts.n)
     outcomes = list(done)
     started = time.monotonic()
     status = "done"
 
-    def persist(position: int, record: dict[str, Any]) -> None:
-        store.save_result(run_id, position, record)  # committed: the problem is done
+    def persist(position: int, record: dict[str, Any], attempts: list | None) -> None:
+        store.save_result(run_id, position, record, attempts)  # committed: the problem is done
         out.write(record)
 
     async def finished(position: int, outcome: Any) -> None:
         record = outcome.model_dump(mode="json")
         # Off the event loop: a commit may wait for SQLite's write lock (ledger rows are
         # committed from worker threads), and the loop must keep the other problems moving.
-        await asyncio.to_thread(persist, position, record)
+        await asyncio.to_thread(persist, position, record, outcome.attempts if local else None)
         outcomes.append(record)
         if on_progress:
             on_progress(record, outcomes)

@@ -3,6 +3,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -83,6 +84,14 @@ def test_kill_minus_9_then_resume_counts_every_problem_once(scripted_server, tmp
     ids = [json.loads(line)["problem_id"] for line in out.read_text().splitlines()]
     assert summary["n"] == 8 and len(ids) == 8 and len(set(ids)) == 8
     assert summary["accuracy"] == 1.0
+    # SQL agrees: one result and one attempt per problem (written together), no duplicates.
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as db:
+        results = db.execute("SELECT problem_id FROM results WHERE run_id = 'killme'").fetchall()
+        attempts = db.execute("SELECT problem_id, calls FROM attempts WHERE run_id = 'killme'").fetchall()
+        ledger = db.execute("SELECT count(*) FROM llm_calls WHERE run_id = 'killme'").fetchone()[0]
+    assert sorted(r[0] for r in results) == sorted(ids)
+    assert sorted(a[0] for a in attempts) == sorted(ids) and all(a[1] == 1 for a in attempts)
+    assert summary["calls"] == ledger >= 8  # the ledger also holds calls of the killed problem
 
 
 def test_broken_dataset_line_is_named_and_stops_before_any_work(scripted_server, tmp_path):
