@@ -160,6 +160,8 @@ class RayExecutor:
         self._actors: list[Any] = []
         self._load: list[int] = []
         self.nodes: list[dict] = []
+        self.workers: list[dict] = []  # {"host", "pid"} of each started actor
+        self.problems_run = 0  # outcomes that came back from the workers
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> None:
@@ -225,8 +227,8 @@ class RayExecutor:
         actors = [actor_cls.remote(self.setup) for _ in range(n)]
         self._actors, self._load = actors, [0] * n
         try:
-            await asyncio.wait_for(asyncio.gather(*(a.start.remote() for a in actors)),
-                                   START_TIMEOUT_S)
+            self.workers = list(await asyncio.wait_for(
+                asyncio.gather(*(a.start.remote() for a in actors)), START_TIMEOUT_S))
         except asyncio.TimeoutError as exc:
             self.close()
             raise ExecutorUnavailable(
@@ -292,6 +294,7 @@ class RayExecutor:
                     return
                 outcome = reply[1]
                 finished.append(outcome)
+                self.problems_run += 1
                 result = on_outcome(position, outcome)
                 if inspect.isawaitable(result):
                     await result
@@ -310,6 +313,12 @@ class RayExecutor:
         if failure:
             raise failure[0]
         return finished
+
+    def report(self) -> str:
+        """One line for the user: how much ran where."""
+        hosts = sorted({w["host"] for w in self.workers})
+        return (f"ray: {self.problems_run} problem(s) ran on {len(self.workers)} worker(s)"
+                + (f" on {', '.join(hosts)}" if hosts else ""))
 
     def close(self) -> None:
         ray, actors = self._ray, self._actors

@@ -88,13 +88,18 @@ async def open_worker_context(payload: dict, secrets: Any):
 
 @contextmanager
 def open_executor(ctx: Any, name: str = "local", address: str | None = None) -> Iterator[Any]:
-    """The executor, connected (Ray: joined and checked); closed (workers stopped) on exit."""
+    """The executor, connected (Ray: joined and checked); closed (workers stopped) on exit,
+    with a line on stderr saying how many problems ran on how many Ray workers."""
     if name == "local":
         yield LocalExecutor()
         return
+    from crib.cliutil import err_console
+
     executor = make_executor(name, address, worker_setup(ctx))
     try:
         executor.connect()
         yield executor
     finally:
         executor.close()
+        if executor.workers:
+            err_console().print(executor.report(), highlight=False)

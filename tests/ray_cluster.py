@@ -49,6 +49,7 @@ class RayCluster:
                "--dashboard-agent-listen-port", str(_free_port()),
                "--min-worker-port", "0", "--max-worker-port", "0",
                "--disable-usage-stats", "--include-dashboard=false",
+               "--include-log-monitor=false",
                "--temp-dir", str(self.dir)]
         started = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -38,7 +38,7 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
         r = subprocess.run([*args, *extra], env=env, capture_output=True, text=True, cwd=ROOT,
                            timeout=300)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-        return json.loads(r.stdout.strip().splitlines()[-1])
+        return {**json.loads(r.stdout.strip().splitlines()[-1]), "stderr": r.stderr}
 
     local = run(tmp_path / "a")
     remote = run(tmp_path / "b", "--executor", "ray", "--ray-address", ray_cluster.address,
@@ -47,6 +47,8 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
     local_scores = per_problem_scores(f"sqlite:///{tmp_path / 'a' / 'crib.db'}", local["run_id"])
     ray_scores = per_problem_scores(postgres_url, remote["run_id"])
     assert ray_scores == local_scores
+    # Every evaluation ran on the two Ray workers (none fell back to this machine).
+    assert f"ray: {len(ray_scores)} problem(s) ran on 2 worker(s)" in remote["stderr"]
     assert {name for name, _, _ in ray_scores} == {"cot", "strong"}
     assert remote["best"]["name"] == local["best"]["name"]
     solver_calls = [r["spend"]["by_role"]["solver"]["calls"] for r in (local, remote)]
