@@ -1,5 +1,6 @@
 """The fork-server: a small root process, started with an empty environment, that launches
-every sandboxed run (both tiers) and reports its exit.
+every snippet-tier run and every agent-tier sandbox (a slot's zygote, which then forks that
+slot's runs), and reports their exit.
 
 Started by the host as `python -I -S crib_forkserver.py CONFIG CTL_FD`. At start it enters
 its private mount namespaces (crib_mounts), builds one Landlock ruleset per slot, pre-imports
@@ -7,7 +8,8 @@ what snippets use, and serves requests over a SOCK_SEQPACKET control socket: one
 per request, with the run's stdout, stderr, channel and job fds attached. Each run gets a child
 forked ahead of time; the child starts a session, applies rlimits, switches to the slot uid,
 then either confines itself (Landlock + seccomp) and runs the job in-process (snippet tier) or
-executes bubblewrap (agent tier). Single-threaded, so fork is safe."""
+executes bubblewrap with the zygote (agent tier; its fds are the log and the zygote's control
+socket instead). Single-threaded, so fork is safe."""
 from __future__ import annotations
 
 import fcntl
