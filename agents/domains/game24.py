@@ -150,6 +150,12 @@ def all_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int
 
 def check_expression(numbers: list[int], answer: str | None) -> tuple[bool, str]:
     """(passed, feedback) for one candidate expression."""
+    return _check(tuple(numbers), answer)
+
+
+@lru_cache(maxsize=4096)  # the loop's check and the final score ask the same question
+def _check(numbers_key: tuple[int, ...], answer: str | None) -> tuple[bool, str]:
+    numbers = list(numbers_key)
     if answer is None or not answer.strip():
         return False, "no expression found: end with a line 'Answer: <expression>'"
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+from functools import lru_cache
 from typing import Any
 
 from agents.problems import Problem
@@ -19,11 +20,8 @@ class DomainChecker:
             return Verdict(passed=None, verifier=self.name,
                            feedback="This domain has no target-free checker.")
         kwargs = {}
-        try:
-            if "sandbox" in inspect.signature(check).parameters:
-                kwargs["sandbox"] = ctx.sandbox  # checkers that run code (hidden tests)
-        except (TypeError, ValueError):
-            pass
+        if _takes_sandbox(getattr(check, "__func__", check)):
+            kwargs["sandbox"] = ctx.sandbox  # checkers that run code (hidden tests)
         try:
             verdict = check(problem, answer, **kwargs)
             if inspect.isawaitable(verdict):
@@ -38,3 +36,19 @@ class DomainChecker:
             return Verdict(passed=None, verifier=self.name,
                            feedback="The checker could not decide on this answer.")
         return verdict
+
+
+def _takes_sandbox(check: Any) -> bool:
+    """Whether a checker takes `sandbox` (inspect.signature is slow: once per function)."""
+    try:
+        return _signature_has_sandbox(check)
+    except TypeError:  # an unhashable callable: ask every time
+        return _signature_has_sandbox.__wrapped__(check)
+
+
+@lru_cache(maxsize=256)
+def _signature_has_sandbox(check: Any) -> bool:
+    try:
+        return "sandbox" in inspect.signature(check).parameters
+    except (TypeError, ValueError):
+        return False
