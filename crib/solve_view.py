@@ -46,11 +46,20 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
                             f" (resume with: crib solve --resume {rid})", highlight=False)
         task_id = progress.add_task(opts.domain, total=total, completed=done, stats="")
 
+    tally = {"seen": 0, "scored": 0, "score": 0.0, "errors": 0}  # running: O(1) an update
+
     def on_progress(_record: dict, outcomes: list[dict]) -> None:
-        scored = [o for o in outcomes if o.get("score") is not None or o.get("error")]
-        acc = sum((o.get("score") or 0.0) for o in scored) / len(scored) if scored else None
-        errors = sum(1 for o in outcomes if o.get("error"))
-        spend = ctx.llm.spend(ctx.llm.run_id)
+        if not show_progress:
+            return
+        for o in outcomes[tally["seen"]:]:  # the new ones (all of them at the first call)
+            if o.get("score") is not None or o.get("error"):
+                tally["scored"] += 1
+                tally["score"] += o.get("score") or 0.0
+            tally["errors"] += bool(o.get("error"))
+        tally["seen"] = len(outcomes)
+        acc = tally["score"] / tally["scored"] if tally["scored"] else None
+        errors = tally["errors"]
+        spend = ctx.llm.spend(ctx.llm.run_id)  # running totals while the run is tracked
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
                         f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  errors {errors}")
 

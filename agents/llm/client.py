@@ -235,7 +235,8 @@ class LLM:
         role = self.role(role_name)
         params = self._params(role, messages, attempt, temperature, max_tokens, stop, seed,
                               response_format)
-        key = cache_key(role.model, self._endpoint_id(role), messages, params, attempt)
+        key = (cache_key(role.model, self._endpoint_id(role), messages, params, attempt)
+               if self.cache.reads or self.cache.writes else "")  # --cache off: no key needed
         run = run_id if run_id is not None else self.run_id
         base_row = {"run_id": run, "attempt_id": attempt_id, "role": role.name,
                     "model": role.model, "base_url": role.base_url}
