@@ -31,8 +31,7 @@ PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collection
 # Kept short because every slot pays for it once at start (a batch at concurrency 32 starts
 # 32 zygotes), and each zygote is its own interpreter, so nothing of it is shared between
 # slots. Agents' own code seldom imports more; what it does import costs that run only.
-AGENT_PRELOAD = ["inspect", "traceback", "resource", "math", "itertools", "collections",
-                 "functools"]
+AGENT_PRELOAD = ["traceback", "resource", "math", "itertools", "collections", "functools"]
 # The agent tier's working dir inside bubblewrap: a tmpfs of its own, not nested in /tmp, so
 # the zygote can empty each writable mount without touching another one's mount point.
 AGENT_SCRATCH = "/scratch"

@@ -50,9 +50,19 @@ def _call_entry(fn: object, inputs: object) -> object:
     return fn(inputs)
 
 
-def _run_agent(code: str, path: str, req: dict) -> object:
+def _positional_params(fn: object) -> int:
+    """How many positional parameters `fn` takes. A plain function's code object says so
+    (importing `inspect` would cost every agent-tier zygote more than the rest of its runtime)."""
+    code = getattr(fn, "__code__", None)
+    if code is not None and not hasattr(fn, "__self__"):
+        return code.co_argcount
     import inspect
 
+    return len([p for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+
+
+def _run_agent(code: str, path: str, req: dict) -> object:
     import crib_runtime as rt
 
     rt.task, rt.answer_format, rt.cheatsheet = (
@@ -62,9 +72,7 @@ def _run_agent(code: str, path: str, req: dict) -> object:
     forward = ns.get("forward")
     if not callable(forward):
         raise NameError("the agent code defines no forward() function")
-    n_params = len([p for p in inspect.signature(forward).parameters.values()
-                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
-    if n_params >= 2:  # ADAS: forward(self, taskInfo)
+    if _positional_params(forward) >= 2:  # ADAS: forward(self, taskInfo)
         result = forward(rt.AgentSystem(ns), rt.Info("task", "User", rt.task, -1))
     else:  # Crib: forward(task)
         result = forward(rt.task)

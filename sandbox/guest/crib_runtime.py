@@ -13,7 +13,9 @@ import random
 import re
 import string
 from collections import namedtuple
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (postponed): importing typing costs every zygote start
+    from typing import Any
 
 from crib_channel import BudgetExceeded, ChannelError, channel
 

@@ -26,7 +26,10 @@ import socket
 import sys
 import time
 import traceback
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only (postponed): the runs need no typing module
+    from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crib_confine  # noqa: E402
