@@ -62,6 +62,7 @@ class Sandbox:
                  scratch_inodes: int = 20_000, report: CheckReport | None = None) -> None:
         if not 1 <= slots <= BLOCK // 2:
             raise ValueError(f"slots must be in 1..{BLOCK // 2}")
+        self.slots = slots
         self.unsafe = unsafe_no_sandbox
         self.report = report or check()
         if not self.report.any_ok and not unsafe_no_sandbox:
@@ -73,11 +74,11 @@ class Sandbox:
         precompile_guest()
         self.scratch_mb = scratch_mb
         self.subreaper = become_subreaper()
-        self._lock_fd: int | None = None
+        self._lock_fds: list[int] = []
         root = os.geteuid() == 0
-        if root:
-            base, self._lock_fd = claim_uid_block()
-            self.uids: range = range(base, base + 2 * slots)
+        if root:  # top-level slots, nested slots, zygotes: see sandbox/slots.py
+            base, self._lock_fds = claim_uid_block(-(-3 * slots // BLOCK))
+            self.uids: range = range(base, base + 3 * slots)
         else:
             self.uids = range(0)
         self.run_root = Path(tempfile.mkdtemp(prefix="crib-sandbox-"))
@@ -120,8 +121,8 @@ class Sandbox:
         self._finalizer.detach()
         _cleanup(self._fs_holder, self._zygotes, self.run_root)
         reap_orphans(self.uids)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        for fd in self._lock_fds:
+            os.close(fd)
 
     async def __aenter__(self) -> "Sandbox":
         await self._fs.wait_ready()
@@ -172,7 +173,10 @@ class Sandbox:
             z.close()
         if self._agent_argv is None:
             self._agent_argv = self.layout.bwrap_argv(self.scratch_mb << 20)
-        z = ZygoteClient(self._fs, slot, {**self._spawn_base[slot], "argv": self._agent_argv},
+        # Its own uid (the third set): no snippet run can renice, prlimit or signal it.
+        uid = self.uids[2 * self.slots + slot] if self.uids else None
+        z = ZygoteClient(self._fs, slot, {"uid": uid, "scratch": "/", "env": {},
+                                          "argv": self._agent_argv},
                          self.run_root / f"zygote-{slot}.log")
         self._zygotes[slot] = z
         return z

@@ -1,9 +1,12 @@
 """Slots: one per concurrent run, each with its own uid and scratch dir.
 
-A Sandbox claims a block of uids (60000 + 64*k ...) with an flock held for its lifetime, so two
-Crib processes on one machine never share a uid (the post-run sweep kills every process of the
-slot's uid, and RLIMIT_NPROC counts per uid). Nested runs (run_python from an agent) take slots
-from a second half of the block, so agents holding every top-level slot cannot deadlock.
+A Sandbox claims adjacent blocks of 64 uids (60000 + 64*k ...) with flocks held for its
+lifetime, so two Crib processes on one machine never share a uid (the post-run sweep kills every
+process of the slot's uid, and RLIMIT_NPROC counts per uid). Its uids come in three sets of
+`slots`: top-level runs of the snippet tier, nested runs (run_python from an agent: a set of
+their own, so agents holding every top-level slot cannot deadlock), and the agent tier's
+zygotes (a set of their own, so no snippet run shares a uid with a zygote and could renice,
+prlimit or signal it).
 
 A slot is released when the fork-server reports its process dead and swept, which may happen
 after the run's coroutine returned (a run ends as soon as the guest reports) or on another
@@ -26,8 +29,9 @@ class NoFreeUidBlock(RuntimeError):
     pass
 
 
-def claim_uid_block() -> tuple[int, int]:
-    """Returns (first uid, lock fd). The block stays ours while the fd is open."""
+def claim_uid_block(n_blocks: int = 1) -> tuple[int, list[int]]:
+    """Returns (first uid, lock fds) for `n_blocks` adjacent blocks. They stay ours while the
+    fds are open."""
     for d in LOCK_DIRS:
         try:
             Path(d).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -36,14 +40,21 @@ def claim_uid_block() -> tuple[int, int]:
             continue
     else:
         raise NoFreeUidBlock("cannot create a lock directory for sandbox uids")
-    for k in range(MAX_BLOCKS):
-        fd = os.open(os.path.join(d, f"uids-{k}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    for k in range(MAX_BLOCKS - n_blocks + 1):
+        fds: list[int] = []
+        for j in range(k, k + n_blocks):
+            fd = os.open(os.path.join(d, f"uids-{j}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                         0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                break
+            fds.append(fd)
+        if len(fds) == n_blocks:
+            return UID_BASE + BLOCK * k, fds
+        for fd in fds:
             os.close(fd)
-            continue
-        return UID_BASE + BLOCK * k, fd
     raise NoFreeUidBlock(f"all {MAX_BLOCKS} sandbox uid blocks are in use")
 
 

@@ -9,8 +9,10 @@ the control socket: `spawn` (the run's stdout, stderr, channel and job fds attac
 3 channel, 4 job, lowers its rlimits to the run's and runs the job exactly as a fresh guest
 would (crib_guest.run_job). When the child is gone the zygote, PID 1 of the sandbox's pid
 namespace, kills every process left in it, empties the writable tmpfs mounts (scratch, /tmp,
-/dev/shm; everything else is read-only), and only then reports the exit. If it cannot restore
-that state it says so (`retire`) and exits; the host then starts a fresh sandbox.
+/dev/shm; everything else is read-only), checks that no run changed its own limits, priority
+or affinity (which later children would inherit), and only then reports the exit. If it
+cannot restore that state it says so (`retire`) and exits; the host then starts a fresh
+sandbox.
 
 Signals a run sends to PID 1 are dropped by the kernel (the zygote handles only SIGCHLD, which
 just wakes it up); ptrace and process_vm_* are denied by seccomp. Single-threaded."""
@@ -39,6 +41,22 @@ SETUP_FAILED = 125
 PR_SET_DUMPABLE = 4
 KILL_MARGIN_S = 2.0  # the host kills at the wall-clock limit; this is the backstop
 MAX_DEPTH = 256      # deeper trees than this in a tmpfs: retire instead of recursing on
+
+
+IOPRIO_GET = {"x86_64": 252, "aarch64": 31}
+
+
+def own_attrs() -> tuple:
+    """What a process of the same uid may change about the zygote from inside the sandbox
+    (prlimit, renice, affinity, scheduler, I/O priority) and every later run would inherit."""
+    import resource
+
+    limits = tuple(resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource))
+                   if n.startswith("RLIMIT_"))
+    nr = IOPRIO_GET.get(os.uname().machine)
+    ioprio = crib_confine._libc.syscall(nr, 1, 0) if nr else None  # IOPRIO_WHO_PROCESS, self
+    return (limits, os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0),
+            os.sched_getparam(0).sched_priority, frozenset(os.sched_getaffinity(0)), ioprio)
 
 
 def log(text: str) -> None:
@@ -138,6 +156,7 @@ class Zygote:
         self.ctl = ctl
         self.roots = roots
         self.active: tuple[int, int, float] | None = None  # pid, request id, kill deadline
+        self.attrs = own_attrs()
 
     def send(self, msg: dict[str, Any]) -> None:
         self.ctl.send(json.dumps(msg).encode())
@@ -220,6 +239,8 @@ class Zygote:
             self.active = None
             self.kill_all()
             problems = [p for p in (root.restore() for root in self.roots) if p]
+            if own_attrs() != self.attrs:
+                problems.append("a run changed the zygote's limits, priority or affinity")
             self.send({"op": "exit", "id": req_id, "status": status,
                        "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0,
                        "maxrss_kb": ru.ru_maxrss, "retire": bool(problems)})

@@ -262,3 +262,38 @@ def test_read_only_paths_under_tmp_survive_cleaning(monkeypatch):
         box.close()
         import shutil
         shutil.rmtree(ro.parent)
+
+
+@pytest.mark.parametrize("tamper", [
+    "os.setpriority(os.PRIO_PROCESS, 1, 10)",
+    "os.setpriority(os.PRIO_USER, os.getuid(), 5)",
+    "import resource\nresource.prlimit(1, resource.RLIMIT_NOFILE, (32, 32))",
+    "os.sched_setaffinity(1, {min(os.sched_getaffinity(1))})",
+])
+def test_a_run_that_tampers_with_the_zygote_gets_it_replaced(one, tamper):
+    """renice, prlimit or pin the zygote (allowed between processes of one uid): its later
+    children would inherit that, so the zygote retires and the next run starts afresh."""
+    look = ("import os, resource\nprint(os.getpriority(os.PRIO_PROCESS, 0), "
+            "resource.getrlimit(resource.RLIMIT_NOFILE), sorted(os.sched_getaffinity(0)))\n")
+    base = agent(one, look)
+    assert base.ok, base.error
+    pid = _zygote_pid(one)
+    r = agent(one, "import os\n" + tamper + "\nprint('done')")
+    assert r.ok and r.stdout == "done\n", (r.error, r.stderr)
+    after = agent(one, look)
+    assert after.stdout == base.stdout and _zygote_pid(one) != pid
+
+
+def test_zygotes_have_uids_of_their_own(sb):
+    """No snippet run shares a uid with a zygote (it could renice or prlimit it from outside)."""
+    async def both():
+        code = "import os\nprint(os.getuid())"
+        return await asyncio.gather(*[sb.run(code, tier=t) for t in ("agent", "snippet") * 4])
+    rs = asyncio.run(both())
+    agent_uids = {int(r.stdout) for r in rs if r.tier == "agent"}
+    snippet_uids = {int(r.stdout) for r in rs if r.tier == "snippet"}
+    zygote_uids = {Path(f"/proc/{z['pids'][1]}/status").read_text().split("Uid:")[1].split()[0]
+                   for z in sb.zygotes()}
+    assert not agent_uids & snippet_uids
+    assert not {int(u) for u in zygote_uids} & snippet_uids
+    assert all(u in sb.uids for u in agent_uids | snippet_uids)
