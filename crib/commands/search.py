@@ -65,13 +65,7 @@ def search(
         fail(f"--strategy must be adas or evolve, not {strategy!r}", 2)
     if memory not in MEMORY_MODES:
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
-    from agents.executors import ExecutorUnavailable
-    from crib.executor_wiring import precheck
-
-    try:
-        precheck(executor, ray_address)
-    except ExecutorUnavailable as exc:
-        fail(str(exc), 2)
+    _precheck(executor, ray_address)
     from meta_search.cascade import CascadePolicy
     from meta_search.search import SearchConfig
 
@@ -207,6 +201,8 @@ def test_cmd(
     top: int = typer.Option(3, "--top", min=1, help="Score the top K agents by validation."),
     test_size: int = typer.Option(None, "--test-size", min=1, help="Override the stored test size."),
     db: str = typer.Option(None, "--db", help="Database URL."),
+    executor: str = typer.Option("local", "--executor", help="local | ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
@@ -216,8 +212,10 @@ def test_cmd(
     """
     import asyncio
 
+    _precheck(executor, ray_address)
     cfg = _config(db, unsafe=unsafe_no_sandbox)
-    raise typer.Exit(asyncio.run(_score(cfg, run, top, "test", None, None, test_size, json_out)))
+    raise typer.Exit(asyncio.run(_score(cfg, run, top, "test", None, None, test_size, json_out,
+                                        executor, ray_address)))
 
 
 @app.command("transfer")
@@ -228,6 +226,8 @@ def transfer_cmd(
     top: int = typer.Option(3, "--top", min=1, help="The top K agents by validation."),
     size: int = typer.Option(32, "--size", min=1, help="Problems to score on."),
     db: str = typer.Option(None, "--db", help="Database URL."),
+    executor: str = typer.Option("local", "--executor", help="local | ray."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
@@ -241,12 +241,25 @@ def transfer_cmd(
 
     if not domain and not model:
         fail("give --domain D and/or --model M", 2)
+    _precheck(executor, ray_address)
     cfg = _config(db, model=model, unsafe=unsafe_no_sandbox)
     raise typer.Exit(asyncio.run(_score(cfg, run, top, "transfer", domain, model, size,
-                                        json_out)))
+                                        json_out, executor, ray_address)))
 
 
-async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out) -> int:
+def _precheck(executor: str, ray_address: str | None) -> None:
+    from agents.executors import ExecutorUnavailable
+    from crib.cliutil import fail
+    from crib.executor_wiring import precheck
+
+    try:
+        precheck(executor, ray_address)
+    except ExecutorUnavailable as exc:
+        fail(str(exc), 2)
+
+
+async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, executor="local",
+                 ray_address=None) -> int:
     from crib.cliutil import err_console, print_json
     from crib.context import open_context
     from meta_search.archive import Archive
@@ -285,9 +298,19 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out) -> 
         except (SplitError, OSError, ValueError) as exc:
             err_console().print(f"[bold red]error:[/] {exc}")
             return 2
-        evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox, concurrency=config.concurrency,
-                              engine=ctx.engine)
-        await score_split(archive, evaluator, chosen, problems, split, seed=config.cascade.seed)
+        from agents.executors import ExecutorUnavailable
+        from crib.executor_wiring import open_executor
+
+        try:
+            with open_executor(ctx, executor, ray_address) as runner:
+                evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox,
+                                      concurrency=config.concurrency, engine=ctx.engine,
+                                      executor=runner)
+                await score_split(archive, evaluator, chosen, problems, split,
+                                  seed=config.cascade.seed)
+        except ExecutorUnavailable as exc:
+            err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+            return 2
         rows = report(archive, split, k=top)
     if json_out:
         for row in rows:

@@ -32,17 +32,17 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
             "--val-size", "3", "--test-size", "0", "--seeds", "cot", "--minibatch", "2",
             "--smoke", "1", "--reflections", "0", "--concurrency", "2", "--json"]
 
-    def run(data: Path, *extra: str) -> dict:
+    def run(data: Path, *extra: str, command=args) -> dict:
         env = dict(os.environ, OPENAI_BASE_URL=scripted_server.url, OPENAI_API_KEY="x",
                    CRIB_LLM__MODEL="scripted-model", CRIB_DATA_DIR=str(data), NO_COLOR="1")
-        r = subprocess.run([*args, *extra], env=env, capture_output=True, text=True, cwd=ROOT,
-                           timeout=300)
+        r = subprocess.run([*command, *extra], env=env, capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
         return {**json.loads(r.stdout.strip().splitlines()[-1]), "stderr": r.stderr}
 
     local = run(tmp_path / "a")
-    remote = run(tmp_path / "b", "--executor", "ray", "--ray-address", ray_cluster.address,
-                 "--db", postgres_url)
+    on_ray = ["--executor", "ray", "--ray-address", ray_cluster.address, "--db", postgres_url]
+    remote = run(tmp_path / "b", *on_ray)
     assert remote["status"] == local["status"] == "done"
     local_scores = per_problem_scores(f"sqlite:///{tmp_path / 'a' / 'crib.db'}", local["run_id"])
     ray_scores = per_problem_scores(postgres_url, remote["run_id"])
@@ -53,3 +53,9 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
     assert remote["best"]["name"] == local["best"]["name"]
     solver_calls = [r["spend"]["by_role"]["solver"]["calls"] for r in (local, remote)]
     assert solver_calls[0] == solver_calls[1] > 0  # the workers' calls are in the ledger
+
+    # `crib search test` scores the selected agent on the held-out split on Ray too.
+    tested = run(tmp_path / "b", "test", remote["run_id"], "--top", "1", "--test-size", "2",
+                 "--json", *on_ray, command=[sys.executable, "-m", "crib", "search"])
+    assert tested["other_split"] == "test" and tested["other_n"] == 2 and tested["selected"]
+    assert "ray: 2 problem(s) ran on 2 worker(s)" in tested["stderr"]
