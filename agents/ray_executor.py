@@ -28,6 +28,7 @@ import asyncio
 import inspect
 import logging
 import os
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,8 +178,7 @@ class RayExecutor:
                 "ray start), or set RAY_ADDRESS")
         if not ray.is_initialized():
             try:
-                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
-                         configure_logging=True)
+                _init_masked(ray, address)
             except Exception as exc:  # ConnectionError, ValueError, ...: say where we looked
                 raise ExecutorUnavailable(
                     f"cannot connect to the Ray cluster at {address}: {exc}. Is it running "
@@ -210,16 +210,18 @@ class RayExecutor:
                 f"(the embedded model or a 127.0.0.1 server). Set OPENAI_BASE_URL (or "
                 f"llm.base_url) to an endpoint every node can reach")
 
-    def _free_cpus(self) -> int:
-        """CPUs no other job holds now (each actor reserves one; more would wait for them)."""
-        return max(1, int(self._ray.available_resources().get("CPU", 1)))
+    def _cluster_cpus(self) -> int:
+        """One actor per cluster CPU (each reserves one). Not the CPUs free right now: those
+        change as other jobs (or a previous run's actors) let go, and a pool that depends on a
+        moment's timing would not be reproducible; a busy cluster makes the start wait."""
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     async def _ensure_pool(self, concurrency: int) -> None:
         if self._actors:
             return
         self.connect()
         ray = self._ray
-        n = max(1, min(concurrency, self.setup.workers or self._free_cpus()))
+        n = max(1, min(concurrency, self.setup.workers or self._cluster_cpus()))
         per_actor = -(-concurrency // n)
         actor_cls = ray.remote(SolveWorker).options(
             num_cpus=1, max_concurrency=max(1, per_actor), scheduling_strategy="SPREAD",
@@ -338,6 +340,29 @@ class RayExecutor:
         if self._owns_connection and ray.is_initialized():
             ray.shutdown()
         self._ray, self._owns_connection = None, False
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def mask_passwords(text: str) -> str:
+    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def _init_masked(ray: Any, address: str) -> None:
+    """`ray.init`, with the driver's command line (which Ray stores as the job's entrypoint and
+    its dashboard shows) stripped of database passwords given as `--db URL`."""
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    original = getattr(utils, "get_entrypoint_name", None)
+    if original is not None:
+        utils.get_entrypoint_name = lambda: mask_passwords(original())
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
+                 configure_logging=True)
+    finally:
+        if original is not None:
+            utils.get_entrypoint_name = original
 
 
 class RayWorkerError(RuntimeError):

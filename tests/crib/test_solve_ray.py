@@ -137,3 +137,14 @@ def test_the_key_reaches_the_ray_worker_but_not_its_sandbox(scripted_server, ray
     assert KEY not in seen
     assert [r.headers.get("authorization") for r in scripted_server.chat_requests] == \
         [f"Bearer {KEY}"]  # ... and the worker's model call carried it
+
+
+def test_database_passwords_are_masked_in_the_ray_job_entrypoint():
+    """Ray stores the driver's command line as the job's entrypoint (shown by its dashboard);
+    `--db URL` may carry a password."""
+    pytest.importorskip("ray")
+    from agents.ray_executor import mask_passwords
+
+    line = "crib solve --db postgresql+psycopg://crib:hunter2@db:5432/crib --executor ray"
+    assert mask_passwords(line) == line.replace("hunter2", "***")
+    assert mask_passwords("--db=postgresql://crib@db/crib") == "--db=postgresql://crib@db/crib"
