@@ -144,12 +144,14 @@ async def main() -> None:
     client = AsyncOpenAI(base_url=args.base_url, api_key=args.api_key)
     model = args.model or (await client.models.list()).data[0].id
     usage = {"ops": [], "rewrite": []}
+    capped = {"ops": 0, "rewrite": 0}  # replies cut at --max-tokens (their cost is a lower bound)
 
     async def ask(messages, who=None) -> str:
         r = await client.chat.completions.create(model=model, messages=messages, temperature=0,
                                                  max_tokens=args.max_tokens, seed=args.seed)
         if who:
             usage[who].append(r.usage.completion_tokens if r.usage else 0)
+            capped[who] += r.choices[0].finish_reason == "length"
         return r.choices[0].message.content or ""
 
     with tempfile.TemporaryDirectory(prefix="crib-bench-curation-") as tmp:
@@ -165,6 +167,7 @@ async def main() -> None:
         placeholders = malformed = 0
         print(f"{'#':>3} {'nums':<14} {'ok':<3} {'ops_tok':>7} {'rewrite_tok':>11} {'entries':>7} {'sheet_chars':>11}")
         for i, nums in enumerate(game24_problems(args.problems, args.seed), 1):
+            ops_before = sum(usage["ops"])
             ctx = await session.prepare(" ".join(map(str, nums)))
             answer = await ask([{"role": "user", "content": ctx.text + "\n\n" + SOLVER.format(nums=nums)}])
             ok = check(nums, answer)
@@ -179,11 +182,12 @@ async def main() -> None:
             m = re.search(r"<cheatsheet>(.*?)(</cheatsheet>|$)", rewritten, re.DOTALL)
             sheet = (m.group(1) if m else rewritten).strip() or sheet
             placeholders += find_placeholder(sheet) is not None
-            print(f"{i:>3} {str(nums):<14} {'y' if ok else 'n':<3} {usage['ops'][-1]:>7} {usage['rewrite'][-1]:>11} "
+            print(f"{i:>3} {str(nums):<14} {'y' if ok else 'n':<3} {sum(usage['ops']) - ops_before:>7} {usage['rewrite'][-1]:>11} "
                   f"{len(store.entries('bench', 'active')):>7} {len(sheet):>11}")
         ops_total, rw_total = sum(usage["ops"]), sum(usage["rewrite"])
         print(f"total curator output tokens: operations {ops_total}, full rewrite {rw_total}, "
               f"ratio {ops_total / max(rw_total, 1):.3f} (target <= 0.3)")
+        print(f"replies cut at --max-tokens {args.max_tokens}: operations {capped['ops']}, rewrite {capped['rewrite']}")
         print(f"per problem: operations {ops_total / args.problems:.1f}, rewrite {rw_total / args.problems:.1f}")
         print(f"operations curator: {malformed} malformed replies; final sheet {len(store.entries('bench', 'active'))} "
               f"active entries, {sum(len(e.body) for e in store.entries('bench', 'active'))} chars")
