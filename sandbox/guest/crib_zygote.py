@@ -306,6 +306,7 @@ def main() -> None:
     ctl.setblocking(True)
     roots = [Root(p) for p in (scratch, "/tmp", "/dev/shm")]
     loaded = preload(["crib_guest", "crib_runtime", "crib_channel", *modules.split(",")])
+    compile("def f(a):\n    return [a]\n", "<zygote>", "exec")  # the compiler's one-time set-up
     # Keep the garbage collector of every child off these objects: a collection would write
     # to each one and so copy every page shared with this process.
     gc.collect()
