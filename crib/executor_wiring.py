@@ -72,7 +72,7 @@ async def open_worker_context(payload: dict, secrets: Any):
 
     cfg = CribConfig(**payload["config"])
     sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
-    engine = None
+    engine = llm = None
     try:
         secrets.export()
         engine = make_engine(cfg.database_url)  # the driver has migrated it already
@@ -81,9 +81,13 @@ async def open_worker_context(payload: dict, secrets: Any):
                   budget_usd=cfg.budget_usd, endpoint_ids=payload["endpoint_ids"])
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles)
     finally:
-        sandbox.close()
-        if engine is not None:
-            engine.dispose()
+        try:
+            sandbox.close()
+            if engine is not None:
+                engine.dispose()
+        finally:
+            if llm is not None and hasattr(llm, "aclose"):  # its HTTP connections
+                await llm.aclose()
 
 
 @contextmanager
