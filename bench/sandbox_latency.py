@@ -82,6 +82,8 @@ async def first_run_latency(sb: Sandbox, n: int) -> list[float] | None:
         return None  # a sandbox without zygotes: every agent run is a first run
     out = []
     for _ in range(n):
+        while sb._pool.free_count() < sb._pool.size:  # the last run's teardown: its zygote is busy
+            await asyncio.sleep(0.005)
         sb.stop_zygotes()
         t0 = time.perf_counter()
         r = await sb.run(TRIVIAL, tier="agent")
