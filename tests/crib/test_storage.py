@@ -33,3 +33,29 @@ def test_sqlite_migrations_apply_from_empty_and_use_wal(tmp_path):
 @pytest.mark.postgres
 def test_postgresql_migrations_apply_from_empty(postgres_url):
     _round_trip(postgres_url)
+
+
+def test_start_up_check_reads_the_same_heads_as_alembic(tmp_path):
+    # open_database skips Alembic when the database is at the heads the migration files
+    # name (read with `ast`); they must be exactly Alembic's heads, or a new revision would
+    # never be applied.
+    from alembic.script import ScriptDirectory
+
+    from crib.storage import _alembic_config, _current_heads, _file_heads, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path}/crib.db")
+    assert _current_heads(engine) is None  # a new database: Alembic runs
+    heads = set(ScriptDirectory.from_config(_alembic_config(engine)).get_heads())
+    assert _file_heads() == heads
+    migrate(engine)
+    assert _current_heads(engine) == heads
+    engine.dispose()
+
+    from alembic import command  # a database behind the files is upgraded, not skipped
+
+    behind = make_engine(f"sqlite:///{tmp_path}/behind.db")
+    command.upgrade(_alembic_config(behind), "a0001")
+    assert _current_heads(behind) == {"a0001"}
+    migrate(behind)
+    assert _current_heads(behind) == heads and "results" in inspect(behind).get_table_names()
+    behind.dispose()
