@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import json
 import os
 import time
@@ -33,11 +32,11 @@ from agents.llm.ledger import Ledger
 from agents.llm.local_server import embedded
 from agents.llm.prices import PRICES_PER_MTOK, cost_usd
 from agents.llm.retry import Backoff, Failure, classify
+from agents.llm.sql_writer import SqlWriter
 from agents.llm.settings import ModelSettings
 
 T = TypeVar("T", bound=BaseModel)
 NO_KEY = "sk-no-key"  # local servers want some key; never a real one
-SHARD = 8  # connections per HTTP client (see `_chat`)
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,7 @@ class LLM:
             self._roles[name] = _Role(name, settings, settings.model, settings.base_url.rstrip("/"))
         self.cache = ResponseCache(engine, cache)
         self.ledger = Ledger(engine)
+        self._writer = SqlWriter(engine) if engine is not None else None
         self.run_id = run_id
         self.budget = Budget(self.ledger, budget_tokens, budget_usd)
         self.prices = dict(prices) if prices is not None else PRICES_PER_MTOK
@@ -121,7 +121,7 @@ class LLM:
         loop = asyncio.get_running_loop()
         state = self._per_loop.get(loop)
         if state is None:
-            state = {"chat": {}, "turn": {}, "sem": {}, "http": {}, "sessions": []}
+            state = {"chat": {}, "sem": {}, "http": {}, "sessions": []}
             self._per_loop[loop] = state
         return state
 
@@ -150,36 +150,25 @@ class LLM:
         for endpoint in state["http"].values():
             await endpoint.aclose()
         state["sessions"].clear()
-        for shards in state["chat"].values():
-            for chat in shards:
-                client = getattr(chat, "http_async_client", None)
-                if client is not None:
-                    await client.aclose()
+        for chat in state["chat"].values():
+            await chat.http_async_client.aclose()
 
     def _chat(self, role: _Role):
-        """A ChatOpenAI for this role (streaming), round-robin over shards of at most SHARD
-        connections: httpcore's pool does work linear in its size on every request, so at
-        concurrency 32 one big pool costs about twice the CPU per call of four small ones."""
+        """This loop's ChatOpenAI for the role (streaming only: `crib chat`)."""
         state = self._loop_state()
-        shards = state["chat"].get(role.name)
-        if shards is None:
+        chat = state["chat"].get(role.name)
+        if chat is None:
             import httpx
             from langchain_openai import ChatOpenAI
 
-            s = role.settings
-            key = self._api_key(role)
-            limit = self._limit(role.base_url)
-            count = max(1, -(-limit // SHARD))
-            per_shard = -(-limit // count) + 2
-            limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-            shards = [ChatOpenAI(
-                model=role.model, base_url=role.base_url, api_key=key, max_retries=0,
-                timeout=s.timeout_s, stream_usage=True,
-                http_async_client=httpx.AsyncClient(limits=limits, timeout=s.timeout_s),
-            ) for _ in range(count)]
-            state["chat"][role.name] = shards
-            state["turn"][role.name] = itertools.count()
-        return shards[next(state["turn"][role.name]) % len(shards)]
+            s, n = role.settings, self._limit(role.base_url) + 2
+            chat = ChatOpenAI(
+                model=role.model, base_url=role.base_url, api_key=self._api_key(role),
+                max_retries=0, timeout=s.timeout_s, stream_usage=True,
+                http_async_client=httpx.AsyncClient(timeout=s.timeout_s, limits=httpx.Limits(
+                    max_connections=n, max_keepalive_connections=n)))
+            state["chat"][role.name] = chat
+        return chat
 
     def _semaphore(self, base_url: str) -> asyncio.Semaphore:
         sems = self._loop_state()["sem"]
@@ -206,18 +195,28 @@ class LLM:
             kwargs["extra_body"] = {"response_format": params["response_format"]}
         return kwargs
 
-    def _store(self, row: dict, key: str, model: str, response: dict) -> None:
-        """Ledger row and cache entry of a successful call, in one trip to a worker thread."""
+    async def _store(self, row: dict, key: str | None = None, model: str = "",
+                     response: dict | None = None) -> None:
+        """A call's ledger row (and, for a successful one, its cache entry) in one transaction
+        of the SQL writer thread; returns once committed. Not cancelled with the caller: a
+        call that was made is recorded."""
         if self.ledger.engine is None:
             self.ledger.record(**row)
             return
-        with self.ledger.engine.begin() as conn:
-            row = self.ledger.record(conn, **row)
-            self.cache.put(key, model, response, conn)
-        self.ledger.committed(row)
+
+        def write(conn):
+            committed = self.ledger.record(conn, **row)
+            if key is not None:
+                self.cache.put(key, model, response, conn)
+            return committed
+
+        future = self._writer.submit(write)
+        future.add_done_callback(  # counted once committed, even if the caller is gone
+            lambda f: None if f.cancelled() or f.exception() else self.ledger.committed(f.result()))
+        await asyncio.shield(asyncio.wrap_future(future))
 
     async def _record(self, **row) -> None:
-        return await asyncio.to_thread(self.ledger.record, **row)
+        await self._store(row)
 
     # -- the call --------------------------------------------------------------------------
     async def complete(self, messages: list[dict], role: str = "solver", attempt: int = 0,
@@ -270,7 +269,7 @@ class LLM:
             raise StructuredOutputError(
                 f"{role.name} reply from {role.model} at {role.base_url} is not valid: {value}"
                 + (" (the reply was cut at max_tokens)" if finish == "length" else ""), raw=text)
-        await asyncio.to_thread(self._store, row, key, role.model, {
+        await self._store(row, key, role.model, {
             "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
             "finish_reason": finish})
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
