@@ -107,13 +107,16 @@ def test_fork_server_restarts_after_dying(sb):
     assert sb._fs.proc.pid != old and any("restarted" in w for w in r.warnings)
     # Its pre-forked child died with it and was reaped (no zombie left in our process).
     from pathlib import Path
-    kids = " ".join(Path(f"/proc/self/task/{t}/children").read_text()
-                    for t in os.listdir("/proc/self/task")).split()
-    def stat(p):  # a child may be reaped (by a slot's clean-up) while we look
+    def read(path):  # a thread may end, and a child be reaped, while we look
         try:
-            return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            return Path(path).read_text()
         except OSError:
-            return ["gone", "", ""]
+            return ""
+
+    kids = " ".join(read(f"/proc/self/task/{t}/children") for t in os.listdir("/proc/self/task")).split()
+
+    def stat(p):
+        return read(f"/proc/{p}/stat").rsplit(")", 1)[-1].split() or ["gone", "", ""]
     zombies = [p for p in kids if stat(p)[0] == "Z" and stat(p)[2] == str(old)]
     assert zombies == []
 
