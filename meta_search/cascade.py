@@ -184,7 +184,16 @@ class Cascade:
                 fix = await self.meta.debug(entry.name, entry.code, failure, entry.generation,
                                             r + 1)
             except ProposalError as exc:
-                return self._finish(entry, status, f"debug round {r + 1}: {exc}")
+                # An unusable reply (cut off, not JSON) spends its round; the code stays, and
+                # the next round (after the same checks) sees the failure again.
+                self.archive.replace_code(
+                    entry.id, entry.code, note={"step": f"debug{r + 1}", "failure": failure[:2000],
+                                                "unusable_reply": str(exc)[:500]},
+                    debug_rounds=r + 1)
+                if r + 1 >= p.debug_rounds:
+                    return self._finish(entry, status, f"{kind} failed after {r + 1} debug rounds "
+                                        f"(the last reply was unusable: {exc}): {failure[:600]}")
+                continue
             entry = self.archive.replace_code(
                 entry.id, fix.code, note={"step": f"debug{r + 1}", "failure": failure[:2000],
                                           "thought": fix.thought}, debug_rounds=r + 1)

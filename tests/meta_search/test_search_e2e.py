@@ -45,7 +45,7 @@ def test_cascade_fix_failure_and_duplicate(engine, scripted_server):
                    2: proposal("broken", BROKEN),
                    3: proposal("forbidden", FORBIDDEN),
                    4: proposal("copy", agent(90, "strong"))},
-        fixes={"broken": [proposal("broken", agent(100, "fixed"))],
+        fixes={"broken": ["not json", proposal("broken", agent(100, "fixed"))],
                "forbidden": [proposal("forbidden", FORBIDDEN)]})
     scripted_server.script(script)
     search, result = asyncio.run(run_search(engine, scripted_server.url, "s1",
@@ -55,8 +55,10 @@ def test_cascade_fix_failure_and_duplicate(engine, scripted_server):
     assert by_gen[0].name == "cot" and by_gen[0].status == "evaluated"
     assert by_gen[1].status == "evaluated"
     fixed = by_gen[2]
-    assert fixed.debug_rounds == 1 and fixed.status in ("evaluated", "minibatch")
+    # Round 1's reply was unusable: it spent the round, and round 2 fixed the code.
+    assert fixed.debug_rounds == 2 and fixed.status in ("evaluated", "minibatch")
     assert "skill=100" in fixed.code and "NameError" in json.dumps(fixed.history)
+    assert any("unusable_reply" in step for step in fixed.history)
     failed = by_gen[3]
     assert failed.status == "rejected" and "after 3 debug rounds" in failed.reason
     assert "import of subprocess" in failed.reason
