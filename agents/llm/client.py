@@ -314,15 +314,17 @@ class LLM:
     async def structured(self, messages: list[dict], schema: type[T], role: str = "meta",
                          attempt: int = 0, temperature: float | None = None,
                          max_tokens: int | None = None, run_id: str | None = None,
-                         attempt_id: str | None = None) -> T:
-        """The reply parsed into `schema`; StructuredOutputError(raw=...) when it cannot be."""
+                         attempt_id: str | None = None, usage: Any = None) -> T:
+        """The reply parsed into `schema`; StructuredOutputError(raw=...) when it cannot be.
+        With `usage` (an object with tokens_in/tokens_out/cost_usd counters, e.g. an attempt's),
+        the call's tokens and cost are added to it."""
         base_url = self.role(role).base_url
         start = self._structured_mode.get(base_url, 0)
         last: EndpointError | None = None
         for index in range(start, len(so.MODES)):
             mode = so.MODES[index]
             try:
-                _, value = await self._call(
+                completion, value = await self._call(
                     so.messages_for(messages, schema, mode), role, attempt, temperature, max_tokens,
                     None, None, so.response_format(schema, mode), run_id, attempt_id,
                     validate=lambda text: so.parse_into(text, schema))
@@ -333,6 +335,10 @@ class LLM:
                     continue
                 raise
             self._structured_mode[base_url] = index
+            if usage is not None:
+                usage.tokens_in += completion.tokens_in
+                usage.tokens_out += completion.tokens_out
+                usage.cost_usd += completion.cost_usd
             return value
         raise last or LLMError("no structured output mode worked")
 

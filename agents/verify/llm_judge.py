@@ -63,7 +63,7 @@ class LLMJudge:
         try:
             reply = await ctx.llm.structured(
                 messages, JudgeReply, role=self.role, attempt=ctx.attempt,
-                run_id=ctx.run_id, attempt_id=ctx.attempt_id)
+                run_id=ctx.run_id, attempt_id=ctx.attempt_id, usage=ctx.usage)
         except BudgetExceeded:
             raise
         except Exception as exc:  # malformed reply or endpoint error: unknown, with the reason

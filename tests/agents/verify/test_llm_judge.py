@@ -32,12 +32,13 @@ def judge(llm, answer="Paris", **kw):
 
 
 def test_judge_verdict_comes_from_structured_reply(llm, scripted_server):
-    scripted_server.script(lambda body: json.dumps(
-        {"passed": True, "score": 0.9, "feedback": "Correct city."}))
+    scripted_server.script(lambda body: Reply(text=json.dumps(
+        {"passed": True, "score": 0.9, "feedback": "Correct city."}), tokens_in=57, tokens_out=13))
     verdict, ctx = judge(llm)
     assert (verdict.passed, verdict.score, verdict.verifier) == (True, 0.9, "llm-judge")
     assert verdict.feedback == "Correct city."
-    assert ctx.usage.calls == 1
+    # The judge's spend is charged to the attempt it verified.
+    assert (ctx.usage.calls, ctx.usage.tokens_in, ctx.usage.tokens_out) == (1, 57, 13)
     body = scripted_server.chat_requests[-1].body
     prompt = " ".join(m["content"] for m in body["messages"])
     assert "Names the right city." in prompt and "Paris" in prompt
