@@ -1,9 +1,20 @@
 """Fixtures shared by every layer's tests."""
+import signal
+
 import pytest
 
 from tests.scripted_server import ScriptedServer
 
 FAST_MODEL = "qwen2.5-coder-0.5b"
+
+# A suite started in the background by a non-interactive shell (`make test &`, a CI script,
+# nohup) inherits SIGINT *ignored*, and an ignored signal stays ignored across exec: every
+# process the tests start would ignore Ctrl-C too, so the tests that interrupt a child
+# (`crib solve`, a parent of the embedded server) would see the run go on (exit 0, or no exit
+# at all). Python only installs its KeyboardInterrupt handler when SIGINT is not ignored.
+# Take SIGINT back, as a foreground run has it; the children then start with the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
