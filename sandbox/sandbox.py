@@ -275,16 +275,20 @@ class Sandbox:
             else:
                 if not exit_fut.done():
                     client.kill(req_id)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result when a
+                # cancellation (Ctrl-C) arrives after the future is done, and the cancel is lost.
                 try:
-                    exit_msg = await asyncio.wait_for(asyncio.shield(exit_fut), KILL_GRACE_S)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(KILL_GRACE_S):
+                        exit_msg = await asyncio.shield(exit_fut)
+                except TimeoutError:
                     raise RuntimeError(f"{client.what} did not report the end of run {n} "
                                        f"within {KILL_GRACE_S} s of the kill") from None
                 except ControlDied as e:  # its processes are gone with it
                     exit_msg = {"op": "died", "message": str(e)}
                 try:
-                    await asyncio.wait_for(asyncio.shield(serve), 2.0)  # the channel to EOF
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(2.0):
+                        await asyncio.shield(serve)  # the channel to EOF
+                except TimeoutError:
                     pass
             wall_ms = (time.perf_counter() - t0) * 1000
             return self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
