@@ -229,9 +229,9 @@ class RayExecutor:
         actors = [actor_cls.remote(self.setup) for _ in range(n)]
         self._actors, self._load = actors, [0] * n
         try:
-            self.workers = list(await asyncio.wait_for(
-                asyncio.gather(*(a.start.remote() for a in actors)), START_TIMEOUT_S))
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(START_TIMEOUT_S):  # not wait_for: it can lose a Ctrl-C on 3.11
+                self.workers = list(await asyncio.gather(*(a.start.remote() for a in actors)))
+        except TimeoutError as exc:
             self.close()
             raise ExecutorUnavailable(
                 f"{n} Ray worker(s) did not start within {START_TIMEOUT_S:.0f} s: is the cluster "
