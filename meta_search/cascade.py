@@ -186,7 +186,7 @@ class Cascade:
             except ProposalError as exc:
                 # An unusable reply (cut off, not JSON) spends its round; the code stays, and
                 # the next round (after the same checks) sees the failure again.
-                self.archive.replace_code(
+                entry = self.archive.replace_code(
                     entry.id, entry.code, note={"step": f"debug{r + 1}", "failure": failure[:2000],
                                                 "unusable_reply": str(exc)[:500]},
                     debug_rounds=r + 1)
