@@ -31,14 +31,24 @@ class ProblemBudgetSpent(RuntimeError):
     """The per-problem call/token budget of the loop policy is used up."""
 
 
-class Usage(BaseModel):
-    """What an attempt (or a whole problem) spent."""
-
+class Spend(BaseModel):
     calls: int = 0
     cached_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+
+    def add(self, other: "Spend") -> None:
+        self.calls += other.calls
+        self.cached_calls += other.cached_calls
+        self.tokens_in += other.tokens_in
+        self.tokens_out += other.tokens_out
+        self.cost_usd += other.cost_usd
+
+
+class Usage(Spend):
+    """What an attempt (or a whole problem) spent."""
+
     wall_ms: float = 0.0
 
 
@@ -65,21 +75,6 @@ class Attempt(Usage):
 def attempt_id(run_id: str | None, problem_id: str, code_hash: str, policy: str, index: int) -> str:
     key = hashlib.sha256(f"{problem_id}\0{code_hash}\0{policy}".encode()).hexdigest()[:16]
     return f"{run_id or '-'}:{key}:{index}"
-
-
-class Spend(BaseModel):
-    calls: int = 0
-    cached_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-
-    def add(self, other: "Spend") -> None:
-        self.calls += other.calls
-        self.cached_calls += other.cached_calls
-        self.tokens_in += other.tokens_in
-        self.tokens_out += other.tokens_out
-        self.cost_usd += other.cost_usd
 
 
 class ModelBridge:

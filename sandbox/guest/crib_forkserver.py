@@ -16,7 +16,6 @@ import fcntl
 import gc
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
@@ -26,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crib_confine  # noqa: E402
+import crib_serve  # noqa: E402
 from crib_mounts import isolate_mounts, setns  # noqa: E402
 
 SETUP_FAILED = 125  # exit code of a child that could not confine itself
@@ -54,17 +54,6 @@ def _uid_of(pid: int) -> int | None:
     except OSError:
         pass
     return None
-
-
-def preload(modules: list[str]) -> list[str]:
-    loaded = []
-    for name in modules:
-        try:
-            __import__(name)
-            loaded.append(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is fine
-            pass
-    return loaded
 
 
 class ForkServer:
@@ -287,33 +276,11 @@ class ForkServer:
             self.sweep(req.get("uid"))
         os._exit(0)
 
-    def serve(self) -> None:
-        rpipe, wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wpipe)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        sel = selectors.DefaultSelector()
-        sel.register(self.ctl, selectors.EVENT_READ, "ctl")
-        sel.register(rpipe, selectors.EVENT_READ, "sig")
-        while True:
-            for key, _ in sel.select(timeout=1.0):
-                if key.data == "sig":
-                    try:
-                        os.read(rpipe, 4096)
-                    except BlockingIOError:
-                        pass
-                    continue
-                data, fds, _flags, _addr = socket.recv_fds(self.ctl, 1 << 16, 8)
-                if not data:
-                    self.shutdown()
-                req = json.loads(data)
-                if req["op"] == "spawn":
-                    self.spawn(req, fds)
-                elif req["op"] == "kill":
-                    self.kill(req["id"])
-                elif req["op"] == "shutdown":
-                    self.shutdown()
-            self.reap()
-            self.prefork()
+    def wait_s(self) -> float:
+        return 1.0
+
+    def tick(self) -> None:
+        self.prefork()
 
 
 def main() -> None:
@@ -332,14 +299,14 @@ def main() -> None:
                 cfg["scratch_mb"], cfg["scratch_inodes"])
         except OSError as e:
             info["mount_error"] = str(e)
-    info["preloaded"] = preload(cfg["preload"])
+    info["preloaded"] = crib_serve.preload(cfg["preload"])
     info["landlock_error"] = server.build_rulesets()
     # Keep the garbage collector of every child off these objects: a collection would write
     # to each one and so copy every page shared with this process.
     gc.collect()
     gc.freeze()
     server.send(info)
-    server.serve()
+    crib_serve.serve(server)
 
 
 if __name__ == "__main__":

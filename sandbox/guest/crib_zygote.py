@@ -22,7 +22,6 @@ import fcntl
 import gc
 import json
 import os
-import selectors
 import signal
 import socket
 import sys
@@ -35,6 +34,7 @@ if TYPE_CHECKING:  # annotations only (postponed): the runs need no typing modul
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crib_confine  # noqa: E402
+import crib_serve  # noqa: E402
 
 CTL_FD = 3
 SETUP_FAILED = 125
@@ -253,48 +253,15 @@ class Zygote:
         self.kill_all()
         os._exit(0)
 
-    def serve(self) -> None:
-        rpipe, wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(wpipe)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        sel = selectors.DefaultSelector()
-        sel.register(self.ctl, selectors.EVENT_READ, "ctl")
-        sel.register(rpipe, selectors.EVENT_READ, "sig")
-        while True:
-            timeout = None if self.active is None else max(0.0, self.active[2] - time.monotonic())
-            for key, _ in sel.select(timeout):
-                if key.data == "sig":
-                    try:
-                        os.read(rpipe, 4096)
-                    except BlockingIOError:
-                        pass
-                    continue
-                data, fds, _flags, _addr = socket.recv_fds(self.ctl, 1 << 16, 8)
-                if not data:
-                    self.shutdown()
-                req = json.loads(data)
-                if req["op"] == "spawn":
-                    self.spawn(req, fds)
-                elif req["op"] == "kill":
-                    self.kill(req["id"])
-                elif req["op"] == "shutdown":
-                    self.shutdown()
-            self.reap()
-            if self.active is not None and time.monotonic() > self.active[2]:
-                self.kill()
-                pid, req_id, _ = self.active
-                self.active = (pid, req_id, time.monotonic() + 1.0)  # no busy loop till reaped
+    def wait_s(self) -> float | None:
+        return None if self.active is None else max(0.0, self.active[2] - time.monotonic())
 
-
-def preload(modules: list[str]) -> list[str]:
-    loaded = []
-    for name in modules:
-        try:
-            __import__(name)
-            loaded.append(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is fine
-            pass
-    return loaded
+    def tick(self) -> None:
+        """The run's own wall-clock backstop (the host kills it first, normally)."""
+        if self.active is not None and time.monotonic() > self.active[2]:
+            self.kill()
+            pid, req_id, _ = self.active
+            self.active = (pid, req_id, time.monotonic() + 1.0)  # no busy loop till reaped
 
 
 def main() -> None:
@@ -305,7 +272,7 @@ def main() -> None:
     ctl = socket.socket(fileno=CTL_FD)
     ctl.setblocking(True)
     roots = [Root(p) for p in (scratch, "/tmp", "/dev/shm")]
-    loaded = preload(["crib_guest", "crib_runtime", "crib_channel", *modules.split(",")])
+    loaded = crib_serve.preload(["crib_guest", "crib_runtime", "crib_channel", *modules.split(",")])
     compile("def f(a):\n    return [a]\n", "<zygote>", "exec")  # the compiler's one-time set-up
     # Keep the garbage collector of every child off these objects: a collection would write
     # to each one and so copy every page shared with this process.
@@ -313,7 +280,7 @@ def main() -> None:
     gc.freeze()
     zygote = Zygote(ctl, roots)
     zygote.send({"op": "ready", "pid": os.getpid(), "preloaded": loaded})
-    zygote.serve()
+    crib_serve.serve(zygote)
 
 
 if __name__ == "__main__":

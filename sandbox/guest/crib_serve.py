@@ -1,0 +1,66 @@
+"""What the fork-server and the zygotes share: loading modules ahead of the runs they serve,
+and the control loop (one JSON request per SOCK_SEQPACKET message, fds attached).
+
+Trusted; runs with `-I -S`, so it imports only the standard library."""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+from typing import Any, Protocol
+
+
+class Server(Protocol):
+    ctl: socket.socket
+
+    def spawn(self, req: dict[str, Any], fds: list[int]) -> None: ...
+    def kill(self, req_id: int) -> None: ...
+    def shutdown(self) -> None: ...
+    def reap(self) -> None: ...
+    def wait_s(self) -> float | None: ...  # how long to sleep with no request or child exit
+    def tick(self) -> None: ...  # after every wake-up, once exited children are reaped
+
+
+def preload(modules: list[str]) -> list[str]:
+    """Import what the runs use, so each forked run finds it loaded; returns what loaded."""
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - a missing optional module is fine
+            pass
+    return loaded
+
+
+def serve(server: Server) -> None:
+    """Serve requests until the host closes the control socket or asks for shutdown. A child's
+    exit wakes the loop through the signal wakeup fd."""
+    rpipe, wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wpipe)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel = selectors.DefaultSelector()
+    sel.register(server.ctl, selectors.EVENT_READ, "ctl")
+    sel.register(rpipe, selectors.EVENT_READ, "sig")
+    while True:
+        for key, _ in sel.select(server.wait_s()):
+            if key.data == "sig":
+                try:
+                    os.read(rpipe, 4096)
+                except BlockingIOError:
+                    pass
+                continue
+            data, fds, _flags, _addr = socket.recv_fds(server.ctl, 1 << 16, 8)
+            if not data:
+                server.shutdown()
+            req = json.loads(data)
+            if req["op"] == "spawn":
+                server.spawn(req, fds)
+            elif req["op"] == "kill":
+                server.kill(req["id"])
+            elif req["op"] == "shutdown":
+                server.shutdown()
+        server.reap()
+        server.tick()
