@@ -111,9 +111,10 @@ class _MiniLM:
 def _blas_threads_setter():
     """OpenBLAS's thread-local thread-count setter from numpy's bundled OpenBLAS, or None.
 
-    The matrices here are small (tens of tokens x 384): one BLAS thread is as fast on an idle
-    machine and about 10x faster on a loaded one, where OpenBLAS's spinning worker threads
-    fight the other processes (measured: one query 80 ms vs 800 ms p50 at load 9 on 2 cores)."""
+    The matrices here are small (tens of tokens x 384): two BLAS threads save only about a
+    fifth on an idle machine (16 vs 20 ms for a 20-token query on the 2 vCPUs here) and are
+    about 10x slower on a loaded one, where OpenBLAS's spinning worker threads fight the other
+    processes (measured: one query 80 ms vs 800 ms p50 at load 9 on 2 cores)."""
     import ctypes
     import glob
 

@@ -86,22 +86,17 @@ class VectorIndex:
     # ---- writing ---------------------------------------------------------------------------
     def upsert_entries(self, scope: str, entries: list[MemoryEntry]) -> None:
         """Index entries. Only those whose text changed are embedded again; a status or pin
-        change is a metadata update (no model load for `crib memory pin` or `rm`)."""
+        change touches nothing here (statuses are read from SQL when filtering)."""
         col = self.collection(scope, "entries")
         for i in range(0, len(entries), BATCH):
             chunk = entries[i : i + BATCH]
             docs = [entry_document(e) for e in chunk]
-            meta = [{"status": e.status, "kind": e.kind, "pinned": e.pinned} for e in chunk]
             got = col.get(ids=[e.id for e in chunk], include=["documents"])
             indexed = dict(zip(got["ids"], got["documents"] or []))
-            same = {e.id for e, d in zip(chunk, docs) if indexed.get(e.id) == d}
-            if same:
-                col.update(ids=[e.id for e in chunk if e.id in same],
-                           metadatas=[m for e, m in zip(chunk, meta) if e.id in same])
-            fresh = [j for j, e in enumerate(chunk) if e.id not in same]
+            fresh = [j for j, e in enumerate(chunk) if indexed.get(e.id) != docs[j]]
             if fresh:
                 col.upsert(ids=[chunk[j].id for j in fresh], documents=[docs[j] for j in fresh],
-                           embeddings=self.embed.embed([docs[j] for j in fresh]), metadatas=[meta[j] for j in fresh])
+                           embeddings=self.embed.embed([docs[j] for j in fresh]))
 
     def upsert_problems(self, scope: str, problems: list[PastProblem]) -> None:
         col = self.collection(scope, "problems")
@@ -110,8 +105,7 @@ class VectorIndex:
             docs = [p.problem for p in chunk]
             # A problem just solved was embedded as a query moments ago: reuse that vector.
             vecs = [self.embed_query(d) for d in docs] if len(docs) == 1 else self.embed.embed(docs)
-            col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=vecs,
-                       metadatas=[{"passed": str(p.passed).lower(), "problem_id": p.problem_id or ""} for p in chunk])
+            col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=vecs)
 
     def rebuild(self, scope: str, entries: list[MemoryEntry], problems: list[PastProblem]) -> dict[str, int]:
         for what in ("entries", "problems"):
@@ -128,36 +122,30 @@ class VectorIndex:
         return {"entries": len(entries), "problems": len(problems)}
 
     # ---- reading ---------------------------------------------------------------------------
-    def _query(self, scope: str, what: str, text: str, k: int,
-               keep: Callable[[dict], bool] | None = None) -> list[tuple[str, float]]:
-        """Top-k by cosine similarity among the items whose metadata `keep` accepts.
+    def query(self, scope: str, what: str, text: str, k: int,
+              keep: Callable[[list[str]], set[str]] | None = None) -> list[tuple[str, float]]:
+        """Top-k ids of `what` ("entries" or "problems") by cosine similarity to `text`, among
+        those `keep` accepts: it gets a list of candidate ids and returns the accepted ones.
 
-        The status filter is applied here, on the metadata of an over-fetched candidate list,
-        not as a Chroma `where` clause: Chroma evaluates `where` before the vector search, which
-        measured 165 ms instead of 16 ms at 10k entries (bench/memory_retrieval.py)."""
-        col = self.collection(scope, what)
-        n = col.count()
-        if n == 0 or k <= 0:
+        The store filters in SQL, the source of truth for statuses, on an over-fetched
+        candidate list: a Chroma `where` clause is evaluated before the vector search (measured
+        165 ms instead of 16 ms at 10k entries), and Chroma's `count()` is a scan (13 ms at
+        100k), so the loop stops when a query returns fewer ids than it asked for."""
+        if k <= 0:
             return []
+        col = self.collection(scope, what)
         query = [self.embed_query(text)]
-        fetch = min(n, k if keep is None else 4 * k)
+        fetch = k if keep is None else 4 * k
         while True:
-            res = col.query(query_embeddings=query, n_results=fetch, include=["distances", "metadatas"])
-            hits = [(i, round(1.0 - float(d), 6))
-                    for i, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0])
-                    if keep is None or keep(m or {})]
-            if len(hits) >= k or fetch >= n:
+            res = col.query(query_embeddings=query, n_results=fetch, include=["distances"])
+            ids, distances = res["ids"][0], res["distances"][0]
+            kept = set(ids) if keep is None else keep(ids)
+            hits = [(i, round(1.0 - float(d), 6)) for i, d in zip(ids, distances) if i in kept]
+            if len(hits) >= k or len(ids) < fetch:
                 break
-            fetch = min(n, fetch * 4)
+            fetch *= 4
         # Ties broken by id so results are reproducible.
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
-
-    def query_entries(self, scope: str, text: str, k: int, status: str | None = "active") -> list[tuple[str, float]]:
-        return self._query(scope, "entries", text, k, (lambda m: m.get("status") == status) if status else None)
-
-    def query_problems(self, scope: str, text: str, k: int, passed_only: bool = False) -> list[tuple[int, float]]:
-        keep = (lambda m: m.get("passed") == "true") if passed_only else None
-        return [(int(i), s) for i, s in self._query(scope, "problems", text, k, keep)]
 
     def relevance(self, scope: str, text: str, ids: list[str]) -> dict[str, float]:
         """Exact cosine similarity of each entry in `ids` to `text` (absent ones: 0)."""
