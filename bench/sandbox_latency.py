@@ -4,11 +4,16 @@
 
 Prints p50/p90 (ms) of: a trivial snippet in the snippet tier (fork-server + Landlock +
 seccomp); in the agent tier on a slot's warm zygote (bubblewrap sandbox already up, one fork
-per run) and as the first run of a slot (bubblewrap and the zygote's interpreter start first:
+per run). Those two are timed with 20 ms between runs, so each run starts on an idle sandbox
+(the last run's teardown and its slot's next warm process done: what one run waits for), and
+again back to back (`*_back_to_back`: each run then shares the 2 cores with the teardown of
+the one before, so that figure is also bounded by the CPU a run costs in all); and in the
+agent tier as the first run of a slot (bubblewrap and the zygote's interpreter start first:
 `agent_first_run`); one guest->host RPC round trip (a `complete` call answered by a plain async
 handler, timed inside the guest); the CPU each trivial run costs the host process and the
-sandbox's own processes (fork-server, zygotes, their runs); 32 concurrent runs of each tier; the memory of the agent
-tier's zygotes after those (RSS and PSS per zygote, bubblewrap included); and the baselines
+sandbox's own processes (fork-server, zygotes, their runs); 32 concurrent runs of each tier;
+the memory of the agent tier's zygotes after those (RSS and PSS per zygote, bubblewrap
+included) and of the snippet slots' warm children; and the baselines
 `python -c` and `python -I -S -c` as plain subprocesses. The load average is printed too: on a
 shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet p50 <= 5 ms, agent
 p50 <= 40 ms."""
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sandbox import Sandbox  # noqa: E402
 
 TRIVIAL = "x = 1\n"
+GAP_S = 0.02  # between runs in the main latency figures
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -60,12 +66,16 @@ def cpu_ms(sb: Sandbox) -> tuple[float, float]:
     return host, sum(_proc_cpu_ms(p) for p in pids)
 
 
-async def tier_latency(sb: Sandbox, tier: str, n: int) -> tuple[list[float], dict]:
+async def tier_latency(sb: Sandbox, tier: str, n: int, gap_s: float = 0.0) -> tuple[list[float], dict]:
+    """Runs one after another; with `gap_s`, each starts that long after the last one ended
+    (so the last run's teardown and the next warm process are done: what one run waits)."""
     for _ in range(5):
         await sb.run(TRIVIAL, tier=tier)
     out = []
     host0, box0 = cpu_ms(sb)
     for _ in range(n):
+        if gap_s:
+            await asyncio.sleep(gap_s)
         t0 = time.perf_counter()
         r = await sb.run(TRIVIAL, tier=tier)
         out.append((time.perf_counter() - t0) * 1000)
@@ -100,6 +110,28 @@ def zygote_memory(sb: Sandbox) -> dict:
     return {"zygotes": len(zs), "rss_mb_each": round(sum(z["rss_kb"] for z in zs) / len(zs) / 1024, 1),
             "pss_mb_each": round(sum(z["pss_kb"] for z in zs) / len(zs) / 1024, 1),
             "pss_mb_total": round(sum(z["pss_kb"] for z in zs) / 1024, 1)}
+
+
+def warm_child_memory(sb: Sandbox) -> dict:
+    """RSS and PSS of the snippet slots' warm children (the fork-server's children named
+    crib-warm), which share most of their pages with the fork-server."""
+    fs = sb._fs.proc.pid
+    with open(f"/proc/{fs}/task/{fs}/children") as f:
+        pids = [int(p) for p in f.read().split()]
+    sizes = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "crib-warm":
+                continue
+            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            sizes.append((int(rollup["Rss"].split()[0]), int(rollup["Pss"].split()[0])))
+        except (OSError, KeyError, ValueError):
+            continue
+    if not sizes:
+        return {"children": 0}
+    return {"children": len(sizes), "rss_mb_each": round(sum(r for r, _ in sizes) / len(sizes) / 1024, 1),
+            "pss_mb_each": round(sum(p for _, p in sizes) / len(sizes) / 1024, 1),
+            "pss_mb_total": round(sum(p for _, p in sizes) / 1024, 1)}
 
 
 async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
@@ -148,9 +180,10 @@ async def main() -> None:
     res: dict = {}
     async with Sandbox() as sb:
         for tier in ("snippet", "agent"):
-            times, cpu = await tier_latency(sb, tier, n)
+            times, cpu = await tier_latency(sb, tier, n, GAP_S)
             res[tier] = summary(times)
             res[f"{tier}_cpu_per_run"] = cpu
+            res[f"{tier}_back_to_back"] = summary((await tier_latency(sb, tier, n))[0])
         first = await first_run_latency(sb, args.cold_runs)
         if first:
             res["agent_first_run"] = summary(first)
@@ -158,6 +191,7 @@ async def main() -> None:
         res["snippet_x32_concurrent"] = await concurrent(sb, "snippet")
         res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=5)
         res["agent_zygote_memory"] = zygote_memory(sb)
+        res["snippet_warm_child_memory"] = warm_child_memory(sb)
     res["python -c"] = summary(subprocess_latency([sys.executable, "-c", TRIVIAL], n))
     res["python -I -S -c"] = summary(subprocess_latency([sys.executable, "-I", "-S", "-c", TRIVIAL], n))
     res["loadavg_start_end"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]

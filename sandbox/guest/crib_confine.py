@@ -10,6 +10,8 @@ import resource
 import signal
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_GET_NAME = 16
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
 SECCOMP_SET_MODE_FILTER = 1
@@ -28,6 +30,18 @@ class SockFprog(ctypes.Structure):
 def prctl(option: int, arg: int = 0) -> None:
     if _libc.prctl(option, arg, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def name() -> bytes:
+    """The process name `ps` shows (comm)."""
+    buf = ctypes.create_string_buffer(16)
+    prctl(PR_GET_NAME, ctypes.addressof(buf))
+    return buf.value
+
+
+def set_name(name: bytes) -> None:
+    buf = ctypes.create_string_buffer(name[:15])
+    prctl(PR_SET_NAME, ctypes.addressof(buf))
 
 
 RLIMITS = {"cpu": resource.RLIMIT_CPU, "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC,

@@ -9,7 +9,9 @@ per request, with the run's stdout, stderr, channel and job fds attached. Each r
 forked ahead of time; the child starts a session, applies rlimits, switches to the slot uid,
 then either confines itself (Landlock + seccomp) and runs the job in-process (snippet tier) or
 executes bubblewrap with the zygote (agent tier; its fds are the log and the zygote's control
-socket instead). Single-threaded, so fork is safe."""
+socket instead). A snippet slot that has run once gets a warm child of its own, confined
+before its next request comes (only the fds, rlimits, environment and the job are per run):
+that takes the confinement off the run's critical path. Single-threaded, so fork is safe."""
 from __future__ import annotations
 
 import fcntl
@@ -29,6 +31,7 @@ import crib_serve  # noqa: E402
 from crib_mounts import isolate_mounts, setns  # noqa: E402
 
 SETUP_FAILED = 125  # exit code of a child that could not confine itself
+WARM_NAME = b"crib-warm"  # what `ps` shows for a snippet slot's warm child until its run
 
 
 def _reset_signals() -> None:
@@ -56,6 +59,32 @@ def _uid_of(pid: int) -> int | None:
     return None
 
 
+def _lay_out(fds: list[int]) -> None:
+    """Make `fds` the descriptors 0, 1, 2, ... in order and close every other one. They are
+    first moved to numbers the dup2s cannot clobber."""
+    for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]):
+        os.dup2(fd, target)
+    os.closerange(len(fds), 1 << 16)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    start = 0
+    for fd in sorted(keep):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 1 << 16)
+
+
+def _run_job() -> None:
+    """Run the job (confinement done); never returns."""
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:  # fork does not reseed numpy's global generator
+        np_random.seed()
+    import crib_guest
+
+    os._exit(crib_guest.run_job())
+
+
 class ForkServer:
     def __init__(self, cfg: dict[str, Any], ctl: socket.socket) -> None:
         self.cfg = cfg
@@ -68,6 +97,10 @@ class ForkServer:
         self.ns_b: int | None = None                  # mount namespace with slot scratch tmpfs
         self.scratch_fds: dict[int, int] = {}         # uid -> dir fd of its scratch tmpfs
         self.rulesets: dict[str, int] = {}            # scratch dir -> its slot's Landlock ruleset
+        self.uid_of: dict[str, int] = {p: int(u) for u, p in cfg["slots"].items()}  # scratch -> uid
+        self.slot_warm: dict[str, tuple[int, socket.socket]] = {}  # scratch -> confined warm child
+        self.slot_idle: set[str] = set()              # clean snippet slots owed a warm child
+        self.slot_failed: set[str] = set()            # slots whose warm child could not confine
 
     def send(self, msg: dict[str, Any]) -> None:
         self.ctl.send(json.dumps(msg).encode())
@@ -80,14 +113,8 @@ class ForkServer:
             if req["tier"] != "agent" and self.ns_b is not None:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
             ruleset = self.rulesets.get(req["scratch"]) if req["tier"] == "snippet" else None
-            # Move everything to numbers the dup2s below cannot clobber, then lay out:
             # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job, 5 ruleset (snippet tier).
-            keep = [os.open("/dev/null", os.O_RDWR), *fds]
-            if ruleset is not None:
-                keep.append(ruleset)
-            for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in keep]):
-                os.dup2(fd, target)
-            os.closerange(len(keep), 1 << 16)
+            _lay_out([os.open("/dev/null", os.O_RDWR), *fds, *([ruleset] if ruleset is not None else [])])
             os.chdir(req["scratch"])
             crib_confine.apply_rlimits(req["rlimits"])
             if os.geteuid() == 0 and req.get("uid") is not None:
@@ -116,12 +143,49 @@ class ForkServer:
         except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
-        np_random = sys.modules.get("numpy.random")
-        if np_random is not None:  # fork does not reseed numpy's global generator
-            np_random.seed()
-        import crib_guest
+        _run_job()
 
-        os._exit(crib_guest.run_job())
+    def _slot_child(self, scratch: str, sock: socket.socket) -> None:
+        """A snippet slot's warm child: the same confinement as `_child`, before the request.
+        Only the uid's own limits are left to set, and those can only be lowered now."""
+        try:
+            run_name = crib_confine.name()
+            crib_confine.set_name(WARM_NAME)
+            _reset_signals()
+            os.setsid()
+            setns(self.ns_b)
+            devnull = os.open("/dev/null", os.O_RDWR)
+            ruleset = self.rulesets[scratch]
+            _close_all_but({sock.fileno(), devnull, ruleset})
+            os.chdir(scratch)
+            crib_confine.drop_to(self.uid_of[scratch])
+            crib_confine.die_with_parent()
+            crib_confine.no_new_privs()
+            import crib_landlock
+
+            crib_landlock.restrict_self(ruleset)
+            os.close(ruleset)
+            self.seccomp_filter.install()
+            import crib_guest
+
+            crib_guest.rehearse({"HOME": scratch, "PATH": "/usr/bin:/bin"})
+            json.loads(json.dumps({"op": "spawn", "rlimits": {"cpu": 1}, "env": {"HOME": scratch}}))
+        except BaseException:  # noqa: BLE001 - the server sees the exit code, falls back
+            os._exit(SETUP_FAILED)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8)
+            if not data:
+                os._exit(0)
+            crib_confine.set_name(run_name)
+            req = json.loads(data)
+            _lay_out([devnull, *fds])  # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job
+            crib_confine.apply_rlimits(req["rlimits"], clamp=True)
+            os.environ.clear()
+            os.environ.update(req["env"])
+        except BaseException:  # noqa: BLE001
+            os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
+            os._exit(SETUP_FAILED)
+        _run_job()
 
     # ---- server side --------------------------------------------------------------------
     def build_rulesets(self) -> str | None:
@@ -131,9 +195,8 @@ class ForkServer:
 
             if crib_landlock.abi_version() < 1:
                 return "no Landlock"
-            uid_of_dir = {p: int(u) for u, p in self.cfg["slots"].items()}
             for scratch, ll in self.cfg.get("landlock", {}).items():
-                fd = self.scratch_fds.get(uid_of_dir.get(scratch, -1))
+                fd = self.scratch_fds.get(self.uid_of.get(scratch, -1))
                 self.rulesets[scratch] = crib_landlock.make_ruleset(
                     ll["read_exec"], ll["read"], ll["full"],
                     {p: int(a) for p, a in ll["files"].items()},
@@ -169,21 +232,47 @@ class ForkServer:
         child_end.close()
         self.warm = (pid, parent_end)
 
-    def spawn(self, req: dict[str, Any], fds: list[int]) -> None:
-        if self.warm is not None:
-            pid, sock = self.warm
-            self.warm = None
+    def prefork_slots(self) -> None:
+        """A confined warm child for each clean, idle snippet slot that has run before."""
+        while self.slot_idle:
+            scratch = self.slot_idle.pop()
+            if scratch in self.slot_warm or scratch in self.slot_failed or scratch not in self.rulesets:
+                continue
+            parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
-                socket.send_fds(sock, [json.dumps(req).encode()], fds)
+                pid = os.fork()
             except OSError:
-                pid = 0  # the warm child is gone: fork below
-            sock.close()
-            if pid:
-                for fd in fds:
-                    os.close(fd)
-                self.running[pid] = req
-                self.by_id[req["id"]] = pid
+                parent_end.close()
+                child_end.close()
                 return
+            if pid == 0:
+                self._slot_child(scratch, child_end)
+            child_end.close()
+            self.slot_warm[scratch] = (pid, parent_end)
+
+    def _hand_to_warm(self, warm: tuple[int, socket.socket], req: dict[str, Any], fds: list[int]) -> bool:
+        """Give the request to a warm child; False if it is gone."""
+        pid, sock = warm
+        try:
+            socket.send_fds(sock, [json.dumps(req).encode()], fds)
+        except OSError:
+            return False
+        finally:
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+        self.running[pid] = req
+        self.by_id[req["id"]] = pid
+        return True
+
+    def spawn(self, req: dict[str, Any], fds: list[int]) -> None:
+        slot_warm = self.slot_warm.pop(req["scratch"], None) if req["tier"] == "snippet" else None
+        if slot_warm is not None and self._hand_to_warm(slot_warm, req, fds):
+            return
+        if self.warm is not None:
+            warm, self.warm = self.warm, None
+            if self._hand_to_warm(warm, req, fds):
+                return  # else it is gone: fork below
         try:
             pid = os.fork()
         except OSError as e:
@@ -212,7 +301,8 @@ class ForkServer:
         if uid is None:
             return
         for _ in range(10_000):
-            victims = [p for p in _children() if p not in self.running and _uid_of(p) == uid]
+            spared = self.running.keys() | {pid for pid, _ in self.slot_warm.values()}
+            victims = [p for p in _children() if p not in spared and _uid_of(p) == uid]
             if not victims:
                 return
             for pid in victims:
@@ -250,10 +340,19 @@ class ForkServer:
             if pid == 0:
                 return
             req = self.running.pop(pid, None)
-            if req is None:  # the warm child, or an orphan we adopted as subreaper
+            if req is None:  # a warm child, or an orphan we adopted as subreaper
                 if self.warm is not None and self.warm[0] == pid:
                     self.warm[1].close()
                     self.warm = None
+                for scratch, (warm_pid, sock) in list(self.slot_warm.items()):
+                    if warm_pid == pid:
+                        sock.close()
+                        del self.slot_warm[scratch]
+                        if os.waitstatus_to_exitcode(status) == SETUP_FAILED:  # the slot forks per run
+                            self.slot_failed.add(scratch)
+                            os.write(2, f"the warm child of {scratch} could not confine itself\n".encode())
+                        else:  # killed from outside: the slot gets another one
+                            self.slot_idle.add(scratch)
                 continue
             del self.by_id[req["id"]]
             try:
@@ -262,12 +361,14 @@ class ForkServer:
                 pass
             self.sweep(req.get("uid"))
             self.clean(req)
+            if req["tier"] == "snippet" and self.ns_b is not None:
+                self.slot_idle.add(req["scratch"])
             self.send({"op": "exit", "id": req["id"], "status": status,
                        "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0, "maxrss_kb": ru.ru_maxrss})
 
     def shutdown(self) -> None:
-        if self.warm is not None:
-            os.kill(self.warm[0], signal.SIGKILL)
+        for pid, _ in [*([self.warm] if self.warm else []), *self.slot_warm.values()]:
+            os.kill(pid, signal.SIGKILL)
         for pid, req in list(self.running.items()):
             try:
                 os.killpg(pid, signal.SIGKILL)
@@ -281,6 +382,7 @@ class ForkServer:
 
     def tick(self) -> None:
         self.prefork()
+        self.prefork_slots()
 
 
 def main() -> None:

@@ -45,7 +45,8 @@ def serve(server: Server) -> None:
     sel.register(server.ctl, selectors.EVENT_READ, "ctl")
     sel.register(rpipe, selectors.EVENT_READ, "sig")
     while True:
-        for key, _ in sel.select(server.wait_s()):
+        # Requests first: a run waiting to start matters more than reaping the last one.
+        for key, _ in sorted(sel.select(server.wait_s()), key=lambda ev: ev[0].data != "ctl"):
             if key.data == "sig":
                 try:
                     os.read(rpipe, 4096)

@@ -153,10 +153,17 @@ def test_signal_the_host(sb, tier):
     assert run(sb, "print('still works')", tier).ok
 
 
+def _is_warm_child(sb, pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        comm, rest = f.read().rsplit(")", 1)
+    return comm.endswith("(crib-warm") and int(rest.split()[1]) == sb._fs.proc.pid
+
+
 def _uid_processes(sb) -> list[int]:
     """Processes of the slot uids, once every slot is back (cleanup ends after the result),
-    other than the agent tier's zygotes and their bubblewrap, which live on by design (a
-    process a run left inside a zygote's sandbox is the zygote's child: it is listed)."""
+    other than the agent tier's zygotes and their bubblewrap, and the snippet slots' warm
+    children (named crib-warm, each waiting for its slot's next run), which live on by design
+    (a process a run left inside a zygote's sandbox is the zygote's child: it is listed)."""
     for _ in range(200):
         if sb._pool.free_count() == sb._pool.size:
             break
@@ -166,7 +173,7 @@ def _uid_processes(sb) -> list[int]:
     for p in os.listdir("/proc"):
         if p.isdigit() and int(p) not in zygotes:
             try:
-                if os.stat(f"/proc/{p}").st_uid in sb.uids:
+                if os.stat(f"/proc/{p}").st_uid in sb.uids and not _is_warm_child(sb, int(p)):
                     pids.append(int(p))
             except OSError:
                 pass
