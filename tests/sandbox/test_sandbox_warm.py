@@ -83,3 +83,21 @@ def test_a_killed_warm_child_is_replaced(one_slot):
     assert _warm_child(one_slot, other_than=pid) != pid
     r = asyncio.run(one_slot.run("print('after')"))
     assert r.ok and r.stdout == "after\n"
+
+
+def test_close_leaves_no_warm_child():
+    report = check()
+    if not report.snippet.ok or os.geteuid() != 0:
+        pytest.skip(f"needs the snippet tier as root: {report.snippet.reason or 'not root'}")
+    box = Sandbox(slots=2, scratch_mb=16, report=report)
+
+    async def two_runs():
+        return await asyncio.gather(box.run("x = 1"), box.run("x = 2"))
+
+    assert all(r.ok for r in asyncio.run(two_runs()))
+    pid = _warm_child(box)
+    box.close()
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{pid}")
