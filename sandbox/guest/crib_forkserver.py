@@ -176,6 +176,7 @@ class ForkServer:
             data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8)
             if not data:
                 os._exit(0)
+            sock.detach()  # its fd is closed by _lay_out: the object must not close a reused one
             crib_confine.set_name(run_name)
             req = json.loads(data)
             _lay_out([devnull, *fds])  # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job
@@ -228,6 +229,7 @@ class ForkServer:
                 os._exit(0)
             if not data:
                 os._exit(0)
+            child_end.detach()  # _child closes its fd
             self._child(json.loads(data), fds)
         child_end.close()
         self.warm = (pid, parent_end)
