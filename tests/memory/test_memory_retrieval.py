@@ -75,6 +75,19 @@ def test_archived_entries_are_not_retrieved(indexed_store):
     assert all(e.id != top.id for e, _ in indexed_store.search("s", "capital of France", k=5))
 
 
+def test_filters_come_from_sql_and_scopes_stay_apart(indexed_store):
+    _fill(indexed_store)
+    indexed_store.record_problem("s", "Make 24 from 1 1 1 1", "no", False)
+    indexed_store.add("other", "Make 24 quickly", "Try multiplication first.")
+    indexed_store.record_problem("other", "Make 24 from 2 2 6 6", "2*6+2*6", True)
+    both = [p.answer for p, _ in indexed_store.similar_problems("s", "make 24 from four ones", k=3)]
+    assert "no" in both and "2*6+2*6" not in both  # the other scope's problem never shows
+    passed = [p.answer for p, _ in indexed_store.similar_problems("s", "make 24 from four ones", k=3,
+                                                                  passed_only=True)]
+    assert "no" not in passed and passed  # "passed" is read from SQL: Chroma holds no metadata
+    assert all(e.scope == "s" for e, _ in indexed_store.search("s", "make 24", k=10))
+
+
 def test_render_uses_relevance(indexed_store):
     _fill(indexed_store)
     ids = {e.title: e.id for e in indexed_store.entries("s")}
