@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crib_confine  # noqa: E402
@@ -73,6 +73,15 @@ def _close_all_but(keep: set[int]) -> None:
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 1 << 16)
+
+
+def _never_return(child: Callable[[], None]) -> None:
+    """Run a forked child's part; whatever it raises, the child exits and never returns into
+    the server's loop."""
+    try:
+        child()
+    finally:
+        os._exit(SETUP_FAILED)
 
 
 def _run_job() -> None:
@@ -183,7 +192,7 @@ class ForkServer:
             crib_confine.apply_rlimits(req["rlimits"], clamp=True)
             os.environ.clear()
             os.environ.update(req["env"])
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001 - fd 2 is the run's stderr once laid out
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
         _run_job()
@@ -230,7 +239,7 @@ class ForkServer:
             if not data:
                 os._exit(0)
             child_end.detach()  # _child closes its fd
-            self._child(json.loads(data), fds)
+            _never_return(lambda: self._child(json.loads(data), fds))
         child_end.close()
         self.warm = (pid, parent_end)
 
@@ -248,7 +257,7 @@ class ForkServer:
                 child_end.close()
                 return
             if pid == 0:
-                self._slot_child(scratch, child_end)
+                _never_return(lambda: self._slot_child(scratch, child_end))
             child_end.close()
             self.slot_warm[scratch] = (pid, parent_end)
 
@@ -283,7 +292,7 @@ class ForkServer:
                 os.close(fd)
             return
         if pid == 0:
-            self._child(req, fds)
+            _never_return(lambda: self._child(req, fds))
         for fd in fds:
             os.close(fd)
         self.running[pid] = req
