@@ -12,7 +12,6 @@ import shutil
 import site
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sandbox.guest import GUEST_DIR

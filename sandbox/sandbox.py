@@ -28,7 +28,7 @@ from sandbox.seccomp import build_filter
 from sandbox.slots import BLOCK, SlotPool, claim_uid_block
 from sandbox.zygote import ZygoteClient
 
-SETUP_FAILED = 125
+SETUP_FAILED = 125  # a child that could not set itself up (guest/crib_serve.py)
 NESTED_OUTPUT_CAP = 256 * 1024
 KILL_GRACE_S = 60.0
 UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "

@@ -14,7 +14,6 @@ before its next request comes (only the fds, rlimits, environment and the job ar
 that takes the confinement off the run's critical path. Single-threaded, so fork is safe."""
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import os
@@ -23,14 +22,14 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crib_confine  # noqa: E402
 import crib_serve  # noqa: E402
 from crib_mounts import isolate_mounts, setns  # noqa: E402
 
-SETUP_FAILED = 125  # exit code of a child that could not confine itself
+SETUP_FAILED = crib_serve.SETUP_FAILED  # exit code of a child that could not confine itself
 WARM_NAME = b"crib-warm"  # what `ps` shows for a snippet slot's warm child until its run
 
 
@@ -59,39 +58,12 @@ def _uid_of(pid: int) -> int | None:
     return None
 
 
-def _lay_out(fds: list[int]) -> None:
-    """Make `fds` the descriptors 0, 1, 2, ... in order and close every other one. They are
-    first moved to numbers the dup2s cannot clobber."""
-    for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]):
-        os.dup2(fd, target)
-    os.closerange(len(fds), 1 << 16)
-
-
 def _close_all_but(keep: set[int]) -> None:
     start = 0
     for fd in sorted(keep):
         os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 1 << 16)
-
-
-def _never_return(child: Callable[[], None]) -> None:
-    """Run a forked child's part; whatever it raises, the child exits and never returns into
-    the server's loop."""
-    try:
-        child()
-    finally:
-        os._exit(SETUP_FAILED)
-
-
-def _run_job() -> None:
-    """Run the job (confinement done); never returns."""
-    np_random = sys.modules.get("numpy.random")
-    if np_random is not None:  # fork does not reseed numpy's global generator
-        np_random.seed()
-    import crib_guest
-
-    os._exit(crib_guest.run_job())
 
 
 class ForkServer:
@@ -123,7 +95,7 @@ class ForkServer:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
             ruleset = self.rulesets.get(req["scratch"]) if req["tier"] == "snippet" else None
             # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job, 5 ruleset (snippet tier).
-            _lay_out([os.open("/dev/null", os.O_RDWR), *fds, *([ruleset] if ruleset is not None else [])])
+            crib_serve.lay_out([os.open("/dev/null", os.O_RDWR), *fds, *([ruleset] if ruleset is not None else [])])
             os.chdir(req["scratch"])
             crib_confine.apply_rlimits(req["rlimits"])
             if os.geteuid() == 0 and req.get("uid") is not None:
@@ -152,7 +124,7 @@ class ForkServer:
         except BaseException:  # noqa: BLE001 - report why the sandbox could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
-        _run_job()
+        crib_serve.run_job()
 
     def _slot_child(self, scratch: str, sock: socket.socket) -> None:
         """A snippet slot's warm child: the same confinement as `_child`, before the request.
@@ -185,17 +157,17 @@ class ForkServer:
             data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8)
             if not data:
                 os._exit(0)
-            sock.detach()  # its fd is closed by _lay_out: the object must not close a reused one
+            sock.detach()  # its fd is closed by lay_out: the object must not close a reused one
             crib_confine.set_name(run_name)
             req = json.loads(data)
-            _lay_out([devnull, *fds])  # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job
+            crib_serve.lay_out([devnull, *fds])  # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job
             crib_confine.apply_rlimits(req["rlimits"], clamp=True)
             os.environ.clear()
             os.environ.update(req["env"])
         except BaseException:  # noqa: BLE001 - fd 2 is the run's stderr once laid out
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
-        _run_job()
+        crib_serve.run_job()
 
     # ---- server side --------------------------------------------------------------------
     def build_rulesets(self) -> str | None:
@@ -239,7 +211,7 @@ class ForkServer:
             if not data:
                 os._exit(0)
             child_end.detach()  # _child closes its fd
-            _never_return(lambda: self._child(json.loads(data), fds))
+            crib_serve.never_return(lambda: self._child(json.loads(data), fds))
         child_end.close()
         self.warm = (pid, parent_end)
 
@@ -257,7 +229,7 @@ class ForkServer:
                 child_end.close()
                 return
             if pid == 0:
-                _never_return(lambda: self._slot_child(scratch, child_end))
+                crib_serve.never_return(lambda: self._slot_child(scratch, child_end))
             child_end.close()
             self.slot_warm[scratch] = (pid, parent_end)
 
@@ -292,7 +264,7 @@ class ForkServer:
                 os.close(fd)
             return
         if pid == 0:
-            _never_return(lambda: self._child(req, fds))
+            crib_serve.never_return(lambda: self._child(req, fds))
         for fd in fds:
             os.close(fd)
         self.running[pid] = req

@@ -4,12 +4,16 @@ and the control loop (one JSON request per SOCK_SEQPACKET message, fds attached)
 Trusted; runs with `-I -S`, so it imports only the standard library."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import selectors
 import signal
 import socket
-from typing import Any, Protocol
+import sys
+from typing import Any, Callable, Protocol
+
+SETUP_FAILED = 125  # exit code of a child that could not set itself up
 
 
 class Server(Protocol):
@@ -21,6 +25,33 @@ class Server(Protocol):
     def reap(self) -> None: ...
     def wait_s(self) -> float | None: ...  # how long to sleep with no request or child exit
     def tick(self) -> None: ...  # after every wake-up, once exited children are reaped
+
+
+def lay_out(fds: list[int]) -> None:
+    """Make `fds` a forked child's descriptors 0, 1, 2, ... in order and close every other one.
+    They are first moved to numbers the dup2s cannot clobber."""
+    for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]):
+        os.dup2(fd, target)
+    os.closerange(len(fds), 1 << 16)
+
+
+def run_job() -> None:
+    """Run the job in this set-up, confined child; never returns."""
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None:  # fork does not reseed numpy's global generator
+        np_random.seed()
+    import crib_guest
+
+    os._exit(crib_guest.run_job())
+
+
+def never_return(child: Callable[[], None]) -> None:
+    """Run a forked child's part; whatever it raises, the child exits and never returns into
+    the server's loop."""
+    try:
+        child()
+    finally:
+        os._exit(SETUP_FAILED)
 
 
 def preload(modules: list[str]) -> list[str]:

@@ -18,7 +18,6 @@ Signals a run sends to PID 1 are dropped by the kernel (the zygote handles only 
 just wakes it up); ptrace and process_vm_* are denied by seccomp. Single-threaded."""
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import os
@@ -37,7 +36,7 @@ import crib_confine  # noqa: E402
 import crib_serve  # noqa: E402
 
 CTL_FD = 3
-SETUP_FAILED = 125
+SETUP_FAILED = crib_serve.SETUP_FAILED
 PR_SET_DUMPABLE = 4
 KILL_MARGIN_S = 2.0  # the host kills at the wall-clock limit; this is the backstop
 MAX_DEPTH = 256      # deeper trees than this in a tmpfs: retire instead of recursing on
@@ -167,21 +166,13 @@ class Zygote:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os.setsid()
-            keep = [os.open("/dev/null", os.O_RDWR), *fds]
-            for target, fd in enumerate([fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in keep]):
-                os.dup2(fd, target)
-            os.closerange(len(keep), 1 << 16)
+            crib_serve.lay_out([os.open("/dev/null", os.O_RDWR), *fds])
             crib_confine.apply_rlimits(req["rlimits"], clamp=True)
             crib_confine.prctl(PR_SET_DUMPABLE, 1)  # like a fresh process; the zygote stays 0
         except BaseException:  # noqa: BLE001 - report why the run could not be set up
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
-        np_random = sys.modules.get("numpy.random")
-        if np_random is not None:  # fork does not reseed numpy's generator (random reseeds itself)
-            np_random.seed()
-        import crib_guest
-
-        os._exit(crib_guest.run_job())
+        crib_serve.run_job()
 
     # ---- server side --------------------------------------------------------------------
     def spawn(self, req: dict[str, Any], fds: list[int]) -> None:
@@ -196,7 +187,7 @@ class Zygote:
                 self.send({"op": "error", "id": req["id"], "message": f"fork failed: {e}"})
                 return
             if pid == 0:
-                self._child(req, fds)
+                crib_serve.never_return(lambda: self._child(req, fds))
             deadline = time.monotonic() + float(req.get("timeout_s") or 3600) + KILL_MARGIN_S
             self.active = (pid, req["id"], deadline)
         finally:
