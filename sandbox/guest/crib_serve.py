@@ -1,5 +1,6 @@
 """What the fork-server and the zygotes share: loading modules ahead of the runs they serve,
-and the control loop (one JSON request per SOCK_SEQPACKET message, fds attached).
+the last steps of a forked run (its fd layout, the job, never returning into the server), and
+the control loop (one JSON request per SOCK_SEQPACKET message, fds attached).
 
 Trusted; runs with `-I -S`, so it imports only the standard library."""
 from __future__ import annotations
