@@ -239,11 +239,18 @@ class _Handler(BaseHTTPRequestHandler):
         with owner._lock:
             owner.in_flight += 1
             owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+        answering = False
         try:
             reply = owner._next_reply(body)
             if isinstance(reply, dict):
                 reply = Reply(body=reply)
             owner.sleep(reply.delay_s)
+            # Answered, and no longer in flight, before the answer goes out: a client that has
+            # it may look at these counters or send its next request at once.
+            with owner._lock:
+                owner.in_flight -= 1
+                owner.served += 1
+            answering = True
             if reply.body is not None or reply.status != 200:
                 payload = reply.body if reply.body is not None else {"error": {"message": "error"}}
                 if isinstance(payload, dict):
@@ -259,9 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout test): nothing to answer
         finally:
-            with owner._lock:
-                owner.in_flight -= 1
-                owner.served += 1
+            if not answering:
+                with owner._lock:
+                    owner.in_flight -= 1
+                    owner.served += 1
 
     def _usage(self, body: dict, reply: Reply) -> dict:
         tokens_in = reply.tokens_in if reply.tokens_in is not None else _prompt_tokens(body)
