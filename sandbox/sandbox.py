@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 import warnings
 import weakref
@@ -24,6 +23,7 @@ from sandbox.forkserver import ForkServerClient
 from sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
 from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_group, reap_orphans
+from sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
 from sandbox.seccomp import build_filter
 from sandbox.slots import BLOCK, SlotPool, claim_uid_block
 from sandbox.zygote import ZygoteClient
@@ -81,8 +81,9 @@ class Sandbox:
             self.uids: range = range(base, base + 3 * slots)
         else:
             self.uids = range(0)
-        self.run_root = Path(tempfile.mkdtemp(prefix="crib-sandbox-"))
-        os.chmod(self.run_root, 0o711)
+        sweep_stale_run_dirs()
+        self.run_root, owner_lock = claim_run_dir()
+        self._lock_fds.append(owner_lock)  # closed once the directory is gone
         slot_root = self.run_root / "slots"
         slot_root.mkdir(mode=0o711)
         self._slot_dirs = []
