@@ -103,35 +103,13 @@ async def first_run_latency(sb: Sandbox, n: int) -> list[float] | None:
     return out
 
 
-def zygote_memory(sb: Sandbox) -> dict:
-    zs = sb.zygotes() if hasattr(sb, "zygotes") else []
-    if not zs:
-        return {"zygotes": 0}
-    return {"zygotes": len(zs), "rss_mb_each": round(sum(z["rss_kb"] for z in zs) / len(zs) / 1024, 1),
-            "pss_mb_each": round(sum(z["pss_kb"] for z in zs) / len(zs) / 1024, 1),
-            "pss_mb_total": round(sum(z["pss_kb"] for z in zs) / 1024, 1)}
-
-
-def warm_child_memory(sb: Sandbox) -> dict:
-    """RSS and PSS of the snippet slots' warm children (the fork-server's children named
-    crib-warm), which share most of their pages with the fork-server."""
-    fs = sb._fs.proc.pid
-    with open(f"/proc/{fs}/task/{fs}/children") as f:
-        pids = [int(p) for p in f.read().split()]
-    sizes = []
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() != "crib-warm":
-                continue
-            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
-            sizes.append((int(rollup["Rss"].split()[0]), int(rollup["Pss"].split()[0])))
-        except (OSError, KeyError, ValueError):
-            continue
-    if not sizes:
-        return {"children": 0}
-    return {"children": len(sizes), "rss_mb_each": round(sum(r for r, _ in sizes) / len(sizes) / 1024, 1),
-            "pss_mb_each": round(sum(p for _, p in sizes) / len(sizes) / 1024, 1),
-            "pss_mb_total": round(sum(p for _, p in sizes) / 1024, 1)}
+def memory_summary(procs: list[dict]) -> dict:
+    """Count, RSS and PSS each, PSS in all (MB) of processes given as dicts with rss_kb, pss_kb."""
+    if not procs:
+        return {"n": 0}
+    return {"n": len(procs), "rss_mb_each": round(sum(p["rss_kb"] for p in procs) / len(procs) / 1024, 1),
+            "pss_mb_each": round(sum(p["pss_kb"] for p in procs) / len(procs) / 1024, 1),
+            "pss_mb_total": round(sum(p["pss_kb"] for p in procs) / 1024, 1)}
 
 
 async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
@@ -190,8 +168,8 @@ async def main() -> None:
         res["rpc_round_trip"] = summary(await rpc_latency(sb, n))
         res["snippet_x32_concurrent"] = await concurrent(sb, "snippet")
         res["agent_x32_concurrent"] = await concurrent(sb, "agent", rounds=5)
-        res["agent_zygote_memory"] = zygote_memory(sb)
-        res["snippet_warm_child_memory"] = warm_child_memory(sb)
+        res["agent_zygote_memory"] = memory_summary(sb.zygotes())  # bubblewrap included
+        res["snippet_warm_child_memory"] = memory_summary(sb.warm_children())
     res["python -c"] = summary(subprocess_latency([sys.executable, "-c", TRIVIAL], n))
     res["python -I -S -c"] = summary(subprocess_latency([sys.executable, "-I", "-S", "-c", TRIVIAL], n))
     res["loadavg_start_end"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]

@@ -14,9 +14,24 @@ import socket
 import struct
 import threading
 import weakref
+from pathlib import Path
 from typing import Any, Callable
 
 CREDS = struct.Struct("iII")  # struct ucred: pid, uid, gid
+
+
+def memory_kb(pids: list[int]) -> dict[str, int]:
+    """Resident and proportional set size of these processes together, in KiB."""
+    out = {"rss_kb": 0, "pss_kb": 0}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Pss"):
+                    out[key.lower() + "_kb"] += int(rest.split()[0])
+        except OSError:
+            pass
+    return out
 
 
 class ControlDied(RuntimeError):

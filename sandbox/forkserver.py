@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from sandbox.control import ControlClient, ControlDied
+from sandbox.control import ControlClient, ControlDied, memory_kb
 from sandbox.guest import GUEST_DIR
 
 # The only variables the fork-server (and through it every run) starts with.
@@ -18,6 +18,7 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS":
              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 ForkServerDied = ControlDied
+WARM_NAME = "crib-warm"  # what `ps` shows for a snippet slot's warm child until its run
 
 
 class ForkServerClient(ControlClient):
@@ -37,6 +38,26 @@ class ForkServerClient(ControlClient):
             start_new_session=True)  # no terminal signals; its process group is its own
         child.close()
         super().__init__(sock)
+
+    def warm_children(self) -> list[dict[str, int]]:
+        """The snippet slots' warm children (each waiting for its slot's next run): pid and
+        memory (most of it shared with the fork-server)."""
+        fs = self.proc.pid
+        try:
+            with open(f"/proc/{fs}/task/{fs}/children") as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+        out = []
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() != WARM_NAME:
+                        continue
+            except OSError:
+                continue
+            out.append({"pid": pid, **memory_kb([pid])})
+        return out
 
     def _death_reason(self) -> str:
         return f"the fork-server exited (see {self._log.name})"

@@ -28,9 +28,9 @@ def claim_run_dir() -> tuple[Path, int]:
     return root, fd
 
 
-def sweep_stale_run_dirs(now: float | None = None) -> list[Path]:
+def sweep_stale_run_dirs() -> list[Path]:
     """Remove this user's run directories whose owner is gone; returns those removed."""
-    now = time.time() if now is None else now
+    now = time.time()
     removed = []
     for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
         try:

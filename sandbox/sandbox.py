@@ -19,7 +19,7 @@ from typing import Any
 from sandbox.channel import ChannelServer, Handler
 from sandbox.check import CheckReport, check
 from sandbox.control import ControlClient, ControlDied
-from sandbox.forkserver import ForkServerClient
+from sandbox.forkserver import WARM_NAME, ForkServerClient
 from sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
 from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_group, reap_orphans
@@ -102,6 +102,7 @@ class Sandbox:
                   "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
                   "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
                   "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD,
+                  "warm_name": WARM_NAME,
                   # One Landlock ruleset per slot, built once by the fork-server.
                   "landlock": {d: self.layout.landlock_spec(d) for d in self._slot_dirs}}
         self._fs_config = config
@@ -156,6 +157,10 @@ class Sandbox:
         """The agent tier's live zygotes: slot, host pids (bubblewrap, zygote) and memory."""
         return [{"slot": slot, "pids": z.pids(), **z.memory_kb()}
                 for slot, z in sorted(self._zygotes.items()) if z.usable]
+
+    def warm_children(self) -> list[dict[str, int]]:
+        """The snippet tier's warm children: pid and memory."""
+        return self._fs.warm_children()
 
     def stop_zygotes(self) -> int:
         """Stop the agent tier's idle zygotes (to free their memory, or to time a slot's first

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sandbox.control import ControlClient
+from sandbox.control import ControlClient, memory_kb
 from sandbox.forkserver import ForkServerClient
 
 # The zygote's own limits: runs lower theirs in the child, and a process of the slot uid
@@ -114,13 +114,4 @@ class ZygoteClient(ControlClient):
 
     def memory_kb(self) -> dict[str, int]:
         """Resident and proportional set size of the zygote and its bubblewrap, in KiB."""
-        out = {"rss_kb": 0, "pss_kb": 0}
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                    key, _, rest = line.partition(":")
-                    if key in ("Rss", "Pss"):
-                        out[key.lower() + "_kb"] += int(rest.split()[0])
-            except OSError:
-                pass
-        return out
+        return memory_kb(self.pids())

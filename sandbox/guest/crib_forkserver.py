@@ -30,7 +30,6 @@ import crib_serve  # noqa: E402
 from crib_mounts import isolate_mounts, setns  # noqa: E402
 
 SETUP_FAILED = crib_serve.SETUP_FAILED  # exit code of a child that could not confine itself
-WARM_NAME = b"crib-warm"  # what `ps` shows for a snippet slot's warm child until its run
 
 
 def _reset_signals() -> None:
@@ -131,7 +130,7 @@ class ForkServer:
         Only the uid's own limits are left to set, and those can only be lowered now."""
         try:
             run_name = crib_confine.name()
-            crib_confine.set_name(WARM_NAME)
+            crib_confine.set_name(self.cfg["warm_name"].encode())
             _reset_signals()
             os.setsid()
             setns(self.ns_b)
@@ -150,6 +149,7 @@ class ForkServer:
             import crib_guest
 
             crib_guest.rehearse({"HOME": scratch, "PATH": "/usr/bin:/bin"})
+            # And the request's decoding (stdlib json here; the guest uses crib_json).
             json.loads(json.dumps({"op": "spawn", "rlimits": {"cpu": 1}, "env": {"HOME": scratch}}))
         except BaseException:  # noqa: BLE001 - the server sees the exit code, falls back
             os._exit(SETUP_FAILED)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -153,27 +152,21 @@ def test_signal_the_host(sb, tier):
     assert run(sb, "print('still works')", tier).ok
 
 
-def _is_warm_child(sb, pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as f:
-        comm, rest = f.read().rsplit(")", 1)
-    return comm.endswith("(crib-warm") and int(rest.split()[1]) == sb._fs.proc.pid
-
-
 def _uid_processes(sb) -> list[int]:
     """Processes of the slot uids, once every slot is back (cleanup ends after the result),
     other than the agent tier's zygotes and their bubblewrap, and the snippet slots' warm
-    children (named crib-warm, each waiting for its slot's next run), which live on by design
+    children (each waiting for its slot's next run), which live on by design
     (a process a run left inside a zygote's sandbox is the zygote's child: it is listed)."""
     for _ in range(200):
         if sb._pool.free_count() == sb._pool.size:
             break
         time.sleep(0.05)
-    zygotes = {pid for z in sb.zygotes() for pid in z["pids"]}
+    spared = {pid for z in sb.zygotes() for pid in z["pids"]} | {w["pid"] for w in sb.warm_children()}
     pids = []
     for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) not in zygotes:
+        if p.isdigit() and int(p) not in spared:
             try:
-                if os.stat(f"/proc/{p}").st_uid in sb.uids and not _is_warm_child(sb, int(p)):
+                if os.stat(f"/proc/{p}").st_uid in sb.uids:
                     pids.append(int(p))
             except OSError:
                 pass
