@@ -1,7 +1,8 @@
 """Host side of the narrow channel: validate each guest request, enforce the run's budgets,
 and answer. The guest may ask for `complete` (forwarded to the caller's handler),
-`cheatsheet` and `run_python` (a nested snippet run), and send one final `result`.
-Anything else ends the run with a clear error."""
+`complete_many` (up to MAX_BATCH_CALLS completions in one request, run at once through the
+same handler, each answered on its own), `cheatsheet` and `run_python` (a nested snippet
+run), and send one final `result`. Anything else ends the run with a clear error."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ import math
 import re
 from typing import Any, Awaitable, Callable
 
-from sandbox.limits import Limits
+from sandbox.limits import MAX_BATCH_CALLS, Limits
 
 Handler = Callable[[str, dict], Awaitable[Any]]
 NestedRunner = Callable[[dict], Awaitable[dict]]
@@ -136,26 +137,72 @@ class ChannelServer:
             raise ProtocolViolation(f"request without an integer id: {method!r}")
         if method == "complete":
             return {"id": msg_id, **await self._complete(params)}
+        if method == "complete_many":
+            return {"id": msg_id, **await self._complete_many(params)}
         if method == "cheatsheet":
             return {"id": msg_id, "result": {"text": self.cheatsheet}}
         if method == "run_python":
             return {"id": msg_id, **await self._run_python(params)}
-        raise ProtocolViolation(f"unknown method {method!r} (allowed: complete, cheatsheet, "
-                                "run_python, result)")
+        raise ProtocolViolation(f"unknown method {method!r} (allowed: complete, complete_many, "
+                                "cheatsheet, run_python, result)")
 
     def _budget_error(self, limit: str, text: str) -> dict:
         self.limit_hit = self.limit_hit or limit
         return {"error": text, "kind": "budget"}
 
-    async def _complete(self, params: dict) -> dict:
-        clean = validate_complete(params, self.limits.max_message_bytes)
+    def _refusal(self, calls: int) -> dict | None:
+        """Why `calls` more completions may not start now (no handler, a budget), or None."""
         if self.handler is None:
             return {"error": "no LLM is connected to this sandbox run (no rpc handler was given)"}
-        if self.calls >= self.limits.max_llm_calls:
-            return self._budget_error("llm_calls", f"LLM call budget spent ({self.limits.max_llm_calls} calls)")
+        cap = self.limits.max_llm_calls
+        if self.calls + calls > cap:
+            text = (f"LLM call budget spent ({cap} calls)" if calls == 1 else
+                    f"LLM call budget: a batch of {calls} calls does not fit in the "
+                    f"{cap - self.calls} left of {cap}")
+            return self._budget_error("llm_calls", text)
         if self.tokens_in + self.tokens_out >= self.limits.max_tokens:
-            return self._budget_error("tokens", f"token budget spent ({self.limits.max_tokens} tokens)")
+            return self._budget_error("tokens",
+                                      f"token budget spent ({self.limits.max_tokens} tokens)")
+        return None
+
+    async def _complete(self, params: dict) -> dict:
+        clean = validate_complete(params, self.limits.max_message_bytes)
+        refused = self._refusal(1)
+        if refused is not None:
+            return refused
         self.calls += 1
+        return await self._call(clean)
+
+    async def _complete_many(self, params: dict) -> dict:
+        """All items are validated first (a bad one ends the run, as for `complete`), the
+        batch is budgeted as a whole, then the calls run at once; one failed call fails only
+        its own item."""
+        unknown = set(params) - {"requests"}
+        if unknown:
+            raise ProtocolViolation(f"complete_many: unknown parameters {sorted(unknown)}")
+        requests = params.get("requests")
+        if not isinstance(requests, list) or not 0 < len(requests) <= MAX_BATCH_CALLS:
+            raise ProtocolViolation(
+                f"complete_many: requests must be a list of 1..{MAX_BATCH_CALLS} items")
+        cleans = []
+        for i, item in enumerate(requests):
+            if not isinstance(item, dict):
+                raise ProtocolViolation(f"complete_many: requests[{i}] must be an object")
+            try:
+                cleans.append(validate_complete(item, self.limits.max_message_bytes))
+            except ProtocolViolation as e:
+                raise ProtocolViolation(f"complete_many: requests[{i}]: {e}") from None
+        refused = self._refusal(len(cleans))
+        if refused is not None:
+            return refused
+        self.calls += len(cleans)
+        # gather starts the calls in item order, so a handler that numbers repeated requests
+        # (the cache's attempt index) numbers them as a loop of `complete` calls would.
+        return {"result": list(await asyncio.gather(*(self._call(c) for c in cleans)))}
+
+    async def _call(self, clean: dict) -> dict:
+        """One validated, budgeted completion: {"result": {...}} or {"error": "..."}."""
+        assert self.handler is not None
         try:
             result = await self.handler("complete", clean)
         except Exception as e:  # noqa: BLE001 - the guest sees the failure and may go on

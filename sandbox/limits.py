@@ -6,6 +6,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Tier = Literal["agent", "snippet", "none"]
+# Most completions one `complete_many` request may ask for (they run at once on the host; the
+# guest runtime splits longer lists into batches of this size). A protocol constant, not a
+# per-run budget: the guest runtime holds the same number (crib_runtime.MAX_BATCH).
+MAX_BATCH_CALLS = 16
+
 LimitHit = Literal["timeout", "cpu", "memory", "output", "file_size", "llm_calls", "tokens",
                    "nested_runs"]
 

@@ -1,8 +1,9 @@
 """Self-Consistency: sample five chains of thought at temperature 0.8 and keep the majority answer.
 
-Crib's version of CoT-SC (Wang et al., 2023) in Crib's agent API. The votes are counted on the
-final answer line (spaces and case ignored); the winning reply is returned whole so the domain
-can extract its answer.
+Crib's version of CoT-SC (Wang et al., 2023) in Crib's agent API. The five samples are
+independent, so they go to the model in one batch (one model latency, not five). The votes are
+counted on the final answer line (spaces and case ignored); the winning reply is returned whole
+so the domain can extract its answer.
 """
 
 
@@ -17,7 +18,7 @@ def forward(task):
         return re.sub(r"\s+", "", last.strip("`*$. ")).lower()
 
     prompt = f"{task}\n\n{answer_format}\nThink step by step, then give the answer."
-    replies = [llm(prompt, temperature=0.8) for _ in range(5)]
+    replies = llm_many([prompt] * 5, temperature=0.8)  # five independent samples, at once
     keys = [final_answer(r) for r in replies]
     votes = Counter(k for k in keys if k)
     if not votes:

@@ -1,6 +1,8 @@
 """LLM Debate: three experts answer, read each other's answers for two rounds, a judge decides.
 
-Crib's version of the multi-agent debate seed (Du et al., 2023) in the ADAS API.
+Crib's version of the multi-agent debate seed (Du et al., 2023) in the ADAS API. The debaters
+of one round see only the earlier rounds, so each round's three calls go out at once
+(`LLMAgentBase.query_many`, a Crib addition to the ADAS API).
 """
 
 
@@ -11,15 +13,16 @@ def forward(self, taskInfo):
     judge = LLMAgentBase(["thinking", "answer"], "Final Decision Agent", temperature=0.1)
     previous = []
     for round_index in range(2):
+        # A debater sees only earlier rounds, so the debaters of one round answer at once.
+        if round_index == 0:
+            calls = [(debater, [taskInfo], "Think step by step, then answer.")
+                     for debater in debaters]
+        else:
+            calls = [(debater, [taskInfo] + previous,
+                      "Consider the other answers above, then give your updated answer.",
+                      round_index) for debater in debaters]
         current = []
-        for debater in debaters:
-            if round_index == 0:
-                thinking, answer = debater([taskInfo], "Think step by step, then answer.")
-            else:
-                thinking, answer = debater(
-                    [taskInfo] + previous,
-                    "Consider the other answers above, then give your updated answer.",
-                    round_index)
+        for thinking, answer in LLMAgentBase.query_many(calls):
             current.extend([thinking, answer])
         previous = current
     thinking, answer = judge([taskInfo] + previous,

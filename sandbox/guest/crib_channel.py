@@ -1,6 +1,8 @@
 """Guest side of the narrow channel: JSON lines over the inherited socket on fd 3.
 
-One request at a time (a lock), each answered by a line with the same id. Plain os.read and
+One request at a time (a lock), each answered by a line with the same id. Concurrency is the
+host's business: a `complete_many` request holds several completions, which the host runs at
+once and answers together, so the guest needs no second request in flight. Plain os.read and
 os.write on the fd (no socket module: socket() is denied anyway, and startup stays short).
 The host validates everything; this module only frames messages."""
 from __future__ import annotations

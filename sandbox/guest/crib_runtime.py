@@ -3,8 +3,10 @@
 Two APIs over the same channel to the host:
 - ADAS-compatible: `Info`, `LLMAgentBase`, agents as `forward(self, taskInfo)`, so published
   ADAS agents run unchanged;
-- Crib's own: `llm`, `llm_json`, `run_python`, and the plain values `task`, `answer_format`,
-  `cheatsheet`, for agents written as `forward(task)`.
+- Crib's own: `llm`, `llm_many`, `llm_json`, `run_python`, and the plain values `task`,
+  `answer_format`, `cheatsheet`, for agents written as `forward(task)`.
+Independent completions can go in one request (`llm_many`, `complete_many`,
+`LLMAgentBase.query_many`): the host runs them at once, so they take one model latency, not n.
 See docs/agent-api.md."""
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ cheatsheet: str = ""
 Info = namedtuple("Info", ["name", "author", "content", "iteration_idx"])
 
 _SAMPLING = {"temperature", "max_tokens", "top_p", "stop", "seed", "role", "response_format"}
+# The most completions one `complete_many` request may hold (sandbox.limits.MAX_BATCH_CALLS on
+# the host; a test keeps the two equal). Longer lists go as several requests, one after another.
+MAX_BATCH = 16
 
 
 def _messages(prompt_or_messages: str | list[dict], system: str | None) -> list[dict]:
@@ -47,10 +52,58 @@ def complete(messages: list[dict], **params: Any) -> dict:
     return channel().call("complete", {"messages": messages, **params})
 
 
+def _complete_batch(requests: list[dict]) -> list[dict]:
+    """`complete` params per item -> one reply dict per item, in order; an item whose call
+    failed is {"error": "..."}. The calls of one request (up to MAX_BATCH) run at once."""
+    replies: list[dict] = []
+    for start in range(0, len(requests), MAX_BATCH):
+        batch = channel().call("complete_many", {"requests": requests[start:start + MAX_BATCH]})
+        replies.extend(r["result"] if "result" in r else {"error": str(r.get("error"))}
+                       for r in batch)
+    return replies
+
+
+def _texts(replies: list[dict], what: str) -> list[str]:
+    failed = [i for i, r in enumerate(replies) if "error" in r]
+    if failed:
+        i = failed[0]
+        raise ChannelError(f"{what}: item {i} failed ({len(failed)} of {len(replies)} items "
+                           f"failed): {replies[i]['error']}")
+    return [r["text"] for r in replies]
+
+
+def _items(values: Any, what: str) -> list:
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{what} takes a list, got {type(values).__name__}")
+    return list(values)
+
+
+def complete_many(messages_list: list[list[dict]], **params: Any) -> list[dict]:
+    """Several completions at once, the same `params` for each (see `complete`). Returns one
+    reply dict per item, in order; an item whose call failed is {"error": "..."} and the
+    others are unaffected. The whole batch is refused (BudgetExceeded) if it does not fit in
+    the run's call budget."""
+    unknown = set(params) - _SAMPLING
+    if unknown:
+        raise TypeError(f"unknown completion parameters: {sorted(unknown)}")
+    items = _items(messages_list, "complete_many")
+    return _complete_batch([{"messages": m, **params} for m in items]) if items else []
+
+
 def llm(prompt_or_messages: str | list[dict], *, system: str | None = None, **params: Any) -> str:
     """Ask the model; returns the reply text. `params`: temperature, max_tokens, top_p, stop,
     seed, role (which model settings: solver, judge, ...), response_format."""
     return complete(_messages(prompt_or_messages, system), **params)["text"]
+
+
+def llm_many(prompts: list[str | list[dict]], *, system: str | None = None,
+             **params: Any) -> list[str]:
+    """Ask the model several independent prompts at once (each a string or a message list, as
+    for `llm`; the same `system` and `params` for all); returns the reply texts in order.
+    If any call failed, raises ChannelError naming the first failed item's index once the
+    whole batch is back."""
+    msgs = [_messages(p, system) for p in _items(prompts, "llm_many")]
+    return _texts(complete_many(msgs, **params), "llm_many")
 
 
 def parse_json_reply(text: str) -> dict:
@@ -151,12 +204,13 @@ class LLMAgentBase:
                 text += f"### {field_name} by {author}:\n{content}\n\n"
         return system_prompt, text + instruction
 
-    def query(self, input_infos: list, instruction: str, iteration_idx: int = -1) -> list[Info]:
+    def _request(self, input_infos: list, instruction: str) -> dict:
         system_prompt, prompt = self.generate_prompt(input_infos, instruction)
-        messages = [{"role": "system", "content": system_prompt},
-                    {"role": "user", "content": prompt}]
-        reply = complete(messages, temperature=self.temperature,
-                         response_format={"type": "json_object"})["text"]
+        return {"messages": [{"role": "system", "content": system_prompt},
+                             {"role": "user", "content": prompt}],
+                "temperature": self.temperature, "response_format": {"type": "json_object"}}
+
+    def _infos(self, reply: str, iteration_idx: int) -> list[Info]:
         try:
             obj = parse_json_reply(reply)
         except ValueError:
@@ -164,6 +218,23 @@ class LLMAgentBase:
         # Like ADAS: a missing field becomes "", extra fields are dropped; order = output_fields.
         return [Info(key, repr(self), obj.get(key, ""), iteration_idx)
                 for key in self.output_fields]
+
+    def query(self, input_infos: list, instruction: str, iteration_idx: int = -1) -> list[Info]:
+        return self._infos(complete(**self._request(input_infos, instruction))["text"],
+                           iteration_idx)
+
+    @staticmethod
+    def query_many(calls: list[tuple]) -> list[list[Info]]:
+        """Independent calls at once: `calls` holds `(agent, input_infos, instruction)` or
+        `(agent, input_infos, instruction, iteration_idx)` tuples; returns what each
+        `agent(input_infos, instruction, iteration_idx)` would, in order. (Not in ADAS: a
+        Crib addition.) If any call failed, raises ChannelError naming the first failed
+        item's index once the whole batch is back."""
+        calls = [tuple(c) for c in _items(calls, "LLMAgentBase.query_many")]
+        requests = [agent._request(infos, instruction) for agent, infos, instruction, *_ in calls]
+        texts = _texts(_complete_batch(requests), "LLMAgentBase.query_many")
+        return [agent._infos(text, rest[0] if rest else -1)
+                for (agent, _, _, *rest), text in zip(calls, texts)]
 
     def __repr__(self) -> str:
         return f"{self.agent_name} {self.id}"
@@ -197,12 +268,13 @@ def agent_globals() -> dict[str, Any]:
         "Info": Info, "LLMAgentBase": LLMAgentBase, "json": json, "re": re, "random": random,
         "math": math, "itertools": itertools, "collections": collections,
         "Counter": collections.Counter,
-        "llm": llm, "llm_json": llm_json, "run_python": run_python, "complete": complete,
+        "llm": llm, "llm_many": llm_many, "llm_json": llm_json, "run_python": run_python,
+        "complete": complete, "complete_many": complete_many,
         "get_cheatsheet": get_cheatsheet, "task": task, "answer_format": answer_format,
         "cheatsheet": cheatsheet, "BudgetExceeded": BudgetExceeded, "ChannelError": ChannelError,
     }
 
 
-__all__ = ["Info", "LLMAgentBase", "AgentSystem", "llm", "llm_json", "run_python", "complete",
-           "get_cheatsheet", "parse_json_reply", "task", "answer_format", "cheatsheet",
-           "BudgetExceeded", "ChannelError"]
+__all__ = ["Info", "LLMAgentBase", "AgentSystem", "llm", "llm_many", "llm_json", "run_python",
+           "complete", "complete_many", "MAX_BATCH", "get_cheatsheet", "parse_json_reply", "task",
+           "answer_format", "cheatsheet", "BudgetExceeded", "ChannelError"]

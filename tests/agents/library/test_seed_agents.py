@@ -13,6 +13,7 @@ from agents.loop import LoopPolicy, SolveContext, solve_problem
 from agents.problems import Problem
 from crib.storage import open_database
 from sandbox import Limits, Sandbox
+from tests.scripted_server import Reply
 
 RIGHT = "4 * 5 - (6 - 10)"
 WRONG = "4 + 5 + 6 + 10"
@@ -135,6 +136,26 @@ def test_cot_sc_samples_five_distinct_requests_and_takes_the_majority(ctx, scrip
     assert len(bodies) == 5 and all(b["temperature"] == 0.8 for b in bodies)
     assert len({b["seed"] for b in bodies}) == 5  # five samples, not one cached reply
     assert out.passed is True  # three of five say 20 - (-4), spaces ignored
+
+
+@pytest.mark.parametrize("name, batch", [("cot-sc", 5), ("debate", 3)])
+def test_independent_calls_overlap_at_the_server(name, batch, ctx, scripted_server):
+    # cot-sc's five samples go out at once; so do the three debaters of each round.
+    scripted_server.script(lambda body: Reply(text=reply(body), delay_s=0.3))
+    out = run(ctx, name)
+    assert out.passed is True and out.calls == CALLS[name]
+    assert scripted_server.max_in_flight == batch
+
+
+def test_debate_rounds_see_only_earlier_rounds(ctx, scripted_server):
+    scripted_server.script(adas_reply)
+    run(ctx, "debate")
+    users = [r.body["messages"][-1]["content"] for r in scripted_server.chat_requests]
+    debaters = [u for u in users if "updated answer" in u]
+    assert len(debaters) == 3 and all(u.count("### answer by Debate Agent") == 3
+                                      for u in debaters)
+    assert sum("Think step by step, then answer." in u for u in users) == 3
+    assert "Weigh the answers above" in users[-1]  # the judge comes last, after both rounds
 
 
 def test_self_refine_revises_on_critic_feedback(ctx, scripted_server):
