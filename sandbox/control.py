@@ -100,6 +100,11 @@ class ControlClient:
             _call(on_exit)
             _deliver(loop, _fail, fut, ControlDied(self.dead))
 
+    @property
+    def ready(self) -> bool:
+        """The process reported ready (or died: then `dead` says why)."""
+        return self._ready.is_set()
+
     # ---- requests -----------------------------------------------------------------------
     async def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
         if not self._ready.is_set():

@@ -25,6 +25,7 @@ from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_group, reap_orphans
 from sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
 from sandbox.seccomp import build_filter
+from sandbox.agent_slots import AgentSlotChooser
 from sandbox.slots import BLOCK, SlotPool, claim_uid_block
 from sandbox.zygote import ZygoteClient
 
@@ -111,6 +112,7 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _cleanup, self._fs_holder, self._zygotes,
                                            self.run_root)
         self._pool = SlotPool(slots)
+        self._agent_slots = AgentSlotChooser(self._zygotes)  # warm zygotes first; see agent_slots.py
         self._seq = itertools.count()
         self._closed = False
 
@@ -222,7 +224,7 @@ class Sandbox:
                 z.close()
             notes.append("the fork-server had died and was restarted")
         await self._fs.wait_ready()
-        slot = await self._pool.acquire(nested)
+        slot = await self._pool.acquire(nested, self._agent_slots if used == "agent" else None)
         n = next(self._seq)
         scratch = self._slot_dirs[slot]
         fds: list[int] = []

@@ -17,12 +17,17 @@ import asyncio
 import fcntl
 import os
 import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 UID_BASE = 60000
 BLOCK = 64
 MAX_BLOCKS = 85  # stay below 65534 (nobody)
 LOCK_DIRS = ("/run/crib-sandbox", "/tmp/crib-sandbox-locks")
+RECHECK_S = 0.025  # how often a waiter with a `choose` asks again without a release
+
+Choose = Callable[[list[int], float], "int | None"]  # (free slots, seconds waited) -> slot
 
 
 class NoFreeUidBlock(RuntimeError):
@@ -71,16 +76,29 @@ class SlotPool:
         with self._lock:
             return len(self._free[nested])
 
-    async def acquire(self, nested: bool = False) -> int:
+    async def acquire(self, nested: bool = False, choose: Choose | None = None) -> int:
+        """A free slot: the most recently released one, or the one `choose(free, waited_s)`
+        picks (None: none of them yet; it is asked again on the next release or after
+        RECHECK_S, since what it weighs, such as a zygote becoming ready, changes without one)."""
         loop = asyncio.get_running_loop()
+        start = time.monotonic()
         while True:
             with self._lock:
-                if self._free[nested]:
-                    return self._free[nested].pop()
+                free = self._free[nested]
+                if free:
+                    slot = free[-1] if choose is None else choose(list(free), time.monotonic() - start)
+                    if slot is not None:
+                        free.remove(slot)
+                        return slot
                 waiter = (loop, loop.create_future(), nested)
                 self._waiters.append(waiter)
             try:
-                await waiter[1]
+                if choose is None:
+                    await waiter[1]
+                else:
+                    await asyncio.wait_for(asyncio.shield(waiter[1]), RECHECK_S)
+            except asyncio.TimeoutError:
+                pass
             finally:
                 with self._lock:
                     if waiter in self._waiters:
