@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -82,6 +83,11 @@ def main() -> None:
         print(f"calls served by the server: {server.served}  (max in flight {server.max_in_flight})")
         print(f"batch wall {summary['wall_s']:.2f} s   ideal calls×latency/concurrency {ideal:.2f} s")
         print(f"ratio wall/ideal: {summary['wall_s'] / ideal:.2f}  (target ≤ 1.05)")
+        if server.served == summary["n"]:  # one call per problem: whole rounds of `concurrency` calls
+            floor = math.ceil(summary["n"] / args.concurrency) * args.latency
+            print(f"  with one call per problem no client beats {floor:.2f} s "
+                  f"(ratio {floor / ideal:.2f}): {summary['n']} calls of {args.latency * 1000:.0f} ms "
+                  f"take {math.ceil(summary['n'] / args.concurrency)} rounds of {args.concurrency}")
         print(f"whole process incl. start-up and imports: {process_s:.2f} s, CPU {cpu_s:.2f} s "
               f"(crib and its sandbox processes; load average now {os.getloadavg()[0]:.1f})")
 
