@@ -95,9 +95,10 @@ class ModelBridge:
         self.errors: list[str] = []
         self.budget_error: BaseException | None = None
         self._seen: Counter[str] = Counter()
+        self._in_flight = 0  # calls started, not back: a guest's batch runs its calls at once
 
     def _check_budget(self) -> None:
-        used = self.problem_spend.calls + self.spend.calls
+        used = self.problem_spend.calls + self.spend.calls + self._in_flight
         tokens = (self.problem_spend.tokens_in + self.problem_spend.tokens_out
                   + self.spend.tokens_in + self.spend.tokens_out)
         if self.max_calls is not None and used >= self.max_calls:
@@ -127,6 +128,7 @@ class ModelBridge:
         request = json.dumps([role, messages, sampling], sort_keys=True, default=str)
         repeat = self._seen[request]
         self._seen[request] += 1
+        self._in_flight += 1
         try:
             c = await self.llm.complete(
                 messages, role=role, attempt=self.index * SAMPLE_STRIDE + repeat,
@@ -137,6 +139,8 @@ class ModelBridge:
         except Exception as exc:
             self.errors.append(f"model call failed ({role}): {type(exc).__name__}: {exc}")
             raise
+        finally:
+            self._in_flight -= 1
         self.spend.calls += 1
         self.spend.cached_calls += int(bool(getattr(c, "cached", False)))
         self.spend.tokens_in += int(c.tokens_in or 0)
