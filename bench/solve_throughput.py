@@ -29,18 +29,14 @@ from tests.crib.test_solve_cli import NUMBERS, game24_solver  # noqa: E402  (a p
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
 
-def solved_replies(problems: int, seed: int = 0) -> dict[str, Reply]:
-    """The scripted model's reply for each generated puzzle, worked out before the clock
-    starts: the fake endpoint shares this machine's 2 cores with Crib, and solving a puzzle
-    per request (≈2.5 ms of CPU) would bill the endpoint's work to Crib's throughput."""
+def solved_expressions(problems: int, seed: int = 0) -> dict[str, str]:
+    """A right expression for each generated puzzle, worked out before the clock starts: the
+    fake endpoint shares this machine's 2 cores with Crib, and solving a puzzle per request
+    (≈2.5 ms of CPU) would bill the endpoint's work to Crib's throughput."""
     from agents.domains import get_domain
 
-    replies = {}
-    for problem in get_domain("game24").generate(problems, seed=seed):
-        expression = solve24([int(n) for n in problem.input.split()])
-        replies[problem.input] = Reply(text=json.dumps(
-            {"thinking": "search all orders", "answer": f"Answer: {expression}"}))
-    return replies
+    return {p.input: solve24([int(n) for n in p.input.split()])
+            for p in get_domain("game24").generate(problems, seed=seed)}
 
 
 def main() -> None:
@@ -51,12 +47,17 @@ def main() -> None:
     parser.add_argument("--agent", default="cot")
     args = parser.parse_args()
 
-    ready = solved_replies(args.problems)
+    ready = solved_expressions(args.problems)
 
     def reply(body):
         found = NUMBERS.findall("\n".join(str(m.get("content", "")) for m in body["messages"]))
         known = ready.get(found[-1].strip()) if found else None
-        r = Reply(text=known.text) if known else game24_solver(body)
+        if known is None:
+            r = game24_solver(body)
+        elif body.get("response_format"):  # the ADAS API's JSON fields
+            r = Reply(text=json.dumps({"thinking": "search all orders", "answer": f"Answer: {known}"}))
+        else:  # plain-text agents (cot-sc, Crib's llm)
+            r = Reply(text=f"Search all orders.\nAnswer: {known}")
         r.delay_s = args.latency
         return r
 
