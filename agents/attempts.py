@@ -185,10 +185,11 @@ def clock_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
+def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) -> None:
     """Write a problem's attempts in one transaction (`engine` may also be a Connection: then
     in its transaction), replacing an earlier try of the same
-    problem by the same agent and policy in the same run (a resumed run counts nothing twice).
+    problem by the same agent and policy in the same run (a resumed run counts nothing twice;
+    `replace=False` when the run cannot hold one: see agents.runs.result_write).
     Core statements, built once: the ORM costs several ms of CPU per problem."""
     if engine is None or not attempts:
         return
@@ -207,6 +208,8 @@ def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
         "memory_entry_ids": list(a.memory_entry_ids), "created_at": now} for a in attempts]
     from sqlalchemy import Connection
 
+    if not replace:
+        delete_stmt = None
     if isinstance(engine, Connection):  # inside the caller's transaction (crib: with the result)
         _write(engine, delete_stmt, insert_stmt, first, prefix, rows)
     else:
@@ -216,7 +219,9 @@ def save_attempts(engine: Any, attempts: list[Attempt]) -> None:
 
 def _write(conn: Any, delete_stmt: Any, insert_stmt: Any, first: Attempt, prefix: str,
            rows: list[dict]) -> None:
-    conn.execute(delete_stmt, {"problem": first.problem_id, "prefix": _like_escape(prefix) + "%"})
+    if delete_stmt is not None:
+        conn.execute(delete_stmt, {"problem": first.problem_id,
+                                   "prefix": _like_escape(prefix) + "%"})
     conn.execute(insert_stmt, rows)
 
 

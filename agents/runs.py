@@ -13,9 +13,9 @@ import uuid
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from agents.attempts import save_attempts
@@ -90,16 +90,9 @@ class RunStore:
                     attempts: list | None = None) -> None:
         """Write (or replace) one problem's result in one transaction: the row that makes
         the problem count as done for `--resume`; with `attempts` (agents.attempts.Attempt)
-        their rows go in the same transaction. Core statements built once (an ORM merge
-        costs a SELECT and several ms of CPU per problem)."""
+        their rows go in the same transaction."""
         with self.engine.begin() as conn:
-            if attempts:
-                save_attempts(conn, attempts)
-            conn.execute(_DELETE_RESULT, {"run": run_id, "problem": outcome["problem_id"]})
-            conn.execute(_INSERT_RESULT, {
-                "run_id": run_id, "problem_id": outcome["problem_id"], "position": position,
-                "score": outcome.get("score"), "passed": outcome.get("passed"),
-                "error": outcome.get("error"), "outcome": outcome, "created_at": utcnow()})
+            result_write(run_id, position, outcome, attempts)(conn)
 
     def results(self, run_id: str) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
@@ -113,3 +106,23 @@ class RunStore:
             gone = s.execute(delete(ResultRow).where(ResultRow.run_id == run_id,
                                                      ResultRow.error.is_not(None)))
             return gone.rowcount or 0
+
+
+def result_write(run_id: str, position: int, outcome: dict[str, Any],
+                 attempts: list | None = None, replace: bool = True) -> Callable[[Connection], None]:
+    """`write(conn)` that replaces one problem's result row (and writes its attempts) in the
+    connection's transaction: for `RunStore.save_result`, or for a `SqlWriter` that commits
+    many problems' rows together. `replace=False` skips deleting earlier rows of the problem:
+    only for a run that cannot have any (a new run; an earlier row would then fail the insert
+    rather than be counted twice). Core statements built once (an ORM merge costs a SELECT
+    and several ms of CPU per problem)."""
+    def write(conn: Connection) -> None:
+        if attempts:
+            save_attempts(conn, attempts, replace=replace)
+        if replace:
+            conn.execute(_DELETE_RESULT, {"run": run_id, "problem": outcome["problem_id"]})
+        conn.execute(_INSERT_RESULT, {
+            "run_id": run_id, "problem_id": outcome["problem_id"], "position": position,
+            "score": outcome.get("score"), "passed": outcome.get("passed"),
+            "error": outcome.get("error"), "outcome": outcome, "created_at": utcnow()})
+    return write

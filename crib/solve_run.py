@@ -11,11 +11,16 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agents.runs import RunStore, base_manifest, new_run_id
+from agents.llm.sql_writer import SqlWriter
+from agents.runs import RunStore, base_manifest, new_run_id, result_write
+
+FLUSH_WAIT_S = 60.0  # at the end of a run, for result writes still queued
 
 
 class SolveError(Exception):
@@ -87,7 +92,10 @@ def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
 
 
 class OutFile:
-    """The `--out` JSONL: one line per finished problem, flushed and fsynced as it lands."""
+    """The `--out` JSONL: one line per finished problem. Lines are appended once the
+    problem's result row is committed and reach the disk with `sync()` (flush and fsync),
+    which the SQL writer calls once for all the lines of a group commit, before any of
+    their problems is reported done."""
 
     def __init__(self, path: Path | None, existing: list[dict[str, Any]]) -> None:
         self.path = path
@@ -103,15 +111,24 @@ class OutFile:
         os.replace(tmp, path)
         self.handle = path.open("a")
 
-    def write(self, outcome: dict[str, Any]) -> None:
-        """Append one line (from worker threads too: whole lines, never interleaved)."""
+    def append(self, outcome: dict[str, Any]) -> None:
+        """Append one line to the buffer (from any thread: whole lines, never interleaved)."""
         line = json.dumps(outcome, ensure_ascii=False, default=str) + "\n"
         with self.lock:
-            if self.handle is None:
-                return
-            self.handle.write(line)
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
+            if self.handle is not None:
+                self.handle.write(line)
+
+    def sync(self) -> None:
+        """Every appended line written and fsynced."""
+        with self.lock:
+            if self.handle is not None:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+
+    def write(self, outcome: dict[str, Any]) -> None:
+        """Append one line and sync it."""
+        self.append(outcome)
+        self.sync()
 
     def close(self) -> None:
         with self.lock:
@@ -189,15 +206,28 @@ async def run_solve(
     started = time.monotonic()
     status = "done"
 
-    def persist(position: int, record: dict[str, Any], attempts: list | None) -> None:
-        store.save_result(run_id, position, record, attempts)  # committed: the problem is done
-        out.write(record)
+    # Results go through the LLM layer's SQL writer thread (its own if the LLM has none):
+    # one transaction for what finished meanwhile, ledger rows included, instead of a
+    # transaction (and a thread hop) per problem contending for SQLite's write lock.
+    writer = getattr(ctx.llm, "writer", None)
+    if writer is None or writer.engine is not ctx.engine:
+        writer = SqlWriter(ctx.engine)
+    writing = out.handle is not None
+    in_flight: set[Future] = set()
 
     async def finished(position: int, outcome: Any) -> None:
         record = outcome.model_dump(mode="json")
-        # Off the event loop: a commit may wait for SQLite's write lock (ledger rows are
-        # committed from worker threads), and the loop must keep the other problems moving.
-        await asyncio.to_thread(persist, position, record, outcome.attempts if local else None)
+        # Committed (the problem counts as done for --resume), then its JSONL line is
+        # appended and fsynced with the group's others; only then is it reported done.
+        future = writer.submit(
+            result_write(run_id, position, record, outcome.attempts if local else None,
+                         replace=resume),  # a new run holds no earlier rows to replace
+            after=(lambda _: out.append(record)) if writing else None,
+            sync=out.sync if writing else None)
+        in_flight.add(future)
+        # Shielded: a cancelled batch (Ctrl-C) still commits what finished (waited for below).
+        await asyncio.shield(asyncio.wrap_future(future))
+        in_flight.discard(future)
         outcomes.append(record)
         if on_progress:
             on_progress(record, outcomes)
@@ -210,6 +240,9 @@ async def run_solve(
         store.set_status(run_id, status)
         raise
     finally:
+        # Results of problems that finished before a stop are committed (and their lines
+        # written) before the file closes.
+        wait_futures(list(in_flight), timeout=FLUSH_WAIT_S)
         out.close()
     prior_wall = (row.summary or {}).get("wall_s", 0.0) if resume else 0.0
     summary = summarize(run_id, outcomes, ctx.llm.spend(run_id),

@@ -96,6 +96,13 @@ class LLM:
         self._structured_mode: dict[str, int] = {}  # base_url -> index into so.MODES
 
     # -- plumbing --------------------------------------------------------------------------
+    @property
+    def writer(self) -> SqlWriter | None:
+        """The thread that commits this client's ledger rows (None without an engine). Others
+        writing to the same engine may send their writes through it to share its group
+        commits (`crib solve` does, for its result rows)."""
+        return self._writer
+
     def role(self, name: str) -> _Role:
         try:
             return self._roles[name]

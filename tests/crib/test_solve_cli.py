@@ -77,6 +77,10 @@ def test_kill_minus_9_then_resume_counts_every_problem_once(scripted_server, tmp
     proc.wait()
     done_before = len(out.read_text().splitlines())
     assert 3 <= done_before < 8, "the kill should land mid-run"
+    # A line is written only once its result row is committed.
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as db:
+        committed = {r[0] for r in db.execute("SELECT problem_id FROM results WHERE run_id = 'killme'")}
+    assert {json.loads(line)["problem_id"] for line in out.read_text().splitlines()} <= committed
 
     r = crib(["solve", "--resume", "killme", "--json"], env, tmp_path)
     assert r.returncode == 0, r.stderr
@@ -147,3 +151,38 @@ def test_ctrl_c_keeps_finished_problems_and_says_how_to_resume(scripted_server, 
     r = crib(["solve", "--resume", "intr", "--limit", "20", "--json"], env, tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["n"] == 20
+
+
+def test_retry_errors_replaces_the_errored_problems_rows(scripted_server, tmp_path):
+    """A resumed run writes over rows it already holds (`--retry-errors` solves errored
+    problems again): one result and one attempt per problem in the end, JSONL and SQL alike."""
+    broken = {"on": True}
+
+    def flaky(body):
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        if broken["on"] and NUMBERS.findall(text)[-1].strip().endswith(("1", "3", "5", "7", "9")):
+            return Reply(text="no JSON here")  # the agent's reply cannot be parsed: an error
+        # (--cache off below: a rerun must ask the server again, not replay this reply)
+        return game24_solver(body)
+
+    scripted_server.script(flaky)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    out = tmp_path / "results.jsonl"
+    r = crib(["solve", "--domain", "game24", "--limit", "12", "--agent", "cot", "--memory", "none",
+              "--cache", "off", "--out", str(out), "--run-id", "flaky", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    errors = json.loads(r.stdout.strip().splitlines()[-1])["errors"]
+    assert 0 < errors < 12, "some problems should have failed"
+
+    broken["on"] = False
+    r = crib(["solve", "--resume", "flaky", "--retry-errors", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 12 and summary["errors"] == 0
+    ids = [json.loads(line)["problem_id"] for line in out.read_text().splitlines()]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as db:
+        results = db.execute("SELECT problem_id, error FROM results WHERE run_id = 'flaky'").fetchall()
+        attempts = db.execute("SELECT problem_id, error FROM attempts WHERE run_id = 'flaky'").fetchall()
+    assert sorted(r[0] for r in results) == sorted(ids) and all(r[1] is None for r in results)
+    assert sorted(a[0] for a in attempts) == sorted(ids) and all(a[1] is None for a in attempts)
