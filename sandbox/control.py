@@ -47,7 +47,9 @@ class ControlClient:
         self._sock = sock
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future, Callable]] = {}
+        # req id -> (loop to resolve the future on, or None once abandoned; future; on_exit)
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop | None, asyncio.Future,
+                                       Callable]] = {}
         self._ready = threading.Event()
         self._ready_waiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.info: dict[str, Any] = {}
@@ -90,7 +92,8 @@ class ControlClient:
                 loop, fut, on_exit = entry
                 self._on_report(msg)
                 _call(on_exit)
-                _deliver(loop, _resolve, fut, msg)
+                if loop is not None:  # None: abandoned, nobody waits (no loop wake-up)
+                    _deliver(loop, _resolve, fut, msg)
         self.dead = self._death_reason()
         self._ready.set()
         self._before_failing_pending()
@@ -98,7 +101,8 @@ class ControlClient:
             pending, self._pending = self._pending, {}
         for loop, fut, on_exit in pending.values():
             _call(on_exit)
-            _deliver(loop, _fail, fut, ControlDied(self.dead))
+            if loop is not None:
+                _deliver(loop, _fail, fut, ControlDied(self.dead))
 
     @property
     def ready(self) -> bool:
@@ -145,8 +149,23 @@ class ControlClient:
                 raise ControlDied(f"{self.what} is not reachable: {e}") from None
         return req_id, fut
 
+    def abandon(self, req_id: int) -> None:
+        """The caller no longer waits for this run's exit report: its future will not be
+        resolved (no hop to the event loop for it); `on_exit` still runs when it comes."""
+        with self._lock:
+            entry = self._pending.get(req_id)
+            if entry is not None:
+                self._pending[req_id] = (None, entry[1], entry[2])
+
     def kill(self, req_id: int) -> None:
-        self._send({"op": "kill", "id": req_id})
+        """Kill the run's processes, unless its exit was already reported (none are left)."""
+        with self._lock:
+            if req_id not in self._pending or self.dead:
+                return
+            try:
+                self._sock.send(json.dumps({"op": "kill", "id": req_id}).encode())
+            except OSError:
+                pass
 
     def _send(self, msg: dict[str, Any]) -> None:
         with self._lock:

@@ -229,6 +229,7 @@ class Sandbox:
         scratch = self._slot_dirs[slot]
         fds: list[int] = []
         exit_fut: asyncio.Future | None = None
+        settled = False  # the run's end is known, or it was killed and left to end alone
         host_sock: socket.socket | None = None
         tasks: list[asyncio.Task] = []
         t0 = time.perf_counter()
@@ -274,11 +275,12 @@ class Sandbox:
             exit_fut.add_done_callback(_retrieve)  # nobody awaits it after an early end
             serve = asyncio.create_task(chan.serve(host_sock))  # owns host_sock from here
             host_sock = None
-            ended = asyncio.create_task(chan.ended.wait())
-            tasks += [serve, ended]
-            timed_out, early = await self._wait_run(exit_fut, ended, serve, chan, deadline)
+            tasks.append(serve)
+            timed_out, early = await self._wait_run(exit_fut, serve, chan, deadline)
             if early:  # the guest reported and closed the channel; its teardown goes on alone
-                client.kill(req_id)  # harmless if it is exiting; stops one that lied
+                client.kill(req_id)  # unless already reported gone; stops one that lied
+                client.abandon(req_id)  # nobody waits for the report: on_exit frees the slot
+                settled = True
                 exit_msg: dict[str, Any] = {"op": "early"}
             else:
                 if not exit_fut.done():
@@ -293,6 +295,7 @@ class Sandbox:
                                        f"within {KILL_GRACE_S} s of the kill") from None
                 except ControlDied as e:  # its processes are gone with it
                     exit_msg = {"op": "died", "message": str(e)}
+                settled = True
                 try:
                     async with asyncio.timeout(2.0):
                         await asyncio.shield(serve)  # the channel to EOF
@@ -309,15 +312,16 @@ class Sandbox:
                 os.close(fd)
             if exit_fut is None:  # never started: the slot is ours to give back
                 self._pool.release(slot, nested)
-            elif not exit_fut.done():  # ended early or cancelled: on_exit frees the slot
-                client.kill(req_id)
+            elif not settled and not exit_fut.done():  # cancelled or failed: kill it now
+                client.kill(req_id)  # (on_exit frees the slot)
 
     @staticmethod
-    async def _wait_run(exit_fut: asyncio.Future, ended: asyncio.Task, serve: asyncio.Task,
-                        chan: ChannelServer, deadline: float) -> tuple[bool, bool]:
+    async def _wait_run(exit_fut: asyncio.Future, serve: asyncio.Task, chan: ChannelServer,
+                        deadline: float) -> tuple[bool, bool]:
         """Wait for the end of a run: (timed out, ended early). A run ends early when the guest
-        sent its result and closed the channel before the exit report came."""
-        pending = {exit_fut, ended, serve}
+        sent its result and closed the channel before the exit report came. A protocol
+        violation ends `serve` (the channel sets `violation` as it stops)."""
+        pending = {exit_fut, serve}
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -326,7 +330,7 @@ class Sandbox:
                                          return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 return True, False
-            if exit_fut in done or ended in done or chan.violation:
+            if exit_fut in done or chan.violation:
                 return False, False
             pending.discard(serve)
             if chan.result is not None and "exit_code" in chan.result:
