@@ -193,7 +193,7 @@ def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) ->
     Core statements, built once: the ORM costs several ms of CPU per problem."""
     if engine is None or not attempts:
         return
-    delete_stmt, insert_stmt = _attempt_statements()
+    delete_stmt, table = _attempt_statements()
     first = attempts[0]
     prefix = first.id.rsplit(":", 1)[0] + ":"
     now = datetime.now(timezone.utc)
@@ -211,18 +211,20 @@ def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) ->
     if not replace:
         delete_stmt = None
     if isinstance(engine, Connection):  # inside the caller's transaction (crib: with the result)
-        _write(engine, delete_stmt, insert_stmt, first, prefix, rows)
+        _write(engine, delete_stmt, table, first, prefix, rows)
     else:
         with engine.begin() as conn:
-            _write(conn, delete_stmt, insert_stmt, first, prefix, rows)
+            _write(conn, delete_stmt, table, first, prefix, rows)
 
 
-def _write(conn: Any, delete_stmt: Any, insert_stmt: Any, first: Attempt, prefix: str,
+def _write(conn: Any, delete_stmt: Any, table: Any, first: Attempt, prefix: str,
            rows: list[dict]) -> None:
+    from agents.sql_insert import insert_rows  # the rows on the DBAPI cursor: see there
+
     if delete_stmt is not None:
         conn.execute(delete_stmt, {"problem": first.problem_id,
                                    "prefix": _like_escape(prefix) + "%"})
-    conn.execute(insert_stmt, rows)
+    insert_rows(conn, table, rows)
 
 
 def _like_escape(text: str) -> str:
@@ -233,8 +235,8 @@ _STATEMENTS: tuple = ()
 
 
 def _attempt_statements() -> tuple:
-    """(delete earlier tries, insert) for the attempts table; the problem_id term lets the
-    database use its index instead of scanning every attempt for the id prefix."""
+    """(delete earlier tries, the table to insert into) for the attempts; the problem_id term
+    lets the database use its index instead of scanning every attempt for the id prefix."""
     global _STATEMENTS
     if not _STATEMENTS:
         from sqlalchemy import bindparam
@@ -245,5 +247,5 @@ def _attempt_statements() -> tuple:
         _STATEMENTS = (
             table.delete().where(table.c.problem_id == bindparam("problem"),
                                  table.c.id.like(bindparam("prefix"), escape="\\")),
-            table.insert())
+            table)  # rows go in through agents.sql_insert
     return _STATEMENTS
