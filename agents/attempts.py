@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agents.llm.errors import BudgetExceeded  # its light module, not the lazy package
 from agents.verdict import Verdict
 
 # Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
@@ -107,8 +108,6 @@ class ModelBridge:
             raise ProblemBudgetSpent(f"problem budget spent: {tokens} of {self.max_tokens} tokens")
 
     async def __call__(self, method: str, params: dict) -> dict:
-        from agents.llm import BudgetExceeded
-
         if method != "complete":
             raise ValueError(f"unknown RPC method {method!r}")
         try:
