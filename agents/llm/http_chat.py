@@ -19,6 +19,7 @@ import weakref
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from agents.llm.retry import HTTPStatusError
 
@@ -49,9 +50,13 @@ class ChatEndpoint:
             if os.environ.get(env) and api_key and not api_key.startswith("sk-no-key"):
                 headers[header] = os.environ[env]
         self.proxy, self.proxy_auth = _env_proxy(self.url)
+        # No cookie jar (an API endpoint sets none worth keeping; the jar is filtered on every
+        # request and updated on every reply) and the URL parsed once, not per request.
+        self._url = URL(self.url)
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections, limit_per_host=0),
-            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s))
+            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar())
         if not registry:  # first session on this loop: close them all when the loop dies
             weakref.finalize(loop, _close_quietly, registry)
         registry.append(self.session)
@@ -59,7 +64,7 @@ class ChatEndpoint:
     async def complete(self, body: dict[str, Any]) -> tuple[str, int, int, str | None, str | None]:
         """(text, tokens in, tokens out, model, finish reason); raises HTTPStatusError on a
         non-2xx reply, ValueError/KeyError on a malformed one, aiohttp.ClientError on I/O."""
-        async with self.session.post(self.url, data=json.dumps(body, ensure_ascii=False),
+        async with self.session.post(self._url, data=json.dumps(body, ensure_ascii=False).encode(),
                                      proxy=self.proxy, proxy_auth=self.proxy_auth) as resp:
             raw = await resp.read()
             if resp.status >= 300:
