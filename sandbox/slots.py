@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 UID_BASE = 60000
 BLOCK = 64
@@ -63,6 +63,13 @@ def claim_uid_block(n_blocks: int = 1) -> tuple[int, list[int]]:
     raise NoFreeUidBlock(f"all {MAX_BLOCKS} sandbox uid blocks are in use")
 
 
+class _Waiter(NamedTuple):
+    loop: asyncio.AbstractEventLoop
+    fut: asyncio.Future
+    nested: bool
+    takes_any: bool  # no `choose`: any free slot will do
+
+
 class SlotPool:
     """`size` top-level slots (0..size-1) and `size` nested slots (size..2*size-1)."""
 
@@ -70,7 +77,7 @@ class SlotPool:
         self.size = size
         self._lock = threading.Lock()
         self._free = {False: list(range(size)), True: list(range(size, 2 * size))}
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future, bool]] = []
+        self._waiters: list[_Waiter] = []  # oldest first
 
     def free_count(self, nested: bool = False) -> int:
         with self._lock:
@@ -90,31 +97,44 @@ class SlotPool:
                     if slot is not None:
                         free.remove(slot)
                         return slot
-                waiter = (loop, loop.create_future(), nested)
+                    self._wake_one(nested, takes_any=True)  # declined: someone may take it
+                waiter = _Waiter(loop, loop.create_future(), nested, choose is None)
                 self._waiters.append(waiter)
             try:
                 if choose is None:
-                    await waiter[1]
+                    await waiter.fut
                 else:
-                    await asyncio.wait_for(asyncio.shield(waiter[1]), RECHECK_S)
+                    await asyncio.wait_for(asyncio.shield(waiter.fut), RECHECK_S)
             except asyncio.TimeoutError:
                 pass
+            except BaseException:  # cancelled: a wake-up meant for this waiter goes on
+                with self._lock:
+                    if waiter not in self._waiters and self._free[nested]:
+                        self._wake_one(nested)
+                raise
             finally:
                 with self._lock:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
 
     def release(self, slot: int, nested: bool = False) -> None:
-        """From any thread. Wakes every waiter of that kind; they race for the slot."""
+        """From any thread. Wakes the oldest waiter of that kind (not all of them: with 32
+        runs waiting, every release woke 32 coroutines to race for one slot)."""
         with self._lock:
             self._free[nested].append(slot)
-            woken = [w for w in self._waiters if w[2] == nested]
-            self._waiters = [w for w in self._waiters if w[2] != nested]
-        for loop, fut, _ in woken:
+            self._wake_one(nested)
+
+    def _wake_one(self, nested: bool, takes_any: bool = False) -> None:
+        """Under the lock: wake the oldest waiter of that kind (that takes any slot, if asked)."""
+        for w in list(self._waiters):
+            if w.nested != nested or (takes_any and not w.takes_any):
+                continue
+            self._waiters.remove(w)
             try:
-                loop.call_soon_threadsafe(_wake, fut)
-            except RuntimeError:  # that loop is closed
-                pass
+                w.loop.call_soon_threadsafe(_wake, w.fut)
+                return
+            except RuntimeError:  # that loop is closed: the next one
+                continue
 
 
 def _wake(fut: asyncio.Future) -> None:

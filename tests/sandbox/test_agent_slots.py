@@ -117,3 +117,35 @@ def test_runs_waiting_on_the_model_grow_one_zygote_each(box):
     results = asyncio.run(main())
     assert [r.value for r in results] == [f"t{i}" for i in range(n)]
     assert len(box.zygotes()) >= n
+
+
+def test_a_release_wakes_one_waiter_and_a_declined_slot_goes_to_one_that_takes_any():
+    from sandbox.slots import SlotPool
+
+    async def main():
+        pool = SlotPool(1)
+        held = await pool.acquire()
+        asked = []
+
+        def choose(free, waited_s):
+            asked.append(free)
+            return free[-1]
+
+        takers = [asyncio.create_task(pool.acquire(choose=choose)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        pool.release(held)
+        await asyncio.sleep(0.05)
+        assert sum(t.done() for t in takers) == 1 and asked == [[0]]  # not five racing for it
+        winner = next(t for t in takers if t.done()).result()
+        for t in takers:
+            t.cancel()
+
+        picky = asyncio.create_task(pool.acquire(choose=lambda free, waited_s: None))
+        await asyncio.sleep(0.01)
+        plain = asyncio.create_task(pool.acquire())
+        await asyncio.sleep(0.01)
+        pool.release(winner)  # wakes the picky one first (older); it declines and passes it on
+        assert await asyncio.wait_for(plain, 5) == 0
+        picky.cancel()
+
+    asyncio.run(main())
