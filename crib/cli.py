@@ -2,6 +2,9 @@
 so command modules import heavy libraries inside their functions."""
 from __future__ import annotations
 
+import atexit
+import gc
+
 import typer
 
 app = typer.Typer(
@@ -28,5 +31,11 @@ def _register() -> None:
 
 
 def main() -> None:
+    # Registered first, so it runs after every other exit handler: the interpreter's final
+    # garbage collections then skip the heap the heavy libraries built (0.6 s of a `crib
+    # solve`'s exit, measured; 0.07 s with it). Crib closes its files, databases and
+    # sandboxes itself before this; what it skips is __del__ of objects left in cycles, which
+    # Python does not promise to run at exit anyway.
+    atexit.register(gc.freeze)
     _register()
     app()
