@@ -41,8 +41,10 @@ class Tmux:
     def __init__(self, command: str, env: dict) -> None:
         self.name = f"crib-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        # The pane stays after the command exits, so its last words ("bye") can still be read.
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "45",
-                        f"env {exports} {command}"], check=True)
+                        f"env {exports} {command}", ";",
+                        "set-option", "-t", self.name, "remain-on-exit", "on"], check=True)
 
     def send(self, *keys: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
