@@ -94,7 +94,6 @@ class ChannelServer:
         self.limit_hit: str | None = None
         self.violation: str | None = None
         self.result: dict | None = None
-        self.ended = asyncio.Event()  # set on a violation
 
     async def serve(self, sock: Any) -> None:
         reader, writer = await asyncio.open_connection(sock=sock, limit=self.limits.max_message_bytes)
@@ -113,7 +112,6 @@ class ChannelServer:
                     await writer.drain()
         except ProtocolViolation as e:
             self.violation = str(e)
-            self.ended.set()
         except (ConnectionError, BrokenPipeError):
             return
         finally:

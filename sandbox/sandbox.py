@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from sandbox.agent_slots import AgentSlotChooser
 from sandbox.channel import ChannelServer, Handler
 from sandbox.check import CheckReport, check
 from sandbox.control import ControlClient, ControlDied
@@ -25,7 +26,6 @@ from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_group, reap_orphans
 from sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
 from sandbox.seccomp import build_filter
-from sandbox.agent_slots import AgentSlotChooser
 from sandbox.slots import BLOCK, SlotPool, claim_uid_block
 from sandbox.zygote import ZygoteClient
 
