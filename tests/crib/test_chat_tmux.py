@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -41,16 +42,19 @@ class Tmux:
     def __init__(self, command: str, env: dict) -> None:
         self.name = f"crib-{uuid.uuid4().hex[:8]}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        # The pane stays after the command exits, so its last words ("bye") can still be read.
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "120", "-y", "45",
+        # A server of its own (-L): killing the last session of a shared server ends that
+        # server, and a session started right after raced with its exit. The pane stays after
+        # the command exits, so its last words ("bye") can still be read.
+        self.tmux = ["tmux", "-L", self.name]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "120", "-y", "45",
                         f"env {exports} {command}", ";",
                         "set-option", "-t", self.name, "remain-on-exit", "on"], check=True)
 
     def send(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name, "-S", "-200"],
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name, "-S", "-200"],
                               capture_output=True, text=True).stdout
 
     def wait_for(self, pattern: str, timeout: float = 120) -> str:
@@ -63,7 +67,9 @@ class Tmux:
         raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.name).unlink(missing_ok=True)  # tmux leaves it behind
 
 
 def test_chat_streams_checks_retries_and_keeps_commands_working(scripted_server, tmp_path):
