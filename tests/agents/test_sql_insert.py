@@ -32,14 +32,6 @@ def result(i, **extra):
     return {**row, **extra}
 
 
-@pytest.fixture
-def engine(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-
-
 def raw_rows(engine, table):
     path = engine.url.database
     with sqlite3.connect(path) as db:

@@ -43,3 +43,30 @@ def tier(request) -> str:
 
 def run(box: Sandbox, code: str, tier: str, **kw):
     return asyncio.run(box.run(code, tier=tier, **kw))
+
+
+def agent_sandbox(**kwargs) -> Sandbox:
+    """A Sandbox of the test's own (slots, scratch size, ...), or a skip where the agent tier
+    does not work."""
+    report = check()
+    if not report.agent.ok:
+        pytest.skip(f"agent tier unavailable here: {report.agent.reason}")
+    return Sandbox(report=report, **kwargs)
+
+
+def openai_handler(server, seen: list, max_retries: int = 2):
+    """An rpc handler that forwards each completion through the real `openai` client to the
+    scripted server, recording the params it got in `seen`."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=server.url, api_key="test-key", max_retries=max_retries)
+
+    async def handler(method, params):
+        seen.append(params)
+        extra = {k: params[k] for k in ("temperature", "max_tokens", "stop", "seed", "top_p",
+                                        "response_format") if k in params}
+        c = await client.chat.completions.create(model="scripted-model",
+                                                 messages=params["messages"], **extra)
+        return {"text": c.choices[0].message.content, "tokens_in": c.usage.prompt_tokens,
+                "tokens_out": c.usage.completion_tokens}
+    return handler

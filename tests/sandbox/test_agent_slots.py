@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from sandbox import Sandbox, check
 from sandbox.agent_slots import GROW_AFTER_S, AgentSlotChooser, CpuMeter
+from tests.sandbox.conftest import agent_sandbox
 
 
 @dataclass
@@ -69,10 +69,7 @@ def test_cpu_meter_reads_idle_cores_from_proc_stat():
 
 @pytest.fixture(scope="module")
 def box():
-    report = check()
-    if not report.agent.ok:
-        pytest.skip(f"agent tier unavailable here: {report.agent.reason}")
-    sb = Sandbox(slots=6, scratch_mb=16, report=report)
+    sb = agent_sandbox(slots=6, scratch_mb=16)
     yield sb
     sb.close()
 

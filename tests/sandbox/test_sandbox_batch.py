@@ -10,25 +10,7 @@ import pytest
 from sandbox import Limits
 from sandbox.limits import MAX_BATCH_CALLS
 from tests.scripted_server import Reply
-from tests.sandbox.conftest import run
-
-
-def _openai_handler(server, seen):
-    """The real `openai` client against the scripted server; no retries, so a server error
-    is the item's failure."""
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(base_url=server.url, api_key="test-key", max_retries=0)
-
-    async def handler(method, params):
-        seen.append(params)
-        extra = {k: params[k] for k in ("temperature", "max_tokens", "stop", "seed", "top_p",
-                                        "response_format") if k in params}
-        c = await client.chat.completions.create(model="scripted-model",
-                                                 messages=params["messages"], **extra)
-        return {"text": c.choices[0].message.content, "tokens_in": c.usage.prompt_tokens,
-                "tokens_out": c.usage.completion_tokens}
-    return handler
+from tests.sandbox.conftest import openai_handler, run
 
 
 def canned(seen=None, tokens=(7, 3), delay_s=0.0, in_flight=None):
@@ -58,7 +40,7 @@ def test_batch_overlaps_at_the_server_and_returns_in_order(sb, tier, scripted_se
     code = ("import json, crib_runtime as rt\n"
             "print(json.dumps(rt.llm_many([f'q{i}' for i in range(5)], system='be brief', "
             "temperature=0.7)))\n")
-    r = run(sb, code, tier, rpc=_openai_handler(scripted_server, seen))
+    r = run(sb, code, tier, rpc=openai_handler(scripted_server, seen, max_retries=0))
     assert r.ok, (r.error, r.stderr)
     assert json.loads(r.stdout) == [f"echo q{i}" for i in range(5)]
     assert scripted_server.max_in_flight == 5 and scripted_server.served == 5
@@ -77,7 +59,8 @@ def test_complete_many_reports_a_failed_item_alone(sb, scripted_server):
             "print('error' in out[1] and 'model fell over' in out[1]['error'])\n"
             "try:\n    rt.llm_many(['a', 'boom', 'c', 'boom'])\n"
             "except rt.ChannelError as e:\n    print(e)\n")
-    r = run(sb, code, "snippet", rpc=_openai_handler(scripted_server, []))
+    # No retries: the server's error is the item's failure.
+    r = run(sb, code, "snippet", rpc=openai_handler(scripted_server, [], max_retries=0))
     assert r.ok, (r.error, r.stderr)
     texts, flagged, message = r.stdout.splitlines()
     assert json.loads(texts) == ["fine", None, "fine"] and flagged == "True"
@@ -175,7 +158,7 @@ def test_adas_query_many_matches_single_queries(sb, scripted_server):
         text=json.dumps({"thinking": "hmm", "answer": body["temperature"]}), delay_s=0.3))
     seen = []
     r = asyncio.run(sb.run_agent(ADAS_QUERY_MANY, task="What is 6*7?",
-                                 rpc=_openai_handler(scripted_server, seen)))
+                                 rpc=openai_handler(scripted_server, seen, max_retries=0)))
     assert r.ok, (r.error, r.stderr)
     hot = r.value["hot"]
     assert r.value["many"] == [["thinking", hot, "hmm", -1], ["answer", hot, 0.9, -1],

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sandbox import Limits
-from tests.sandbox.conftest import run
+from tests.sandbox.conftest import openai_handler, run
 
 ADAS_COT = '''def forward(self, taskInfo):
     # Instruction for the Chain-of-Thought (CoT) approach
@@ -124,28 +124,12 @@ def test_cheatsheet_and_nested_run_python(sb, tier):
     assert r.stdout.split() == ["SHEET", "45", "42", "snippet"] and r.nested_runs == 1
 
 
-def _openai_handler(server, seen):
-    from openai import AsyncOpenAI
-
-    client = AsyncOpenAI(base_url=server.url, api_key="test-key")
-
-    async def handler(method, params):
-        seen.append(params)
-        extra = {k: params[k] for k in ("temperature", "max_tokens", "stop", "seed", "top_p",
-                                        "response_format") if k in params}
-        c = await client.chat.completions.create(model="scripted-model",
-                                                 messages=params["messages"], **extra)
-        return {"text": c.choices[0].message.content, "tokens_in": c.usage.prompt_tokens,
-                "tokens_out": c.usage.completion_tokens}
-    return handler
-
-
 def test_adas_cot_agent_through_scripted_server(sb, tier, scripted_server):
     scripted_server.script(lambda req: json.dumps({"thinking": "6 times 7", "answer": "42"}))
     seen = []
     r = asyncio.run(sb.run_agent(ADAS_COT, task="What is 6*7?", tier=tier,
                                  answer_format="Reply with the number only.",
-                                 rpc=_openai_handler(scripted_server, seen)))
+                                 rpc=openai_handler(scripted_server, seen)))
     assert r.ok, (r.error, r.stderr)
     assert r.value == "42" and r.rpc_calls == 1 and r.tokens_in > 0
     system, user = seen[0]["messages"]
@@ -161,7 +145,7 @@ def test_adas_cot_sc_agent(sb, scripted_server):
     answers = iter(["7", "42", "42"])
     scripted_server.script(lambda req: json.dumps({"thinking": "...", "answer": next(answers)}))
     seen = []
-    r = asyncio.run(sb.run_agent(ADAS_COT_SC, task="6*7?", rpc=_openai_handler(scripted_server, seen)))
+    r = asyncio.run(sb.run_agent(ADAS_COT_SC, task="6*7?", rpc=openai_handler(scripted_server, seen)))
     assert r.ok, (r.error, r.stderr)
     assert r.value == "42" and r.rpc_calls == 3 and seen[0]["temperature"] == 0.8
 

@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 
 from sandbox import Limits, Sandbox, check
+from tests.sandbox.conftest import agent_sandbox
 
 
 @pytest.fixture(scope="module")
 def one():
-    report = check()
-    if not report.agent.ok:
-        pytest.skip(f"agent tier unavailable here: {report.agent.reason}")
-    box = Sandbox(slots=1, scratch_mb=16, report=report)
+    box = agent_sandbox(slots=1, scratch_mb=16)
     yield box
     box.close()
 
@@ -204,10 +202,7 @@ def test_a_sandbox_that_cannot_be_cleaned_is_replaced(one):
 
 
 def test_close_stops_the_zygotes():
-    report = check()
-    if not report.agent.ok:
-        pytest.skip(report.agent.reason)
-    box = Sandbox(slots=2, report=report)
+    box = agent_sandbox(slots=2)
     try:
         async def two():
             return await asyncio.gather(*[box.run("import time\ntime.sleep(0.2)", tier="agent")

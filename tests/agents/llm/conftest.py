@@ -1,19 +1,9 @@
-"""Fixtures for the LLM layer tests: a real SQLite database and an `LLM` bound to the
-scripted server (tests/scripted_server.py) through the real HTTP clients (aiohttp for
-completions, langchain-openai/openai for streams)."""
+"""Fixtures for the LLM layer tests: an `LLM` on the real SQLite database of
+tests/agents/conftest.py, bound to the scripted server (tests/scripted_server.py) through the
+real HTTP clients (aiohttp for completions, langchain-openai/openai for streams)."""
 import pytest
-from sqlalchemy import create_engine
 
 from agents.llm import LLM, Backoff, ModelSettings
-from agents.records import Base
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'crib.db'}")
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
