@@ -86,14 +86,6 @@ class RunStore:
             if summary is not None:
                 row.summary = summary
 
-    def save_result(self, run_id: str, position: int, outcome: dict[str, Any],
-                    attempts: list | None = None) -> None:
-        """Write (or replace) one problem's result in one transaction: the row that makes
-        the problem count as done for `--resume`; with `attempts` (agents.attempts.Attempt)
-        their rows go in the same transaction."""
-        with self.engine.begin() as conn:
-            result_write(run_id, position, outcome, attempts)(conn)
-
     def results(self, run_id: str) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
             rows = s.scalars(select(ResultRow).where(ResultRow.run_id == run_id)
@@ -111,8 +103,7 @@ class RunStore:
 def result_write(run_id: str, position: int, outcome: dict[str, Any],
                  attempts: list | None = None, replace: bool = True) -> Callable[[Connection], None]:
     """`write(conn)` that replaces one problem's result row (and writes its attempts) in the
-    connection's transaction: for `RunStore.save_result`, or for a `SqlWriter` that commits
-    many problems' rows together (the insert on the DBAPI cursor: agents/sql_insert.py).
+    connection's transaction, for the `SqlWriter` that commits many problems' rows together (the insert on the DBAPI cursor: agents/sql_insert.py).
     `replace=False` skips deleting earlier rows of the problem:
     only for a run that cannot have any (a new run; an earlier row would then fail the insert
     rather than be counted twice). Core statements built once (an ORM merge costs a SELECT

@@ -125,11 +125,6 @@ class OutFile:
                 self.handle.flush()
                 os.fsync(self.handle.fileno())
 
-    def write(self, outcome: dict[str, Any]) -> None:
-        """Append one line and sync it."""
-        self.append(outcome)
-        self.sync()
-
     def close(self) -> None:
         with self.lock:
             if self.handle is not None:
