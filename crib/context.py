@@ -1,8 +1,9 @@
 """Wiring: from the effective config to the live parts a command works with.
 
 `open_context(cfg)` starts, in this order: the sandbox (its fork-server is spawned with an
-empty environment), the database (migrated), the embedded llama.cpp server when some role has
-no endpoint, and the LLM client. Leaving the context stops all of them, also on Ctrl-C.
+empty environment; a command that runs agents starts it earlier, with `start_sandbox`), the
+database (migrated), the embedded llama.cpp server when some role has no endpoint, and the LLM
+client. Leaving the context stops all of them, also on Ctrl-C.
 """
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class Context:
     roles: dict[str, Any]
     local_server: Any = None
     _memory_store: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.sandbox is not None:  # no more agent zygotes while model calls queue up
+            llm = self.llm
+            self.sandbox.hold_zygotes_while(lambda: llm.queued_calls() > 0)
 
     async def run_snippet(self, code: str, timeout_s: float) -> dict[str, Any]:
         """The sandbox's snippet tier in the shape domains and verifiers take."""
@@ -71,19 +77,29 @@ def resolve_roles(cfg: CribConfig, local_base_url: str | None, local_alias: str 
     return roles
 
 
+def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
+    """The sandbox, started now: a command that knows it will run agents calls this before
+    its heavy imports, so the fork-server and the zygotes for `agent_runs` agent runs at once
+    start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
+    from sandbox import Sandbox
+
+    sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
+    sandbox.prewarm(agent_runs)
+    return sandbox
+
+
 @asynccontextmanager
-async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True):
+async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True,
+                       sandbox: Any = None):
+    """`sandbox`: one from `start_sandbox`, which the context then owns (and closes)."""
     from agents.llm import LLM
     from crib.storage import open_database
 
-    sandbox = None
-    if with_sandbox:
-        from sandbox import Sandbox
-
-        sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
-    engine = open_database(cfg.database_url)
-    server = llm = None
+    if sandbox is None and with_sandbox:
+        sandbox = start_sandbox(cfg)
+    engine = server = llm = None
     try:
+        engine = open_database(cfg.database_url)
         local_url = alias = None
         if cfg.needs_local_model:
             from agents.llm import local_model
@@ -105,7 +121,8 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                 sandbox.close()
             if server is not None:
                 server.stop()
-            engine.dispose()
+            if engine is not None:
+                engine.dispose()
         finally:
             if llm is not None:  # last: an await here may be cancelled (Ctrl-C)
                 await llm.aclose()

@@ -30,7 +30,7 @@ def summary_table(summaries: list[tuple[str, Any]], title: str):
 
 
 async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress,
-                   executor="local", ray_address=None):
+                   executor="local", ray_address=None, sandbox=None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from crib.context import open_context
@@ -66,7 +66,7 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
     from agents.executors import ExecutorUnavailable
     from crib.executor_wiring import open_executor
 
-    async with open_context(cfg) as ctx:
+    async with open_context(cfg, sandbox=sandbox) as ctx:
         try:
             with open_executor(ctx, executor, ray_address) as runner, progress:
                 return await run_solve(ctx, opts, run_id=run_id, resume=resume,
@@ -77,9 +77,10 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
 
 
 async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, ablate, json_out,
-                         executor="local", ray_address=None) -> int:
+                         executor="local", ray_address=None, sandbox=None) -> int:
     """Run, print, and return the exit code: 0 done, 1 nothing solved without error,
-    2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable)."""
+    2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable).
+    `sandbox`: started early by the caller (crib.context.start_sandbox), for the first run."""
     from agents.llm.errors import BudgetExceeded
 
     modes = ABLATION_MODES if ablate else (opts.memory,)
@@ -91,7 +92,8 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                 run_opts = replace(opts, memory=mode, scope=f"{opts.scope or opts.domain}-ablate-{mode}")
             summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id, resume=resume,
                                      retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out,
-                                     executor=executor, ray_address=ray_address)
+                                     executor=executor, ray_address=ray_address, sandbox=sandbox)
+            sandbox = None  # the first run's context closed it; an ablation's next run starts one
             summaries.append((mode, summary))
     except SolveError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", highlight=False)

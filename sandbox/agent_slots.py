@@ -9,7 +9,10 @@ than slots when the CPU is the bottleneck. So a run takes, in order:
 2. a slot for a new zygote, if fewer than one per core are starting, and either there are
    fewer zygotes than cores, or the CPU had at least half a core idle lately (a new zygote
    can only add throughput when there is CPU to run it), or the run has waited GROW_AFTER_S
-   (so a machine busy with other work still reaches the requested concurrency);
+   (so a machine busy with other work still reaches the requested concurrency); but not
+   while `held_back()` says the runs are bound elsewhere (the caller wires in the model
+   endpoint's queue: when calls already wait for the endpoint, another run would only add
+   one more waiter, and cost a zygote start of CPU the running ones need);
 3. otherwise it waits, and is asked again on every release and every RECHECK_S.
 With a remote model whose calls take seconds, the CPU idles and zygotes grow to the slot
 count at up to one start per core at a time; on a CPU-bound batch they stop where the CPU is
@@ -19,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 GROW_AFTER_S = 1.0
 IDLE_CORES_TO_GROW = 0.5
@@ -65,21 +68,37 @@ class AgentSlotChooser:
     """`choose(free, waited_s)` for SlotPool.acquire, over a Sandbox's zygotes by slot."""
 
     def __init__(self, zygotes: dict[int, Any], cores: int | None = None,
-                 meter: CpuMeter | None = None) -> None:
+                 meter: CpuMeter | None = None,
+                 held_back: Callable[[], bool] | None = None) -> None:
         self.zygotes = zygotes
         self.cores = cores or os.cpu_count() or 1
         self.meter = meter or CpuMeter()
+        self.held_back = held_back
 
     def __call__(self, free: list[int], waited_s: float) -> int | None:
-        live = [z for z in list(self.zygotes.values()) if z.usable]
         for slot in reversed(free):
             z = self.zygotes.get(slot)
             if z is not None and z.usable and z.ready and not z.busy:
                 return slot
-        if sum(not z.ready for z in live) >= self.cores:
+        if not self.may_start(waited_s):
             return None
-        if (len(live) < self.cores or waited_s >= GROW_AFTER_S
-                or self.meter.idle_cores() >= IDLE_CORES_TO_GROW):
-            cold = [s for s in free if s not in self.zygotes or not self.zygotes[s].usable]
-            return (cold or free)[-1]
-        return None
+        cold = self.cold(free)
+        return (cold or free)[-1]
+
+    def live(self) -> list[Any]:
+        return [z for z in list(self.zygotes.values()) if z.usable]
+
+    def cold(self, free: list[int]) -> list[int]:
+        """The free slots without a usable zygote."""
+        return [s for s in free if s not in self.zygotes or not self.zygotes[s].usable]
+
+    def may_start(self, waited_s: float) -> bool:
+        """Rule 2: whether a new zygote may start now, for a run that has waited `waited_s`."""
+        live = self.live()
+        if sum(not z.ready for z in live) >= self.cores:
+            return False
+        if len(live) < self.cores:
+            return True
+        if self.held_back is not None and self.held_back():
+            return False
+        return waited_s >= GROW_AFTER_S or self.meter.idle_cores() >= IDLE_CORES_TO_GROW

@@ -131,14 +131,18 @@ class ControlClient:
         return self.info
 
     def spawn(self, request: dict[str, Any], fds: list[int],
-              on_exit: Callable[[], None]) -> tuple[int, asyncio.Future]:
+              on_exit: Callable[[], None]) -> tuple[int, asyncio.Future | None]:
         """Start a run; the future resolves to the exit report (status, cpu_ms, maxrss_kb).
         `on_exit` runs on the reader thread when the run's processes are gone (also when the
-        caller stopped waiting, or its event loop closed)."""
+        caller stopped waiting, or its event loop closed). Called outside an event loop (a
+        thread starting a zygote ahead of its runs), there is no future: only `on_exit`."""
         if self.dead:
             raise ControlDied(self.dead)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        fut = loop.create_future() if loop is not None else None
         with self._lock:
             req_id = next(self._ids)
             self._pending[req_id] = (loop, fut, on_exit)

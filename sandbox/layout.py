@@ -26,11 +26,13 @@ PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collection
            "inspect", "shutil", "socket", "unicodedata", "resource", "crib_runtime", "crib_guest",
            "crib_landlock", "numpy"]
 # What the agent tier's zygotes import (besides crib_guest and crib_runtime, with json, re,
-# random) before their first run: what the bootstrap and `agent_globals` use on every run.
-# Kept short because every slot pays for it once at start (a batch at concurrency 32 starts
-# 32 zygotes), and each zygote is its own interpreter, so nothing of it is shared between
-# slots. Agents' own code seldom imports more; what it does import costs that run only.
-AGENT_PRELOAD = ["traceback", "resource", "math", "itertools", "collections", "functools"]
+# random) before their first run: what the bootstrap and `agent_globals` use on every run,
+# and heapq, which `Counter.most_common(n)` (majority votes) imports on first use: ≈2 ms of
+# every such run's CPU otherwise. Kept short because every zygote pays for it once at start,
+# and each zygote is its own interpreter, so nothing of it is shared between slots. Agents'
+# own code seldom imports more; what it does import costs that run only.
+AGENT_PRELOAD = ["traceback", "resource", "math", "itertools", "collections", "functools",
+                 "heapq"]
 # The agent tier's working dir inside bubblewrap: a tmpfs of its own, not nested in /tmp, so
 # the zygote can empty each writable mount without touching another one's mount point.
 AGENT_SCRATCH = "/scratch"

@@ -10,11 +10,12 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sandbox.agent_slots import AgentSlotChooser
 from sandbox.channel import ChannelServer, Handler
@@ -26,7 +27,7 @@ from sandbox.limits import Limits, RunResult, Tier
 from sandbox.reaper import become_subreaper, reap_group, reap_orphans
 from sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
 from sandbox.seccomp import build_filter
-from sandbox.slots import BLOCK, SlotPool, claim_uid_block
+from sandbox.slots import BLOCK, RECHECK_S, SlotPool, claim_uid_block
 from sandbox.zygote import ZygoteClient
 
 SETUP_FAILED = 125  # a child that could not set itself up (guest/crib_serve.py)
@@ -115,13 +116,16 @@ class Sandbox:
         self._agent_slots = AgentSlotChooser(self._zygotes)  # warm zygotes first; see agent_slots.py
         self._seq = itertools.count()
         self._closed = False
+        self._zygote_lock = threading.Lock()  # zygotes start on the loop and in prewarm()
+        self._agent_runs_began = False
 
     # ---- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the agent tier's zygotes and the fork-server, and remove the run directory."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._zygote_lock:  # no zygote starts after this
+            if self._closed:
+                return
+            self._closed = True
         self._finalizer.detach()
         _cleanup(self._fs_holder, self._zygotes, self.run_root)
         reap_orphans(self.uids)
@@ -172,22 +176,57 @@ class Sandbox:
             self._zygotes.pop(slot).close()
         return len(idle)
 
+    def hold_zygotes_while(self, bound_elsewhere: Callable[[], bool]) -> None:
+        """Start no agent-tier zygote beyond one per core while `bound_elsewhere()` is true:
+        the runs wait on something else (crib wires in the model endpoint's queue), so more of
+        them at once would not go faster. Called on the event loop, before a slot is taken."""
+        self._agent_slots.held_back = bound_elsewhere
+
+    def prewarm(self, runs: int) -> None:
+        """Start agent-tier zygotes for `runs` concurrent runs ahead of them, on a thread, while
+        the caller goes on with its own start-up (one core is busy with it; a zygote takes
+        ≈80 ms of CPU to start). The batch's first runs then find them warm. Paced by the
+        rules a run's slot choice follows (agent_slots.py); it stops at the first agent run,
+        which takes over from there, and at close()."""
+        if not self.report.agent.ok or runs < 1:
+            return
+        threading.Thread(target=self._prewarm, args=(min(runs, self.slots),),
+                         name="crib-zygote-prewarm", daemon=True).start()
+
+    def _prewarm(self, runs: int) -> None:
+        for _ in range(runs):  # a bound: zygotes that die at once are not restarted forever
+            while not self._agent_slots.may_start(0.0):
+                if self._closed or self._agent_runs_began:
+                    return
+                time.sleep(RECHECK_S)
+            cold = self._agent_slots.cold(self._pool.free_slots())
+            if (len(self._agent_slots.live()) >= runs or not cold or self._closed
+                    or self._agent_runs_began):
+                return
+            try:
+                self._zygote(cold[-1])
+            except Exception:  # noqa: BLE001 - only a head start: a run starting it reports why
+                return
+
     def _zygote(self, slot: int) -> ZygoteClient:
         """The slot's zygote, started now if it has none or its last one is gone."""
-        z = self._zygotes.get(slot)
-        if z is not None and z.usable:
+        with self._zygote_lock:
+            if self._closed:
+                raise RuntimeError("this Sandbox is closed")
+            z = self._zygotes.get(slot)
+            if z is not None and z.usable:
+                return z
+            if z is not None:
+                z.close()
+            if self._agent_argv is None:
+                self._agent_argv = self.layout.bwrap_argv(self.scratch_mb << 20)
+            # Its own uid (the third set): no snippet run can renice, prlimit or signal it.
+            uid = self.uids[2 * self.slots + slot] if self.uids else None
+            z = ZygoteClient(self._fs, slot, {"uid": uid, "scratch": "/", "env": {},
+                                              "argv": self._agent_argv},
+                             self.run_root / f"zygote-{slot}.log")
+            self._zygotes[slot] = z
             return z
-        if z is not None:
-            z.close()
-        if self._agent_argv is None:
-            self._agent_argv = self.layout.bwrap_argv(self.scratch_mb << 20)
-        # Its own uid (the third set): no snippet run can renice, prlimit or signal it.
-        uid = self.uids[2 * self.slots + slot] if self.uids else None
-        z = ZygoteClient(self._fs, slot, {"uid": uid, "scratch": "/", "env": {},
-                                          "argv": self._agent_argv},
-                         self.run_root / f"zygote-{slot}.log")
-        self._zygotes[slot] = z
-        return z
 
     # ---- public API -------------------------------------------------------------------------
     async def run(self, code: str, tier: Tier = "snippet", entry: str | None = None,
@@ -224,6 +263,8 @@ class Sandbox:
                 z.close()
             notes.append("the fork-server had died and was restarted")
         await self._fs.wait_ready()
+        if used == "agent":
+            self._agent_runs_began = True  # prewarm() stops: the runs' own slot choice goes on
         slot = await self._pool.acquire(nested, self._agent_slots if used == "agent" else None)
         n = next(self._seq)
         scratch = self._slot_dirs[slot]

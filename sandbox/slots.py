@@ -83,6 +83,11 @@ class SlotPool:
         with self._lock:
             return len(self._free[nested])
 
+    def free_slots(self, nested: bool = False) -> list[int]:
+        """The free slots, the one `acquire` would hand out first last."""
+        with self._lock:
+            return list(self._free[nested])
+
     async def acquire(self, nested: bool = False, choose: Choose | None = None) -> int:
         """A free slot: the most recently released one, or the one `choose(free, waited_s)`
         picks (None: none of them yet; it is asked again on the next release or after

@@ -57,7 +57,8 @@ class ZygoteClient(ControlClient):
         finally:
             guest.close()
             os.close(log_fd)
-        fut.add_done_callback(_retrieve)
+        if fut is not None:
+            fut.add_done_callback(_retrieve)
         super().__init__(host)
 
     @property

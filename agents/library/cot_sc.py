@@ -15,7 +15,7 @@ def forward(task):
                 lines = [line.split(":", 1)[-1]]
                 break
         last = lines[-1] if lines else ""
-        return re.sub(r"\s+", "", last.strip("`*$. ")).lower()
+        return "".join(last.strip("`*$. ").split()).lower()  # whitespace ignored
 
     prompt = f"{task}\n\n{answer_format}\nThink step by step, then give the answer."
     replies = llm_many([prompt] * 5, temperature=0.8)  # five independent samples, at once

@@ -94,6 +94,7 @@ class LLM:
         # httpx clients and semaphores belong to one event loop: keep one set per loop.
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._structured_mode: dict[str, int] = {}  # base_url -> index into so.MODES
+        self._queued = 0  # calls waiting for a free place under their endpoint's limit
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -102,6 +103,12 @@ class LLM:
         writing to the same engine may send their writes through it to share its group
         commits (`crib solve` does, for its result rows)."""
         return self._writer
+
+    def queued_calls(self) -> int:
+        """Calls waiting for their endpoint's concurrency limit. While some wait, the endpoint
+        is the bottleneck: starting more work that calls it only adds waiters (the sandbox
+        asks this before it starts another agent zygote)."""
+        return self._queued
 
     def role(self, name: str) -> _Role:
         try:
@@ -299,14 +306,21 @@ class LLM:
         timeout = role.settings.timeout_s
         failure: Failure | None = None
         for attempt_no in range(retries + 1):
-            async with self._semaphore(role.base_url):
-                try:
-                    async with asyncio.timeout(timeout):
-                        return await endpoint.complete(body)
-                except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
-                    failure = classify(exc)
-                    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
-                        failure = Failure(True, None, None, f"timed out after {timeout:g} s")
+            sem = self._semaphore(role.base_url)
+            self._queued += 1  # (acquire does not yield when a place is free)
+            try:
+                await sem.acquire()
+            finally:
+                self._queued -= 1
+            try:
+                async with asyncio.timeout(timeout):
+                    return await endpoint.complete(body)
+            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+                failure = classify(exc)
+                if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
+                    failure = Failure(True, None, None, f"timed out after {timeout:g} s")
+            finally:
+                sem.release()
             if not failure.retryable or attempt_no == retries:
                 break
             await asyncio.sleep(self.backoff.delay(attempt_no, failure))

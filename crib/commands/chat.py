@@ -23,7 +23,7 @@ def chat(
     from agents.runs import new_run_id
     from crib.chat import ChatState, run_chat
     from crib.cliutil import config_or_fail
-    from crib.context import open_context
+    from crib.context import open_context, start_sandbox
 
     flags = {"sandbox": {"unsafe_no_sandbox": True}} if unsafe_no_sandbox else {}
     cfg, _ = config_or_fail(flags)
@@ -32,7 +32,8 @@ def chat(
 
     async def main() -> None:
         run_id = new_run_id("chat")
-        async with open_context(cfg, run_id=run_id) as ctx:
+        sandbox = start_sandbox(cfg, agent_runs=1)  # one answer at a time
+        async with open_context(cfg, run_id=run_id, sandbox=sandbox) as ctx:
             from agents.runs import RunStore, base_manifest
 
             RunStore(ctx.engine).create(run_id, "chat", base_manifest(models=ctx.model_manifest()))

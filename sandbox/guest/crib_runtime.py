@@ -106,10 +106,15 @@ def llm_many(prompts: list[str | list[dict]], *, system: str | None = None,
     return _texts(complete_many(msgs, **params), "llm_many")
 
 
+# Compiled here, at import: the agent tier's zygote imports this module, so its runs find the
+# pattern compiled instead of each compiling it (≈0.5 ms of a fresh child's CPU).
+_JSON_FENCE = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.S)
+
+
 def parse_json_reply(text: str) -> dict:
     """The first JSON object in a reply (models wrap JSON in prose or code fences)."""
     text = text.strip()
-    fence = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.S)
+    fence = _JSON_FENCE.search(text)
     candidates = [fence.group(1)] if fence else []
     start, end = text.find("{"), text.rfind("}")
     if start != -1 and end > start:

@@ -1,7 +1,9 @@
 """Which slot an agent-tier run takes (sandbox/agent_slots.py): a warm zygote's first, a new
 zygote only while fewer than one per core are starting and the CPU has room or the run has
-waited long enough. The policy is checked on its own with plain state records, then on a
-real Sandbox: sequential runs share one zygote, runs that wait on the model grow the pool."""
+waited long enough, and none beyond one per core while the runs are held back elsewhere (the
+model endpoint's queue). The policy is checked on its own with plain state records, then on a
+real Sandbox: sequential runs share one zygote, runs that wait on the model grow the pool,
+and `prewarm` starts zygotes ahead of the runs, which then use them."""
 import asyncio
 import os
 import time
@@ -52,6 +54,21 @@ def test_growth_beyond_the_cores_needs_idle_cpu_or_a_long_wait():
     assert chooser(busy, idle=0.1)([2, 3], 0.0) is None
     assert chooser(busy, idle=0.6)([2, 3], 0.0) == 3
     assert chooser(busy, idle=0.0)([2, 3], GROW_AFTER_S) == 3
+
+
+def test_no_growth_beyond_the_cores_while_the_runs_are_held_back_elsewhere():
+    busy = {0: State(busy=True), 1: State(busy=True)}
+    held = AgentSlotChooser(busy, cores=2, meter=FixedMeter(2.0), held_back=lambda: True)
+    assert held([2, 3], GROW_AFTER_S * 10) is None  # idle CPU, a long wait: still no start
+    free = AgentSlotChooser(busy, cores=2, meter=FixedMeter(2.0), held_back=lambda: False)
+    assert free([2, 3], 0.0) == 3
+    # Below one zygote per core the hold does not apply (and a warm idle one is always taken).
+    one = AgentSlotChooser({0: State(busy=True)}, cores=2, meter=FixedMeter(0.0),
+                           held_back=lambda: True)
+    assert one([1, 2], 0.0) == 2
+    warm = AgentSlotChooser({**busy, 2: State()}, cores=2, meter=FixedMeter(0.0),
+                            held_back=lambda: True)
+    assert warm([2, 3], 0.0) == 2
 
 
 def test_a_slot_whose_zygote_is_gone_gets_a_new_one():
@@ -146,3 +163,39 @@ def test_a_release_wakes_one_waiter_and_a_declined_slot_goes_to_one_that_takes_a
         picky.cancel()
 
     asyncio.run(main())
+
+
+def test_prewarm_starts_zygotes_before_any_run_and_the_first_runs_use_them():
+    sb = agent_sandbox(slots=4, scratch_mb=16)
+    try:
+        sb.prewarm(3)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            live = sb._agent_slots.live()
+            if len(live) == 3 and all(z.ready for z in live):
+                break
+            time.sleep(0.02)
+        assert len(sb.zygotes()) == 3  # no run yet, and no more than asked for
+        before = {z["slot"]: z["pids"] for z in sb.zygotes()}
+
+        async def reply(method, params):
+            return {"text": params["messages"][-1]["content"]}
+
+        async def main():
+            return await asyncio.gather(*(sb.run_agent(AGENT, f"t{i}", rpc=reply) for i in range(2)))
+
+        results = asyncio.run(main())
+        assert [r.value for r in results] == ["t0", "t1"]
+        after = {z["slot"]: z["pids"] for z in sb.zygotes()}
+        assert after == before  # the runs went to the warm zygotes: none was started for them
+    finally:
+        sb.close()
+    assert sb.zygotes() == []
+
+
+def test_prewarm_stops_at_close():
+    sb = agent_sandbox(slots=8, scratch_mb=16)
+    sb.prewarm(8)
+    sb.close()  # at once, while zygotes may be starting
+    time.sleep(0.3)
+    assert sb.zygotes() == [] and sb._zygotes == {}
