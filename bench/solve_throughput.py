@@ -89,6 +89,14 @@ def main() -> None:
             print(f"  with one call per problem no client beats {floor:.2f} s "
                   f"(ratio {floor / ideal:.2f}): {summary['n']} calls of {args.latency * 1000:.0f} ms "
                   f"take {math.ceil(summary['n'] / args.concurrency)} rounds of {args.concurrency}")
+        answered = [r for r in server.chat_requests if r.answered_at is not None]
+        if answered:  # how busy Crib kept the endpoint, and what the endpoint itself took
+            span = max(r.answered_at for r in answered) - min(r.received_at for r in answered)
+            busy = sum(r.answered_at - r.received_at for r in answered)
+            print(f"at the endpoint: {busy / span:.1f} calls in flight on average over "
+                  f"{span:.2f} s (of {args.concurrency}); a call took it "
+                  f"{busy / len(answered) * 1000:.1f} ms on average (the ideal counts "
+                  f"{args.latency * 1000:.0f})")
         print(f"whole process incl. start-up and imports: {process_s:.2f} s, CPU {cpu_s:.2f} s "
               f"(crib and its sandbox processes; load average now {os.getloadavg()[0]:.1f})")
 
