@@ -1,7 +1,7 @@
 """Wiring: from the effective config to the live parts a command works with.
 
 `open_context(cfg)` starts, in this order: the sandbox (its fork-server is spawned with an
-empty environment; a command that runs agents starts it earlier, with `start_sandbox`), the
+empty environment; a command that runs agents starts it first, with `start_sandbox`), the
 database (migrated), the embedded llama.cpp server when some role has no endpoint, and the LLM
 client. Leaving the context stops all of them, also on Ctrl-C.
 """
@@ -78,9 +78,9 @@ def resolve_roles(cfg: CribConfig, local_base_url: str | None, local_alias: str 
 
 
 def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
-    """The sandbox, started now: a command that knows it will run agents calls this before
-    its heavy imports, so the fork-server and the zygotes for `agent_runs` agent runs at once
-    start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
+    """The sandbox, started now: a command that knows it will run agents calls this before it
+    imports and opens the rest, so the fork-server and the zygotes for `agent_runs` agent runs
+    at once start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
     from sandbox import Sandbox
 
     sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)

@@ -30,10 +30,16 @@ def summary_table(summaries: list[tuple[str, Any]], title: str):
 
 
 async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress,
-                   executor="local", ray_address=None, sandbox=None):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+                   executor="local", ray_address=None):
+    from crib.context import open_context, start_sandbox
+    from sandbox import SandboxUnavailable
 
-    from crib.context import open_context
+    try:  # first: its zygotes start while the rest is imported and opened
+        sandbox = start_sandbox(cfg, agent_runs=min(opts.concurrency, opts.limit or opts.concurrency)
+                                if executor == "local" else 0)
+    except SandboxUnavailable as exc:
+        raise SolveError(str(exc)) from None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
@@ -77,10 +83,9 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
 
 
 async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, ablate, json_out,
-                         executor="local", ray_address=None, sandbox=None) -> int:
+                         executor="local", ray_address=None) -> int:
     """Run, print, and return the exit code: 0 done, 1 nothing solved without error,
-    2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable).
-    `sandbox`: started early by the caller (crib.context.start_sandbox), for the first run."""
+    2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable)."""
     from agents.llm.errors import BudgetExceeded
 
     modes = ABLATION_MODES if ablate else (opts.memory,)
@@ -92,8 +97,7 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                 run_opts = replace(opts, memory=mode, scope=f"{opts.scope or opts.domain}-ablate-{mode}")
             summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id, resume=resume,
                                      retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out,
-                                     executor=executor, ray_address=ray_address, sandbox=sandbox)
-            sandbox = None  # the first run's context closed it; an ablation's next run starts one
+                                     executor=executor, ray_address=ray_address)
             summaries.append((mode, summary))
     except SolveError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", highlight=False)

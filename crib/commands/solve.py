@@ -64,14 +64,6 @@ def solve(
     cfg, _ = config_or_fail(run_flags(cache=cache, db=db, budget_usd=budget_usd,
                                       budget_tokens=budget_tokens, unsafe=unsafe_no_sandbox))
 
-    from crib.context import start_sandbox
-    from sandbox import SandboxUnavailable
-
-    try:  # now, so that it starts while the rest is imported and opened
-        sandbox = start_sandbox(cfg, agent_runs=min(concurrency, limit or concurrency)
-                                if executor == "local" else 0)
-    except SandboxUnavailable as exc:
-        fail(str(exc), 2)
     from crib.solve_run import SolveOptions
 
     opts = SolveOptions(
@@ -91,13 +83,10 @@ def solve(
     try:
         code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
                                           retry_errors=retry_errors, ablate=ablate, json_out=json_out,
-                                          executor=executor, ray_address=ray_address,
-                                          sandbox=sandbox))
+                                          executor=executor, ray_address=ray_address))
     except KeyboardInterrupt:  # asyncio.run cancels the run (its status becomes "interrupted")
         fail("interrupted: finished problems are saved; continue with `crib solve --resume <run id>` "
              "(the id is printed above)", 130)
-    finally:
-        sandbox.close()  # (its context closed it already, unless the run failed before that)
     raise typer.Exit(code)
 
 
