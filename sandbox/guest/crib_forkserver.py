@@ -130,7 +130,6 @@ class ForkServer:
         Only the uid's own limits are left to set, and those can only be lowered now."""
         try:
             run_name = crib_confine.name()
-            crib_confine.set_name(self.cfg["warm_name"].encode())
             _reset_signals()
             os.setsid()
             setns(self.ns_b)
@@ -151,6 +150,8 @@ class ForkServer:
             crib_guest.rehearse({"HOME": scratch, "PATH": "/usr/bin:/bin"})
             # And the request's decoding (stdlib json here; the guest uses crib_json).
             json.loads(json.dumps({"op": "spawn", "rlimits": {"cpu": 1}, "env": {"HOME": scratch}}))
+            # Named last: a process by this name is confined and waiting (Sandbox.warm_children).
+            crib_confine.set_name(self.cfg["warm_name"].encode())
         except BaseException:  # noqa: BLE001 - the server sees the exit code, falls back
             os._exit(SETUP_FAILED)
         try:
