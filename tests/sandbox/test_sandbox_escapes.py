@@ -156,20 +156,27 @@ def _uid_processes(sb) -> list[int]:
     """Processes of the slot uids, once every slot is back (cleanup ends after the result),
     other than the agent tier's zygotes and their bubblewrap, and the snippet slots' warm
     children (each waiting for its slot's next run), which live on by design
-    (a process a run left inside a zygote's sandbox is the zygote's child: it is listed)."""
+    (a process a run left inside a zygote's sandbox is the zygote's child: it is listed).
+    A warm child being forked is of the slot's uid before it takes its warm name: asked
+    again for up to 2 s, so only processes that stay are reported."""
     for _ in range(200):
         if sb._pool.free_count() == sb._pool.size:
             break
         time.sleep(0.05)
-    spared = {pid for z in sb.zygotes() for pid in z["pids"]} | {w["pid"] for w in sb.warm_children()}
-    pids = []
-    for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) not in spared:
-            try:
-                if os.stat(f"/proc/{p}").st_uid in sb.uids:
-                    pids.append(int(p))
-            except OSError:
-                pass
+    for _ in range(40):
+        spared = ({pid for z in sb.zygotes() for pid in z["pids"]}
+                  | {w["pid"] for w in sb.warm_children()})
+        pids = []
+        for p in os.listdir("/proc"):
+            if p.isdigit() and int(p) not in spared:
+                try:
+                    if os.stat(f"/proc/{p}").st_uid in sb.uids:
+                        pids.append(int(p))
+                except OSError:
+                    pass
+        if not pids:
+            return []
+        time.sleep(0.05)
     return pids
 
 
