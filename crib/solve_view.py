@@ -34,9 +34,9 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
     from crib.context import open_context, start_sandbox
     from sandbox import SandboxUnavailable
 
+    local_runs = min(opts.concurrency, opts.limit or opts.concurrency) if executor == "local" else 0
     try:  # first: its zygotes start while the rest is imported and opened
-        sandbox = start_sandbox(cfg, agent_runs=min(opts.concurrency, opts.limit or opts.concurrency)
-                                if executor == "local" else 0)
+        sandbox = start_sandbox(cfg, agent_runs=local_runs)
     except SandboxUnavailable as exc:
         raise SolveError(str(exc)) from None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

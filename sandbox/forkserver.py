@@ -18,7 +18,7 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS":
              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 ForkServerDied = ControlDied
-WARM_NAME = "crib-warm"  # what `ps` shows for a snippet slot's warm child once confined, until its run
+WARM_NAME = "crib-warm"  # what `ps` shows for a snippet slot's warm child, confined, till its run
 
 
 class ForkServerClient(ControlClient):

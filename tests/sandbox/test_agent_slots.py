@@ -182,7 +182,8 @@ def test_prewarm_starts_zygotes_before_any_run_and_the_first_runs_use_them():
             return {"text": params["messages"][-1]["content"]}
 
         async def main():
-            return await asyncio.gather(*(sb.run_agent(AGENT, f"t{i}", rpc=reply) for i in range(2)))
+            runs = [sb.run_agent(AGENT, f"t{i}", rpc=reply) for i in range(2)]
+            return await asyncio.gather(*runs)
 
         results = asyncio.run(main())
         assert [r.value for r in results] == ["t0", "t1"]
