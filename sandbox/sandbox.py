@@ -33,6 +33,7 @@ from sandbox.zygote import ZygoteClient
 SETUP_FAILED = 125  # a child that could not set itself up (guest/crib_serve.py)
 NESTED_OUTPUT_CAP = 256 * 1024
 KILL_GRACE_S = 60.0
+PREWARM_FOR_S = 10.0  # a command's start-up, which prewarm() overlaps, is over by then
 UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "
                   "read your files and secrets and use the network")
 
@@ -194,9 +195,10 @@ class Sandbox:
                          name="crib-zygote-prewarm", daemon=True).start()
 
     def _prewarm(self, runs: int) -> None:
+        give_up = time.monotonic() + PREWARM_FOR_S  # a busy CPU may never leave room
         for _ in range(runs):  # a bound: zygotes that die at once are not restarted forever
             while not self._agent_slots.may_start(0.0):
-                if self._closed or self._agent_runs_began:
+                if self._closed or self._agent_runs_began or time.monotonic() > give_up:
                     return
                 time.sleep(RECHECK_S)
             cold = self._agent_slots.cold(self._pool.free_slots())
