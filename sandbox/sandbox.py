@@ -180,7 +180,8 @@ class Sandbox:
     def hold_zygotes_while(self, bound_elsewhere: Callable[[], bool]) -> None:
         """Start no agent-tier zygote beyond one per core while `bound_elsewhere()` is true:
         the runs wait on something else (crib wires in the model endpoint's queue), so more of
-        them at once would not go faster. Called on the event loop, before a slot is taken."""
+        them at once would not go faster. Called wherever a zygote may start: on the event
+        loop before a slot is taken, and on prewarm()'s thread."""
         self._agent_slots.held_back = bound_elsewhere
 
     def prewarm(self, runs: int) -> None:

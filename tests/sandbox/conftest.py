@@ -54,6 +54,19 @@ def agent_sandbox(**kwargs) -> Sandbox:
     return Sandbox(report=report, **kwargs)
 
 
+def slot_uid_pids(box: Sandbox, spared: set[int]) -> list[int]:
+    """Processes running as one of the box's slot uids, other than `spared`."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit() and int(p) not in spared:
+            try:
+                if os.stat(f"/proc/{p}").st_uid in box.uids:
+                    pids.append(int(p))
+            except OSError:
+                pass
+    return pids
+
+
 def openai_handler(server, seen: list, max_retries: int = 2):
     """An rpc handler that forwards each completion through the real `openai` client to the
     scripted server, recording the params it got in `seen`."""

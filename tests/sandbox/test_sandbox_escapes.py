@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Limits
-from tests.sandbox.conftest import run
+from tests.sandbox.conftest import run, slot_uid_pids
 
 
 @pytest.fixture
@@ -164,16 +164,8 @@ def _uid_processes(sb) -> list[int]:
             break
         time.sleep(0.05)
     for _ in range(40):
-        spared = ({pid for z in sb.zygotes() for pid in z["pids"]}
-                  | {w["pid"] for w in sb.warm_children()})
-        pids = []
-        for p in os.listdir("/proc"):
-            if p.isdigit() and int(p) not in spared:
-                try:
-                    if os.stat(f"/proc/{p}").st_uid in sb.uids:
-                        pids.append(int(p))
-                except OSError:
-                    pass
+        pids = slot_uid_pids(sb, {pid for z in sb.zygotes() for pid in z["pids"]}
+                             | {w["pid"] for w in sb.warm_children()})
         if not pids:
             return []
         time.sleep(0.05)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Limits, Sandbox, check
-from tests.sandbox.conftest import agent_sandbox
+from tests.sandbox.conftest import agent_sandbox, slot_uid_pids
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +42,7 @@ def _zygote_pid(box: Sandbox) -> int:
 
 
 def _uid_processes(box: Sandbox) -> list[int]:
-    keep = {pid for z in box.zygotes() for pid in z["pids"]}
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit() and int(p) not in keep:
-            try:
-                if os.stat(f"/proc/{p}").st_uid in box.uids:
-                    out.append(int(p))
-            except OSError:
-                pass
-    return out
+    return slot_uid_pids(box, {pid for z in box.zygotes() for pid in z["pids"]})
 
 
 LOOK = """
