@@ -6,11 +6,19 @@ Prints wall time, the calls the server served, and the ratio wall / (calls × la
 The wall time is the batch's own (`wall_s` in the summary: from the first problem to the last),
 so process start-up and imports are reported separately. Agents run in the real sandbox.
 
-Usage: python bench/solve_throughput.py [--problems 200] [--latency 0.1] [--concurrency 32] [--agent cot]
+The baseline, measured in the same run against its own copy of the endpoint: Crib's HTTP client
+(agents/llm/http_chat.py) alone in a process, sending as many calls as the batch made with the
+same concurrency limit, all submitted at once: no agents, no sandbox, no records. It shows what
+this machine and this endpoint allow any client built like Crib's, so "Crib over the baseline"
+is Crib's own cost.
+
+Usage: python bench/solve_throughput.py [--problems 200] [--latency 0.1] [--concurrency 32]
+       [--agent cot]
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -25,18 +33,53 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.domains.game24 import solve as solve24  # noqa: E402
-from tests.crib.test_solve_cli import NUMBERS, game24_solver  # noqa: E402  (a perfect scripted model)
+# game24_solver: a perfect scripted model
+from tests.crib.test_solve_cli import NUMBERS, game24_solver  # noqa: E402
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
 
-def solved_expressions(problems: int, seed: int = 0) -> dict[str, str]:
+def puzzles(problems: int, seed: int = 0) -> list[str]:
+    """The puzzles `crib solve --domain game24 --limit N` generates."""
+    from agents.domains import get_domain
+
+    return [p.input for p in get_domain("game24").generate(problems, seed=seed)]
+
+
+def solved_expressions(problems: int) -> dict[str, str]:
     """A right expression for each generated puzzle, worked out before the clock starts: the
     fake endpoint shares this machine's 2 cores with Crib, and solving a puzzle per request
     (≈2.5 ms of CPU) would bill the endpoint's work to Crib's throughput."""
-    from agents.domains import get_domain
+    return {p: solve24([int(n) for n in p.split()]) for p in puzzles(problems)}
 
-    return {p.input: solve24([int(n) for n in p.input.split()])
-            for p in get_domain("game24").generate(problems, seed=seed)}
+
+async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: int) -> float:
+    """Wall time of `calls` completions through Crib's HTTP client with `concurrency` in flight
+    (the semaphore LLM uses), all submitted at once; nothing else runs in this process."""
+    from agents.llm.http_chat import ChatEndpoint
+
+    endpoint = ChatEndpoint(url, "sk-no-key", connections=concurrency + 2, timeout_s=60,
+                            loop=asyncio.get_running_loop(), registry=[])
+    places = asyncio.Semaphore(concurrency)
+
+    async def call(i: int) -> None:
+        body = {"model": "scripted", "stream": False, "messages": [{"role": "user", "content":
+                f"Use the numbers {puzzles[i % len(puzzles)]} to make 24."}]}
+        async with places:
+            await endpoint.complete(body)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(call(i) for i in range(calls)))
+    wall = time.perf_counter() - start
+    await endpoint.aclose()
+    return wall
+
+
+def at_endpoint(server: ScriptedServer) -> tuple[float, float, float]:
+    """(calls in flight on average, over how many seconds, ms a call took the endpoint)."""
+    answered = [r for r in server.chat_requests if r.answered_at is not None]
+    span = max(r.answered_at for r in answered) - min(r.received_at for r in answered)
+    busy = sum(r.answered_at - r.received_at for r in answered)
+    return busy / span, span, busy / len(answered) * 1000
 
 
 def main() -> None:
@@ -45,8 +88,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--agent", default="cot")
+    # The baseline's own process:
+    parser.add_argument("--client-alone", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.client_alone:
+        print(asyncio.run(client_alone(args.client_alone, puzzles(args.problems), args.calls,
+                                       args.concurrency)))
+        return
     ready = solved_expressions(args.problems)
 
     def reply(body):
@@ -55,7 +105,8 @@ def main() -> None:
         if known is None:
             r = game24_solver(body)
         elif body.get("response_format"):  # the ADAS API's JSON fields
-            r = Reply(text=json.dumps({"thinking": "search all orders", "answer": f"Answer: {known}"}))
+            r = Reply(text=json.dumps({"thinking": "search all orders",
+                                       "answer": f"Answer: {known}"}))
         else:  # plain-text agents (cot-sc, Crib's llm)
             r = Reply(text=f"Search all orders.\nAnswer: {known}")
         r.delay_s = args.latency
@@ -66,9 +117,9 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
         env.update(CRIB_DATA_DIR=tmp, OPENAI_BASE_URL=server.url, CRIB_LLM__MODEL="scripted",
                    CRIB_LLM__CONCURRENCY=str(args.concurrency), NO_COLOR="1")
-        cmd = [sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", str(args.problems),
-               "--agent", args.agent, "--memory", "none", "--cache", "off",
-               "--concurrency", str(args.concurrency), "--json"]
+        cmd = [sys.executable, "-m", "crib", "solve", "--domain", "game24",
+               "--limit", str(args.problems), "--agent", args.agent, "--memory", "none",
+               "--cache", "off", "--concurrency", str(args.concurrency), "--json"]
         start = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -80,25 +131,39 @@ def main() -> None:
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         ideal = server.served * args.latency / args.concurrency
         print(f"problems {summary['n']}  agent {args.agent}  concurrency {args.concurrency}  "
-              f"latency {args.latency * 1000:.0f} ms  accuracy {summary['accuracy']:.3f}  errors {summary['errors']}")
-        print(f"calls served by the server: {server.served}  (max in flight {server.max_in_flight})")
-        print(f"batch wall {summary['wall_s']:.2f} s   ideal calls×latency/concurrency {ideal:.2f} s")
+              f"latency {args.latency * 1000:.0f} ms  accuracy {summary['accuracy']:.3f}  "
+              f"errors {summary['errors']}")
+        print(f"calls served by the server: {server.served}  "
+              f"(max in flight {server.max_in_flight})")
+        print(f"batch wall {summary['wall_s']:.2f} s   "
+              f"ideal calls×latency/concurrency {ideal:.2f} s")
         print(f"ratio wall/ideal: {summary['wall_s'] / ideal:.2f}  (target ≤ 1.05)")
-        if server.served == summary["n"]:  # one call per problem: whole rounds of `concurrency` calls
+        if server.served == summary["n"]:  # one call a problem: whole rounds of `concurrency` calls
             floor = math.ceil(summary["n"] / args.concurrency) * args.latency
             print(f"  with one call per problem no client beats {floor:.2f} s "
-                  f"(ratio {floor / ideal:.2f}): {summary['n']} calls of {args.latency * 1000:.0f} ms "
+                  f"(ratio {floor / ideal:.2f}): {summary['n']} calls of "
+                  f"{args.latency * 1000:.0f} ms "
                   f"take {math.ceil(summary['n'] / args.concurrency)} rounds of {args.concurrency}")
-        answered = [r for r in server.chat_requests if r.answered_at is not None]
-        if answered:  # how busy Crib kept the endpoint, and what the endpoint itself took
-            span = max(r.answered_at for r in answered) - min(r.received_at for r in answered)
-            busy = sum(r.answered_at - r.received_at for r in answered)
-            print(f"at the endpoint: {busy / span:.1f} calls in flight on average over "
-                  f"{span:.2f} s (of {args.concurrency}); a call took it "
-                  f"{busy / len(answered) * 1000:.1f} ms on average (the ideal counts "
-                  f"{args.latency * 1000:.0f})")
+        in_flight, span, per_call = at_endpoint(server)
+        print(f"at the endpoint: {in_flight:.1f} calls in flight on average over {span:.2f} s "
+              f"(of {args.concurrency}); a call took it {per_call:.1f} ms on average (the ideal "
+              f"counts {args.latency * 1000:.0f})")
         print(f"whole process incl. start-up and imports: {process_s:.2f} s, CPU {cpu_s:.2f} s "
               f"(crib and its sandbox processes; load average now {os.getloadavg()[0]:.1f})")
+        calls = server.served
+
+    with ScriptedServer() as server:  # the baseline, on a fresh copy of the endpoint
+        server.script(reply)
+        alone = subprocess.run([sys.executable, __file__, "--client-alone", server.url,
+                                "--calls", str(calls), "--concurrency", str(args.concurrency),
+                                "--problems", str(args.problems)],
+                               capture_output=True, text=True, check=True)
+        wall = float(alone.stdout.strip().splitlines()[-1])
+        in_flight, _, per_call = at_endpoint(server)
+        print(f"baseline, Crib's HTTP client alone ({calls} calls, {args.concurrency} at a time): "
+              f"{wall:.2f} s, ratio {wall / ideal:.2f}; at the endpoint {in_flight:.1f} in flight, "
+              f"{per_call:.1f} ms a call")
+        print(f"Crib over the baseline: {summary['wall_s'] / wall:.2f}")
 
 
 if __name__ == "__main__":
