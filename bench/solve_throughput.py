@@ -6,11 +6,13 @@ Prints wall time, the calls the server served, and the ratio wall / (calls × la
 The wall time is the batch's own (`wall_s` in the summary: from the first problem to the last),
 so process start-up and imports are reported separately. Agents run in the real sandbox.
 
-The baseline, measured in the same run against its own copy of the endpoint: Crib's HTTP client
-(agents/llm/http_chat.py) alone in a process, sending as many calls as the batch made with the
-same concurrency limit, all submitted at once: no agents, no sandbox, no records. It shows what
-this machine and this endpoint allow any client built like Crib's, so "Crib over the baseline"
-is Crib's own cost.
+Two baselines, measured in the same run, each against its own copy of the endpoint and in its own
+process, send as many calls as the batch made with the same concurrency limit, all at once:
+- the floor: a bare HTTP/1.1 client on raw sockets (no library; each connection writes its next
+  request in the callback that read the previous reply). What this machine and this endpoint
+  allow any client at all;
+- Crib's HTTP client (agents/llm/http_chat.py) alone: no agents, no sandbox, no records. So
+  "Crib over the baseline" is the cost of everything else Crib does.
 
 Usage: python bench/solve_throughput.py [--problems 200] [--latency 0.1] [--concurrency 32]
        [--agent cot]
@@ -74,6 +76,54 @@ async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: in
     return wall
 
 
+async def bare_client(url: str, puzzles: list[str], calls: int, concurrency: int) -> float:
+    """Wall time of `calls` completions on `concurrency` keep-alive connections driven by
+    hand: a reply is read and the connection's next request written in one callback."""
+    loop = asyncio.get_running_loop()
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    unsent, unanswered, done = [calls], [calls], loop.create_future()
+
+    def request(i: int) -> bytes:
+        content = f"Use the numbers {puzzles[i % len(puzzles)]} to make 24."
+        body = json.dumps({"model": "scripted", "stream": False,
+                           "messages": [{"role": "user", "content": content}]})
+        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+                ).encode()
+
+    class Connection(asyncio.Protocol):
+        def connection_made(self, transport) -> None:
+            self.transport, self.buffer = transport, b""
+            self.send_next()
+
+        def send_next(self) -> None:
+            if unsent[0] > 0:
+                unsent[0] -= 1
+                self.transport.write(request(unsent[0]))
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")]
+            if not sep or len(rest) < length[0]:
+                return  # one request in flight per connection: at most one reply buffered
+            self.buffer = b""
+            self.send_next()
+            unanswered[0] -= 1
+            if unanswered[0] == 0:
+                done.set_result(None)
+
+    start = time.perf_counter()
+    transports = [(await loop.create_connection(Connection, host, int(port)))[0]
+                  for _ in range(min(concurrency, calls))]
+    await done
+    wall = time.perf_counter() - start
+    for transport in transports:
+        transport.close()
+    return wall
+
+
 def at_endpoint(server: ScriptedServer) -> tuple[float, float, float]:
     """(calls in flight on average, over how many seconds, ms a call took the endpoint)."""
     answered = [r for r in server.chat_requests if r.answered_at is not None]
@@ -88,14 +138,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--agent", default="cot")
-    # The baseline's own process:
-    parser.add_argument("--client-alone", metavar="URL", help=argparse.SUPPRESS)
+    # A baseline's own process:
+    parser.add_argument("--baseline", choices=["bare", "crib"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.latency <= 0 or args.concurrency < 1 or args.problems < 1:
+        parser.error("--latency must be positive, --concurrency and --problems at least 1")
 
-    if args.client_alone:
-        print(asyncio.run(client_alone(args.client_alone, puzzles(args.problems), args.calls,
-                                       args.concurrency)))
+    if args.baseline:
+        client = bare_client if args.baseline == "bare" else client_alone
+        print(asyncio.run(client(args.url, puzzles(args.problems), args.calls, args.concurrency)))
         return
     ready = solved_expressions(args.problems)
 
@@ -152,18 +205,23 @@ def main() -> None:
               f"(crib and its sandbox processes; load average now {os.getloadavg()[0]:.1f})")
         calls = server.served
 
-    with ScriptedServer() as server:  # the baseline, on a fresh copy of the endpoint
-        server.script(reply)
-        alone = subprocess.run([sys.executable, __file__, "--client-alone", server.url,
-                                "--calls", str(calls), "--concurrency", str(args.concurrency),
-                                "--problems", str(args.problems)],
-                               capture_output=True, text=True, check=True)
-        wall = float(alone.stdout.strip().splitlines()[-1])
-        in_flight, _, per_call = at_endpoint(server)
-        print(f"baseline, Crib's HTTP client alone ({calls} calls, {args.concurrency} at a time): "
-              f"{wall:.2f} s, ratio {wall / ideal:.2f}; at the endpoint {in_flight:.1f} in flight, "
-              f"{per_call:.1f} ms a call")
-        print(f"Crib over the baseline: {summary['wall_s'] / wall:.2f}")
+    walls = {}
+    for baseline, what in (("bare", "floor, a bare socket client"),
+                           ("crib", "baseline, Crib's HTTP client alone")):
+        with ScriptedServer() as server:  # a fresh copy of the endpoint
+            server.script(reply)
+            out = subprocess.run([sys.executable, __file__, "--baseline", baseline,
+                                  "--url", server.url, "--calls", str(calls),
+                                  "--concurrency", str(args.concurrency),
+                                  "--problems", str(args.problems)],
+                                 capture_output=True, text=True, check=True)
+            walls[baseline] = wall = float(out.stdout.strip().splitlines()[-1])
+            in_flight, _, per_call = at_endpoint(server)
+            print(f"{what} ({calls} calls, {args.concurrency} at a time): {wall:.2f} s, "
+                  f"ratio {wall / ideal:.3f}; at the endpoint {in_flight:.1f} in flight, "
+                  f"{per_call:.1f} ms a call")
+    print(f"Crib over the baseline: {summary['wall_s'] / walls['crib']:.2f}, "
+          f"over the floor: {summary['wall_s'] / walls['bare']:.2f}")
 
 
 if __name__ == "__main__":
