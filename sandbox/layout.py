@@ -30,9 +30,9 @@ PRELOAD = ["json", "math", "re", "random", "itertools", "functools", "collection
 # and heapq, which `Counter.most_common(n)` (majority votes) imports on first use: ≈2 ms of
 # every such run's CPU otherwise. Kept short because every zygote pays for it once at start,
 # and each zygote is its own interpreter, so nothing of it is shared between slots. Agents'
-# own code seldom imports more; what it does import costs that run only.
-AGENT_PRELOAD = ["traceback", "resource", "math", "itertools", "collections", "functools",
-                 "heapq"]
+# own code seldom imports more; what it does import costs that run only. Not `traceback`:
+# only a failing run uses it (its import, ≈8 ms, is that run's).
+AGENT_PRELOAD = ["resource", "math", "itertools", "collections", "functools", "heapq"]
 # The agent tier's working dir inside bubblewrap: a tmpfs of its own, not nested in /tmp, so
 # the zygote can empty each writable mount without touching another one's mount point.
 AGENT_SCRATCH = "/scratch"

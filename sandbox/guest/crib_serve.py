@@ -2,15 +2,18 @@
 the last steps of a forked run (its fd layout, the job, never returning into the server), and
 the control loop (one JSON request per SOCK_SEQPACKET message, fds attached).
 
-Trusted; runs with `-I -S`, so it imports only the standard library."""
+Trusted; runs with `-I -S`, so it imports only the standard library, and of that the C parts
+where the Python wrappers cost every zygote's start: `_socket`, not `socket` (its enums), and
+`select.epoll`, not `selectors`."""
 from __future__ import annotations
 
+import _socket
+import array
 import fcntl
 import json
 import os
-import selectors
+import select
 import signal
-import socket
 import sys
 
 TYPE_CHECKING = False
@@ -18,7 +21,7 @@ if TYPE_CHECKING:  # annotations only (postponed): importing typing costs every 
     from typing import Any, Callable, Protocol
 
     class Server(Protocol):
-        ctl: socket.socket
+        ctl: _socket.socket
 
         def spawn(self, req: dict[str, Any], fds: list[int]) -> None: ...
         def kill(self, req_id: int) -> None: ...
@@ -69,25 +72,37 @@ def preload(modules: list[str]) -> list[str]:
     return loaded
 
 
+def recv_fds(sock: _socket.socket, bufsize: int, maxfds: int) -> tuple[bytes, list[int]]:
+    """One message and the fds attached to it (socket.recv_fds, without socket.py)."""
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(bufsize, _socket.CMSG_LEN(maxfds * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
 def serve(server: Server) -> None:
     """Serve requests until the host closes the control socket or asks for shutdown. A child's
     exit wakes the loop through the signal wakeup fd."""
     rpipe, wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wpipe)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    sel = selectors.DefaultSelector()
-    sel.register(server.ctl, selectors.EVENT_READ, "ctl")
-    sel.register(rpipe, selectors.EVENT_READ, "sig")
+    ctl = server.ctl.fileno()
+    poller = select.epoll(2, select.EPOLL_CLOEXEC)
+    poller.register(ctl, select.EPOLLIN)
+    poller.register(rpipe, select.EPOLLIN)
     while True:
+        wait = server.wait_s()
         # Requests first: a run waiting to start matters more than reaping the last one.
-        for key, _ in sorted(sel.select(server.wait_s()), key=lambda ev: ev[0].data != "ctl"):
-            if key.data == "sig":
+        for fd, _ in sorted(poller.poll(-1 if wait is None else wait), key=lambda ev: ev[0] != ctl):
+            if fd == rpipe:
                 try:
                     os.read(rpipe, 4096)
                 except BlockingIOError:
                     pass
                 continue
-            data, fds, _flags, _addr = socket.recv_fds(server.ctl, 1 << 16, 8)
+            data, fds = recv_fds(server.ctl, 1 << 16, 8)
             if not data:
                 server.shutdown()
             req = json.loads(data)

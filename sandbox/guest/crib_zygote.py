@@ -18,14 +18,13 @@ Signals a run sends to PID 1 are dropped by the kernel (the zygote handles only 
 just wakes it up); ptrace and process_vm_* are denied by seccomp. Single-threaded."""
 from __future__ import annotations
 
+import _socket
 import gc
 import json
 import os
 import signal
-import socket
 import sys
 import time
-import traceback
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (postponed): the runs need no typing module
@@ -151,7 +150,7 @@ class Root:
 
 
 class Zygote:
-    def __init__(self, ctl: socket.socket, roots: list[Root]) -> None:
+    def __init__(self, ctl: _socket.socket, roots: list[Root]) -> None:
         self.ctl = ctl
         self.roots = roots
         self.active: tuple[int, int, float] | None = None  # pid, request id, kill deadline
@@ -170,6 +169,8 @@ class Zygote:
             crib_confine.apply_rlimits(req["rlimits"], clamp=True)
             crib_confine.prctl(PR_SET_DUMPABLE, 1)  # like a fresh process; the zygote stays 0
         except BaseException:  # noqa: BLE001 - report why the run could not be set up
+            import traceback  # not preloaded: every zygote would pay for it at start
+
             os.write(2, ("crib sandbox setup failed:\n" + traceback.format_exc()).encode())
             os._exit(SETUP_FAILED)
         crib_serve.run_job()
@@ -260,7 +261,7 @@ def main() -> None:
     os.closerange(CTL_FD + 1, 1 << 16)  # bubblewrap's seccomp fd and anything else inherited
     scratch, modules, *sites = sys.argv[1:]
     sys.path.extend(sites)
-    ctl = socket.socket(fileno=CTL_FD)
+    ctl = _socket.socket(fileno=CTL_FD)
     ctl.setblocking(True)
     roots = [Root(p) for p in (scratch, "/tmp", "/dev/shm")]
     loaded = crib_serve.preload(["crib_guest", "crib_runtime", "crib_channel", *modules.split(",")])
