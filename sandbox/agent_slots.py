@@ -1,6 +1,6 @@
 """Which slot an agent-tier run takes, and so how many zygotes a Sandbox starts.
 
-A zygote costs ≈80 ms of CPU to start (bubblewrap, an interpreter, the agent runtime's
+A zygote costs ≈75 ms of CPU to start (bubblewrap, an interpreter, the agent runtime's
 imports); a run in a warm one costs a few ms. Starting one for every slot at once, as a
 batch at concurrency 32 asked, spent 2.6 s of CPU on 2 cores before the runs could use it,
 although runs that spend most of their time waiting for the model need far fewer zygotes

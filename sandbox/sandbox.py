@@ -187,7 +187,7 @@ class Sandbox:
     def prewarm(self, runs: int) -> None:
         """Start agent-tier zygotes for `runs` concurrent runs ahead of them, on a thread, while
         the caller goes on with its own start-up (one core is busy with it; a zygote takes
-        ≈80 ms of CPU to start). The batch's first runs then find them warm. Paced by the
+        ≈75 ms of CPU to start). The batch's first runs then find them warm. Paced by the
         rules a run's slot choice follows (agent_slots.py); it stops at the first agent run,
         which takes over from there, and at close()."""
         if not self.report.agent.ok or runs < 1:
