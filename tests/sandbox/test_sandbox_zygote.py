@@ -116,6 +116,17 @@ def test_runs_are_forked_by_a_warm_zygote_that_is_pid_1(one):
     assert z["rss_kb"] > 0 and z["pss_kb"] > 0
 
 
+def test_a_zygote_imports_only_what_runs_use(one):
+    """Every zygote start pays for its imports (most of its ≈75 ms of CPU): the control loop
+    does without socket.py and selectors, and only a failing run imports traceback."""
+    heavy = ("socket", "selectors", "traceback", "typing", "inspect")
+    r = agent(one, f"import sys\nprint([m for m in {heavy!r} if m in sys.modules])")
+    assert r.ok, r.error
+    assert r.stdout.strip() == "[]"
+    failing = agent(one, "raise ValueError('on purpose')")
+    assert not failing.ok and "ValueError: on purpose" in failing.stderr  # traceback works
+
+
 def test_nothing_a_run_leaves_reaches_the_next_run(one):
     before = agent(one, LOOK)
     assert before.ok, before.error
