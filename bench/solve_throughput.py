@@ -54,6 +54,12 @@ def solved_expressions(problems: int) -> dict[str, str]:
     return {p: solve24([int(n) for n in p.split()]) for p in puzzles(problems)}
 
 
+def chat_body(puzzles: list[str], i: int) -> dict:
+    """The baselines' i-th request: a puzzle the endpoint has a reply ready for."""
+    return {"model": "scripted", "stream": False, "messages": [
+        {"role": "user", "content": f"Use the numbers {puzzles[i % len(puzzles)]} to make 24."}]}
+
+
 async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: int) -> float:
     """Wall time of `calls` completions through Crib's HTTP client with `concurrency` in flight
     (the semaphore LLM uses), all submitted at once; nothing else runs in this process."""
@@ -64,10 +70,8 @@ async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: in
     places = asyncio.Semaphore(concurrency)
 
     async def call(i: int) -> None:
-        body = {"model": "scripted", "stream": False, "messages": [{"role": "user", "content":
-                f"Use the numbers {puzzles[i % len(puzzles)]} to make 24."}]}
         async with places:
-            await endpoint.complete(body)
+            await endpoint.complete(chat_body(puzzles, i))
 
     start = time.perf_counter()
     await asyncio.gather(*(call(i) for i in range(calls)))
@@ -84,9 +88,7 @@ async def bare_client(url: str, puzzles: list[str], calls: int, concurrency: int
     unsent, unanswered, done = [calls], [calls], loop.create_future()
 
     def request(i: int) -> bytes:
-        content = f"Use the numbers {puzzles[i % len(puzzles)]} to make 24."
-        body = json.dumps({"model": "scripted", "stream": False,
-                           "messages": [{"role": "user", "content": content}]})
+        body = json.dumps(chat_body(puzzles, i))
         return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
                 ).encode()
