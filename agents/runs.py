@@ -103,10 +103,10 @@ class RunStore:
 def result_write(run_id: str, position: int, outcome: dict[str, Any],
                  attempts: list | None = None, replace: bool = True) -> Callable[[Connection], None]:
     """`write(conn)` that replaces one problem's result row (and writes its attempts) in the
-    connection's transaction, for the `SqlWriter` that commits many problems' rows together (the insert on the DBAPI cursor: agents/sql_insert.py).
-    `replace=False` skips deleting earlier rows of the problem:
-    only for a run that cannot have any (a new run; an earlier row would then fail the insert
-    rather than be counted twice). Core statements built once (an ORM merge costs a SELECT
+    connection's transaction, for the `SqlWriter` that commits many problems' rows together
+    (the insert on the DBAPI cursor: agents/sql_insert.py). `replace=False` skips deleting
+    earlier rows of the problem: only for a run that cannot have any (a new run; an earlier row
+    would then fail the insert rather than be counted twice). Core statements built once (an ORM merge costs a SELECT
     and several ms of CPU per problem)."""
     def write(conn: Connection) -> None:
         if attempts:

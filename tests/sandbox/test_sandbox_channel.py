@@ -145,7 +145,8 @@ def test_adas_cot_sc_agent(sb, scripted_server):
     answers = iter(["7", "42", "42"])
     scripted_server.script(lambda req: json.dumps({"thinking": "...", "answer": next(answers)}))
     seen = []
-    r = asyncio.run(sb.run_agent(ADAS_COT_SC, task="6*7?", rpc=openai_handler(scripted_server, seen)))
+    handler = openai_handler(scripted_server, seen)
+    r = asyncio.run(sb.run_agent(ADAS_COT_SC, task="6*7?", rpc=handler))
     assert r.ok, (r.error, r.stderr)
     assert r.value == "42" and r.rpc_calls == 3 and seen[0]["temperature"] == 0.8
 
