@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.llm.errors import BudgetExceeded  # its light module, not the lazy package
-from agents.verdict import Verdict
+from crib.agents.llm.errors import BudgetExceeded  # its light module, not the lazy package
+from crib.agents.verdict import Verdict
 
 # Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
 # already made in the attempt: CoT-SC's n identical calls at temperature > 0 are n samples,
@@ -218,7 +218,7 @@ def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) ->
 
 def _write(conn: Any, delete_stmt: Any, table: Any, first: Attempt, prefix: str,
            rows: list[dict]) -> None:
-    from agents.sql_insert import insert_rows  # the rows on the DBAPI cursor: see there
+    from crib.agents.sql_insert import insert_rows  # the rows on the DBAPI cursor: see there
 
     if delete_stmt is not None:
         conn.execute(delete_stmt, {"problem": first.problem_id,
@@ -240,7 +240,7 @@ def _attempt_statements() -> tuple:
     if not _STATEMENTS:
         from sqlalchemy import bindparam
 
-        from agents.records import AttemptRow
+        from crib.agents.records import AttemptRow
 
         table = AttemptRow.__table__
         _STATEMENTS = (

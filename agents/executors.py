@@ -33,7 +33,7 @@ class LocalExecutor:
     name = "local"
 
     async def run(self, items, domain, spec, ctx, policy, *, concurrency, on_outcome):
-        from agents.solve import solve_batch
+        from crib.agents.solve import solve_batch
 
         return await solve_batch(items, domain, spec, ctx, policy, concurrency=concurrency,
                                  on_outcome=on_outcome)
@@ -51,7 +51,7 @@ def make_executor(name: str, address: str | None = None, setup: Any = None) -> E
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        from agents.ray_executor import RayExecutor, require_ray
+        from crib.agents.ray_executor import RayExecutor, require_ray
 
         require_ray()
         if setup is None:

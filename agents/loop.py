@@ -29,14 +29,14 @@ from pydantic import BaseModel, Field
 
 # From its own light module: `from agents.llm import ...` in a function goes through the
 # package's lazy __getattr__ and importlib on every call (≈0.25 ms a problem at 6 a problem).
-from agents.llm.errors import BudgetExceeded
-from agents.attempts import (Attempt, ModelBridge, Spend, Usage, attempt_id, clock_ms,
+from crib.agents.llm.errors import BudgetExceeded
+from crib.agents.attempts import (Attempt, ModelBridge, Spend, Usage, attempt_id, clock_ms,
                              output_text, sandbox_error, save_attempts)
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
-from agents.verify.base import clip
+from crib.agents.verify.base import clip
 
 
 class MemoryHook(Protocol):
@@ -81,7 +81,7 @@ def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int
     """Limits of one agent run. The wall clock covers the model calls, so it is generous (a
     small local model on a busy CPU can take minutes per call; each call has its own timeout in
     the LLM layer), while the agent's own CPU time stays small: it mostly waits."""
-    from sandbox import Limits
+    from crib.sandbox import Limits
 
     return Limits(timeout_s=timeout_s, cpu_s=cpu_s, max_llm_calls=max_llm_calls)
 

@@ -6,9 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from agents.problems import Problem
-from agents.verdict import Verdict
-from memory.modes import MemoryContext, MemorySession
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.memory.modes import MemoryContext, MemorySession
 
 
 def problem_text(problem: Problem) -> str:

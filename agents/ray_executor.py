@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from agents.executors import ExecutorUnavailable, LocalExecutor
+from crib.agents.executors import ExecutorUnavailable, LocalExecutor
 
 INSTALL_HINT = "pip install 'crib[ray]'"
 START_TIMEOUT_S = 300.0  # workers import Crib and start a sandbox each; a busy node is slow
@@ -126,8 +126,8 @@ class SolveWorker:
                     run_id: str | None, limits: Any, verifiers: Any) -> tuple:
         """("ok", outcome) or ("budget", message, budget, limit, spent): the budget error is
         sent as plain values because its exception class does not survive pickling."""
-        from agents.llm import BudgetExceeded
-        from agents.loop import SolveContext, solve_problem
+        from crib.agents.llm import BudgetExceeded
+        from crib.agents.loop import SolveContext, solve_problem
 
         ctx = self._ctx
         if domain_name not in self._domains:
@@ -245,7 +245,7 @@ class RayExecutor:
     async def run(self, items: Sequence[tuple[int, Any]], domain: Any, spec: Any, ctx: Any,
                   policy: Any, *, concurrency: int,
                   on_outcome: Callable[[int, Any], Any]) -> list[Any]:
-        from agents.llm import BudgetExceeded
+        from crib.agents.llm import BudgetExceeded
 
         if getattr(ctx, "memory", None) is not None:  # learns in order, on this host (see above)
             return await LocalExecutor().run(items, domain, spec, ctx, policy,

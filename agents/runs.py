@@ -18,9 +18,9 @@ from typing import Any, Callable
 from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from agents.attempts import save_attempts
-from agents.records import ResultRow, RunRow, utcnow
-from agents.sql_insert import insert_rows
+from crib.agents.attempts import save_attempts
+from crib.agents.records import ResultRow, RunRow, utcnow
+from crib.agents.sql_insert import insert_rows
 
 _RESULTS = ResultRow.__table__
 _DELETE_RESULT = _RESULTS.delete().where(_RESULTS.c.run_id == bindparam("run"),

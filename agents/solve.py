@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.stats import bootstrap_ci
+from crib.agents.stats import bootstrap_ci
 
 OnOutcome = Callable[[int, Any], Awaitable[None] | None]
 
@@ -33,7 +33,7 @@ async def solve_batch(
 
     Returns the outcomes in the order they finished.
     """
-    from agents.loop import solve_problem
+    from crib.agents.loop import solve_problem
 
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
     for item in items:

@@ -135,11 +135,11 @@ async def main() -> None:
     from openai import AsyncOpenAI
 
     from crib.storage import open_database
-    from memory.modes import MemorySession
-    from memory.ops import find_placeholder
-    from memory.render import render_sheet
-    from memory.tokens import count_tokens
-    from memory.store import MemoryStore
+    from crib.memory.modes import MemorySession
+    from crib.memory.ops import find_placeholder
+    from crib.memory.render import render_sheet
+    from crib.memory.tokens import count_tokens
+    from crib.memory.store import MemoryStore
 
     client = AsyncOpenAI(base_url=args.base_url, api_key=args.api_key)
     model = args.model or (await client.models.list()).data[0].id

@@ -42,7 +42,7 @@ def fill(store, scope: str, n: int, rng: np.random.Generator) -> float:
     """n entries in SQL (bulk insert) and in Chroma (random unit vectors); seconds taken."""
     from sqlalchemy import insert
 
-    from memory.records import EntryRow
+    from crib.memory.records import EntryRow
 
     t0 = time.perf_counter()
     col = store.index.collection(scope, "entries")
@@ -67,7 +67,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from crib.storage import open_database
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     rng = np.random.default_rng(0)
     print("Entries are SQL rows with random unit vectors (dim 384); only the queries are embedded "

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox import Sandbox  # noqa: E402
+from crib.sandbox import Sandbox  # noqa: E402
 
 TRIVIAL = "x = 1\n"
 GAP_S = 0.02  # between runs in the main latency figures
@@ -119,7 +119,7 @@ async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
             f"for _ in range({n + 10}):\n"
             "    t0 = time.perf_counter(); rt.llm('ping'); ts.append((time.perf_counter() - t0) * 1000)\n"
             "def result():\n    return ts[10:]\n")
-    from sandbox import Limits
+    from crib.sandbox import Limits
     r = await sb.run(code, tier="snippet", entry="result", rpc=handler,
                      limits=Limits(max_llm_calls=n + 10, timeout_s=120))
     if not r.ok:

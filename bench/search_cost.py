@@ -23,8 +23,8 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from crib.storage import open_database  # noqa: E402
-from meta_search.archive import Archive  # noqa: E402
-from meta_search.records import ArchiveEntryRow, EvaluationRow  # noqa: E402
+from crib.meta_search.archive import Archive  # noqa: E402
+from crib.meta_search.records import ArchiveEntryRow, EvaluationRow  # noqa: E402
 from tests.meta_search.helpers import Script, agent, proposal, run_search, search_config  # noqa: E402
 from tests.scripted_server import ScriptedServer  # noqa: E402
 

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.domains.game24 import solve as solve24  # noqa: E402
+from crib.agents.domains.game24 import solve as solve24  # noqa: E402
 # game24_solver: a perfect scripted model
 from tests.crib.test_solve_cli import NUMBERS, game24_solver  # noqa: E402
 from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
@@ -42,7 +42,7 @@ from tests.scripted_server import Reply, ScriptedServer  # noqa: E402
 
 def puzzles(problems: int, seed: int = 0) -> list[str]:
     """The puzzles `crib solve --domain game24 --limit N` generates."""
-    from agents.domains import get_domain
+    from crib.agents.domains import get_domain
 
     return [p.input for p in get_domain("game24").generate(problems, seed=seed)]
 
@@ -63,7 +63,7 @@ def chat_body(puzzles: list[str], i: int) -> dict:
 async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: int) -> float:
     """Wall time of `calls` completions through Crib's HTTP client with `concurrency` in flight
     (the semaphore LLM uses), all submitted at once; nothing else runs in this process."""
-    from agents.llm.http_chat import ChatEndpoint
+    from crib.agents.llm.http_chat import ChatEndpoint
 
     endpoint = ChatEndpoint(url, "sk-no-key", connections=concurrency + 2, timeout_s=60,
                             loop=asyncio.get_running_loop(), registry=[])

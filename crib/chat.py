@@ -54,7 +54,7 @@ class ChatSession:
     # -- slash commands ------------------------------------------------------------------
     async def command(self, line: str) -> bool:
         """Handle a /command; False means quit."""
-        from agents.library import agent_names
+        from crib.agents.library import agent_names
 
         name, _, arg = line[1:].partition(" ")
         arg = arg.strip()
@@ -103,7 +103,7 @@ class ChatSession:
 
     # -- answering -------------------------------------------------------------------------
     def _problem(self, text: str):
-        from agents.problems import Problem
+        from crib.agents.problems import Problem
 
         self.state.turn += 1
         return Problem(id=f"{self.run_id}-{self.state.turn}", input=text)
@@ -130,7 +130,7 @@ class ChatSession:
         from rich.live import Live
         from rich.markdown import Markdown
 
-        from agents.loop import ProblemOutcome
+        from crib.agents.loop import ProblemOutcome
 
         sheet = ""
         if hook is not None:
@@ -173,8 +173,8 @@ class ChatSession:
     async def _agent(self, problem, domain, hook):
         from rich.markdown import Markdown
 
-        from agents.library import load_agent
-        from agents.loop import LoopPolicy, SolveContext, solve_problem
+        from crib.agents.library import load_agent
+        from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
 
         spec = load_agent(self.state.agent)
         policy = LoopPolicy(kind="retry" if self.state.verify and domain.has_checker else "single",

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agents.llm.settings import DEFAULT_LLM, ROLES, ModelSettings
+from crib.agents.llm.settings import DEFAULT_LLM, ROLES, ModelSettings
 
 CacheMode = Literal["on", "off", "read", "write"]
 MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs"]

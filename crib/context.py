@@ -31,13 +31,13 @@ class Context:
 
     async def run_snippet(self, code: str, timeout_s: float) -> dict[str, Any]:
         """The sandbox's snippet tier in the shape domains and verifiers take."""
-        from sandbox import Limits
+        from crib.sandbox import Limits
 
         r = await self.sandbox.run(code, tier="snippet", limits=Limits(timeout_s=timeout_s))
         return {"ok": r.ok, "stdout": r.stdout, "stderr": r.stderr, "value": r.value, "error": r.error}
 
     def domain(self, name: str):
-        from agents.domains import get_domain
+        from crib.agents.domains import get_domain
 
         return get_domain(name, run_snippet=self.run_snippet)
 
@@ -49,7 +49,7 @@ class Context:
     @property
     def memory_store(self):
         if self._memory_store is None:
-            from memory.store import MemoryStore
+            from crib.memory.store import MemoryStore
 
             self._memory_store = MemoryStore(self.engine, chroma_dir=str(self.cfg.data_dir / "chroma"),
                                              chroma_url=self.cfg.memory.chroma_url)
@@ -57,7 +57,7 @@ class Context:
 
     def memory_hook(self, mode: str, scope: str, run_id: str):
         """The seam the verifier loop calls before and after each problem (agents/memory_hook.py)."""
-        from agents.memory_hook import MemoryHook
+        from crib.agents.memory_hook import MemoryHook
 
         return MemoryHook(self.memory_store, mode=mode, scope=scope, run_id=run_id, llm=self.llm,
                           gating=self.cfg.memory.gating, token_budget=self.cfg.memory.render_tokens)
@@ -65,7 +65,7 @@ class Context:
 
 def resolve_roles(cfg: CribConfig, local_base_url: str | None, local_alias: str | None) -> dict[str, Any]:
     """Every role's settings with the embedded server filled in where a role has no endpoint."""
-    from agents.llm.settings import ROLES
+    from crib.agents.llm.settings import ROLES
 
     roles = {}
     for role in ROLES:
@@ -81,7 +81,7 @@ def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
     """The sandbox, started now: a command that knows it will run agents calls this before it
     imports and opens the rest, so the fork-server and the zygotes for `agent_runs` agent runs
     at once start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
-    from sandbox import Sandbox
+    from crib.sandbox import Sandbox
 
     sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
     sandbox.prewarm(agent_runs)
@@ -92,7 +92,7 @@ def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
 async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True,
                        sandbox: Any = None):
     """`sandbox`: one from `start_sandbox`, which the context then owns (and closes)."""
-    from agents.llm import LLM
+    from crib.agents.llm import LLM
     from crib.storage import open_database
 
     if sandbox is None and with_sandbox:
@@ -102,8 +102,8 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
         engine = open_database(cfg.database_url)
         local_url = alias = None
         if cfg.needs_local_model:
-            from agents.llm import local_model
-            from agents.llm.local_server import LocalServer
+            from crib.agents.llm import local_model
+            from crib.agents.llm.local_server import LocalServer
 
             path = local_model.ensure(cfg.local_model, cfg.data_dir / "models")
             (cfg.data_dir / "logs").mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
-from agents.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, make_executor
+from crib.agents.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, make_executor
 
 
 def precheck(name: str, address: str | None) -> None:
@@ -23,7 +23,7 @@ def precheck(name: str, address: str | None) -> None:
         if address:
             raise ExecutorUnavailable("--ray-address goes with --executor ray")
         return
-    from agents.ray_executor import require_ray
+    from crib.agents.ray_executor import require_ray
 
     require_ray()
     if not (address or os.environ.get("RAY_ADDRESS")):
@@ -39,8 +39,8 @@ def _loopback(url: str) -> bool:
 
 def worker_setup(ctx: Any) -> Any:
     """What every Ray worker builds its sandbox, engine and LLM client from."""
-    from agents.llm.local_server import embedded
-    from agents.ray_executor import Secrets, WorkerSetup
+    from crib.agents.llm.local_server import embedded
+    from crib.agents.ray_executor import Secrets, WorkerSetup
 
     roles, endpoint_ids, secrets = {}, {}, {}
     for name, settings in ctx.roles.items():
@@ -63,12 +63,12 @@ def worker_setup(ctx: Any) -> Any:
 async def open_worker_context(payload: dict, secrets: Any):
     """On a Ray worker: the sandbox first (before any key is in this process's environment),
     then the keys, the database engine and the LLM client. Yields a crib `Context`."""
-    from agents.llm import LLM
-    from agents.llm.settings import ModelSettings
+    from crib.agents.llm import LLM
+    from crib.agents.llm.settings import ModelSettings
     from crib.config import CribConfig
     from crib.context import Context
     from crib.storage import make_engine
-    from sandbox import Sandbox
+    from crib.sandbox import Sandbox
 
     cfg = CribConfig(**payload["config"])
     sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)

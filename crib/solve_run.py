@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from agents.llm.sql_writer import SqlWriter
-from agents.runs import RunStore, base_manifest, new_run_id, result_write
+from crib.agents.llm.sql_writer import SqlWriter
+from crib.agents.runs import RunStore, base_manifest, new_run_id, result_write
 
 FLUSH_WAIT_S = 60.0  # at the end of a run, for result writes still queued
 
@@ -68,8 +68,8 @@ class LoadedProblems:
 
 def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
     """The run's problems: from FILE (with the domain's reading rules) or generated, seeded."""
-    from agents.domains.base import DomainError
-    from agents.problems import DatasetLoadError
+    from crib.agents.domains.base import DomainError
+    from crib.agents.problems import DatasetLoadError
 
     if opts.file is not None:
         if not Path(opts.file).is_file():
@@ -148,10 +148,10 @@ async def run_solve(
 ):
     """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context;
     `executor` (agents.executors) is where the problems run (default: this process)."""
-    from agents.library import load_agent
-    from agents.loop import LoopPolicy, SolveContext
-    from agents.executors import LocalExecutor
-    from agents.solve import summarize
+    from crib.agents.library import load_agent
+    from crib.agents.loop import LoopPolicy, SolveContext
+    from crib.agents.executors import LocalExecutor
+    from crib.agents.solve import summarize
 
     executor = executor or LocalExecutor()
 

@@ -32,7 +32,7 @@ def summary_table(summaries: list[tuple[str, Any]], title: str):
 async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, show_progress,
                    executor="local", ray_address=None):
     from crib.context import open_context, start_sandbox
-    from sandbox import SandboxUnavailable
+    from crib.sandbox import SandboxUnavailable
 
     local_runs = min(opts.concurrency, opts.limit or opts.concurrency) if executor == "local" else 0
     try:  # first: its zygotes start while the rest is imported and opened
@@ -69,7 +69,7 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
                         f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  errors {errors}")
 
-    from agents.executors import ExecutorUnavailable
+    from crib.agents.executors import ExecutorUnavailable
     from crib.executor_wiring import open_executor
 
     async with open_context(cfg, sandbox=sandbox) as ctx:
@@ -86,7 +86,7 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                          executor="local", ray_address=None) -> int:
     """Run, print, and return the exit code: 0 done, 1 nothing solved without error,
     2 bad set-up, 3 stopped by a budget (resumable), 130 interrupted (resumable)."""
-    from agents.llm.errors import BudgetExceeded
+    from crib.agents.llm.errors import BudgetExceeded
 
     modes = ABLATION_MODES if ablate else (opts.memory,)
     summaries = []

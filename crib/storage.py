@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
-MIGRATION_PACKAGES = ("agents", "memory", "meta_search")
+MIGRATION_PACKAGES = ("crib.agents", "crib.memory", "crib.meta_search")
 
 
 def make_engine(url: str) -> Engine:

@@ -11,8 +11,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from memory.models import MemoryEntry, Provenance
-from memory.ops import AddOp, ArchiveOp, MergeOp, NoopOp, Rejection, UpdateOp, text_key
+from crib.memory.models import MemoryEntry, Provenance
+from crib.memory.ops import AddOp, ArchiveOp, MergeOp, NoopOp, Rejection, UpdateOp, text_key
 
 
 def new_entry_id() -> str:

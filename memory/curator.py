@@ -12,8 +12,8 @@ from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, Field
 
-from memory.models import MemoryEntry, verdict_passed
-from memory.ops import MalformedOutput, Rejection, parse_operations
+from crib.memory.models import MemoryEntry, verdict_passed
+from crib.memory.ops import MalformedOutput, Rejection, parse_operations
 
 Complete = Callable[[list[dict]], Awaitable[str]]
 

@@ -20,7 +20,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from memory.model_files import model_dir
+from crib.memory.model_files import model_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

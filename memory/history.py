@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from memory.models import CONTENT_FIELDS, MemoryEntry, MemoryEvent, SheetDiff
-from memory.records import EventRow
+from crib.memory.models import CONTENT_FIELDS, MemoryEntry, MemoryEvent, SheetDiff
+from crib.memory.records import EventRow
 
 
 def read_events(engine: Engine, scope: str, entry_id: str | None = None,

@@ -20,10 +20,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory.curator import Complete, curate
-from memory.models import CurationResult, MemoryEntry, PastProblem, Provenance, verdict_passed
-from memory.render import rank
-from memory.store import MemoryStore
+from crib.memory.curator import Complete, curate
+from crib.memory.models import CurationResult, MemoryEntry, PastProblem, Provenance, verdict_passed
+from crib.memory.render import rank
+from crib.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
 

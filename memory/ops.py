@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from memory.models import Kind, MemoryEntry
+from crib.memory.models import Kind, MemoryEntry
 
 
 class AddOp(BaseModel):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memory.models import MemoryEntry
-from memory.tokens import TokenCounter
+from crib.memory.models import MemoryEntry
+from crib.memory.tokens import TokenCounter
 
 SHEET_HEADER = "## Cheatsheet (curated from earlier problems; ids in brackets)\n"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory.render import render_sheet
-from memory.store import MemoryStore
+from crib.memory.render import render_sheet
+from crib.memory.store import MemoryStore
 
 
 def scope_stats(store: MemoryStore, scope: str, top: int = 5) -> dict[str, Any]:

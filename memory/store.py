@@ -18,15 +18,15 @@ from sqlalchemy import Engine, Select, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from memory import history
-from memory.apply import Change, new_entry_id, plan_curation
-from memory.models import (
+from crib.memory import history
+from crib.memory.apply import Change, new_entry_id, plan_curation
+from crib.memory.models import (
     CONTENT_FIELDS, CurationResult, MemoryEntry, MemoryEvent, PastProblem, Provenance, SheetDiff,
     verdict_passed,
 )
-from memory.ops import CurationPolicy, Rejection, validate_ops
-from memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
-from memory.tokens import TokenCounter, count_tokens
+from crib.memory.ops import CurationPolicy, Rejection, validate_ops
+from crib.memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
+from crib.memory.tokens import TokenCounter, count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class MemoryStore:
         self.count_tokens = count_tokens or globals()["count_tokens"]
         self.retries = retries
         if index is None and (chroma_dir or chroma_url):
-            from memory.vectors import VectorIndex
+            from crib.memory.vectors import VectorIndex
 
             index = VectorIndex(path=chroma_dir, url=chroma_url, embed=embed)
         self.index = index
@@ -355,7 +355,7 @@ class MemoryStore:
     # ---- retrieval and rendering -----------------------------------------------------------
     def render(self, scope: str, problem_text: str = "", token_budget: int = 1500):
         """The active sheet as prompt text within `token_budget` (deterministic)."""
-        from memory.render import render_sheet
+        from crib.memory.render import render_sheet
 
         active = self.entries(scope, status="active")
         relevance = self.index.relevance(scope, problem_text, [e.id for e in active]) \

@@ -17,7 +17,7 @@ TokenCounter = Callable[[str], int]
 def _tokenizer():
     from tokenizers import Tokenizer
 
-    from memory.model_files import model_dir
+    from crib.memory.model_files import model_dir
 
     tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
     tok.no_truncation()

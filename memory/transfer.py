@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from memory.models import MemoryEntry
-from memory.store import MemoryStore
+from crib.memory.models import MemoryEntry
+from crib.memory.store import MemoryStore
 
 FORMAT = "crib-memory/1"
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from memory.models import MemoryEntry, PastProblem
+from crib.memory.models import MemoryEntry, PastProblem
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
@@ -54,7 +54,7 @@ class VectorIndex:
         else:
             raise ValueError("VectorIndex needs a directory (path) or a Chroma server URL (url)")
         if embed is None:
-            from memory.embedding import MiniLMEmbedding
+            from crib.memory.embedding import MiniLMEmbedding
 
             embed = MiniLMEmbedding()
         self.embed = embed

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from meta_search.archive import Archive, Entry
+from crib.meta_search.archive import Archive, Entry
 
 
 class ImportError_(ValueError):

@@ -16,8 +16,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agents.stats import fitness_ci
-from meta_search.records import (PROPOSED, REJECTED, ArchiveEntryRow, EvaluationRow,
+from crib.agents.stats import fitness_ci
+from crib.meta_search.records import (PROPOSED, REJECTED, ArchiveEntryRow, EvaluationRow,
                                  FitnessRow, SearchRunRow)
 
 

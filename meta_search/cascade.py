@@ -23,12 +23,12 @@ from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-from agents.problems import Problem
-from meta_search.archive import Archive, Entry, Outcome
-from meta_search.evaluate import Evaluator
-from meta_search.meta_agent import MetaAgent, ProposalError
-from meta_search.records import EVALUATED, MINIBATCH, PROPOSED, REJECTED, SMOKE_FAILED
-from meta_search.static_check import static_check
+from crib.agents.problems import Problem
+from crib.meta_search.archive import Archive, Entry, Outcome
+from crib.meta_search.evaluate import Evaluator
+from crib.meta_search.meta_agent import MetaAgent, ProposalError
+from crib.meta_search.records import EVALUATED, MINIBATCH, PROPOSED, REJECTED, SMOKE_FAILED
+from crib.meta_search.static_check import static_check
 
 TERMINAL = (EVALUATED, MINIBATCH, SMOKE_FAILED, REJECTED)
 

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from meta_search.archive import Archive, Entry
+from crib.meta_search.archive import Archive, Entry
 
 STATUS_STYLE = {"evaluated": "green", "minibatch": "yellow", "smoke_failed": "red",
                 "rejected": "red", "proposed": "cyan"}

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from agents.library import AgentSpec
-from agents.loop import LoopPolicy, ProblemOutcome, SolveContext
-from agents.problems import Problem
-from meta_search.archive import Archive, Entry, Outcome
-from agents.executors import Executor, LocalExecutor
+from crib.agents.library import AgentSpec
+from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext
+from crib.agents.problems import Problem
+from crib.meta_search.archive import Archive, Entry, Outcome
+from crib.agents.executors import Executor, LocalExecutor
 
 # scope name -> MemoryHook (agents.loop.MemoryHook); built by the caller (crib wiring).
 MemoryFactory = Callable[[str], Any]

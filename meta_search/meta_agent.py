@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from meta_search import prompts
+from crib.meta_search import prompts
 
 
 class Proposal(BaseModel):
@@ -46,7 +46,7 @@ class MetaAgent:
         return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
 
     async def _ask(self, messages: list[dict], attempt: int) -> Proposal:
-        from agents.llm import StructuredOutputError
+        from crib.agents.llm import StructuredOutputError
 
         try:
             return await self.llm.structured(messages, Proposal, role="meta", attempt=attempt,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any, Awaitable, Callable
 
-from meta_search.archive import Entry
-from meta_search.strategies import fitness_text
+from crib.meta_search.archive import Entry
+from crib.meta_search.strategies import fitness_text
 
 PROMPT = """You keep the design lessons of an agent-design search in domain "{domain}".
 Generation {generation} produced these candidates (status, reason, fitness):
@@ -35,7 +35,7 @@ class MetaLessons:
         return getattr(sheet, "text", sheet) or ""
 
     async def curate(self, generation: int, entries: list[Entry]) -> Any:
-        from memory.ops import MalformedOutput, parse_operations
+        from crib.memory.ops import MalformedOutput, parse_operations
 
         results = "\n".join(
             f"- {e.name}: {e.status}; {e.reason or ''}; {fitness_text(e)}" for e in entries)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meta_search.archive import Archive
+from crib.meta_search.archive import Archive
 
 
 def series(archive: Archive) -> dict:

@@ -7,9 +7,9 @@ from typing import Sequence
 
 from pydantic import BaseModel
 
-from agents.problems import Problem
-from meta_search.archive import Archive, Entry
-from meta_search.evaluate import Evaluator
+from crib.agents.problems import Problem
+from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.evaluate import Evaluator
 
 
 class ReportRow(BaseModel):

@@ -14,16 +14,16 @@ from typing import Any, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
-from agents.library import AgentSpec
-from agents.loop import LoopPolicy
-from agents.problems import Problem
-from agents.records import RunRow
-from meta_search.archive import Archive, Entry
-from meta_search.cascade import Cascade, CascadePolicy
-from meta_search.evaluate import Evaluator, MemoryFactory
-from meta_search.meta_agent import MetaAgent, ProposalError
-from meta_search.records import REJECTED, SearchRunRow
-from meta_search.strategies import make_strategy
+from crib.agents.library import AgentSpec
+from crib.agents.loop import LoopPolicy
+from crib.agents.problems import Problem
+from crib.agents.records import RunRow
+from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.cascade import Cascade, CascadePolicy
+from crib.meta_search.evaluate import Evaluator, MemoryFactory
+from crib.meta_search.meta_agent import MetaAgent, ProposalError
+from crib.meta_search.records import REJECTED, SearchRunRow
+from crib.meta_search.strategies import make_strategy
 
 
 class SearchConfig(BaseModel):
@@ -63,7 +63,7 @@ class SearchResult(BaseModel):
 def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None = None) -> None:
     from sqlalchemy.orm import Session
 
-    from agents.runs import base_manifest
+    from crib.agents.runs import base_manifest
 
     with Session(engine) as s, s.begin():
         if s.get(RunRow, run_id) is None:
@@ -87,7 +87,7 @@ def load_config(engine, run_id: str) -> SearchConfig:
 
 
 def seed_specs(names: Sequence[str] | None) -> list[AgentSpec]:
-    from agents.library import list_agents, load_agent
+    from crib.agents.library import list_agents, load_agent
 
     return [load_agent(n) for n in names] if names else list_agents()
 
@@ -127,7 +127,7 @@ class Search:
             self.observer.spend(self.llm.spend(self.run_id))
 
     async def run(self) -> SearchResult:
-        from agents.llm import BudgetExceeded
+        from crib.agents.llm import BudgetExceeded
 
         self.archive.update_run(status="running", stop_reason=None)
         status, reason = "done", None
@@ -210,7 +210,7 @@ class Search:
                 self.archive.note(entry.id, {"step": "lessons",
                                              "status": (result or {}).get("status")})
             except Exception as exc:  # noqa: BLE001 - lessons are advisory; budget still stops
-                from agents.llm import BudgetExceeded
+                from crib.agents.llm import BudgetExceeded
 
                 if isinstance(exc, BudgetExceeded):
                     raise

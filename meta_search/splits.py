@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from agents.problems import Problem
+from crib.agents.problems import Problem
 
 
 class SplitError(Exception):

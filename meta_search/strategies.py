@@ -12,8 +12,8 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from meta_search.archive import Archive, Entry
-from meta_search.records import EVALUATED, MINIBATCH
+from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.records import EVALUATED, MINIBATCH
 
 
 def approx_tokens(text: str) -> int:

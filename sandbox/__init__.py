@@ -5,9 +5,9 @@ and a narrow host<->guest channel. Imports nothing else of Crib's.
         r = await sb.run("print(6*7)", tier="snippet")
         a = await sb.run_agent(code, task="...", answer_format="...", rpc=handler)
 """
-from sandbox.check import CheckReport, TierStatus, check
-from sandbox.limits import Limits, RunResult
-from sandbox.sandbox import Sandbox, SandboxUnavailable
+from crib.sandbox.check import CheckReport, TierStatus, check
+from crib.sandbox.limits import Limits, RunResult
+from crib.sandbox.sandbox import Sandbox, SandboxUnavailable
 
 __all__ = ["Sandbox", "Limits", "RunResult", "SandboxUnavailable", "check", "CheckReport",
            "TierStatus"]

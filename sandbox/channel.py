@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Awaitable, Callable
 
-from sandbox.limits import MAX_BATCH_CALLS, Limits
+from crib.sandbox.limits import MAX_BATCH_CALLS, Limits
 
 Handler = Callable[[str, dict], Awaitable[Any]]
 NestedRunner = Callable[[dict], Awaitable[dict]]

@@ -10,9 +10,9 @@ import sys
 
 from pydantic import BaseModel
 
-from sandbox.guest import GUEST_DIR
-from sandbox.layout import Layout
-from sandbox.seccomp import UnsupportedArch, build_filter
+from crib.sandbox.guest import GUEST_DIR
+from crib.sandbox.layout import Layout
+from crib.sandbox.seccomp import UnsupportedArch, build_filter
 
 PROBE_UID = 65500  # above every slot block; only used for these short probes
 
@@ -108,7 +108,7 @@ def check() -> CheckReport:
         return CheckReport(platform=sys.platform, machine=platform.machine(), root=False,
                            bwrap=None, landlock_abi=0, agent=no, snippet=no,
                            notes=["use --unsafe-no-sandbox only for code you trust"])
-    from sandbox.guest.crib_landlock import abi_version
+    from crib.sandbox.guest.crib_landlock import abi_version
 
     abi = abi_version()
     root = os.geteuid() == 0

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from sandbox.control import ControlClient, ControlDied, memory_kb
-from sandbox.guest import GUEST_DIR
+from crib.sandbox.control import ControlClient, ControlDied, memory_kb
+from crib.sandbox.guest import GUEST_DIR
 
 # The only variables the fork-server (and through it every run) starts with.
 CLEAN_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",

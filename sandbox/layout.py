@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.guest import GUEST_DIR
+from crib.sandbox.guest import GUEST_DIR
 
 LL_READ_FILE, LL_WRITE_FILE = 1 << 2, 1 << 1
 DEVICE_FILES = {"/dev/null": LL_READ_FILE | LL_WRITE_FILE, "/dev/zero": LL_READ_FILE,

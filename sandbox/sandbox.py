@@ -17,18 +17,18 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox.agent_slots import AgentSlotChooser
-from sandbox.channel import ChannelServer, Handler
-from sandbox.check import CheckReport, check
-from sandbox.control import ControlClient, ControlDied
-from sandbox.forkserver import WARM_NAME, ForkServerClient
-from sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
-from sandbox.limits import Limits, RunResult, Tier
-from sandbox.reaper import become_subreaper, reap_group, reap_orphans
-from sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
-from sandbox.seccomp import build_filter
-from sandbox.slots import BLOCK, RECHECK_S, SlotPool, claim_uid_block
-from sandbox.zygote import ZygoteClient
+from crib.sandbox.agent_slots import AgentSlotChooser
+from crib.sandbox.channel import ChannelServer, Handler
+from crib.sandbox.check import CheckReport, check
+from crib.sandbox.control import ControlClient, ControlDied
+from crib.sandbox.forkserver import WARM_NAME, ForkServerClient
+from crib.sandbox.layout import PRELOAD, Layout, guest_env, job_memfd, precompile_guest
+from crib.sandbox.limits import Limits, RunResult, Tier
+from crib.sandbox.reaper import become_subreaper, reap_group, reap_orphans
+from crib.sandbox.run_dirs import claim_run_dir, sweep_stale_run_dirs
+from crib.sandbox.seccomp import build_filter
+from crib.sandbox.slots import BLOCK, RECHECK_S, SlotPool, claim_uid_block
+from crib.sandbox.zygote import ZygoteClient
 
 SETUP_FAILED = 125  # a child that could not set itself up (guest/crib_serve.py)
 NESTED_OUTPUT_CAP = 256 * 1024

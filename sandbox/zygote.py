@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sandbox.control import ControlClient, memory_kb
-from sandbox.forkserver import ForkServerClient
+from crib.sandbox.control import ControlClient, memory_kb
+from crib.sandbox.forkserver import ForkServerClient
 
 # The zygote's own limits: runs lower theirs in the child, and a process of the slot uid
 # cannot raise a hard limit later, so only what no run may raise is set here (the rest

@@ -28,7 +28,7 @@ def scripted_server():
 def local_model_path(tmp_path_factory):
     """The 0.5B GGUF: the one already assembled in the data dir (CRIB_DATA_DIR/models) if
     present and stamped, else assembled from its PyPI parts (sha256-checked) into a temp dir."""
-    from agents.llm import local_model
+    from crib.agents.llm import local_model
 
     if local_model.is_assembled(FAST_MODEL):
         return local_model.model_path(FAST_MODEL)
@@ -42,7 +42,7 @@ def local_model_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def local_server(local_model_path):
     """One embedded llama.cpp server (0.5B, n_ctx 4096) for the whole session; `.base_url`."""
-    from agents.llm.local_server import LocalServer
+    from crib.agents.llm.local_server import LocalServer
 
     with LocalServer(local_model_path, ctx=4096, alias=FAST_MODEL) as server:
         yield server

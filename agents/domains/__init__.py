@@ -1,6 +1,6 @@
 """Problem domains: what to ask for, how to extract the answer, how to score and check it.
 
-    from agents.domains import get_domain, DOMAINS
+    from crib.agents.domains import get_domain, DOMAINS
     d = get_domain("game24")
     problems = d.generate(10, seed=1)                 # or d.load("puzzles.jsonl")
     answer = d.extract(reply_text)
@@ -13,15 +13,15 @@ answers in the sandbox: pass `run_snippet=` (the snippet tier) to `get_domain`.
 
 from __future__ import annotations
 
-from agents.domains.arc import Arc
-from agents.domains.base import Domain, DomainError, RunSnippet
-from agents.domains.code_synthesis import CodeSynthesis
-from agents.domains.drop import Drop
-from agents.domains.equation_balancer import EquationBalancer
-from agents.domains.free import Free
-from agents.domains.game24 import Game24
-from agents.domains.math_numeric import MathNumeric
-from agents.domains.multiple_choice import MultipleChoice
+from crib.agents.domains.arc import Arc
+from crib.agents.domains.base import Domain, DomainError, RunSnippet
+from crib.agents.domains.code_synthesis import CodeSynthesis
+from crib.agents.domains.drop import Drop
+from crib.agents.domains.equation_balancer import EquationBalancer
+from crib.agents.domains.free import Free
+from crib.agents.domains.game24 import Game24
+from crib.agents.domains.math_numeric import MathNumeric
+from crib.agents.domains.multiple_choice import MultipleChoice
 
 _CLASSES: dict[str, type[Domain]] = {
     cls.name: cls

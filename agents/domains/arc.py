@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import re
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain
-from agents.problems import Problem
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
 
 Grid = list[list[int]]
 MAX_PARSE_ATTEMPTS = 200  # bounds the work on adversarial replies full of brackets

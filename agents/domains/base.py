@@ -25,8 +25,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from agents.problems import LoadResult, Problem, load_problems
-from agents.verdict import Verdict
+from crib.agents.problems import LoadResult, Problem, load_problems
+from crib.agents.verdict import Verdict
 
 # async run_snippet(code, timeout_s) -> {"ok", "stdout", "stderr", "value", "error"}
 RunSnippet = Callable[[str, float], Awaitable[dict[str, Any]]]

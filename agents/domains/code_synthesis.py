@@ -23,11 +23,11 @@ import random
 import re
 from typing import Any
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain, DomainError
-from agents.domains.code_library import BY_NAME, REFERENCES, Reference
-from agents.problems import Problem
-from agents.verdict import Verdict
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain, DomainError
+from crib.agents.domains.code_library import BY_NAME, REFERENCES, Reference
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
 
 TAG = "@@crib-test@@"
 PER_TEST_S = 2.0

@@ -13,9 +13,9 @@ import itertools
 import re
 import string
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain
-from agents.problems import Problem
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
 
 _PUNCT = set(string.punctuation)
 

@@ -12,11 +12,11 @@ import random
 import re
 from fractions import Fraction
 
-from agents.domains import extract as ex
-from agents.domains.arith import ArithError, evaluate, fmt, normalise
-from agents.domains.base import Domain
-from agents.problems import Problem
-from agents.verdict import Verdict
+from crib.agents.domains import extract as ex
+from crib.agents.domains.arith import ArithError, evaluate, fmt, normalise
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
 
 OPS = "+-*/"
 _PUZZLE = re.compile(r"^\s*(\d+(?:\s*\?\s*\d+)+)\s*=\s*(-?\d+)\s*$")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain
-from agents.problems import Problem
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
 
 
 class Free(Domain):

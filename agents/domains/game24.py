@@ -17,11 +17,11 @@ from functools import lru_cache
 from importlib import resources
 from itertools import combinations_with_replacement
 
-from agents.domains import extract as ex
-from agents.domains.arith import ArithError, evaluate, fmt
-from agents.domains.base import Domain, DomainError
-from agents.problems import Problem
-from agents.verdict import Verdict
+from crib.agents.domains import extract as ex
+from crib.agents.domains.arith import ArithError, evaluate, fmt
+from crib.agents.domains.base import Domain, DomainError
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
 
 GOAL = 24
 SOLVABLE_FILE = "game24_solvable.txt"  # all_solvable(1, 13), one "a b c d" a line
@@ -143,7 +143,7 @@ def all_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int
     suite checks the list against `enumerate_solvable`); other ranges are searched."""
     if (low, high) != (1, 13):
         return enumerate_solvable(low, high)
-    text = resources.files("agents.domains").joinpath(SOLVABLE_FILE).read_text()
+    text = resources.files("crib.agents.domains").joinpath(SOLVABLE_FILE).read_text()
     return tuple(tuple(int(n) for n in line.split()) for line in text.splitlines()
                  if line.strip() and not line.startswith("#"))
 

@@ -14,9 +14,9 @@ import math
 import re
 from fractions import Fraction
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain
-from agents.problems import Problem
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
 
 REL_TOL = 1e-4
 MAX_ANSWER_CHARS = 200

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from agents.domains import extract as ex
-from agents.domains.base import Domain
-from agents.problems import Problem
+from crib.agents.domains import extract as ex
+from crib.agents.domains.base import Domain
+from crib.agents.problems import Problem
 
 LETTERS = "ABCDEFGHIJ"
 _LETTER = re.compile(r"^[\s*_`(\[]*([A-J])(?:[\s*_`)\].:,]|$)")

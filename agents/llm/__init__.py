@@ -8,30 +8,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "LLM": "agents.llm.client",
-    "derive_seed": "agents.llm.client",
-    "Completion": "agents.llm.completion",
-    "Spend": "agents.llm.completion",
-    "RoleSpend": "agents.llm.completion",
-    "LLMError": "agents.llm.errors",
-    "BudgetExceeded": "agents.llm.errors",
-    "StructuredOutputError": "agents.llm.errors",
-    "EndpointError": "agents.llm.errors",
-    "Backoff": "agents.llm.retry",
-    "ModelSettings": "agents.llm.settings",
-    "resolve_roles": "agents.llm.wiring",
-    "build_llm": "agents.llm.wiring",
+    "LLM": "crib.agents.llm.client",
+    "derive_seed": "crib.agents.llm.client",
+    "Completion": "crib.agents.llm.completion",
+    "Spend": "crib.agents.llm.completion",
+    "RoleSpend": "crib.agents.llm.completion",
+    "LLMError": "crib.agents.llm.errors",
+    "BudgetExceeded": "crib.agents.llm.errors",
+    "StructuredOutputError": "crib.agents.llm.errors",
+    "EndpointError": "crib.agents.llm.errors",
+    "Backoff": "crib.agents.llm.retry",
+    "ModelSettings": "crib.agents.llm.settings",
+    "resolve_roles": "crib.agents.llm.wiring",
+    "build_llm": "crib.agents.llm.wiring",
 }
 
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from agents.llm.client import LLM, derive_seed
-    from agents.llm.completion import Completion, RoleSpend, Spend
-    from agents.llm.errors import BudgetExceeded, EndpointError, LLMError, StructuredOutputError
-    from agents.llm.retry import Backoff
-    from agents.llm.settings import ModelSettings
-    from agents.llm.wiring import build_llm, resolve_roles
+    from crib.agents.llm.client import LLM, derive_seed
+    from crib.agents.llm.completion import Completion, RoleSpend, Spend
+    from crib.agents.llm.errors import BudgetExceeded, EndpointError, LLMError, StructuredOutputError
+    from crib.agents.llm.retry import Backoff
+    from crib.agents.llm.settings import ModelSettings
+    from crib.agents.llm.wiring import build_llm, resolve_roles
 
 
 def __getattr__(name: str) -> Any:
@@ -39,4 +39,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'agents.llm' has no attribute {name!r}")
+    raise AttributeError(f"module 'crib.agents.llm' has no attribute {name!r}")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.llm.errors import BudgetExceeded
-from agents.llm.ledger import Ledger
+from crib.agents.llm.errors import BudgetExceeded
+from crib.agents.llm.ledger import Ledger
 
 
 class Budget:

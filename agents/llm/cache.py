@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from agents.records import CacheRow, utcnow
+from crib.agents.records import CacheRow, utcnow
 
 # Statement objects built once: SQLAlchemy compiles and caches them on first use.
 _SELECT = select(CacheRow.response).where(CacheRow.key == bindparam("key"))

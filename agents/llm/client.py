@@ -22,18 +22,18 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from agents.llm import structured as so
-from agents.llm.budget import Budget
-from agents.llm.cache import CacheMode, ResponseCache, cache_key
-from agents.llm.completion import Completion, Spend
-from agents.llm.errors import EndpointError, LLMError, StructuredOutputError
-from agents.llm.http_chat import ChatEndpoint, request_body
-from agents.llm.ledger import Ledger
-from agents.llm.local_server import embedded
-from agents.llm.prices import PRICES_PER_MTOK, cost_usd
-from agents.llm.retry import Backoff, Failure, classify
-from agents.llm.sql_writer import SqlWriter
-from agents.llm.settings import ModelSettings
+from crib.agents.llm import structured as so
+from crib.agents.llm.budget import Budget
+from crib.agents.llm.cache import CacheMode, ResponseCache, cache_key
+from crib.agents.llm.completion import Completion, Spend
+from crib.agents.llm.errors import EndpointError, LLMError, StructuredOutputError
+from crib.agents.llm.http_chat import ChatEndpoint, request_body
+from crib.agents.llm.ledger import Ledger
+from crib.agents.llm.local_server import embedded
+from crib.agents.llm.prices import PRICES_PER_MTOK, cost_usd
+from crib.agents.llm.retry import Backoff, Failure, classify
+from crib.agents.llm.sql_writer import SqlWriter
+from crib.agents.llm.settings import ModelSettings
 
 T = TypeVar("T", bound=BaseModel)
 NO_KEY = "sk-no-key"  # local servers want some key; never a real one

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from agents.llm.retry import HTTPStatusError
+from crib.agents.llm.retry import HTTPStatusError
 
 USER_AGENT = "crib (aiohttp)"
 

@@ -14,8 +14,8 @@ import threading
 
 from sqlalchemy import Connection, Engine, case, func, select
 
-from agents.llm.completion import RoleSpend, Spend
-from agents.records import CallRow, utcnow
+from crib.agents.llm.completion import RoleSpend, Spend
+from crib.agents.records import CallRow, utcnow
 
 _INSERT = CallRow.__table__.insert()  # one statement object: compiled once, cached
 

@@ -102,7 +102,7 @@ class LocalServer:
             "alias": self.alias, "parent": os.getpid(),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agents.llm.local_server", json.dumps(args)],
+            [sys.executable, "-m", "crib.agents.llm.local_server", json.dumps(args)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log_file,
             start_new_session=True, close_fds=True,  # own session: Ctrl-C reaches only us
             # The child needs no secrets: give it a minimal environment.

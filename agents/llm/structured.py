@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agents.llm.json_repair import JSONRepairError, parse_json
+from crib.agents.llm.json_repair import JSONRepairError, parse_json
 
 MODES = ("json_schema", "json_object", "prompt")
 T = TypeVar("T", bound=BaseModel)

@@ -15,9 +15,9 @@ from typing import Mapping
 
 from sqlalchemy import Engine
 
-from agents.llm.client import LLM
-from agents.llm.local_server import embedded
-from agents.llm.settings import ModelSettings
+from crib.agents.llm.client import LLM
+from crib.agents.llm.local_server import embedded
+from crib.agents.llm.settings import ModelSettings
 
 
 def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.verify.agreement import Agreement, answer_key, majority
-from agents.verify.base import (VerifyContext, Verifier, VerifyUsage, combine,
+from crib.agents.verify.agreement import Agreement, answer_key, majority
+from crib.agents.verify.base import (VerifyContext, Verifier, VerifyUsage, combine,
                                 without_target)
-from agents.verify.code_execution import CodeExecution, code_in
-from agents.verify.domain_checker import DomainChecker
-from agents.verify.llm_judge import DEFAULT_RUBRIC, JudgeReply, LLMJudge
+from crib.agents.verify.code_execution import CodeExecution, code_in
+from crib.agents.verify.domain_checker import DomainChecker
+from crib.agents.verify.llm_judge import DEFAULT_RUBRIC, JudgeReply, LLMJudge
 
 CHECKED_DOMAINS = {"game24", "equation-balancer", "code-synthesis"}
 

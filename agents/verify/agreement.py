@@ -10,9 +10,9 @@ import re
 from collections import Counter
 from typing import Any
 
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify.base import VerifyContext
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify.base import VerifyContext
 
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from agents.problems import Problem
-from agents.verdict import Verdict
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
 
 
 @dataclass

@@ -10,9 +10,9 @@ import ast
 import re
 from typing import Any
 
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify.base import VerifyContext, clip
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify.base import VerifyContext, clip
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 

@@ -5,9 +5,9 @@ import inspect
 from functools import lru_cache
 from typing import Any
 
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify.base import VerifyContext, clip
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify.base import VerifyContext, clip
 
 
 class DomainChecker:

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify.base import VerifyContext, clip
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify.base import VerifyContext, clip
 
 DEFAULT_RUBRIC = (
     "The answer is correct, answers exactly what the task asks, follows the required answer "
@@ -55,7 +55,7 @@ class LLMJudge:
         if answer is None:
             return Verdict(passed=False, score=0.0, verifier=self.name,
                            feedback="No answer could be extracted from the reply.")
-        from agents.llm import BudgetExceeded  # lazy: the llm package is heavy to import
+        from crib.agents.llm import BudgetExceeded  # lazy: the llm package is heavy to import
 
         fmt = str(getattr(ctx.domain, "answer_format", "") or "")
         messages = judge_messages(ctx.task, answer, self.rubric, fmt)

@@ -18,8 +18,8 @@ def _engine(db: str | None):
 
 def _entry(engine, entry_id: int, where: str):
     from crib.cliutil import fail
-    from meta_search.archive import Archive
-    from meta_search.records import ArchiveEntryRow
+    from crib.meta_search.archive import Archive
+    from crib.meta_search.records import ArchiveEntryRow
     from sqlalchemy.orm import Session
 
     with Session(engine) as s:
@@ -31,7 +31,7 @@ def _entry(engine, entry_id: int, where: str):
 
 
 def _runs(engine) -> list:
-    from meta_search.records import SearchRunRow
+    from crib.meta_search.records import SearchRunRow
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -51,7 +51,7 @@ def list_cmd(
     Example: crib archive list search-20260101-120000-abc123 --json
     """
     from crib.cliutil import console, fail, print_json
-    from meta_search.archive import Archive
+    from crib.meta_search.archive import Archive
 
     engine, where = _engine(db)
     runs = _runs(engine)
@@ -171,7 +171,7 @@ def export_cmd(
     Example: crib archive export 12 best_agent.py
     """
     from crib.cliutil import console, fail
-    from meta_search.adas_import import export_code
+    from crib.meta_search.adas_import import export_code
 
     engine, where = _engine(db)
     e = _entry(engine, entry_id, where)
@@ -196,9 +196,9 @@ def import_cmd(
     Example: crib archive import mgsm_archive.json --domain math-numeric
     """
     from crib.cliutil import console, fail, print_json
-    from meta_search.adas_import import ImportError_, import_into, read_adas_archive
-    from meta_search.archive import Archive
-    from meta_search.search import SearchConfig, create_run
+    from crib.meta_search.adas_import import ImportError_, import_into, read_adas_archive
+    from crib.meta_search.archive import Archive
+    from crib.meta_search.search import SearchConfig, create_run
 
     try:
         agents = read_adas_archive(file)
@@ -206,7 +206,7 @@ def import_cmd(
         fail(str(exc))
     engine, where = _engine(db)
     if run is None:
-        from agents.runs import new_run_id
+        from crib.agents.runs import new_run_id
 
         run = new_run_id("search")
         create_run(engine, run, SearchConfig(domain=domain, seeds=[]),
@@ -235,8 +235,8 @@ def plot_cmd(
     Example: crib archive plot search-20260101-120000-abc123 --out search.png
     """
     from crib.cliutil import console, fail
-    from meta_search.archive import Archive
-    from meta_search.plot import plot_run
+    from crib.meta_search.archive import Archive
+    from crib.meta_search.plot import plot_run
 
     engine, where = _engine(db)
     archive = Archive(engine, run)

@@ -20,7 +20,7 @@ def chat(
     """
     import asyncio
 
-    from agents.runs import new_run_id
+    from crib.agents.runs import new_run_id
     from crib.chat import ChatState, run_chat
     from crib.cliutil import config_or_fail
     from crib.context import open_context, start_sandbox
@@ -34,7 +34,7 @@ def chat(
         run_id = new_run_id("chat")
         sandbox = start_sandbox(cfg, agent_runs=1)  # one answer at a time
         async with open_context(cfg, run_id=run_id, sandbox=sandbox) as ctx:
-            from agents.runs import RunStore, base_manifest
+            from crib.agents.runs import RunStore, base_manifest
 
             RunStore(ctx.engine).create(run_id, "chat", base_manifest(models=ctx.model_manifest()))
             await run_chat(ctx, state, run_id, cfg.data_dir / "chat_history")

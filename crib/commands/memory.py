@@ -36,7 +36,7 @@ def _store(index: bool = True):
     """The memory store on the configured database (and Chroma when `index`)."""
     from crib.cliutil import config_or_fail
     from crib.storage import open_database
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     cfg, _ = config_or_fail()
     engine = open_database(cfg.database_url)
@@ -101,7 +101,7 @@ def list_(scope: str = ScopeOpt, status: str = typer.Option("live", help="active
     Example: crib memory list --scope game24 --status all
     """
     from crib.cliutil import print_json
-    from memory.models import MemoryEntry
+    from crib.memory.models import MemoryEntry
 
     store = _store(index=False)
     statuses = {"live": ("active", "quarantined"), "all": ("active", "quarantined", "archived")}.get(status, (status,))
@@ -125,7 +125,7 @@ def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show t
     Example: crib memory show m-1a2b3c4d5e
     """
     from crib.cliutil import print_json
-    from memory.models import MemoryEntry
+    from crib.memory.models import MemoryEntry
 
     store = _store(index=False)
     entry = store.get(entry_id)
@@ -173,7 +173,7 @@ def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strate
 
     Example: crib memory add --scope game24 --kind pitfall --title "Exact division" --body "Use fractions."
     """
-    from memory.ops import find_placeholder
+    from crib.memory.ops import find_placeholder
 
     text = sys.stdin.read() if body == "-" else body
     if kind not in ("strategy", "code", "pitfall", "fact"):
@@ -315,7 +315,7 @@ def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "-
 
     Example: crib memory export sheet.md --format md --scope game24
     """
-    from memory.transfer import export_scope, to_markdown
+    from crib.memory.transfer import export_scope, to_markdown
 
     store = _store(index=False)
     if fmt == "json":
@@ -339,7 +339,7 @@ def import_(file: Path, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None
 
     Example: crib memory import sheet.json --scope game24-copy
     """
-    from memory.transfer import import_scope
+    from crib.memory.transfer import import_scope
 
     try:
         data = json.loads(file.read_text())
@@ -389,7 +389,7 @@ def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most 
     Example: crib memory stats --scope game24 --json
     """
     from crib.cliutil import console, print_json
-    from memory.stats import scope_stats
+    from crib.memory.stats import scope_stats
 
     data = scope_stats(_store(index=False), scope, top)
     if json_out:

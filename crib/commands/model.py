@@ -21,7 +21,7 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for m
 
     Example: crib model status --json
     """
-    from agents.llm import local_model
+    from crib.agents.llm import local_model
     from crib.cliutil import console, print_json
 
     cfg, models_dir = _models_dir()
@@ -61,7 +61,7 @@ def _running_servers() -> list[dict]:
         except OSError:
             continue
         line = " ".join(a.decode(errors="replace") for a in argv if a)
-        if "agents.llm.local_server" in line:
+        if "crib.agents.llm.local_server" in line:
             found.append({"pid": int(proc.name), "cmdline": line[:200]})
     return found
 
@@ -74,7 +74,7 @@ def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None
 
     Example: crib model install --model qwen2.5-coder-0.5b
     """
-    from agents.llm import local_model
+    from crib.agents.llm import local_model
     from crib.cliutil import console, fail
 
     cfg, models_dir = _models_dir()
@@ -101,8 +101,8 @@ def serve(
 
     Example: crib model serve --model qwen2.5-coder-1.5b
     """
-    from agents.llm import local_model
-    from agents.llm.local_server import LocalServer, LocalServerError
+    from crib.agents.llm import local_model
+    from crib.agents.llm.local_server import LocalServer, LocalServerError
     from crib.cliutil import console, fail
 
     cfg, models_dir = _models_dir()

@@ -48,7 +48,7 @@ def run(
             _fail(f"--inputs is not JSON: {e}", 2)
     import asyncio
 
-    from sandbox import Limits, Sandbox, SandboxUnavailable
+    from crib.sandbox import Limits, Sandbox, SandboxUnavailable
 
     try:
         limits = Limits(timeout_s=timeout, memory_mb=memory)
@@ -96,7 +96,7 @@ def check_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON fo
     """
     import asyncio
 
-    from sandbox import Sandbox, check
+    from crib.sandbox import Sandbox, check
 
     report = check()
     trials: dict[str, dict] = {}

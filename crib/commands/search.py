@@ -66,8 +66,8 @@ def search(
     if memory not in MEMORY_MODES:
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     _precheck(executor, ray_address)
-    from meta_search.cascade import CascadePolicy
-    from meta_search.search import SearchConfig
+    from crib.meta_search.cascade import CascadePolicy
+    from crib.meta_search.search import SearchConfig
 
     config = SearchConfig(
         domain=domain or "", generations=10 if generations is None else generations,
@@ -80,7 +80,7 @@ def search(
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
-    from agents.runs import new_run_id
+    from crib.agents.runs import new_run_id
     from crib.cliutil import err_console
 
     run_id = resume or new_run_id("search")
@@ -98,7 +98,7 @@ def search(
 
 async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor="local",
                ray_address=None) -> int:
-    from agents.executors import ExecutorUnavailable
+    from crib.agents.executors import ExecutorUnavailable
     from crib.cliutil import err_console
     from crib.context import open_context
     from crib.executor_wiring import open_executor
@@ -116,13 +116,13 @@ async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor
 async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, runner) -> int:
     from contextlib import nullcontext
 
-    from agents.llm import LLMError
+    from crib.agents.llm import LLMError
     from crib.cliutil import console, err_console, print_json
-    from meta_search.dashboard import SearchDashboard
-    from meta_search.meta_memory import MetaLessons
-    from meta_search.search import Search, create_run, load_config
-    from meta_search.splits import SplitError, make_splits
-    from meta_search.records import SearchRunRow
+    from crib.meta_search.dashboard import SearchDashboard
+    from crib.meta_search.meta_memory import MetaLessons
+    from crib.meta_search.search import Search, create_run, load_config
+    from crib.meta_search.splits import SplitError, make_splits
+    from crib.meta_search.records import SearchRunRow
 
     if resume:
         try:
@@ -161,7 +161,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
         lessons = MetaLessons(ctx.memory_store, f"search:{run_id}:design",
                               ctx.llm.completer("curator", run_id=run_id),
                               domain=config.domain, run_id=run_id)
-    from meta_search.archive import Archive
+    from crib.meta_search.archive import Archive
 
     dash = SearchDashboard(Archive(ctx.engine, run_id))
     search = Search(engine=ctx.engine, llm=ctx.llm, sandbox=ctx.sandbox, domain=domain,
@@ -248,7 +248,7 @@ def transfer_cmd(
 
 
 def _precheck(executor: str, ray_address: str | None) -> None:
-    from agents.executors import ExecutorUnavailable
+    from crib.agents.executors import ExecutorUnavailable
     from crib.cliutil import fail
     from crib.executor_wiring import precheck
 
@@ -262,12 +262,12 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
                  ray_address=None) -> int:
     from crib.cliutil import err_console, print_json
     from crib.context import open_context
-    from meta_search.archive import Archive
-    from meta_search.evaluate import Evaluator
-    from meta_search.reports import report, score_split, select_top
-    from meta_search.search import load_config
-    from meta_search.splits import SplitError, make_splits
-    from meta_search.records import SearchRunRow
+    from crib.meta_search.archive import Archive
+    from crib.meta_search.evaluate import Evaluator
+    from crib.meta_search.reports import report, score_split, select_top
+    from crib.meta_search.search import load_config
+    from crib.meta_search.splits import SplitError, make_splits
+    from crib.meta_search.records import SearchRunRow
 
     async with open_context(cfg, run_id=run_id) as ctx:
         from sqlalchemy.orm import Session
@@ -298,7 +298,7 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
         except (SplitError, OSError, ValueError) as exc:
             err_console().print(f"[bold red]error:[/] {exc}")
             return 2
-        from agents.executors import ExecutorUnavailable
+        from crib.agents.executors import ExecutorUnavailable
         from crib.executor_wiring import open_executor
 
         try:

@@ -54,7 +54,7 @@ def solve(
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     if retry_errors and not resume:
         fail("--retry-errors goes with --resume RUN", 2)
-    from agents.executors import ExecutorUnavailable
+    from crib.agents.executors import ExecutorUnavailable
     from crib.executor_wiring import precheck
 
     try:

@@ -2,7 +2,7 @@
 import pytest
 from sqlalchemy import create_engine
 
-from agents.records import Base
+from crib.agents.records import Base
 
 
 @pytest.fixture

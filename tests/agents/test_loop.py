@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agents.domains.game24 import Game24
-from agents.library import load_agent
-from agents.llm import LLM, BudgetExceeded, ModelSettings
-from agents.loop import LoopPolicy, ProblemOutcome, SolveContext, solve_problem
-from agents.problems import Problem
-from agents.records import AttemptRow, CallRow
-from agents.verdict import Verdict
+from crib.agents.domains.game24 import Game24
+from crib.agents.library import load_agent
+from crib.agents.llm import LLM, BudgetExceeded, ModelSettings
+from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext, solve_problem
+from crib.agents.problems import Problem
+from crib.agents.records import AttemptRow, CallRow
+from crib.agents.verdict import Verdict
 from crib.storage import open_database
-from sandbox import Limits, Sandbox
+from crib.sandbox import Limits, Sandbox
 from tests.scripted_server import Reply
 
 RIGHT = "4 * 5 - (6 - 10)"
@@ -231,7 +231,7 @@ def test_memory_seam_sheet_reaches_the_agent_and_after_sees_the_outcome(
 
 
 def test_judge_verifier_spend_is_charged_to_the_attempt(ctx, scripted_server):
-    from agents.verify import LLMJudge
+    from crib.agents.verify import LLMJudge
 
     def script(body):
         if body.get("response_format") or "Rubric" in body["messages"][-1]["content"]:

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import create_engine, select
 
-from agents.records import AttemptRow, Base, ResultRow
-from agents.sql_insert import insert_rows
+from crib.agents.records import AttemptRow, Base, ResultRow
+from crib.agents.sql_insert import insert_rows
 
 WHEN = datetime(2026, 11, 30, 0, 30, 1, 234567, tzinfo=timezone.utc)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from agents.stats import bootstrap_ci, interval
+from crib.agents.stats import bootstrap_ci, interval
 
 
 def _scipy(scores, seed, n_resamples, confidence, statistic):
@@ -50,7 +50,7 @@ def test_degenerate_inputs_and_record():
 
 
 def test_fitness_ci_is_the_median_of_bootstrap_means_with_scipy_interval():
-    from agents.stats import fitness_ci
+    from crib.agents.stats import fitness_ci
 
     scores = [1, 0, 1, 1, 0, 1, 1, 1, 0, 1]
     med, low, high = fitness_ci(scores, seed=4, n_resamples=3000)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.domains.game24 import solve as solve24
+from crib.agents.domains.game24 import solve as solve24
 from tests.scripted_server import Reply
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")

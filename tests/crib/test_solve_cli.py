@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.domains.game24 import solve as solve24
+from crib.agents.domains.game24 import solve as solve24
 from tests.scripted_server import Reply
 
 NUMBERS = re.compile(r"Use the numbers ([\d ]+) to make 24")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from agents.llm.local_model import FAST_MODEL, spec
+from crib.agents.llm.local_model import FAST_MODEL, spec
 
 pytestmark = pytest.mark.e2e
 

@@ -82,8 +82,8 @@ def test_ray_without_a_cluster_address_says_how_to_start_one(tmp_path):
 
 def test_a_remote_cluster_refuses_sqlite_and_loopback_endpoints():
     pytest.importorskip("ray")
-    from agents.executors import ExecutorUnavailable
-    from agents.ray_executor import RayExecutor, WorkerSetup
+    from crib.agents.executors import ExecutorUnavailable
+    from crib.agents.ray_executor import RayExecutor, WorkerSetup
     from crib.executor_wiring import open_worker_context
 
     setup = WorkerSetup(open_context=open_worker_context, payload={},
@@ -96,7 +96,7 @@ def test_a_remote_cluster_refuses_sqlite_and_loopback_endpoints():
     with pytest.raises(ExecutorUnavailable, match="reachable from this machine only") as err:
         RayExecutor("10.1.2.3:6379", setup)._check_shareable(["10.1.2.3"])
     assert "hunter2" not in str(err.value)
-    from agents.ray_executor import Secrets
+    from crib.agents.ray_executor import Secrets
 
     secrets = Secrets({"OPENAI_API_KEY": KEY})
     assert KEY not in repr(secrets) and KEY not in str(secrets)
@@ -143,7 +143,7 @@ def test_database_passwords_are_masked_in_the_ray_job_entrypoint():
     """Ray stores the driver's command line as the job's entrypoint (shown by its dashboard);
     `--db URL` may carry a password."""
     pytest.importorskip("ray")
-    from agents.ray_executor import mask_passwords
+    from crib.agents.ray_executor import mask_passwords
 
     line = "crib solve --db postgresql+psycopg://crib:hunter2@db:5432/crib --executor ray"
     assert mask_passwords(line) == line.replace("hunter2", "***")

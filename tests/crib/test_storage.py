@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from agents.records import CallRow, RunRow
+from crib.agents.records import CallRow, RunRow
 from crib.storage import migrate, open_database
 
 

@@ -5,8 +5,8 @@ curator does (it proposes a new body from the body it was shown). A stale propos
 by the store; the worker then re-reads and proposes again."""
 import sys
 
-from memory.ops import AddOp, UpdateOp
-from memory.store import MemoryStore
+from crib.memory.ops import AddOp, UpdateOp
+from crib.memory.store import MemoryStore
 from sqlalchemy import create_engine
 
 

@@ -24,7 +24,7 @@ def engine(db_url):
 @pytest.fixture
 def store(engine):
     """A store without a vector index (SQL only)."""
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     return MemoryStore(engine)
 
@@ -32,6 +32,6 @@ def store(engine):
 @pytest.fixture
 def indexed_store(engine, tmp_path):
     """A store with an embedded persistent Chroma index in tmp_path."""
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     return MemoryStore(engine, chroma_dir=str(tmp_path / "chroma"))

@@ -1,6 +1,6 @@
 """Verifier gating and outcome counters."""
-from memory.models import Provenance
-from memory.ops import AddOp, ArchiveOp, UpdateOp
+from crib.memory.models import Provenance
+from crib.memory.ops import AddOp, ArchiveOp, UpdateOp
 
 
 class FakeVerdict:  # any object with `passed`, like agents' Verdict

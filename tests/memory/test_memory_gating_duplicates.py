@@ -1,7 +1,7 @@
 """Gated curation: repeating the same quarantined proposal does not pile up copies."""
 from crib.storage import open_database
-from memory.ops import AddOp, UpdateOp
-from memory.store import MemoryStore
+from crib.memory.ops import AddOp, UpdateOp
+from crib.memory.store import MemoryStore
 
 
 def test_repeated_gated_update_is_one_proposal_not_many(tmp_path):

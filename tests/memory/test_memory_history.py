@@ -1,5 +1,5 @@
 """The append-only event log: history, the sheet at a version, diff and rollback."""
-from memory.ops import AddOp, ArchiveOp, UpdateOp
+from crib.memory.ops import AddOp, ArchiveOp, UpdateOp
 
 
 def test_history_diff_rollback_round_trip(store):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from memory.modes import SYNTHESIS_SYSTEM, MemorySession
+from crib.memory.modes import SYNTHESIS_SYSTEM, MemorySession
 
 
 def run(coro):
@@ -120,7 +120,7 @@ def test_second_session_sees_what_the_first_learned(db_url, tmp_path):
     """Persistence: a new engine, store and session (as in a second `crib chat`) on the same
     database and Chroma directory renders what the first session curated."""
     from crib.storage import open_database
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     chroma = str(tmp_path / "chroma-shared")
     first = MemoryStore(open_database(db_url), chroma_dir=chroma)

@@ -2,8 +2,8 @@
 oversized bodies, records why, and leaves the sheet unchanged."""
 import pytest
 
-from memory.models import Provenance
-from memory.ops import (
+from crib.memory.models import Provenance
+from crib.memory.ops import (
     AddOp, ArchiveOp, MalformedOutput, MergeOp, NoopOp, UpdateOp, find_placeholder, parse_operations,
 )
 
@@ -117,7 +117,7 @@ def test_curate_prompt_and_apply_of_a_proposal(store):
     import asyncio
     import json
 
-    from memory.curator import curate
+    from crib.memory.curator import curate
 
     a, = _sheet(store, n=1)
     seen = []

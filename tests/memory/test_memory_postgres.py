@@ -2,8 +2,8 @@
 import pytest
 
 from crib.storage import open_database
-from memory.ops import AddOp, UpdateOp
-from memory.store import MemoryStore
+from crib.memory.ops import AddOp, UpdateOp
+from crib.memory.store import MemoryStore
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from memory.embedding import MiniLMEmbedding
+from crib.memory.embedding import MiniLMEmbedding
 
 TEXTS = [
     ("Brute force", "Try every permutation of the four numbers and every operator to reach 24."),
@@ -55,7 +55,7 @@ def test_reindex_from_sql_gives_same_results(indexed_store, tmp_path):
     _fill(indexed_store)
     before = _results(indexed_store)
     assert before[0][0][0][0] == indexed_store.entries("s")[[e.title for e in indexed_store.entries("s")].index("Brute force")].id
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     # An empty index directory: as if the Chroma data were lost. (Chroma caches a client per
     # path inside the process, so a deleted directory would not look empty here.)
@@ -100,7 +100,7 @@ def test_render_uses_relevance(indexed_store):
 SCRIPT = textwrap.dedent("""
     import json, socket, sys
     from crib.storage import open_database
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
     try:  # prove there is no network in here
         socket.create_connection(("1.1.1.1", 80), timeout=2)
         print("NETWORK"); sys.exit(3)
@@ -153,7 +153,7 @@ def test_chroma_server_by_url(engine, tmp_path):
                 time.sleep(0.2)
         else:
             pytest.fail("chroma server did not start within 60 s")
-        from memory.store import MemoryStore
+        from crib.memory.store import MemoryStore
 
         store = MemoryStore(engine, chroma_url=f"http://127.0.0.1:{port}")
         _fill(store)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.llm import LLM, Backoff, ModelSettings
+from crib.agents.llm import LLM, Backoff, ModelSettings
 from crib.storage import open_database
 
 META_MARK = "expert machine learning researcher"

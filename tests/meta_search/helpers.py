@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 
-from agents.domains.game24 import solve
+from crib.agents.domains.game24 import solve
 
 META_MARK = "expert machine learning researcher"
 
@@ -91,7 +91,7 @@ class Script:
 
 
 def make_llm(engine, url: str, run_id: str, **options):
-    from agents.llm import LLM, Backoff, ModelSettings
+    from crib.agents.llm import LLM, Backoff, ModelSettings
 
     settings = ModelSettings(model="scripted-model", base_url=url, temperature=0.0,
                              max_tokens=512, concurrency=8, timeout_s=20.0, max_retries=1)
@@ -101,8 +101,8 @@ def make_llm(engine, url: str, run_id: str, **options):
 
 
 def search_config(**kw):
-    from meta_search.cascade import CascadePolicy
-    from meta_search.search import SearchConfig
+    from crib.meta_search.cascade import CascadePolicy
+    from crib.meta_search.search import SearchConfig
 
     cascade = dict(smoke_problems=2, debug_rounds=3, minibatch=4, n_resamples=1000)
     cascade.update(kw.pop("cascade", {}))
@@ -115,10 +115,10 @@ def search_config(**kw):
 async def run_search(engine, url: str, run_id: str, config, llm_options=None, observer=None,
                      store=None):
     """Create (or resume) and run a search with the real sandbox; returns (Search, result)."""
-    from agents.domains import get_domain
-    from meta_search.search import Search, create_run
-    from meta_search.splits import make_splits
-    from sandbox import Sandbox
+    from crib.agents.domains import get_domain
+    from crib.meta_search.search import Search, create_run
+    from crib.meta_search.splits import make_splits
+    from crib.sandbox import Sandbox
 
     create_run(engine, run_id, config)
     domain = get_domain("game24")
@@ -128,8 +128,8 @@ async def run_search(engine, url: str, run_id: str, config, llm_options=None, ob
         llm = make_llm(engine, url, run_id, **(llm_options or {}))
         factory = lessons = None
         if store is not None:  # memory-aware fitness and/or meta lessons on a real store
-            from agents.memory_hook import MemoryHook
-            from meta_search.meta_memory import MetaLessons
+            from crib.agents.memory_hook import MemoryHook
+            from crib.meta_search.meta_memory import MetaLessons
 
             def factory(scope):
                 return MemoryHook(store, mode=config.memory or "dc-cu", scope=scope,

@@ -2,10 +2,10 @@
 strategy views within their token budget, and the dashboard rendering."""
 from rich.console import Console
 
-from meta_search.archive import Archive, Outcome, code_hash
-from meta_search.dashboard import SearchDashboard
-from meta_search.search import SearchConfig, create_run
-from meta_search.strategies import approx_tokens, make_strategy
+from crib.meta_search.archive import Archive, Outcome, code_hash
+from crib.meta_search.dashboard import SearchDashboard
+from crib.meta_search.search import SearchConfig, create_run
+from crib.meta_search.strategies import approx_tokens, make_strategy
 
 CODE = "def forward(self, taskInfo):\n    return 'x'\n"
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from meta_search.meta_agent import MetaAgent, ProposalError
+from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from tests.meta_search.conftest import MetaScript, proposal
 
 CODE_A = "def forward(self, taskInfo):\n    return 'a'\n"

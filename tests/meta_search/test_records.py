@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crib.storage import open_database
-from meta_search.records import ArchiveEntryRow, EvaluationRow
+from crib.meta_search.records import ArchiveEntryRow, EvaluationRow
 
 
 def _entry(**kw):

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from meta_search.records import ArchiveEntryRow, EvaluationRow
+from crib.meta_search.records import ArchiveEntryRow, EvaluationRow
 from tests.meta_search.helpers import (BROKEN, FORBIDDEN, WRONG, Script, agent, proposal,
                                        run_search, search_config)
 
-sandbox = pytest.importorskip("sandbox")
+sandbox = pytest.importorskip("crib.sandbox")
 if not hasattr(sandbox, "Sandbox"):
     pytest.skip("sandbox.Sandbox has not landed yet", allow_module_level=True)
 
@@ -152,8 +152,8 @@ ADAS_COT = '''def forward(self, taskInfo):
 
 
 def test_adas_format_import_runs_a_cot_agent(engine, scripted_server, tmp_path):
-    from meta_search.adas_import import import_into, read_adas_archive
-    from meta_search.archive import Archive
+    from crib.meta_search.adas_import import import_into, read_adas_archive
+    from crib.meta_search.archive import Archive
 
     path = tmp_path / "adas.json"
     path.write_text(json.dumps([{"thought": "CoT", "name": "Chain-of-Thought", "code": ADAS_COT,
@@ -161,7 +161,7 @@ def test_adas_format_import_runs_a_cot_agent(engine, scripted_server, tmp_path):
                                             " Median: 15.0%", "generation": "initial"}]))
     scripted_server.script(Script(proposals={}))
     config = search_config(generations=0, seeds=[])
-    from meta_search.search import create_run
+    from crib.meta_search.search import create_run
 
     create_run(engine, "imp", config)
     archive = Archive(engine, "imp")
@@ -175,7 +175,7 @@ def test_adas_format_import_runs_a_cot_agent(engine, scripted_server, tmp_path):
 
 
 def test_memory_aware_fitness_and_meta_lessons(engine, scripted_server):
-    from memory.store import MemoryStore
+    from crib.memory.store import MemoryStore
 
     script = Script(proposals={1: proposal("m1", agent(60, "m1")),
                                2: proposal("m2", agent(70, "m2"))})
@@ -187,7 +187,7 @@ def test_memory_aware_fitness_and_meta_lessons(engine, scripted_server):
     assert result.status == "done"
     evaluated = [e for e in _entries(engine, "mem") if e.status == "evaluated"]
     assert evaluated
-    from meta_search.archive import Archive
+    from crib.meta_search.archive import Archive
 
     scopes = set()
     for row in evaluated:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def per_problem_scores(url: str, run_id: str) -> dict[tuple[str, str, str], float]:
     from crib.storage import open_database
-    from meta_search.archive import Archive
+    from crib.meta_search.archive import Archive
 
     engine = open_database(url)
     try:

@@ -1,7 +1,7 @@
 """Static check, promotion rule and smoke-failure rule of the cascade."""
-from meta_search.archive import Outcome
-from meta_search.cascade import promote, smoke_failure
-from meta_search.static_check import static_check
+from crib.meta_search.archive import Outcome
+from crib.meta_search.cascade import promote, smoke_failure
+from crib.meta_search.static_check import static_check
 
 GOOD = '''
 from collections import Counter
@@ -51,7 +51,7 @@ def test_smoke_failure_on_error_or_all_zero():
 
 
 def test_stage_sizes_stop_below_the_full_split():
-    from meta_search.cascade import CascadePolicy
+    from crib.meta_search.cascade import CascadePolicy
 
     assert CascadePolicy(minibatch=10).stage_sizes(80) == [10, 30]
     assert CascadePolicy(minibatch=10).stage_sizes(20) == [10]

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from sandbox import Sandbox, check
+from crib.sandbox import Sandbox, check
 
 SECRET_VARS = ("CRIB_TEST_SECRET", "OPENAI_API_KEY")
 TIERS = ["snippet", "agent"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sandbox.agent_slots import GROW_AFTER_S, AgentSlotChooser, CpuMeter
+from crib.sandbox.agent_slots import GROW_AFTER_S, AgentSlotChooser, CpuMeter
 from tests.sandbox.conftest import agent_sandbox
 
 
@@ -134,7 +134,7 @@ def test_runs_waiting_on_the_model_grow_one_zygote_each(box):
 
 
 def test_a_release_wakes_one_waiter_and_a_declined_slot_goes_to_one_that_takes_any():
-    from sandbox.slots import SlotPool
+    from crib.sandbox.slots import SlotPool
 
     async def main():
         pool = SlotPool(1)

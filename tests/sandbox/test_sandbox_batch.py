@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from sandbox import Limits
-from sandbox.limits import MAX_BATCH_CALLS
+from crib.sandbox import Limits
+from crib.sandbox.limits import MAX_BATCH_CALLS
 from tests.scripted_server import Reply
 from tests.sandbox.conftest import openai_handler, run
 

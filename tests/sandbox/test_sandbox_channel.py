@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sandbox import Limits
+from crib.sandbox import Limits
 from tests.sandbox.conftest import openai_handler, run
 
 ADAS_COT = '''def forward(self, taskInfo):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import check
+from crib.sandbox import check
 
 CRIB = [str(Path(sys.executable).parent / "crib")]
 

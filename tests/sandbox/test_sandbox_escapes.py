@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Limits
+from crib.sandbox import Limits
 from tests.sandbox.conftest import run, slot_uid_pids
 
 

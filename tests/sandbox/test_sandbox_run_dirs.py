@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.run_dirs import LEGACY_S, PREFIX, YOUNG_S, claim_run_dir, sweep_stale_run_dirs
+from crib.sandbox.run_dirs import LEGACY_S, PREFIX, YOUNG_S, claim_run_dir, sweep_stale_run_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 

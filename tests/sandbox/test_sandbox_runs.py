@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 
-from sandbox import Limits, Sandbox
+from crib.sandbox import Limits, Sandbox
 from tests.sandbox.conftest import run
 
 
@@ -76,8 +76,8 @@ def test_32_concurrent_runs(sb):
 
 
 def test_unavailable_and_unsafe_mode():
-    from sandbox import SandboxUnavailable
-    from sandbox.check import CheckReport, TierStatus
+    from crib.sandbox import SandboxUnavailable
+    from crib.sandbox.check import CheckReport, TierStatus
 
     no = TierStatus(ok=False, reason="probe said no")
     report = CheckReport(platform="linux", machine="x86_64", root=True, bwrap=None,

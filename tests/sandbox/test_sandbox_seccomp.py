@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from sandbox.seccomp import (AUDIT_ARCH, CLONE, CLONE3, DENIED, IOCTL, RET_ALLOW, RET_ERRNO,
+from crib.sandbox.seccomp import (AUDIT_ARCH, CLONE, CLONE3, DENIED, IOCTL, RET_ALLOW, RET_ERRNO,
                              RET_KILL_PROCESS, TIOCSTI, X32_SYSCALL_BIT, build_filter)
 
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from sandbox import Limits, Sandbox, check
-from sandbox.forkserver import WARM_NAME
+from crib.sandbox import Limits, Sandbox, check
+from crib.sandbox.forkserver import WARM_NAME
 
 
 @pytest.fixture(scope="module")

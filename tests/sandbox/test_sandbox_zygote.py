@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Limits, Sandbox, check
+from crib.sandbox import Limits, Sandbox, check
 from tests.sandbox.conftest import agent_sandbox, slot_uid_pids
 
 
@@ -238,7 +238,7 @@ def test_read_only_paths_under_tmp_survive_cleaning(monkeypatch):
     ro.mkdir(parents=True)
     (ro / "data.txt").write_text("read-only data")
     os.chmod(ro.parent, 0o755)
-    from sandbox.layout import Layout
+    from crib.sandbox.layout import Layout
 
     original = Layout.read_paths
     monkeypatch.setattr(Layout, "read_paths", lambda self: [*original(self), str(ro)])

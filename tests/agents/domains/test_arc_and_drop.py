@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from agents.domains import get_domain
-from agents.domains.drop import drop_f1, normalize_answer
-from agents.problems import Problem
+from crib.agents.domains import get_domain
+from crib.agents.domains.drop import drop_f1, normalize_answer
+from crib.agents.problems import Problem
 
 A = get_domain("arc")
 D = get_domain("drop")

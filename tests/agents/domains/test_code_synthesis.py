@@ -12,11 +12,11 @@ import json
 
 import pytest
 
-from agents.domains import get_domain
-from agents.domains.base import DomainError
-from agents.domains.code_library import BY_NAME, REFERENCES
-from agents.domains.code_synthesis import build_snippet, make_task, parse_results, same
-from agents.problems import Problem
+from crib.agents.domains import get_domain
+from crib.agents.domains.base import DomainError
+from crib.agents.domains.code_library import BY_NAME, REFERENCES
+from crib.agents.domains.code_synthesis import build_snippet, make_task, parse_results, same
+from crib.agents.problems import Problem
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_partial_credit_is_the_fraction_of_hidden_tests(cs, arun):
 
 def test_a_candidate_cannot_fake_results_it_does_not_know(cs, arun):
     # Printing fake tagged lines only reports outputs; expectations never enter the snippet.
-    from agents.domains.code_synthesis import TAG
+    from crib.agents.domains.code_synthesis import TAG
     prob = Problem(id="p", input={"description": "d", "function_name": "f", "examples": []},
                    target={"tests": [{"args": [5], "output": 25}]})
     code = (f"import sys\nsys.__stdout__.write('{TAG}' + '{{\"i\": 0, \"out\": 0}}\\n')\n"

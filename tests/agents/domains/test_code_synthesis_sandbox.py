@@ -6,9 +6,9 @@ import inspect
 
 import pytest
 
-from agents.domains import get_domain
-from agents.domains.code_library import BY_NAME
-from sandbox import Limits, Sandbox, SandboxUnavailable
+from crib.agents.domains import get_domain
+from crib.agents.domains.code_library import BY_NAME
+from crib.sandbox import Limits, Sandbox, SandboxUnavailable
 
 
 async def _score_and_check(answers: dict[str, str]) -> dict[str, tuple[float, object]]:

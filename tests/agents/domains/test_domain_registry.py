@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.domains import DOMAINS, Domain, UnknownDomain, get_domain
-from agents.problems import Problem
-from agents.verdict import Verdict
+from crib.agents.domains import DOMAINS, Domain, UnknownDomain, get_domain
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
 
 NASTY = ["", "   ", "Ωmega ∑ 😀 ×÷", "x" * 300_000, "Answer: " + "9" * 10_000,
          "```python\nimport os\n```", "\\boxed{", "[[[[", "Answer: \x00\x01",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents.domains import get_domain
-from agents.domains.equation_balancer import check_equation
-from agents.problems import Problem
+from crib.agents.domains import get_domain
+from crib.agents.domains.equation_balancer import check_equation
+from crib.agents.problems import Problem
 
 E = get_domain("equation-balancer")
 PUZZLE = Problem(id="e", input="11 ? 19 ? 7 = 23", target="11 + 19 - 7 = 23")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agents.domains import get_domain
-from agents.domains.arith import ArithError, evaluate
-from agents.domains.base import DomainError
-from agents.domains.game24 import (all_solvable, check_expression, enumerate_solvable,
+from crib.agents.domains import get_domain
+from crib.agents.domains.arith import ArithError, evaluate
+from crib.agents.domains.base import DomainError
+from crib.agents.domains.game24 import (all_solvable, check_expression, enumerate_solvable,
                                    is_solvable, solve)
-from agents.problems import Problem
+from crib.agents.problems import Problem
 
 G = get_domain("game24")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.domains import get_domain
-from agents.problems import Problem
+from crib.agents.domains import get_domain
+from crib.agents.problems import Problem
 
 M = get_domain("math-numeric")
 C = get_domain("multiple-choice")

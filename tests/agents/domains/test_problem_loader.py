@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from agents.domains import get_domain
-from agents.problems import MAX_LISTED_ERRORS, DatasetLoadError, Problem, load_problems
+from crib.agents.domains import get_domain
+from crib.agents.problems import MAX_LISTED_ERRORS, DatasetLoadError, Problem, load_problems
 
 
 def write(path, text: str | bytes):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.library import (AgentSpec, agent_names, code_hash, list_agents, load_agent,
+from crib.agents.library import (AgentSpec, agent_names, code_hash, list_agents, load_agent,
                             normalise_code)
 
 SEEDS = ["cot", "cot-sc", "self-refine", "debate", "step-back", "quality-diversity",

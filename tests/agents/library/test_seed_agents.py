@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from agents.domains.game24 import Game24
-from agents.library import agent_names, load_agent
-from agents.llm import LLM, ModelSettings
-from agents.loop import LoopPolicy, SolveContext, solve_problem
-from agents.problems import Problem
+from crib.agents.domains.game24 import Game24
+from crib.agents.library import agent_names, load_agent
+from crib.agents.llm import LLM, ModelSettings
+from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
+from crib.agents.problems import Problem
 from crib.storage import open_database
-from sandbox import Limits, Sandbox
+from crib.sandbox import Limits, Sandbox
 from tests.scripted_server import Reply
 
 RIGHT = "4 * 5 - (6 - 10)"

@@ -3,7 +3,7 @@ tests/agents/conftest.py, bound to the scripted server (tests/scripted_server.py
 real HTTP clients (aiohttp for completions, langchain-openai/openai for streams)."""
 import pytest
 
-from agents.llm import LLM, Backoff, ModelSettings
+from crib.agents.llm import LLM, Backoff, ModelSettings
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Small helpers shared by the LLM layer tests."""
 from sqlalchemy import func, select
 
-from agents.records import CacheRow, CallRow
+from crib.agents.records import CacheRow, CallRow
 
 
 def count(engine, table) -> int:

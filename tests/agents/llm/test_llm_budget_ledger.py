@@ -3,8 +3,8 @@ import asyncio
 
 import pytest
 
-from agents.llm import BudgetExceeded
-from agents.llm.prices import cost_usd, price_of
+from crib.agents.llm import BudgetExceeded
+from crib.agents.llm.prices import cost_usd, price_of
 from tests.agents.llm.llm_helpers import calls, user
 from tests.scripted_server import Reply
 

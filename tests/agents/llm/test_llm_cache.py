@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from agents.llm import EndpointError
-from agents.llm.cache import cache_key
+from crib.agents.llm import EndpointError
+from crib.agents.llm.cache import cache_key
 from tests.agents.llm.llm_helpers import cache_rows, calls, user
 from tests.scripted_server import Reply
 
@@ -102,7 +102,7 @@ def test_unknown_cache_mode_is_refused(make_llm):
 
 def test_embedded_server_replays_across_restarts(engine, scripted_server):
     """The embedded server listens on a new port each start; its cache entries still replay."""
-    from agents.llm import ModelSettings, build_llm
+    from crib.agents.llm import ModelSettings, build_llm
     from tests.scripted_server import ScriptedServer
 
     roles = {"solver": ModelSettings(temperature=0.0, max_tokens=8, concurrency=2, timeout_s=10)}

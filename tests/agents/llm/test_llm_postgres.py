@@ -6,7 +6,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from agents.llm import LLM, Backoff, ModelSettings
+from crib.agents.llm import LLM, Backoff, ModelSettings
 from tests.agents.llm.llm_helpers import cache_rows, user
 
 pytestmark = pytest.mark.postgres

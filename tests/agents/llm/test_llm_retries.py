@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from agents.llm import EndpointError
-from agents.llm.retry import parse_retry_after
+from crib.agents.llm import EndpointError
+from crib.agents.llm.retry import parse_retry_after
 from tests.agents.llm.llm_helpers import calls, user
 from tests.scripted_server import Reply
 

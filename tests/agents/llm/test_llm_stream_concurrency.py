@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 
-from agents.llm import EndpointError, LLMError, ModelSettings, build_llm
+from crib.agents.llm import EndpointError, LLMError, ModelSettings, build_llm
 from tests.agents.llm.llm_helpers import calls, user
 from tests.scripted_server import Reply
 

@@ -5,8 +5,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from agents.llm import StructuredOutputError
-from agents.llm.json_repair import JSONRepairError, parse_json
+from crib.agents.llm import StructuredOutputError
+from crib.agents.llm.json_repair import JSONRepairError, parse_json
 from tests.agents.llm.llm_helpers import cache_rows, calls, user
 from tests.scripted_server import Reply
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from agents.llm import local_model
-from agents.llm.local_model import MODELS, ModelError
+from crib.agents.llm import local_model
+from crib.agents.llm.local_model import MODELS, ModelError
 
 FAST = "qwen2.5-coder-0.5b"
 

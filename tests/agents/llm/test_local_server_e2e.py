@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agents.llm import ModelSettings, build_llm
-from agents.llm.local_server import LocalServer
+from crib.agents.llm import ModelSettings, build_llm
+from crib.agents.llm.local_server import LocalServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[3]
@@ -52,7 +52,7 @@ def test_real_completion_structured_and_stream(local_server, engine):
 def test_embedded_server_is_recognised_by_url(local_server, engine):
     """Wired by hand (as crib does): the LLM still keys the cache by the model, not the port,
     caps concurrency at the server's slots + 1 and sends no hosted key."""
-    from agents.llm import LLM
+    from crib.agents.llm import LLM
 
     roles = {"solver": settings().model_copy(update={
         "base_url": local_server.base_url, "model": "qwen", "concurrency": 16,
@@ -82,7 +82,7 @@ def _wait_gone(pid: int, timeout_s: float = 30) -> bool:
 
 PARENT = """
 import sys, time
-from agents.llm.local_server import LocalServer
+from crib.agents.llm.local_server import LocalServer
 server = LocalServer(sys.argv[1], ctx=1024, warmup=False).start()
 print(server.process.pid, flush=True)
 time.sleep(600)
@@ -115,14 +115,14 @@ def test_stop_and_bad_model_file(tmp_path, local_model_path):
 
 SERVE = """
 import sys
-from agents.llm.local_server import LocalServer
+from crib.agents.llm.local_server import LocalServer
 LocalServer(sys.argv[1], ctx=1024, warmup=False).serve_forever(
     on_ready=lambda s: print(s.base_url, s.process.pid, flush=True), state_dir=sys.argv[2])
 """
 
 
 def test_serve_forever_is_listed_and_stops_on_sigterm(local_model_path, tmp_path):
-    from agents.llm.local_server import running_servers
+    from crib.agents.llm.local_server import running_servers
     from openai import OpenAI
 
     parent = subprocess.Popen([sys.executable, "-c", SERVE, str(local_model_path), str(tmp_path)],

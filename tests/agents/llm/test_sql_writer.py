@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from agents.llm.sql_writer import SqlWriter
+from crib.agents.llm.sql_writer import SqlWriter
 
 
 @pytest.fixture

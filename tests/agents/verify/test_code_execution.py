@@ -3,9 +3,9 @@ import asyncio
 
 import pytest
 
-from agents.problems import Problem
-from agents.verify import CodeExecution, VerifyContext
-from sandbox import Limits, Sandbox
+from crib.agents.problems import Problem
+from crib.agents.verify import CodeExecution, VerifyContext
+from crib.sandbox import Limits, Sandbox
 
 
 @pytest.fixture(scope="module")

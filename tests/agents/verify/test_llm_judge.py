@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from agents.llm import LLM, BudgetExceeded, ModelSettings
-from agents.problems import Problem
-from agents.verify import LLMJudge, VerifyContext
+from crib.agents.llm import LLM, BudgetExceeded, ModelSettings
+from crib.agents.problems import Problem
+from crib.agents.verify import LLMJudge, VerifyContext
 from crib.storage import open_database
 from tests.scripted_server import Reply
 

@@ -1,10 +1,10 @@
 """Verifiers that need neither a model nor a sandbox: agreement, the domain checker, combining."""
 import asyncio
 
-from agents.domains.game24 import Game24
-from agents.problems import Problem
-from agents.verdict import Verdict
-from agents.verify import (Agreement, CodeExecution, DomainChecker, LLMJudge, VerifyContext,
+from crib.agents.domains.game24 import Game24
+from crib.agents.problems import Problem
+from crib.agents.verdict import Verdict
+from crib.agents.verify import (Agreement, CodeExecution, DomainChecker, LLMJudge, VerifyContext,
                            answer_key, code_in, combine, default_verifiers, majority,
                            without_target)
 
