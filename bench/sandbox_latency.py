@@ -15,7 +15,7 @@ sandbox's own processes (fork-server, zygotes, their runs); 32 concurrent runs o
 the memory of the agent tier's zygotes after those (RSS and PSS per zygote, bubblewrap
 included) and of the snippet slots' warm children; and the baselines
 `python -c` and `python -I -S -c` as plain subprocesses. The load average is printed too: on a
-shared 2-core machine it moves every figure. Targets (DESIGN.md): snippet p50 <= 5 ms, agent
+shared 2-core machine it moves every figure. Targets (docs/targets.md): snippet p50 <= 5 ms, agent
 p50 <= 40 ms."""
 from __future__ import annotations
 

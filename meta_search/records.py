@@ -14,7 +14,7 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Index, Integer, Strin
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Archive statuses (DESIGN.md): where a candidate stopped in the cascade.
+# Archive statuses: where a candidate stopped in the cascade.
 PROPOSED = "proposed"          # written, not yet (fully) run
 SMOKE_FAILED = "smoke_failed"  # errors or all-zero on the smoke problems after the debug rounds
 MINIBATCH = "minibatch"        # scored on the minibatch, not promoted to full validation
