@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from crib.agents.llm.errors import BudgetExceeded  # its light module, not the lazy package
+from crib.agents.prompt_sheet import PromptSheet
 from crib.agents.verdict import Verdict
 
 # Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
@@ -70,7 +71,10 @@ class Attempt(Usage):
     error: str | None = None
     limit_hit: str | None = None
     cheatsheet_version: str | None = None
-    memory_entry_ids: list[str] = Field(default_factory=list)
+    memory_entry_ids: list[str] = Field(default_factory=list)  # entries that were in a prompt
+    # The attempt's run_python snippets {code, ok, stdout, error}: skill capture reads them
+    # (agents/skills.py); kept out of the stored records.
+    snippets: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
 
 
 def attempt_id(run_id: str | None, problem_id: str, code_hash: str, policy: str, index: int) -> str:
@@ -79,11 +83,12 @@ def attempt_id(run_id: str | None, problem_id: str, code_hash: str, policy: str,
 
 
 class ModelBridge:
-    """The RPC handler for one attempt: guest `complete` requests -> `llm.complete`."""
+    """The RPC handler for one attempt: guest `complete` requests -> `llm.complete`, with the
+    attempt's sheet placed in its solver calls (`agents/prompt_sheet.py`)."""
 
     def __init__(self, llm: Any, *, run_id: str | None, attempt_id: str, index: int,
                  problem_spend: Spend, max_calls: int | None, max_tokens: int | None,
-                 default_temperature: float | None = None):
+                 default_temperature: float | None = None, sheet: PromptSheet | None = None):
         self.llm = llm
         self.run_id = run_id
         self.attempt_id = attempt_id
@@ -93,6 +98,7 @@ class ModelBridge:
         self.max_calls = max_calls
         self.max_tokens = max_tokens
         self.default_temperature = default_temperature
+        self.sheet = sheet or PromptSheet()
         self.errors: list[str] = []
         self.budget_error: BaseException | None = None
         self._seen: Counter[str] = Counter()
@@ -118,6 +124,7 @@ class ModelBridge:
         messages = params.get("messages")
         role = params.get("role") or "solver"
         role = role if role in ALLOWED_ROLES else "solver"
+        messages = self.sheet.place(messages, role)
         sampling = {k: params.get(k) for k in ("temperature", "max_tokens", "stop", "seed",
                                                 "response_format")}
         if isinstance(sampling["stop"], str):

@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,20 +33,14 @@ from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.attempts import (Attempt, ModelBridge, Spend, Usage, attempt_id, clock_ms,
                              output_text, sandbox_error, save_attempts)
 from crib.agents.problems import Problem
+from crib.agents.prompt_sheet import PromptSheet
 from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
 from crib.agents.verify.base import clip
 
-
-class MemoryHook(Protocol):
-    """The seam the memory layer plugs into (wired by `crib`; optional)."""
-
-    async def prepare(self, problem: Problem) -> tuple[str, list[str], Any]:
-        """(cheatsheet text, ids of the entries rendered into it, sheet version)."""
-
-    async def after(self, problem: Problem, outcome: "ProblemOutcome") -> None:
-        """Curate after the problem is done (gated by the outcome's verdicts)."""
+if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
+    from crib.agents.memory_hook import MemoryHook
 
 
 class LoopPolicy(BaseModel):
@@ -70,7 +64,7 @@ class SolveContext:
     llm: Any
     sandbox: Any
     run_id: str | None = None
-    memory: MemoryHook | None = None
+    memory: "MemoryHook | None" = None  # agents/memory_hook.py: the sheet and the counters
     engine: Any = None  # SQLAlchemy Engine: attempts are recorded when given
     verifiers: list[Verifier] | None = None  # None: default_verifiers(domain)
     limits: Any = None  # sandbox Limits for agent runs (None: `agent_limits()`)
@@ -190,14 +184,15 @@ class _Solver:
         aid = attempt_id(ctx.run_id, self.problem.id, spec.code_hash, self.policy.kind, index)
         a = Attempt(id=aid, run_id=ctx.run_id, problem_id=self.problem.id, agent_name=spec.name,
                     agent_hash=spec.code_hash, policy=self.policy.kind, index=index,
-                    feedback_in=feedback, memory_entry_ids=list(self.entry_ids),
+                    feedback_in=feedback,
                     cheatsheet_version=None if self.sheet_version is None
                     else str(self.sheet_version))
         bridge = ModelBridge(ctx.llm, run_id=ctx.run_id, attempt_id=aid, index=index,
                              problem_spend=self.spend, max_calls=self.policy.max_calls,
                              max_tokens=self.policy.max_tokens,
                              default_temperature=self.policy.sample_temperature
-                             if self.policy.kind in ("best-of-n", "vote") else None)
+                             if self.policy.kind in ("best-of-n", "vote") else None,
+                             sheet=PromptSheet(self.sheet, self.entry_ids))
         task = self.task if not feedback else f"{self.task}\n\n{feedback}"
         start = time.perf_counter()
         kwargs: dict[str, Any] = {"task": task, "answer_format": self.fmt,
@@ -205,7 +200,7 @@ class _Solver:
                                   "limits": ctx.limits if ctx.limits is not None
                                   else agent_limits()}
         try:
-            result = await ctx.sandbox.run_agent(spec.code, **kwargs)
+            result = await ctx.sandbox.run_agent(spec.program, **kwargs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the sandbox itself failed: this attempt's error, not the run's
@@ -230,6 +225,7 @@ class _Solver:
         a.calls, a.cached_calls = bridge.spend.calls, bridge.spend.cached_calls
         a.tokens_in, a.tokens_out = bridge.spend.tokens_in, bridge.spend.tokens_out
         a.cost_usd = bridge.spend.cost_usd
+        a.memory_entry_ids = bridge.sheet.shown()
         a.wall_ms = clock_ms(start)
         return a
 

@@ -1,5 +1,7 @@
-"""The loop's memory seam filled by the memory layer: a sheet before each problem, and after it
-the outcome counters (moved by Crib on the verdict) and curation (proposed by the curator)."""
+"""The loop's memory seam (`SolveContext.memory`), filled by the memory layer: a sheet before
+each problem, and after it the entries' counters (moved by Crib on each attempt's verdict, for
+the entries that were in a prompt of that attempt) and curation (proposed by the curator).
+Defined once, here; crib's wiring builds it (`crib.context`)."""
 from __future__ import annotations
 
 import asyncio
@@ -24,28 +26,43 @@ def outcome_verdict(outcome: Any) -> Verdict:
 
 
 class MemoryHook:
+    """What the solve loop asks of memory: `prepare` before a problem, `after` once it is done."""
+
     def __init__(self, store: Any, *, mode: str, scope: str, run_id: str | None, llm: Any,
                  gating: bool = True, token_budget: int = 1500) -> None:
         self.store = store
         self.run_id = run_id
         complete = llm.completer("curator", run_id=run_id)
         model = getattr(llm.role("curator"), "model", None)
-        self.session = MemorySession(store, mode, scope, complete=complete, token_budget=token_budget,
-                                     gating=gating, model=model)
+        self.session = MemorySession(store, mode, scope, complete=complete,
+                                     token_budget=token_budget, gating=gating, model=model)
         self._contexts: dict[str, MemoryContext] = {}
         self.last_sheet = ""  # what the latest prepare() rendered (chat's /memory shows it)
+        self.skills: Any = None  # an agents.skills.SkillLoop when the run learns skills
+
+    def skill_sources(self) -> dict[str, str]:
+        """The promoted skills' code, importable in the sandbox as `skills`."""
+        return self.skills.sources() if self.skills is not None else {}
 
     async def prepare(self, problem: Problem) -> tuple[str, list[str], Any]:
+        """(the sheet text, the ids of the entries rendered into it, the sheet version)."""
         ctx = await self.session.prepare(problem_text(problem))
         self._contexts[problem.id] = ctx
         self.last_sheet = ctx.text
         return ctx.text, ctx.entry_ids, ctx.version
 
     async def after(self, problem: Problem, outcome: Any) -> None:
+        """Move the counters of the entries each attempt showed the model (its
+        `memory_entry_ids`) on that attempt's verdict, then record and curate."""
         ctx = self._contexts.pop(problem.id, None)
         verdict = outcome_verdict(outcome)
-        if ctx is not None and ctx.entry_ids:
-            await asyncio.to_thread(self.store.record_outcome, ctx.entry_ids, verdict, run_id=self.run_id)
+        for attempt in outcome.attempts:
+            if attempt.memory_entry_ids:
+                await asyncio.to_thread(self.store.record_outcome, attempt.memory_entry_ids,
+                                        attempt.passed, run_id=self.run_id,
+                                        attempt_id=attempt.id)
+        if self.skills is not None:  # Crib's own capture and tests: before the curator's call
+            await self.skills.after(problem, outcome)
         answer = "" if outcome.answer is None else str(outcome.answer)
         await self.session.after(problem_text(problem), answer, verdict, problem_id=problem.id,
                                  run_id=self.run_id, feedback=verdict.feedback or None, context=ctx)

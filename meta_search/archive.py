@@ -7,8 +7,6 @@ reformatting or comments do not hide a copy) and kept, marked `duplicate_of`.
 """
 from __future__ import annotations
 
-import ast
-import hashlib
 from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict
@@ -16,18 +14,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crib.agents.library import code_hash
 from crib.agents.stats import fitness_ci
 from crib.meta_search.records import (PROPOSED, REJECTED, ArchiveEntryRow, EvaluationRow,
                                  FitnessRow, SearchRunRow)
-
-
-def code_hash(code: str) -> str:
-    """sha256 of the code's AST dump (text when it does not parse)."""
-    try:
-        canonical = ast.dump(ast.parse(code))
-    except (SyntaxError, ValueError):
-        canonical = "\n".join(line.rstrip() for line in code.strip().splitlines())
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Fitness(BaseModel):

@@ -1,9 +1,11 @@
 """The seed agent library: agents stored as code strings, loaded as text and never imported.
 
 Each seed is a data file `agents/library/<name>.py` (underscores in the file name, hyphens in
-the agent name) defining `forward`; its module docstring's first line is the agent's one-line
+the agent name) defining `forward(task)` and importing what it uses from the guest prelude
+(`from crib_runtime import ...`); its module docstring's first line is the agent's one-line
 `thought`. The code runs only inside the sandbox (`Sandbox.run_agent`), so this module reads
-files and parses nothing beyond the docstring (`ast.parse` compiles no code and runs none).
+files and parses code without running it (`ast.parse` compiles no code and runs none). ADAS
+agents (`forward(self, taskInfo)`) load too: `AgentSpec.program` adapts them (`_adas.py`).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from crib.agents.library._adas import AgentAPI, agent_api, program_of  # noqa: F401 - public
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 
@@ -33,6 +37,16 @@ class AgentSpec(BaseModel):
         if not self.code_hash:
             self.code_hash = code_hash(self.code)
 
+    @property
+    def api(self) -> AgentAPI:
+        """"crib" (`forward(task)`) or "adas" (`forward(self, taskInfo)`, run adapted)."""
+        return agent_api(self.code)
+
+    @property
+    def program(self) -> str:
+        """The code the sandbox runs: `code` itself, or an ADAS agent's code adapted."""
+        return program_of(self.code)
+
 
 def normalise_code(code: str) -> str:
     """Line endings, trailing spaces and surrounding blank lines do not change an agent."""
@@ -41,7 +55,14 @@ def normalise_code(code: str) -> str:
 
 
 def code_hash(code: str) -> str:
-    return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+    """The identity of an agent's code: sha256 of its syntax tree, so formatting and comments
+    do not make a different agent (the archive finds duplicates by it, attempts are keyed by
+    it); the normalised text for code that does not parse."""
+    try:
+        canonical = ast.dump(ast.parse(code))
+    except (SyntaxError, ValueError):
+        canonical = normalise_code(code)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def thought_of(code: str) -> str:

@@ -5,6 +5,9 @@ independent, so they go to the model in one batch (one model latency, not five).
 counted on the final answer line (spaces and case ignored); the winning reply is returned whole
 so the domain can extract its answer.
 """
+from collections import Counter
+
+from crib_runtime import answer_format, llm_many
 
 
 def forward(task):

@@ -4,6 +4,9 @@ Crib's version of the Dynamic Cheatsheet generator (Suzgun et al., 2025) in Crib
 The model may end a reply with a fenced Python block and the marker EXECUTE CODE!; the block
 runs in the snippet tier and its output is fed back, up to three rounds.
 """
+import re
+
+from crib_runtime import answer_format, cheatsheet, llm, run_python
 
 
 def forward(task):

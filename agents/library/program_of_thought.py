@@ -1,9 +1,12 @@
-"""Program-of-Thought: the model writes a Python program, the sandbox runs it, its output is the answer.
+"""Program-of-Thought: the model writes a program, the sandbox runs it, its output is the answer.
 
 Crib's version of PoT (Chen et al., 2022) in Crib's agent API. The program runs in the snippet
 tier through `run_python`; when it fails, prints nothing or prints None, that goes back to the
 model for up to two repairs.
 """
+import re
+
+from crib_runtime import answer_format, llm, run_python
 
 
 def forward(task):

@@ -3,6 +3,7 @@
 Crib's version of Think-and-Execute (Chae et al., 2024) in Crib's agent API: one call plans an
 algorithm as Python-like pseudocode, a second call executes it by hand on this task.
 """
+from crib_runtime import answer_format, llm
 
 
 def forward(task):

@@ -50,19 +50,8 @@ def _call_entry(fn: object, inputs: object) -> object:
     return fn(inputs)
 
 
-def _positional_params(fn: object) -> int:
-    """How many positional parameters `fn` takes. A plain function's code object says so
-    (importing `inspect` would cost every agent-tier zygote more than the rest of its runtime)."""
-    code = getattr(fn, "__code__", None)
-    if code is not None and not hasattr(fn, "__self__"):
-        return code.co_argcount
-    import inspect
-
-    return len([p for p in inspect.signature(fn).parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
-
-
 def _run_agent(code: str, path: str, req: dict) -> object:
+    """One API: the agent's code defines `forward(task)` (ADAS agents arrive already adapted)."""
     import crib_runtime as rt
 
     rt.task, rt.answer_format, rt.cheatsheet = (
@@ -71,11 +60,8 @@ def _run_agent(code: str, path: str, req: dict) -> object:
     exec(compile(code, path, "exec"), ns)
     forward = ns.get("forward")
     if not callable(forward):
-        raise NameError("the agent code defines no forward() function")
-    if _positional_params(forward) >= 2:  # ADAS: forward(self, taskInfo)
-        result = forward(rt.AgentSystem(ns), rt.Info("task", "User", rt.task, -1))
-    else:  # Crib: forward(task)
-        result = forward(rt.task)
+        raise NameError("the agent code defines no forward(task) function")
+    result = forward(rt.task)
     if isinstance(result, rt.Info):
         result = result.content
     return result
@@ -102,12 +88,15 @@ def rehearse(env: dict[str, str]) -> None:
 
     os.environ.clear()
     os.environ.update(env)
-    job = marshal.loads(marshal.dumps({"code": "x = 1\n", "request": {"mode": "snippet", "entry": None}}))
-    exec(compile(job["code"], "main.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
+    job = marshal.loads(marshal.dumps({"code": "x = 1\n",
+                                       "request": {"mode": "snippet", "entry": None}}))
+    exec(compile(job["code"], "main.py", "exec"),
+         {"__name__": "__main__", "__builtins__": builtins})
     value, _ = _encode_value({"value": [1, "a", 1.5, None, True]})
     ru = resource.getrusage(resource.RUSAGE_SELF)
     json.dumps({"method": "result", "params": {"value": value, "error": None, "error_type": None,
-                "exit_code": 0, "cpu_ms": ru.ru_utime * 1000.0, "maxrss_kb": ru.ru_maxrss}}, default=repr)
+                "exit_code": 0, "cpu_ms": ru.ru_utime * 1000.0, "maxrss_kb": ru.ru_maxrss}},
+               default=repr)
 
 
 def run_job(job_fd: int = JOB_FD) -> int:
@@ -117,6 +106,10 @@ def run_job(job_fd: int = JOB_FD) -> int:
     req, code, code_path = job["request"], job["code"], "main.py"
     if job.get("files"):
         _write_files(job["files"])
+    if req.get("skills"):  # the promoted skills, importable as `skills` (only when sent)
+        import crib_skills
+
+        crib_skills.install(req["skills"])
     sys.argv = ["main.py"]
     value, error, error_type, exit_code = None, None, None, 0
     try:

@@ -1,13 +1,13 @@
-"""The runtime an agent sees inside the sandbox.
+"""The agent prelude: the runtime an agent's code imports inside the sandbox.
 
-Two APIs over the same channel to the host:
-- ADAS-compatible: `Info`, `LLMAgentBase`, agents as `forward(self, taskInfo)`, so published
-  ADAS agents run unchanged;
-- Crib's own: `llm`, `llm_many`, `llm_json`, `run_python`, and the plain values `task`,
-  `answer_format`, `cheatsheet`, for agents written as `forward(task)`.
-Independent completions can go in one request (`llm_many`, `complete_many`,
-`LLMAgentBase.query_many`): the host runs them at once, so they take one model latency, not n.
-See docs/agent-api.md."""
+An agent is written as `forward(task)` and imports what it uses from here, e.g.
+`from crib_runtime import answer_format, cheatsheet, llm, llm_many` (the names are `PRELUDE`).
+`task`, `answer_format` and `cheatsheet` are filled in by the bootstrap before the agent's code
+runs, so importing them gives this run's values. `Info` and `LLMAgentBase` are ADAS's building
+blocks, usable from `forward(task)` too; agents written as ADAS's `forward(self, taskInfo)` run
+through the adapter in crib_adas.py. Independent completions can go in one request
+(`llm_many`, `complete_many`, `LLMAgentBase.query_many`): the host runs them at once, so they
+take one model latency, not n. See docs/agent-api.md."""
 from __future__ import annotations
 
 import json
@@ -15,11 +15,12 @@ import random
 import re
 import string
 from collections import namedtuple
+
+from crib_channel import BudgetExceeded, ChannelError, channel
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only (postponed): importing typing costs every zygote start
     from typing import Any
-
-from crib_channel import BudgetExceeded, ChannelError, channel
 
 # Filled in by the bootstrap before the agent's code runs.
 task: str = ""
@@ -248,38 +249,24 @@ class LLMAgentBase:
         return self.query(input_infos, instruction, iteration_idx=iteration_idx)
 
 
-class AgentSystem:
-    """The `self` of an ADAS `forward(self, taskInfo)`. Unknown attributes resolve to names the
-    agent's code defined at module level, which some ADAS agents call as `self.helper(...)`."""
-
-    def __init__(self, namespace: dict[str, Any]) -> None:
-        self._namespace = namespace
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_namespace"][name]
-        except KeyError:
-            raise AttributeError(f"the agent has no attribute {name!r}") from None
-
-
 def agent_globals() -> dict[str, Any]:
-    """What an agent's code finds already defined (ADAS code uses these without importing)."""
+    """The namespace an agent's code runs in: the prelude, and the standard-library names ADAS's
+    own harness had in scope (its agents use them without importing). Written agents import
+    what they use; these are predefined so that code which forgot an import still runs."""
     import collections
     import itertools
     import math
 
-    return {
-        "__name__": "agent", "__builtins__": __builtins__,
-        "Info": Info, "LLMAgentBase": LLMAgentBase, "json": json, "re": re, "random": random,
-        "math": math, "itertools": itertools, "collections": collections,
-        "Counter": collections.Counter,
-        "llm": llm, "llm_many": llm_many, "llm_json": llm_json, "run_python": run_python,
-        "complete": complete, "complete_many": complete_many,
-        "get_cheatsheet": get_cheatsheet, "task": task, "answer_format": answer_format,
-        "cheatsheet": cheatsheet, "BudgetExceeded": BudgetExceeded, "ChannelError": ChannelError,
-    }
+    here = globals()  # read now: the bootstrap has set task, answer_format and cheatsheet
+    names = {name: here[name] for name in PRELUDE}
+    names.update({"__name__": "agent", "__builtins__": __builtins__, "json": json, "re": re,
+                  "random": random, "math": math, "itertools": itertools,
+                  "collections": collections, "Counter": collections.Counter})
+    return names
 
 
-__all__ = ["Info", "LLMAgentBase", "AgentSystem", "llm", "llm_many", "llm_json", "run_python",
-           "complete", "complete_many", "MAX_BATCH", "get_cheatsheet", "parse_json_reply", "task",
-           "answer_format", "cheatsheet", "BudgetExceeded", "ChannelError"]
+# What an agent may import from this module; agent_api.md (next to it) describes each one.
+__all__ = ["task", "answer_format", "cheatsheet", "llm", "llm_many", "llm_json", "complete",
+           "complete_many", "run_python", "get_cheatsheet", "parse_json_reply", "Info",
+           "LLMAgentBase", "MAX_BATCH", "BudgetExceeded", "ChannelError"]
+PRELUDE = tuple(__all__)

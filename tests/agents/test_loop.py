@@ -212,7 +212,7 @@ class RecordingMemory:
         self.after_calls = []
 
     async def prepare(self, problem):
-        return "TRICK: multiply first.", ["e1", "e2"], 7
+        return "[e1] TRICK: multiply first.", ["e1", "e2"], 7  # e2 did not fit the sheet
 
     async def after(self, problem, outcome):
         self.after_calls.append((problem.id, outcome.passed))
@@ -227,7 +227,8 @@ def test_memory_seam_sheet_reaches_the_agent_and_after_sees_the_outcome(
     assert "TRICK: multiply first." in scripted_server.chat_requests[0].body["messages"][0]["content"]
     assert ctx.memory.after_calls == [("p1", True)] and out.cheatsheet_version == "7"
     [row] = rows(engine)
-    assert (row.cheatsheet_version, row.memory_entry_ids) == ("7", ["e1", "e2"])
+    # Only the entries that were in a prompt count as used by the attempt.
+    assert (row.cheatsheet_version, row.memory_entry_ids) == ("7", ["e1"])
 
 
 def test_judge_verifier_spend_is_charged_to_the_attempt(ctx, scripted_server):

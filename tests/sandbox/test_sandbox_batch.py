@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from crib.agents.library import program_of
 from crib.sandbox import Limits
 from crib.sandbox.limits import MAX_BATCH_CALLS
 from tests.scripted_server import Reply
@@ -157,7 +158,7 @@ def test_adas_query_many_matches_single_queries(sb, scripted_server):
     scripted_server.script(lambda body: Reply(
         text=json.dumps({"thinking": "hmm", "answer": body["temperature"]}), delay_s=0.3))
     seen = []
-    r = asyncio.run(sb.run_agent(ADAS_QUERY_MANY, task="What is 6*7?",
+    r = asyncio.run(sb.run_agent(program_of(ADAS_QUERY_MANY), task="What is 6*7?",
                                  rpc=openai_handler(scripted_server, seen, max_retries=0)))
     assert r.ok, (r.error, r.stderr)
     hot = r.value["hot"]

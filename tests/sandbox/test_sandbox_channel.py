@@ -1,10 +1,11 @@
 """The narrow channel: LLM completions through the caller's handler, budgets, the cheatsheet,
-nested snippet runs, protocol violations, and agents in both the ADAS and Crib styles."""
+nested snippet runs, protocol violations, and agents in Crib's API and ADAS's (adapted)."""
 import asyncio
 import json
 
 import pytest
 
+from crib.agents.library import program_of
 from crib.sandbox import Limits
 from tests.sandbox.conftest import openai_handler, run
 
@@ -40,7 +41,10 @@ ADAS_COT_SC = '''def forward(self, taskInfo):
     return answer
 '''
 
-CRIB_AGENT = '''def forward(task):
+CRIB_AGENT = '''from crib_runtime import answer_format, cheatsheet, llm_json, run_python
+
+
+def forward(task):
     plan = llm_json("Plan: " + task, {"type": "object", "required": ["expr"],
                                       "properties": {"expr": {"type": "string"}}})
     r = run_python("def calc():\\n    return " + plan["expr"], entry="calc")
@@ -127,7 +131,7 @@ def test_cheatsheet_and_nested_run_python(sb, tier):
 def test_adas_cot_agent_through_scripted_server(sb, tier, scripted_server):
     scripted_server.script(lambda req: json.dumps({"thinking": "6 times 7", "answer": "42"}))
     seen = []
-    r = asyncio.run(sb.run_agent(ADAS_COT, task="What is 6*7?", tier=tier,
+    r = asyncio.run(sb.run_agent(program_of(ADAS_COT), task="What is 6*7?", tier=tier,
                                  answer_format="Reply with the number only.",
                                  rpc=openai_handler(scripted_server, seen)))
     assert r.ok, (r.error, r.stderr)
@@ -146,7 +150,7 @@ def test_adas_cot_sc_agent(sb, scripted_server):
     scripted_server.script(lambda req: json.dumps({"thinking": "...", "answer": next(answers)}))
     seen = []
     handler = openai_handler(scripted_server, seen)
-    r = asyncio.run(sb.run_agent(ADAS_COT_SC, task="6*7?", rpc=handler))
+    r = asyncio.run(sb.run_agent(program_of(ADAS_COT_SC), task="6*7?", rpc=handler))
     assert r.ok, (r.error, r.stderr)
     assert r.value == "42" and r.rpc_calls == 3 and seen[0]["temperature"] == 0.8
 
@@ -163,7 +167,7 @@ def test_crib_style_agent(sb, tier):
 def test_adas_self_attribute_and_missing_forward(sb):
     code = ("def helper(x):\n    return x.upper()\n"
             "def forward(self, taskInfo):\n    return self.helper(taskInfo.content)\n")
-    r = asyncio.run(sb.run_agent(code, task="shout", tier="snippet"))
+    r = asyncio.run(sb.run_agent(program_of(code), task="shout", tier="snippet"))
     assert r.ok and r.value == "SHOUT"
     r = asyncio.run(sb.run_agent("x = 1", task="t", tier="snippet"))
-    assert not r.ok and "defines no forward()" in r.error
+    assert not r.ok and "defines no forward(task)" in r.error

@@ -1,0 +1,40 @@
+"""The ADAS adapter, host side: which API an agent's code is written in, and the program the
+sandbox runs for it.
+
+Crib runs one agent API, `forward(task)`. ADAS agents (`forward(self, taskInfo)` built from
+`LLMAgentBase`) keep their code unchanged: the program sent to the sandbox is that code plus
+two lines at the end that pass its `forward` through the guest's `crib_adas.adapt_forward`
+(appended, so a traceback's line numbers are the agent's own). Parsing only: nothing runs here.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Literal
+
+AgentAPI = Literal["crib", "adas"]
+
+ADAPTER = (
+    "\n\n# Added by Crib's ADAS adapter: this agent is written as forward(self, taskInfo).\n"
+    "from crib_adas import adapt_forward as _crib_adapt_forward  # noqa: E402\n"
+    "forward = _crib_adapt_forward(forward)\n"
+)
+
+
+def agent_api(code: str) -> AgentAPI:
+    """"adas" when the top-level `forward` takes two positional parameters (`self, taskInfo`),
+    else "crib" (also for code that does not parse: the sandbox reports its syntax error)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return "crib"
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "forward":
+            positional = len(node.args.posonlyargs) + len(node.args.args)
+            return "adas" if positional == 2 else "crib"
+    return "crib"
+
+
+def program_of(code: str) -> str:
+    """What the sandbox runs for `code`: the code itself, or for an ADAS agent the code with
+    the adapter appended."""
+    return code if agent_api(code) == "crib" else code.rstrip("\n") + "\n" + ADAPTER
