@@ -146,6 +146,7 @@ class _Solver:
         self.task = _render(domain, problem)
         self.fmt = _answer_format(domain, problem)
         self.sheet, self.entry_ids, self.sheet_version = "", [], None
+        self.skills: dict[str, str] = {}  # promoted skills, importable in the sandbox
         self.notes: list[str] = []
 
     def verify_context(self, a: Attempt, samples: list[Any]) -> VerifyContext:
@@ -199,6 +200,8 @@ class _Solver:
                                   "cheatsheet": self.sheet, "rpc": bridge,
                                   "limits": ctx.limits if ctx.limits is not None
                                   else agent_limits()}
+        if self.skills:
+            kwargs["skills"] = self.skills
         try:
             result = await ctx.sandbox.run_agent(spec.program, **kwargs)
         except asyncio.CancelledError:
@@ -210,6 +213,7 @@ class _Solver:
             raise bridge.budget_error
         if result is not None:
             a.limit_hit = getattr(result, "limit_hit", None) or None
+            a.snippets = list(getattr(result, "snippets", None) or [])
             # An agent that caught a failed call (a budget, an endpoint error) and still
             # returned normally has an answer: keep it.
             returned = (getattr(result, "error", None) is None
@@ -292,6 +296,8 @@ async def solve_problem(problem: Problem, domain: Any, spec: Any, ctx: SolveCont
         try:
             s.sheet, s.entry_ids, s.sheet_version = await ctx.memory.prepare(problem)
             s.sheet = s.sheet or ""
+            skills = getattr(ctx.memory, "skill_sources", None)  # optional on a MemoryHook
+            s.skills = await asyncio.to_thread(skills) if skills is not None else {}
         except BudgetExceeded:
             raise
         except Exception as exc:  # no sheet is better than no answer

@@ -191,6 +191,13 @@ async def run_solve(
         on_start(run_id, len(loaded.problems), len(done))
 
     memory = ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id) if opts.memory != "none" else None
+    if memory is not None and opts.memory in ("dc-cu", "dc-rs"):  # cheatsheet modes learn skills
+        from crib.agents.skills import SkillLoop
+
+        memory.skills = SkillLoop(
+            ctx.memory_store, opts.scope or opts.domain, domain, ctx.sandbox,
+            complete=ctx.llm.completer("curator", run_id=run_id), run_id=run_id,
+            model=getattr(ctx.llm.role("curator"), "model", None), seed=opts.seed)
     # Locally, a problem's attempts are written with its result (one transaction, below);
     # elsewhere (Ray) the workers write them.
     local = executor.name == "local"

@@ -6,9 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Kind = Literal["strategy", "code", "pitfall", "fact"]
+Kind = Literal["strategy", "code", "pitfall", "fact", "skill"]
 Status = Literal["active", "quarantined", "archived"]
-KINDS: tuple[str, ...] = ("strategy", "code", "pitfall", "fact")
+KINDS: tuple[str, ...] = ("strategy", "code", "pitfall", "fact", "skill")
+# Kinds the curator may write: a skill comes only from code Crib ran and tested (memory/skills.py).
+CURATOR_KINDS: tuple[str, ...] = ("strategy", "code", "pitfall", "fact")
 STATUSES: tuple[str, ...] = ("active", "quarantined", "archived")
 # The fields an event restores on rollback; counters are outcome statistics, not content.
 CONTENT_FIELDS: tuple[str, ...] = ("kind", "title", "body", "tags", "status", "pinned")

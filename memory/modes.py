@@ -176,7 +176,10 @@ class MemorySession:
     def relevant_entries(self, problem: str, context: MemoryContext | None = None) -> list[MemoryEntry]:
         """What the curator sees: the entries that were in the prompt, then the most similar
         (or, without an index, the most useful) live entries, up to curate_k."""
-        live = {e.id: e for e in self.store.entries(self.scope, status=("active", "quarantined"))}
+        # Skills are Crib's (tested code, memory/skills.py): the curator neither sees nor edits
+        # them.
+        live = {e.id: e for e in self.store.entries(self.scope, status=("active", "quarantined"))
+                if e.kind != "skill"}
         chosen = [i for i in (context.entry_ids if context else []) if i in live]
         if self.store.index is not None and live:
             chosen += [e.id for e, _ in self.store.search(self.scope, problem, self.curate_k, status=None) if e.id in live]

@@ -211,10 +211,14 @@ def _ids(op: Any) -> list[str]:
 def _check(op: Any, entries: dict[str, MemoryEntry], policy: CurationPolicy, touched: set[str]) -> str | None:
     if isinstance(op, NoopOp):
         return None
+    if getattr(op, "kind", None) == "skill":  # a skill is code that passed Crib's own tests
+        return "the curator cannot write skills; Crib captures them from verified code"
     for ident in _ids(op):
         entry = entries.get(ident)
         if entry is None:
             return f"unknown entry id {ident!r} in this scope"
+        if entry.kind == "skill":
+            return f"entry {ident!r} is a skill; only Crib's tests change skills"
         if entry.status == "archived":
             return f"entry {ident!r} is archived"
         if ident in touched:

@@ -113,3 +113,22 @@ class OutcomeRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     attempt_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SkillTrialRow(Base):
+    """One run of a skill on one problem: a test before promotion (`test`) or a later call by
+    an attempt (`use`), with the checker's verdict. A skill's record and standing come from
+    here (memory/skills.py); its code and status changes are ordinary memory events."""
+
+    __tablename__ = "memory_skill_trials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(200), index=True)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    entry_version: Mapped[int] = mapped_column(Integer)
+    trial: Mapped[str] = mapped_column(String(8))  # test, use
+    problem_id: Mapped[str | None] = mapped_column(String(200))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str | None] = mapped_column(Text)  # the error or the checker's feedback
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

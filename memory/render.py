@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crib.memory.models import MemoryEntry
+from crib.memory.skills import SkillRecord, skill_block
 from crib.memory.tokens import TokenCounter
 
 SHEET_HEADER = "## Cheatsheet (curated from earlier problems; ids in brackets)\n"
@@ -35,14 +36,17 @@ def rank(entries: list[MemoryEntry], relevance: dict[str, float] | None = None) 
     return sorted(entries, key=key)
 
 
-def format_entry(e: MemoryEntry) -> str:
+def format_entry(e: MemoryEntry, records: dict[str, SkillRecord] | None = None) -> str:
+    if e.kind == "skill":
+        return skill_block(e, (records or {}).get(e.id))
     pin = " pinned" if e.pinned else ""
     tags = f" tags: {', '.join(e.tags)}" if e.tags else ""
     return f"### [{e.id}] {e.title} ({e.kind}{pin}){tags}\n{e.body.strip()}\n"
 
 
 def render_sheet(entries: list[MemoryEntry], relevance: dict[str, float] | None, token_budget: int,
-                 count_tokens: TokenCounter, version: int = 0) -> RenderedSheet:
+                 count_tokens: TokenCounter, version: int = 0,
+                 records: dict[str, SkillRecord] | None = None) -> RenderedSheet:
     live = [e for e in entries if e.status == "active"]
     if not live:
         return RenderedSheet(text="", version=version)
@@ -50,7 +54,7 @@ def render_sheet(entries: list[MemoryEntry], relevance: dict[str, float] | None,
     parts: list[str] = [SHEET_HEADER]
     ids: list[str] = []
     for e in rank(live, relevance):
-        block = format_entry(e)
+        block = format_entry(e, records)
         cost = count_tokens(block)
         if used + cost > token_budget:
             continue

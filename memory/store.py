@@ -356,11 +356,15 @@ class MemoryStore:
     def render(self, scope: str, problem_text: str = "", token_budget: int = 1500):
         """The active sheet as prompt text within `token_budget` (deterministic)."""
         from crib.memory.render import render_sheet
+        from crib.memory.skills import skill_records
 
         active = self.entries(scope, status="active")
         relevance = self.index.relevance(scope, problem_text, [e.id for e in active]) \
             if self.index is not None and problem_text and active else {}
-        return render_sheet(active, relevance, token_budget, self.count_tokens, self.version(scope))
+        has_skills = any(e.kind == "skill" for e in active)
+        records = skill_records(self.engine, active) if has_skills else {}
+        return render_sheet(active, relevance, token_budget, self.count_tokens, self.version(scope),
+                            records)
 
     def search(self, scope: str, text: str, k: int = 5, status: str | None = "active") -> list[tuple[MemoryEntry, float]]:
         if self.index is None:

@@ -58,6 +58,8 @@ class RunResult(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     nested_runs: int = 0
+    # The run's run_python snippets in order: {code, ok, stdout, error} (for skill capture).
+    snippets: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:

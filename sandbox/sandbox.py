@@ -32,6 +32,8 @@ from crib.sandbox.zygote import ZygoteClient
 
 SETUP_FAILED = 125  # a child that could not set itself up (guest/crib_serve.py)
 NESTED_OUTPUT_CAP = 256 * 1024
+NESTED_CODE_KEPT = 20_000  # of each run_python snippet, in RunResult.snippets (skill capture)
+NESTED_STDOUT_KEPT = 4_000
 KILL_GRACE_S = 60.0
 PREWARM_FOR_S = 10.0  # a command's start-up, which prewarm() overlaps, is over by then
 UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "
@@ -234,22 +236,26 @@ class Sandbox:
     # ---- public API -------------------------------------------------------------------------
     async def run(self, code: str, tier: Tier = "snippet", entry: str | None = None,
                   inputs: Any = None, limits: Limits | None = None, rpc: Handler | None = None,
-                  files: dict[str, str | bytes] | None = None, cheatsheet: str = "") -> RunResult:
+                  files: dict[str, str | bytes] | None = None, cheatsheet: str = "",
+                  skills: dict[str, str] | None = None) -> RunResult:
         """Run `code` as a script; with `entry`, then call that function with `inputs` (a dict
-        as keywords, a list as positional arguments) and return its value as JSON."""
+        as keywords, a list as positional arguments) and return its value as JSON.
+        `skills` ({function name: code}) are importable in the run as `from skills import NAME`."""
         return await self._run(code, tier, limits or Limits(), rpc, files,
                                {"mode": "snippet", "entry": entry, "inputs": inputs,
-                                "cheatsheet": cheatsheet})
+                                "cheatsheet": cheatsheet, "skills": skills or None})
 
     async def run_agent(self, agent_code: str, task: str, answer_format: str = "",
                         cheatsheet: str = "", rpc: Handler | None = None,
                         limits: Limits | None = None, tier: Tier = "agent",
-                        files: dict[str, str | bytes] | None = None) -> RunResult:
+                        files: dict[str, str | bytes] | None = None,
+                        skills: dict[str, str] | None = None) -> RunResult:
         """Run an agent (ADAS `forward(self, taskInfo)` or Crib `forward(task)`) on one task;
-        `value` is its answer."""
+        `value` is its answer. `skills` are importable in the agent and in its run_python
+        snippets; `snippets` of the result lists the snippets it ran."""
         return await self._run(agent_code, tier, limits or Limits(), rpc, files,
                                {"mode": "agent", "task": task, "answer_format": answer_format,
-                                "cheatsheet": cheatsheet})
+                                "cheatsheet": cheatsheet, "skills": skills or None})
 
     # ---- one run ----------------------------------------------------------------------------
     async def _run(self, code: str, tier: Tier, limits: Limits, rpc: Handler | None,
@@ -294,8 +300,14 @@ class Sandbox:
                 if used == "snippet" and self._fs.info.get("landlock_error"):
                     spawn["landlock"] = self.layout.landlock_spec(scratch)  # no prepared ruleset
 
+            snippets: list[dict[str, Any]] = []  # what the run's run_python calls ran
+
             async def run_nested(params: dict) -> dict:
-                return await self._nested(params, limits, deadline)
+                out = await self._nested(params, limits, deadline, request.get("skills"))
+                snippets.append({"code": str(params.get("code", ""))[:NESTED_CODE_KEPT],
+                                 "ok": out["ok"], "stdout": out["stdout"][:NESTED_STDOUT_KEPT],
+                                 "error": out["error"]})
+                return out
 
             chan = ChannelServer(limits, rpc, request.get("cheatsheet") or "", run_nested)
             def on_exit(slot: int = slot, agent: bool = used == "agent") -> None:
@@ -346,7 +358,9 @@ class Sandbox:
                 except TimeoutError:
                     pass
             wall_ms = (time.perf_counter() - t0) * 1000
-            return self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
+            result = self._result(used, limits, exit_msg, chan, timed_out, wall_ms, fds, notes)
+            result.snippets = snippets
+            return result
         finally:
             for task in tasks:
                 task.cancel()
@@ -380,7 +394,8 @@ class Sandbox:
             if chan.result is not None and "exit_code" in chan.result:
                 return False, True
 
-    async def _nested(self, params: dict, parent: Limits, deadline: float) -> dict:
+    async def _nested(self, params: dict, parent: Limits, deadline: float,
+                      skills: dict[str, str] | None = None) -> dict:
         remaining = deadline - time.monotonic()
         timeout = min(float(params.get("timeout") or parent.timeout_s), max(remaining - 0.2, 0.1))
         limits = parent.model_copy(update={"timeout_s": timeout, "cpu_s": None,
@@ -388,7 +403,7 @@ class Sandbox:
                                            "output_bytes": min(parent.output_bytes, NESTED_OUTPUT_CAP)})
         r = await self._run(params["code"], "snippet", limits, None, None,
                             {"mode": "snippet", "entry": params.get("entry"),
-                             "inputs": params.get("inputs")}, nested=True)
+                             "inputs": params.get("inputs"), "skills": skills}, nested=True)
         return r.model_dump(include={"ok", "exit_code", "stdout", "stderr", "value", "error",
                                      "limit_hit", "wall_ms", "tier"})
 

@@ -1,0 +1,285 @@
+"""The skill loop: capture verified code as a candidate skill, test it, repair it, promote it,
+and demote a promoted skill that keeps failing (memory/skills.py keeps the records).
+
+After each problem (`SkillLoop.after`):
+- every attempt whose run_python snippets called an active skill is a *use* of it, recorded
+  with that attempt's verdict; a skill whose uses mostly fail is archived (demoted);
+- when the chosen attempt's answer passed the domain's target-free checker, the last snippet
+  of that attempt that ran cleanly becomes a candidate: Crib lifts the problem's literals into
+  parameters (agents/skill_lift.py), or, when it finds none, asks the model once to write the
+  general function;
+- a candidate runs in the snippet sandbox on `k` other problems of the domain (generated where
+  the domain can, else earlier problems whose answers passed), judged by the domain's checker;
+  it is promoted at `m` of `k`, else it goes back to the model with its failing cases for up
+  to `repairs` rounds, and is archived if it never gets there.
+Every step is a memory event (add, repair, promote, archive, demote). Capture, tests and
+bookkeeping are Crib's: the model only writes code, and only when asked to generalise or repair.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from crib.agents.llm.errors import BudgetExceeded
+from crib.agents.problems import Problem
+from crib.agents.skill_lift import code_block, lift_script, skill_function_name, skill_inputs
+from crib.memory.models import MemoryEntry, Provenance
+from crib.memory.skills import (
+    SkillError, candidate, parse_skill, record_trials, should_demote, skill_name, skill_params,
+    skill_records, skill_sources, uses_skill,
+)
+
+log = logging.getLogger(__name__)
+
+Complete = Callable[[list[dict]], Awaitable[str]]
+TEST_TIMEOUT_S = 10.0
+MAX_CASES_SHOWN = 3  # failing cases a repair prompt shows
+
+GENERALISE_PROMPT = """\
+This program solved the problem below. Rewrite it as one general Python function that solves \
+any problem of this kind.
+
+## Problem
+{problem}
+
+## Program
+```python
+{code}
+```
+
+Write `def {name}(numbers, text):` with a docstring, where `numbers` is the list of the numbers \
+in the problem's input in order (for this problem: {numbers}) and `text` is the problem's input \
+text (for this problem: {text!r}). It must return the answer as text, in the same form the \
+program printed it. Use only the standard library. Reply with the function in one ```python \
+block."""
+
+REPAIR_PROMPT = """\
+This function should solve every problem of its kind, but it failed on some of them.
+
+```python
+{code}
+```
+
+## Failing cases
+{cases}
+
+Fix it. Keep the name and the parameters (`def {signature}:`) and the docstring, and return the \
+answer as text. Reply with the whole function in one ```python block."""
+
+
+@dataclass
+class TestReport:
+    passed: int
+    total: int
+    failures: list[dict[str, Any]]  # {"problem", "inputs", "output", "error"}
+
+
+def problem_input(problem: Problem) -> str:
+    """The problem's own input text (what the skill's literals are lifted from)."""
+    return problem.input if isinstance(problem.input, str) else json.dumps(problem.input)
+
+
+class SkillLoop:
+    def __init__(self, store: Any, scope: str, domain: Any, sandbox: Any,
+                 complete: Complete | None = None, run_id: str | None = None,
+                 model: str | None = None, *, k: int = 5, m: int = 4, repairs: int = 2,
+                 max_active: int = 3, seed: int = 0,
+                 test_timeout_s: float = TEST_TIMEOUT_S) -> None:
+        self.store, self.scope, self.domain, self.sandbox = store, scope, domain, sandbox
+        self.complete, self.run_id, self.model = complete, run_id, model
+        self.k, self.m, self.repairs, self.max_active, self.seed = k, m, repairs, max_active, seed
+        self.test_timeout_s = test_timeout_s
+        self._lock = asyncio.Lock()  # one capture at a time: no twin candidates
+        self.enabled = bool(getattr(domain, "has_checker", False))
+
+    # ---- what a run sees -------------------------------------------------------------------
+    def sources(self) -> dict[str, str]:
+        """The active skills' code, for the sandbox's `skills` module."""
+        return skill_sources(self.store.entries(self.scope, status="active"))
+
+    # ---- after a problem -------------------------------------------------------------------
+    async def after(self, problem: Problem, outcome: Any) -> None:
+        if not self.enabled:
+            return
+        async with self._lock:
+            await asyncio.to_thread(self._record_uses, problem, outcome)
+            code, attempt = self._captured_snippet(outcome)
+            if code is None:
+                return
+            active = await asyncio.to_thread(self.store.entries, self.scope, "active")
+            if sum(e.kind == "skill" for e in active) >= self.max_active:
+                return
+            try:
+                await self.capture(problem, code, attempt)
+            except SkillError as exc:
+                log.info("skill capture for %s skipped: %s", problem.id, exc)
+            except BudgetExceeded:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed capture must not fail the problem
+                log.warning("skill capture for %s failed: %s: %s", problem.id,
+                            type(exc).__name__, exc)
+
+    def _record_uses(self, problem: Problem, outcome: Any) -> None:
+        active = [e for e in self.store.entries(self.scope, status="active") if e.kind == "skill"]
+        for entry in active:
+            name = skill_name(entry)
+            results = [(problem.id, a.passed is True, a.error)
+                       for a in outcome.attempts if a.passed is not None
+                       and any(uses_skill(s.get("code", ""), name) for s in a.snippets)]
+            if not results:
+                continue
+            record_trials(self.store.engine, entry, "use", results, run_id=self.run_id)
+            record = skill_records(self.store.engine, [entry])[entry.id]
+            if should_demote(record):
+                self.store.edit(entry.id, action="demote", status="archived",
+                                reason=f"demoted: {record.text()}")
+
+    def _captured_snippet(self, outcome: Any) -> tuple[str | None, Any]:
+        """The code to learn from: the last clean snippet of the chosen attempt, if it passed
+        and called no skill (a call of a skill is a use, not new code)."""
+        if outcome.passed is not True or outcome.chosen_attempt is None:
+            return None, None
+        chosen = next((a for a in outcome.attempts if a.index == outcome.chosen_attempt), None)
+        if chosen is None or chosen.passed is not True:
+            return None, None
+        clean = [s for s in chosen.snippets if s.get("ok") and (s.get("stdout") or "").strip()]
+        if not clean or "skills" in clean[-1].get("code", ""):
+            return None, None
+        return clean[-1]["code"], chosen
+
+    async def capture(self, problem: Problem, code: str, attempt: Any) -> MemoryEntry | None:
+        """Make, test and (if it earns it) promote a candidate skill from `code`."""
+        entries = await asyncio.to_thread(self.store.entries, self.scope)
+        skills = [e for e in entries if e.kind == "skill"]
+        name = skill_function_name(self.domain.name, {skill_name(e) for e in skills})
+        text = problem_input(problem)
+        source = f"problem {problem.id} (run {self.run_id}, attempt {attempt.index})"
+        try:
+            body, _ = lift_script(code, text, name, self.domain.name, source)
+        except SkillError as exc:
+            if self.complete is None:
+                raise
+            body = await self._generalise(problem, code, name, exc)
+        if any(" ".join(e.body.split()) == " ".join(body.split()) for e in skills):
+            return None  # this very code was tried before
+        _, fields = candidate(self.scope, body, Provenance(
+            problem_id=problem.id, run_id=self.run_id, model=self.model, verdict=True,
+            source="capture", note=f"captured from {source}"), name=name)
+        entry = await asyncio.to_thread(self.store.add, reason=f"candidate skill from {source}",
+                                        **fields)
+        return await self.test_and_promote(entry, exclude=text)
+
+    async def _generalise(self, problem: Problem, code: str, name: str, why: Exception) -> str:
+        text = problem_input(problem)
+        reply = await self.complete([{"role": "user", "content": GENERALISE_PROMPT.format(
+            problem=text, code=code, name=name, numbers=skill_inputs(text, ["numbers"])["numbers"],
+            text=text)}])
+        body = code_block(reply or "")
+        if body is None:
+            raise SkillError(f"{why}; and the model's generalisation held no code block")
+        parse_skill(body, name)
+        return body
+
+    # ---- testing, repair, promotion ----------------------------------------------------------
+    async def test_and_promote(self, entry: MemoryEntry, exclude: str | None = None,
+                               repairs: int | None = None) -> MemoryEntry:
+        rounds = self.repairs if repairs is None else repairs
+        cases = await asyncio.to_thread(self.test_problems, entry, exclude)
+        if not cases:
+            return await asyncio.to_thread(self.store.edit, entry.id, action="archive",
+                                           status="archived",
+                                           reason="no other problems of the domain to test it on")
+        asked = 0
+        while True:
+            report = await self.test(entry, cases)
+            if report.passed >= min(self.m, report.total):
+                return await asyncio.to_thread(
+                    self.store.edit, entry.id, action="promote", status="active",
+                    reason=f"promoted: passed {report.passed} of {report.total} tests")
+            fixed = None
+            if asked < rounds:
+                asked += 1
+                fixed = await self._repair(entry, report)
+            if fixed is None:
+                return await asyncio.to_thread(
+                    self.store.edit, entry.id, action="archive", status="archived",
+                    reason=(f"failed its tests ({report.passed} of {report.total} passed) after "
+                            f"{asked} repair request(s)"))
+            entry = fixed
+
+    def test_problems(self, entry: MemoryEntry, exclude: str | None) -> list[Problem]:
+        """k problems of the domain other than the one the skill came from: generated (seeded
+        by the entry id, so a rerun tests the same ones), else earlier passed problems."""
+        if getattr(self.domain, "can_generate", False):
+            seed = self.seed + int(hashlib.sha256(entry.id.encode()).hexdigest()[:8], 16)
+            made = self.domain.generate(self.k + 1, seed=seed)
+            return [p for p in made if problem_input(p) != exclude][: self.k]
+        past = self.store.problems(self.scope, passed_only=True)
+        return [Problem(id=p.problem_id or f"past-{p.id}", input=p.problem)
+                for p in reversed(past) if p.problem != exclude][: self.k]
+
+    async def test(self, entry: MemoryEntry, cases: list[Problem]) -> TestReport:
+        """Run the skill on each case in the snippet sandbox; the domain's checker judges."""
+        from crib.sandbox import Limits
+
+        name, params = skill_name(entry), skill_params(entry)  # the code may not even parse
+        limits = Limits(timeout_s=self.test_timeout_s, max_llm_calls=0, max_nested_runs=0,
+                        output_bytes=64 * 1024)
+        results, failures = [], []
+        for problem in cases:
+            inputs = skill_inputs(problem_input(problem), params)
+            output, error = "", None
+            try:
+                r = await self.sandbox.run(entry.body, entry=name, inputs=inputs,
+                                           limits=limits)
+                output = "" if r.value is None else str(r.value)
+                error = r.error
+                if r.limit_hit:
+                    error = f"{r.limit_hit} limit hit" + (f": {r.error}" if r.error else "")
+            except Exception as exc:  # the sandbox refused the job: this test failed
+                error = f"{type(exc).__name__}: {exc}"
+            passed = False
+            if error is None:
+                answer = self.domain.extract(output if "answer" in output.lower()
+                                             else f"Answer: {output}")
+                verdict = await self.domain.check(problem, answer)
+                passed = verdict is not None and verdict.passed is True
+                if not passed:
+                    error = verdict.feedback if verdict is not None else "no verdict"
+            results.append((problem.id, passed, error))
+            if not passed:
+                failures.append({"problem": problem_input(problem), "inputs": inputs,
+                                 "output": output[:300], "error": (error or "")[:300]})
+        await asyncio.to_thread(record_trials, self.store.engine, entry, "test", results,
+                                self.run_id)
+        return TestReport(sum(p for _, p, _ in results), len(results), failures)
+
+    async def _repair(self, entry: MemoryEntry, report: TestReport) -> MemoryEntry | None:
+        if self.complete is None:
+            return None
+        sig = parse_skill(entry.body, skill_name(entry))
+        cases = "\n".join(f"- input {c['inputs']}: returned {c['output']!r}; {c['error']}"
+                          for c in report.failures[:MAX_CASES_SHOWN])
+        try:
+            reply = await self.complete([{"role": "user", "content": REPAIR_PROMPT.format(
+                code=entry.body, cases=cases, signature=sig.title)}])
+        except Exception as exc:  # a failed call is a failed repair, not a failed run
+            log.info("skill repair call failed: %s", exc)
+            return None
+        body = code_block(reply or "")
+        try:
+            if body is None:
+                raise SkillError("the reply held no code block")
+            fixed = parse_skill(body, sig.name)
+            if fixed.params != sig.params:
+                raise SkillError(f"the repair changed the parameters to {fixed.title}")
+        except SkillError as exc:
+            log.info("skill repair of %s unusable: %s", entry.id, exc)
+            return None
+        return await asyncio.to_thread(
+            self.store.edit, entry.id, action="repair", body=body,
+            reason=f"repair after {report.passed} of {report.total} tests passed")

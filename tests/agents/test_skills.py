@@ -1,0 +1,206 @@
+"""Verified skills end to end: capture from a passing attempt's snippet, tests on generated
+problems, repair with the model's help, promotion, use through `from skills import ...`,
+demotion, and bad skill code contained by the real sandbox. Real components throughout: the
+SQLite store, the snippet sandbox, the Game of 24 checker, the LLM client against the scripted
+server."""
+import asyncio
+
+import pytest
+
+from crib.agents.domains.game24 import Game24
+from crib.agents.library import load_agent
+from crib.agents.llm import LLM, ModelSettings
+from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
+from crib.agents.memory_hook import MemoryHook
+from crib.agents.problems import Problem
+from crib.agents.skill_lift import lift_script, problem_numbers
+from crib.agents.skills import SkillLoop
+from crib.memory.skills import skill_records, trials
+from crib.memory.store import MemoryStore
+from crib.sandbox import Limits, Sandbox
+from crib.storage import open_database
+
+# What a model's program-of-thought snippet looks like: this puzzle's numbers written in.
+SOLVER = '''from fractions import Fraction
+from itertools import permutations, product
+
+nums = [4, 5, 6, 10]
+
+
+def search(items):
+    if len(items) == 1:
+        return items[0][1] if items[0][0] == 24 else None
+    for i, j in permutations(range(len(items)), 2):
+        (a, ea), (b, eb) = items[i], items[j]
+        rest = [items[k] for k in range(len(items)) if k not in (i, j)]
+        options = [(a + b, f"({ea} + {eb})"), (a - b, f"({ea} - {eb})"), (a * b, f"({ea} * {eb})")]
+        if b != 0:
+            options.append((a / b, f"({ea} / {eb})"))
+        for value, expr in options:
+            found = search(rest + [(value, expr)])
+            if found:
+                return found
+    return None
+
+
+print("Answer:", search([(Fraction(n), str(n)) for n in nums]))
+'''
+ONE_OFF = 'nums = [4, 5, 6, 10]\nprint("Answer: 4 * 5 - (6 - 10)")\n'
+# A general function, as a repair reply would hold it.
+REPAIRED = "```python\ndef solve_game24(numbers):\n    \"\"\"Make 24 from `numbers`.\"\"\"\n" + "\n".join(
+    "    " + line for line in SOLVER.replace("nums = [4, 5, 6, 10]", "nums = list(numbers)")
+    .replace('print("Answer:", ', "return 'Answer: ' + str(").splitlines()) + "\n```"
+
+POT = '''"""Write a program and run it."""
+
+
+def forward(task):
+    reply = llm(task)
+    code = reply.split("```python\\n", 1)[1].split("```", 1)[0]
+    return run_python(code, timeout=20)["stdout"]
+'''
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sb = Sandbox()
+    yield sb
+    sb.close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = open_database(f"sqlite:///{tmp_path}/t.db")
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def llm(engine, scripted_server):
+    s = ModelSettings(model="scripted-model", base_url=scripted_server.url, temperature=0.0,
+                      max_tokens=512, max_retries=0, timeout_s=30)
+    return LLM(engine, {"solver": s, "judge": s, "curator": s}, cache="off")
+
+
+def make_loop(engine, sandbox, llm, **kw) -> SkillLoop:
+    return SkillLoop(MemoryStore(engine), "game24", Game24(), sandbox,
+                     complete=llm.completer("curator", run_id="run1"), run_id="run1", **kw)
+
+
+def solve_with_skills(engine, sandbox, llm, skill_loop, problem):
+    hook = MemoryHook(skill_loop.store, mode="empty", scope="game24", run_id="run1", llm=llm)
+    hook.skills = skill_loop
+    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
+                       limits=Limits(timeout_s=60))
+    spec = load_agent({"name": "pot", "code": POT})
+    return asyncio.run(solve_problem(problem, Game24(), spec, ctx, LoopPolicy(kind="single")))
+
+
+def events(store, entry_id):
+    return [(e.action, e.state["status"]) for e in store.history("game24", entry_id)]
+
+
+def test_lifting_turns_the_problems_numbers_into_a_parameter():
+    code, params = lift_script(SOLVER, "4 5 6 10", "solve_game24", "game24", "problem p1")
+    assert params == ["numbers"]
+    assert "[4, 5, 6, 10]" not in code.split('"""')[2]  # only the docstring's example keeps them
+    assert "nums = list(numbers)" in code and code.startswith("def solve_game24(numbers):")
+    assert problem_numbers("14 ? 16 ? 20 = 2.5") == [14, 16, 20, 2.5]
+
+
+def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm)
+    scripted_server.script(lambda body: f"```python\n{SOLVER}```")
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    assert out.passed is True
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    assert (skill.title, skill.status) == ("solve_game24(numbers)", "active")
+    assert skill.provenance.problem_id == "p1" and skill.provenance.source == "capture"
+    assert events(loop.store, skill.id) == [("add", "quarantined"), ("promote", "active")]
+    record = skill_records(engine, [skill])[skill.id]
+    assert (record.tests_passed, record.tests) == (5, 5)
+    sheet = loop.store.render("game24", "1 2 3 4")
+    assert "from skills import solve_game24" in sheet.text and "passed 5 of 5 tests" in sheet.text
+    assert "nums = " not in sheet.text  # the prompt lists the skill, the sandbox holds its code
+
+    use = "```python\nfrom skills import solve_game24\nprint(solve_game24([1, 2, 3, 4]))\n```"
+    scripted_server.script(lambda body: use)
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p2", input="1 2 3 4"))
+    assert out.passed is True, out
+    record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
+    assert (record.uses, record.uses_passed) == (1, 1)
+    assert len([e for e in loop.store.entries("game24") if e.kind == "skill"]) == 1  # a use, not new
+
+
+def test_a_skill_that_fails_its_tests_is_repaired_by_the_model_then_promoted(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm)
+    replies = iter([f"```python\n{ONE_OFF}```", REPAIRED])
+    scripted_server.script(lambda body: next(replies))
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    assert out.passed is True
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    assert events(loop.store, skill.id) == [("add", "quarantined"), ("repair", "quarantined"),
+                                            ("promote", "active")]
+    repair_prompt = scripted_server.chat_requests[-1].body["messages"][-1]["content"]
+    assert "Failing cases" in repair_prompt and "def solve_game24(numbers)" in repair_prompt
+    tests = [t for t in trials(engine, skill.id) if t["trial"] == "test"]
+    assert [t["version"] for t in tests] == [1] * 5 + [2] * 5
+    assert sum(t["passed"] for t in tests[:5]) < 4 and all(t["passed"] for t in tests[5:])
+    # rollback to before the promotion: the skill is a candidate again, with its first code
+    store = loop.store
+    store.rollback("game24", 1)
+    assert store.get(skill.id).status == "quarantined" and "6 - 10" in store.get(skill.id).body
+    assert loop.sources() == {}
+
+
+def test_a_skill_that_cannot_be_repaired_is_archived_with_the_reason(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, repairs=1)
+    replies = iter([f"```python\n{ONE_OFF}```", "I cannot fix it."])
+    scripted_server.script(lambda body: next(replies))
+    solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    assert skill.status == "archived"
+    [*_, last] = loop.store.history("game24", skill.id)
+    assert last.action == "archive" and "after 1 repair request(s)" in last.reason
+
+
+BAD = {
+    "syntax": "def solve_game24(numbers):\n    \"\"\"Broken.\"\"\"\n    return (\n",
+    "loops": "def solve_game24(numbers):\n    \"\"\"Never ends.\"\"\"\n    while True:\n        pass\n",
+    "floods": "def solve_game24(numbers):\n    \"\"\"Too much.\"\"\"\n    return 'x' * (1 << 22)\n",
+    "raises": "def solve_game24(numbers):\n    \"\"\"Raises.\"\"\"\n    raise RuntimeError('no')\n",
+}
+
+
+def test_bad_skill_code_is_contained_by_the_sandbox_recorded_and_archived(engine, sandbox, llm):
+    loop = make_loop(engine, sandbox, llm, k=2, test_timeout_s=2.0)
+    seen = {}
+    for why, code in BAD.items():
+        entry = loop.store.add("game24", "solve_game24(numbers)", code, kind="skill",
+                               status="quarantined")
+        final = asyncio.run(loop.test_and_promote(entry, repairs=0))
+        assert final.status == "archived", why
+        details = [t["detail"] for t in trials(engine, entry.id)]
+        assert len(details) == 2 and all(details), (why, details)
+        seen[why] = details[0]
+    assert "SyntaxError" in seen["syntax"] and "timeout" in seen["loops"]
+    assert "too large" in seen["floods"] and "RuntimeError: no" in seen["raises"]
+
+
+def test_a_promoted_skill_whose_uses_keep_failing_is_demoted(engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm)
+    scripted_server.script(lambda body: f"```python\n{SOLVER}```")
+    solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    misuse = "```python\nfrom skills import solve_game24\nprint(solve_game24([1, 1, 1, 1]))\n```"
+    scripted_server.script(lambda body: misuse)
+    for i, nums in enumerate(["1 2 3 4", "2 3 4 5", "3 4 5 6", "1 3 4 6"]):
+        out = solve_with_skills(engine, sandbox, llm, loop, Problem(id=f"q{i}", input=nums))
+        assert out.passed is False
+    skill = loop.store.get(skill.id)
+    assert skill.status == "archived"
+    assert loop.store.history("game24", skill.id)[-1].action == "demote"
+    assert loop.sources() == {}
