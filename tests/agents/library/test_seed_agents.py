@@ -198,3 +198,29 @@ def test_program_of_thought_repairs_a_program_that_finds_nothing(ctx, scripted_s
     out = run(ctx, "program-of-thought")
     assert out.passed is True and scripted_server.served == 2
     assert "it found no answer" in scripted_server.chat_requests[1].body["messages"][-1]["content"]
+
+
+ADAS_COT = '''"""ADAS's style: forward(self, taskInfo), names used without importing them."""
+def forward(self, taskInfo):
+    agent = LLMAgentBase(["thinking", "answer"], "Chain-of-Thought Agent")
+    thinking, answer = agent([taskInfo], self.instruction())
+    return answer if str(answer.content).strip() else thinking
+
+
+def instruction():
+    return "Think step by step, then give the answer."
+'''
+
+
+def test_an_adas_agent_runs_adapted_and_asks_what_the_seed_asks(ctx, scripted_server, tmp_path):
+    scripted_server.script(reply)
+    adas = load_agent({"name": "adas-cot", "code": ADAS_COT})
+    out = asyncio.run(solve_problem(Problem(id="p", input="4 5 6 10"), Game24(), adas, ctx,
+                                    LoopPolicy(kind="single")))
+    assert out.error is None and out.passed is True, out.error
+    # The one-API seed, on a fresh database (no response cache), sends the very same request.
+    engine = open_database(f"sqlite:///{tmp_path}/fresh.db")
+    ctx.llm = LLM(engine, {"solver": ctx.llm.role("solver").settings})
+    assert run(ctx, "cot").passed is True
+    first, second = (r.body for r in scripted_server.chat_requests)
+    assert first == second
