@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 CRIB := $(VENV)/bin/crib
 STAMP := $(VENV)/.crib-installed
 RAY_STAMP := $(VENV)/.crib-ray-installed
-# bubblewrap: the agent sandbox tier; postgresql: the storage tests; tmux: the chat test.
-SYSTEM_PKGS := bubblewrap postgresql tmux
+# bubblewrap: the agent sandbox tier; postgresql: the storage tests; tmux: the chat test;
+# chromium and chromium-driver: the viewer's tests in a headless browser.
+SYSTEM_PKGS := bubblewrap postgresql tmux chromium chromium-driver
 FAST_MODEL := qwen2.5-coder-0.5b
 DEMO_MODEL := qwen2.5-coder-1.5b
 

@@ -71,6 +71,13 @@ class SolveContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def transcript_of(ctx: SolveContext) -> Any:
+    """Where this attempt's sandbox runs, verdicts and memory go: the transcript store riding
+    on the LLM as its call recorder (agents/transcripts.py), or None when nothing records."""
+    recorder = getattr(ctx.llm, "recorder", None)
+    return recorder if hasattr(recorder, "sandbox_run") else None
+
+
 def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int = 60) -> Any:
     """Limits of one agent run. The wall clock covers the model calls, so it is generous (a
     small local model on a busy CPU can take minutes per call; each call has its own timeout in
@@ -166,6 +173,9 @@ class _Solver:
                 name = getattr(v, "name", type(v).__name__)
                 verdicts.append(Verdict(passed=None, verifier=name, feedback=clip(
                     f"verifier {name} failed: {type(exc).__name__}: {exc}", 300)))
+        transcript = transcript_of(self.ctx)
+        if transcript is not None:
+            transcript.verdicts(self.ctx.run_id, a.id, verdicts)
         kept = {v.verifier for v in verdicts}
         a.verdicts = [v for v in a.verdicts if v.verifier not in kept] + verdicts
         a.passed, a.score = combine(a.verdicts)
@@ -202,6 +212,10 @@ class _Solver:
                                   else agent_limits()}
         if self.skills:
             kwargs["skills"] = self.skills
+        transcript = transcript_of(ctx)
+        if transcript is not None and (self.sheet or self.entry_ids):
+            transcript.memory(ctx.run_id, aid, entry_ids=self.entry_ids, cheatsheet=self.sheet,
+                              version=self.sheet_version)
         try:
             result = await ctx.sandbox.run_agent(spec.program, **kwargs)
         except asyncio.CancelledError:
@@ -209,6 +223,8 @@ class _Solver:
         except Exception as exc:  # the sandbox itself failed: this attempt's error, not the run's
             result = None
             a.error = f"sandbox failed: {type(exc).__name__}: {exc}"
+        if transcript is not None:
+            transcript.sandbox_run(ctx.run_id, aid, code=spec.code, result=result, inputs=task)
         if bridge.budget_error is not None:
             raise bridge.budget_error
         if result is not None:

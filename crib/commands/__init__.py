@@ -12,4 +12,6 @@ COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("memory", "memory", "The cheatsheet memory: inspect, edit, version, export, reindex."),
     ("archive", "archive", "Search archives: list, show, diff, export, import, plot."),
     ("sandbox", "sandbox", "Run code in Crib's sandbox and check which isolation tiers work."),
+    ("runs", "runs", "Runs' transcripts: the space they take, and pruning old ones."),
+    ("view", "view", "A local read-only web viewer: runs, transcripts, memory, search runs."),
 ]

@@ -1,0 +1,1 @@
+"""`crib view`: the local read-only web viewer (crib/view/app.py)."""
