@@ -122,6 +122,9 @@ class Arc(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
+        inside = ex.tagged(text)  # <answer>[[...]]</answer>
+        if inside is not None and (grids := find_grids(inside)) is not None:
+            return json.dumps(grids, separators=(",", ":"))
         after = ex.answer_line(text)
         marker = text.lower().rfind("answer")
         found = find_grids(text[marker:]) if marker >= 0 and after is not None else None

@@ -225,6 +225,9 @@ class CodeSynthesis(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
+        inside = ex.tagged(text)
+        if inside is not None and "def " in inside:  # <answer>code</answer>: the code alone
+            text = inside if "```" in inside else f"```python\n{inside}\n```"
         blocks = ex.fenced_blocks(text)
         with_def = [b for b in blocks if re.search(r"^\s*def \w+\s*\(", b, re.MULTILINE)]
         for block in reversed(with_def):

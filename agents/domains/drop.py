@@ -102,9 +102,9 @@ class Drop(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
-        candidate = ex.answer_line(text) or ex.boxed(text) or ex.answer_is(text)
-        if candidate is None:
-            candidate = ex.last_nonempty_line(text)
+        candidate = (ex.tagged(text) or ex.answer_line(text) or ex.boxed(text)
+                     or ex.answer_is(text) or ex.last_fenced(text) or ex.last_nonempty_line(text))
+        candidate = ex.unwrap(candidate)
         if candidate is None:
             return None
         return candidate.strip().strip("*_`").strip() or None

@@ -94,12 +94,13 @@ class EquationBalancer(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
-        for candidate in (ex.answer_line(text), ex.boxed(text), ex.answer_is(text)):
-            if candidate:
-                return candidate.strip().strip("*_`$").strip().rstrip(".").strip()
+        for candidate in (ex.tagged(text), ex.answer_line(text), ex.boxed(text),
+                          ex.answer_is(text), ex.last_fenced(text)):
+            if candidate := ex.unwrap(candidate):
+                return candidate.strip("*_`$").strip().rstrip(".").strip()
         for line in reversed(text.splitlines()):  # a bare equation line
             if re.search(r"\d\s*[-+*/×÷]\s*\d.*=", line) and "?" not in line:
-                return line.strip().strip("*_`$").strip()
+                return (ex.unwrap(line) or line).strip("*_`$").strip()
         return None
 
     async def check(self, problem: Problem, answer: str | None) -> Verdict:

@@ -1,8 +1,10 @@
 """Tolerant answer extraction shared by the domains.
 
-Models end their replies in many ways: `Answer: 42`, `**Answer:** 42`, `\\boxed{42}`, `#### 42`,
-`The answer is 42.`, a fenced block. These helpers find the last such marker; each domain
-decides the order it tries them in and how to clean what they return.
+Models end their replies in many ways: `<answer>42</answer>`, `Answer: 42`, `**Answer:** 42`,
+`\\boxed{42}`, `#### 42`, `The answer is 42.`, a fenced block, `**42**`. These helpers find the
+last such marker; each domain decides the order it tries them in, passes what they return
+through `unwrap` (which takes off the wrappers models put around an answer: tags, bold, code
+fences and backticks, `$`, a repeated `Answer:`), and cleans the rest its own way.
 """
 
 from __future__ import annotations
@@ -20,12 +22,53 @@ _ANSWER_IS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_TAG_NAMES = r"(?:final[_ ]?answer|answer|final|result)"
+_TAG = re.compile(rf"<({_TAG_NAMES})>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_OPEN_TAG_AT_END = re.compile(rf"<{_TAG_NAMES}>((?:(?!<{_TAG_NAMES}>).)*)$",
+                              re.IGNORECASE | re.DOTALL)
+_WRAPPED_FENCE = re.compile(r"^```[ \t]*[\w+-]*[ \t]*\n?(.*?)\n?```$", re.DOTALL)
+_ANSWER_PREFIX = re.compile(r"^[*_]*(?:final\s+answer|answer)\s*[*_]*\s*[:：]\s*[*_]*\s*",
+                            re.IGNORECASE)
+_PAIRS = (("<answer>", "</answer>"), ("**", "**"), ("__", "__"), ("`", "`"), ("$", "$"))
 
 
 def clip(text: str | None) -> str:
     if not text:
         return ""
     return text[-MAX_REPLY_CHARS:]
+
+
+def tagged(text: str) -> str | None:
+    """Content of the last `<answer>...</answer>` (or `<final_answer>`, `<final>`, `<result>`);
+    an unclosed tag at the end of the reply counts (the reply was cut there)."""
+    text = clip(text)
+    matches = list(_TAG.finditer(text))
+    if matches:
+        return matches[-1].group(2).strip() or None
+    m = _OPEN_TAG_AT_END.search(text)
+    return m.group(1).strip() or None if m else None
+
+
+def unwrap(candidate: str | None) -> str | None:
+    """`candidate` without the wrappers models put around an answer, however nested:
+    `<answer>X</answer>`, `**X**`, `` `X` ``, a fenced block, `$X$`, `Answer: X`."""
+    if candidate is None:
+        return None
+    s = candidate.strip()
+    while True:
+        before = s
+        inner = tagged(s)
+        if inner is not None and _TAG.fullmatch(s):
+            s = inner
+        fence = _WRAPPED_FENCE.match(s)
+        if fence:
+            s = fence.group(1).strip()
+        for left, right in _PAIRS:
+            if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
+                s = s[len(left):-len(right)].strip()
+        s = _ANSWER_PREFIX.sub("", s).strip()
+        if s == before:
+            return s or None
 
 
 def answer_line(text: str) -> str | None:
@@ -85,8 +128,18 @@ def fenced_blocks(text: str, languages: tuple[str, ...] | None = None) -> list[s
     return blocks
 
 
+def last_fenced(text: str) -> str | None:
+    """Body of the last fenced block when it is one short line (an answer, not code)."""
+    blocks = fenced_blocks(text)
+    if not blocks:
+        return None
+    body = blocks[-1].strip()
+    return body if body and "\n" not in body else None
+
+
 def last_nonempty_line(text: str) -> str | None:
+    """The last line with text (a code fence's ``` line does not count)."""
     for line in reversed(clip(text).splitlines()):
-        if line.strip():
+        if line.strip() and not line.strip().startswith("```"):
             return line.strip()
     return None

@@ -204,13 +204,14 @@ class Game24(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
-        for candidate in (ex.answer_line(text), ex.boxed(text), ex.answer_is(text)):
-            if candidate:
+        for candidate in (ex.tagged(text), ex.answer_line(text), ex.boxed(text),
+                          ex.answer_is(text), ex.last_fenced(text)):
+            if candidate := ex.unwrap(candidate):
                 return _clean(candidate)
         # Fall back to the last line that looks like arithmetic.
         for line in reversed(text.splitlines()):
             if re.search(r"\d\s*[-+*/×÷xX]\s*[\d(]", line):
-                return _clean(line)
+                return _clean(ex.unwrap(line) or line)
         return None
 
     async def check(self, problem: Problem, answer: str | None) -> Verdict:

@@ -118,8 +118,9 @@ class MathNumeric(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
-        for candidate in (ex.boxed(text), ex.answer_line(text), ex.hash_answer(text),
-                          ex.answer_is(text)):
+        for candidate in (ex.tagged(text), ex.boxed(text), ex.answer_line(text),
+                          ex.hash_answer(text), ex.answer_is(text), ex.last_fenced(text)):
+            candidate = ex.unwrap(candidate)
             if candidate and "=" in candidate:  # "Answer: 5 + 3 = 8": the result is last
                 candidate = candidate.rsplit("=", 1)[1]
             value = parse_number(candidate)

@@ -41,8 +41,9 @@ class MultipleChoice(Domain):
 
     def extract(self, text: str | None) -> str | None:
         text = ex.clip(text)
-        for candidate in (ex.answer_line(text), ex.boxed(text), ex.answer_is(text)):
-            letter = letter_of(candidate)
+        for candidate in (ex.tagged(text), ex.answer_line(text), ex.boxed(text),
+                          ex.answer_is(text), ex.last_fenced(text)):
+            letter = letter_of(ex.unwrap(candidate))
             if letter:
                 return letter
         phrases = _PHRASE.findall(text)
