@@ -12,17 +12,36 @@ starting new problems.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # annotations only: the loop's modules load when a batch first runs
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.library import AgentSpec
+    from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext
+    from crib.agents.problems import Problem
+    from crib.agents.ray_executor import WorkerSetup
+
+# on_outcome(position, outcome), in the calling process; may be async.
+OutcomeSink = Callable[[int, "ProblemOutcome"], Awaitable[None] | None]
 
 
 class Executor(Protocol):
+    """What crib's wiring (`crib.executor_wiring.open_executor`) and its callers use."""
+
     name: str
 
-    async def run(self, items: Sequence[tuple[int, Any]], domain: Any, spec: Any, ctx: Any,
-                  policy: Any, *, concurrency: int,
-                  on_outcome: Callable[[int, Any], Any]) -> list[Any]: ...
+    def connect(self) -> None:
+        """Join and check where problems will run; raises `ExecutorUnavailable`."""
+
+    async def run(self, items: Sequence[tuple[int, Problem]], domain: DomainProtocol,
+                  spec: AgentSpec, ctx: SolveContext, policy: LoopPolicy, *, concurrency: int,
+                  on_outcome: OutcomeSink) -> list[ProblemOutcome]: ...
 
     def close(self) -> None: ...
+
+    def report(self) -> str | None:
+        """One line on how much ran where, for the user; None when there is nothing to say."""
 
 
 class ExecutorUnavailable(Exception):
@@ -32,7 +51,12 @@ class ExecutorUnavailable(Exception):
 class LocalExecutor:
     name = "local"
 
-    async def run(self, items, domain, spec, ctx, policy, *, concurrency, on_outcome):
+    def connect(self) -> None:
+        pass
+
+    async def run(self, items: Sequence[tuple[int, Problem]], domain: DomainProtocol,
+                  spec: AgentSpec, ctx: SolveContext, policy: LoopPolicy, *, concurrency: int,
+                  on_outcome: OutcomeSink) -> list[ProblemOutcome]:
         from crib.agents.solve import solve_batch
 
         return await solve_batch(items, domain, spec, ctx, policy, concurrency=concurrency,
@@ -41,11 +65,15 @@ class LocalExecutor:
     def close(self) -> None:
         pass
 
+    def report(self) -> str | None:
+        return None
+
 
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str, address: str | None = None, setup: Any = None) -> Executor:
+def make_executor(name: str, address: str | None = None,
+                  setup: WorkerSetup | None = None) -> Executor:
     """`setup` (a `agents.ray_executor.WorkerSetup`) tells Ray workers how to build their own
     sandbox, database engine and LLM client; crib's wiring makes it from the config."""
     if name == "local":

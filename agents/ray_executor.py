@@ -30,17 +30,30 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
-from crib.agents.executors import ExecutorUnavailable, LocalExecutor
+from crib.agents.executors import ExecutorUnavailable, LocalExecutor, OutcomeSink
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.library import AgentSpec
+    from crib.agents.llm import LLM
+    from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext
+    from crib.agents.problems import Problem
+    from crib.agents.verify import Verifier
+    from crib.sandbox import Limits, Sandbox
 
 INSTALL_HINT = "pip install 'crib[ray]'"
 START_TIMEOUT_S = 300.0  # workers import Crib and start a sandbox each; a busy node is slow
 
 
-def require_ray() -> Any:
+def require_ray() -> ModuleType:
     try:
         import ray
     except ImportError as exc:
@@ -68,13 +81,23 @@ class Secrets:
             os.environ.setdefault(name, value)
 
 
+class WorkerContext(Protocol):
+    """What a worker builds once and solves with (crib's `Context` is one)."""
+
+    llm: LLM
+    sandbox: Sandbox
+    engine: Engine
+
+    def domain(self, name: str) -> DomainProtocol: ...
+
+
 @dataclass
 class WorkerSetup:
     """How a Ray worker builds its parts. `open_context(payload, secrets)` is a module-level
     async context manager (pickled by reference, imported on the worker) yielding an object
     with `.llm`, `.sandbox`, `.engine` and `.domain(name)` (crib's `Context`)."""
 
-    open_context: Callable[[dict, Secrets], Any]
+    open_context: Callable[[dict, Secrets], AbstractAsyncContextManager[WorkerContext]]
     payload: dict
     secrets: Secrets = field(default_factory=Secrets)
     database_url: str = ""  # for the shared-database check (shown with its password hidden)
@@ -109,27 +132,28 @@ class SolveWorker:
 
     def __init__(self, setup: WorkerSetup) -> None:
         self._setup = setup
-        self._stack = None
-        self._ctx = None
-        self._domains: dict[str, Any] = {}
+        self._stack: AsyncExitStack | None = None
+        self._ctx: WorkerContext | None = None
+        self._domains: dict[str, DomainProtocol] = {}
 
     async def start(self) -> dict:
-        from contextlib import AsyncExitStack
-
         stack = AsyncExitStack()
         self._ctx = await stack.enter_async_context(
             self._setup.open_context(self._setup.payload, self._setup.secrets))
         self._stack = stack
         return {"host": socket.gethostname(), "pid": os.getpid()}
 
-    async def solve(self, problem: Any, domain_name: str, spec: Any, policy: Any,
-                    run_id: str | None, limits: Any, verifiers: Any) -> tuple:
+    async def solve(self, problem: Problem, domain_name: str, spec: AgentSpec,
+                    policy: LoopPolicy, run_id: str | None, limits: Limits | None,
+                    verifiers: list[Verifier] | None) -> tuple:
         """("ok", outcome) or ("budget", message, budget, limit, spent): the budget error is
         sent as plain values because its exception class does not survive pickling."""
         from crib.agents.llm import BudgetExceeded
         from crib.agents.loop import SolveContext, solve_problem
 
         ctx = self._ctx
+        if ctx is None:
+            raise RuntimeError("SolveWorker.solve before start()")
         if domain_name not in self._domains:
             self._domains[domain_name] = ctx.domain(domain_name)
         forget = getattr(ctx.llm.budget, "forget", None)
@@ -156,7 +180,7 @@ class RayExecutor:
     def __init__(self, address: str | None, setup: WorkerSetup) -> None:
         self.address = address
         self.setup = setup
-        self._ray = None
+        self._ray: ModuleType | None = None
         self._owns_connection = False
         self._actors: list[Any] = []
         self._load: list[int] = []
@@ -214,13 +238,18 @@ class RayExecutor:
         """One actor per cluster CPU (each reserves one). Not the CPUs free right now: those
         change as other jobs (or a previous run's actors) let go, and a pool that depends on a
         moment's timing would not be reproducible; a busy cluster makes the start wait."""
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        return max(1, int(self._connected().cluster_resources().get("CPU", 1)))
+
+    def _connected(self) -> ModuleType:
+        if self._ray is None:
+            raise RuntimeError("RayExecutor used before connect()")
+        return self._ray
 
     async def _ensure_pool(self, concurrency: int) -> None:
         if self._actors:
             return
         self.connect()
-        ray = self._ray
+        ray = self._connected()
         n = max(1, min(concurrency, self.setup.workers or self._cluster_cpus()))
         per_actor = -(-concurrency // n)
         actor_cls = ray.remote(SolveWorker).options(
@@ -229,7 +258,8 @@ class RayExecutor:
         actors = [actor_cls.remote(self.setup) for _ in range(n)]
         self._actors, self._load = actors, [0] * n
         try:
-            async with asyncio.timeout(START_TIMEOUT_S):  # not wait_for: it can lose a Ctrl-C on 3.11
+            # asyncio.timeout, not wait_for: wait_for can lose a Ctrl-C on 3.11
+            async with asyncio.timeout(START_TIMEOUT_S):
                 self.workers = list(await asyncio.gather(*(a.start.remote() for a in actors)))
         except TimeoutError as exc:
             self.close()
@@ -242,23 +272,23 @@ class RayExecutor:
                                       f"model client: {_cause(exc)}") from exc
 
     # -- running ---------------------------------------------------------------------------
-    async def run(self, items: Sequence[tuple[int, Any]], domain: Any, spec: Any, ctx: Any,
-                  policy: Any, *, concurrency: int,
-                  on_outcome: Callable[[int, Any], Any]) -> list[Any]:
+    async def run(self, items: Sequence[tuple[int, Problem]], domain: DomainProtocol,
+                  spec: AgentSpec, ctx: SolveContext, policy: LoopPolicy, *, concurrency: int,
+                  on_outcome: OutcomeSink) -> list[ProblemOutcome]:
         from crib.agents.llm import BudgetExceeded
 
-        if getattr(ctx, "memory", None) is not None:  # learns in order, on this host (see above)
+        if ctx.memory is not None:  # learns in order, on this host (see above)
             return await LocalExecutor().run(items, domain, spec, ctx, policy,
                                              concurrency=concurrency, on_outcome=on_outcome)
         if not items:
             return []
         await self._ensure_pool(concurrency)
         queue = list(items)[::-1]  # pop() from the end: dataset order
-        finished: list[Any] = []
+        finished: list[ProblemOutcome] = []
         in_flight: set = set()
         failure: list[BaseException] = []
-        domain_name = getattr(domain, "name", domain)
-        host_budget = getattr(getattr(ctx, "llm", None), "budget", None)
+        domain_name = domain.name
+        host_budget = getattr(ctx.llm, "budget", None)
 
         async def budget_ok() -> bool:
             if host_budget is None:
@@ -306,8 +336,9 @@ class RayExecutor:
             # A failure stops new submissions; problems in flight finish and are recorded.
             await asyncio.gather(*lanes)
         except BaseException:  # cancelled (Ctrl-C) or on_outcome failed: stop everything now
+            ray = self._connected()
             for ref in list(in_flight):
-                self._ray.cancel(ref)
+                ray.cancel(ref)
             for t in lanes:
                 t.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
@@ -316,8 +347,10 @@ class RayExecutor:
             raise failure[0]
         return finished
 
-    def report(self) -> str:
-        """One line for the user: how much ran where."""
+    def report(self) -> str | None:
+        """One line for the user: how much ran where (None: no worker started)."""
+        if not self.workers:
+            return None
         hosts = sorted({w["host"] for w in self.workers})
         return (f"ray: {self.problems_run} problem(s) ran on {len(self.workers)} worker(s)"
                 + (f" on {', '.join(hosts)}" if hosts else ""))
@@ -350,18 +383,18 @@ def mask_passwords(text: str) -> str:
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 
-def _init_masked(ray: Any, address: str) -> None:
+def _init_masked(ray: ModuleType, address: str) -> None:
     """`ray.init`, with the driver's command line (which Ray stores as the job's entrypoint and
     its dashboard shows) stripped of database passwords given as `--db URL`."""
     utils = getattr(getattr(ray, "_private", None), "utils", None)
     original = getattr(utils, "get_entrypoint_name", None)
-    if original is not None:
+    if utils is not None and original is not None:
         utils.get_entrypoint_name = lambda: mask_passwords(original())
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
                  configure_logging=True)
     finally:
-        if original is not None:
+        if utils is not None and original is not None:
             utils.get_entrypoint_name = original
 
 

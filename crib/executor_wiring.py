@@ -8,11 +8,17 @@ and the API keys the roles name, carried separately in a masked `Secrets`.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from crib.agents.executors import EXECUTORS, ExecutorUnavailable, LocalExecutor, make_executor
+from crib.agents.executors import (EXECUTORS, Executor, ExecutorUnavailable, LocalExecutor,
+                                   make_executor)
+
+if TYPE_CHECKING:  # the Ray executor's module loads only for --executor ray
+    from crib.agents.ray_executor import Secrets, WorkerSetup
+    from crib.context import Context
 
 
 def precheck(name: str, address: str | None) -> None:
@@ -37,7 +43,7 @@ def _loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def worker_setup(ctx: Any) -> Any:
+def worker_setup(ctx: Context) -> WorkerSetup:
     """What every Ray worker builds its sandbox, engine and LLM client from."""
     from crib.agents.llm.local_server import embedded
     from crib.agents.ray_executor import Secrets, WorkerSetup
@@ -60,7 +66,7 @@ def worker_setup(ctx: Any) -> Any:
 
 
 @asynccontextmanager
-async def open_worker_context(payload: dict, secrets: Any):
+async def open_worker_context(payload: dict, secrets: Secrets) -> AsyncIterator[Context]:
     """On a Ray worker: the sandbox first (before any key is in this process's environment),
     then the keys, the database engine and the LLM client. Yields a crib `Context`."""
     from crib.agents.llm import LLM
@@ -91,19 +97,19 @@ async def open_worker_context(payload: dict, secrets: Any):
 
 
 @contextmanager
-def open_executor(ctx: Any, name: str = "local", address: str | None = None) -> Iterator[Any]:
+def open_executor(ctx: Context, name: str = "local",
+                  address: str | None = None) -> Iterator[Executor]:
     """The executor, connected (Ray: joined and checked); closed (workers stopped) on exit,
-    with a line on stderr saying how many problems ran on how many Ray workers."""
-    if name == "local":
-        yield LocalExecutor()
-        return
-    from crib.cliutil import err_console
-
-    executor = make_executor(name, address, worker_setup(ctx))
+    with the executor's report on stderr (Ray: how many problems ran on how many workers)."""
+    executor = (LocalExecutor() if name == "local"
+                else make_executor(name, address, worker_setup(ctx)))
     try:
         executor.connect()
         yield executor
     finally:
         executor.close()
-        if executor.workers:
-            err_console().print(executor.report(), highlight=False)
+        line = executor.report()
+        if line:
+            from crib.cliutil import err_console
+
+            err_console().print(line, highlight=False)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from crib.agents.problems import LoadResult, Problem, load_problems
 from crib.agents.verdict import Verdict
@@ -34,6 +34,23 @@ RunSnippet = Callable[[str, float], Awaitable[dict[str, Any]]]
 
 class DomainError(Exception):
     """A domain cannot do what was asked (generate, score without a sandbox, ...)."""
+
+
+class DomainProtocol(Protocol):
+    """What the loop, the verifiers and the executors use of a domain (the seam's type);
+    every `Domain` below satisfies it."""
+
+    name: str
+    answer_format: str
+    has_checker: bool
+
+    def render(self, problem: Problem) -> str: ...
+
+    def extract(self, text: str | None) -> str | None: ...
+
+    async def score(self, problem: Problem, answer: str | None) -> float | None: ...
+
+    async def check(self, problem: Problem, answer: str | None) -> Verdict | None: ...
 
 
 class Domain:

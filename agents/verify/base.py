@@ -7,10 +7,15 @@ the loop cannot leak the answer key into feedback or into the choice of the fina
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
+
+if TYPE_CHECKING:
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.llm import LLM
+    from crib.sandbox import Sandbox
 
 
 @dataclass
@@ -25,12 +30,12 @@ class VerifyUsage:
 
 @dataclass
 class VerifyContext:
-    domain: Any
+    domain: DomainProtocol | None
     task: str = ""  # the rendered task text the agent saw (without retry feedback)
     raw_output: str = ""  # the agent's full return value as text
     samples: list[Any] = field(default_factory=list)  # answers of this problem's attempts so far
-    sandbox: Any = None
-    llm: Any = None
+    sandbox: Sandbox | None = None
+    llm: LLM | None = None
     run_id: str | None = None
     attempt: int = 0
     attempt_id: str | None = None

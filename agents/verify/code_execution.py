@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.agents.verify.base import VerifyContext, clip
+
+if TYPE_CHECKING:
+    from crib.sandbox import Limits
 
 _FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -38,7 +41,7 @@ class CodeExecution:
     name = "code-execution"
     needs_samples = False
 
-    def __init__(self, require_output: bool = False, limits: Any = None):
+    def __init__(self, require_output: bool = False, limits: Limits | None = None):
         self.require_output = require_output
         self.limits = limits
 
@@ -49,10 +52,7 @@ class CodeExecution:
         if ctx.sandbox is None:
             return Verdict(passed=None, verifier=self.name,
                            feedback="No sandbox available to run the code.")
-        kwargs = {"tier": "snippet"}
-        if self.limits is not None:
-            kwargs["limits"] = self.limits
-        result = await ctx.sandbox.run(code, **kwargs)
+        result = await ctx.sandbox.run(code, tier="snippet", limits=self.limits)
         if not result.ok:
             what = f"hit the {result.limit_hit} limit" if result.limit_hit else \
                 f"failed (exit code {result.exit_code})"
