@@ -63,18 +63,27 @@ def _report(json_out: bool, data: Any, line: str) -> None:
 def _table(entries: list, title: str) -> None:
     from rich.table import Table
 
-    from crib.cliutil import console
+    from crib.cliutil import console, esc
 
-    t = Table(title=title)
-    for col in ("id", "kind", "status", "title", "used", "helped", "hurt", "v"):
-        t.add_column(col)
-    for e in entries:
-        title_text = ("📌 " if e.pinned else "") + e.title
-        t.add_row(e.id, e.kind, e.status, title_text, str(e.used), str(e.helped), str(e.hurt), str(e.version))
+    # Narrow columns, so the title keeps room at 80 columns (a terminal or a log file).
+    t = Table(title=esc(title), caption="counts: used/helped/hurt")
+    for col in ("id", "kind", "status", "title", "counts", "v"):
+        t.add_column(col, no_wrap=col != "title", overflow="fold")
+    for e in entries:  # titles are written by models: escaped, never read as markup
+        cells = (e.id, e.kind, e.status, ("📌 " if e.pinned else "") + e.title,
+                 f"{e.used}/{e.helped}/{e.hurt}", e.version)
+        t.add_row(*[esc(c) for c in cells])
     console().print(t)
 
 
-def _show_entry(e) -> None:
+def _check_version(store, scope: str, version: int) -> None:
+    """A sheet version that exists, or a clear error (not an empty answer)."""
+    current = store.version(scope)
+    if not 0 <= version <= current:
+        raise ValueError(f"memory scope {scope!r} has versions 0..{current}, not {version}")
+
+
+def _show_entry(e, record: Any = None) -> None:
     from rich.panel import Panel
 
     from crib.cliutil import console
@@ -84,28 +93,39 @@ def _show_entry(e) -> None:
             f"used {e.used} · helped {e.helped} · hurt {e.hurt}"
             + (f" · tags {', '.join(e.tags)}" if e.tags else "") +
             f"\nfrom: {p.source}, problem {p.problem_id}, run {p.run_id}, model {p.model}, verdict {p.verdict}"
-            + (f"\nnote: {p.note}" if p.note else ""))
-    from rich.markup import escape
+            + (f"\nnote: {p.note}" if p.note else "")
+            + (f"\nskill record: {record.text()}" if record is not None else ""))
     from rich.text import Text
 
-    console().print(Panel(Text(f"{meta}\n\n{e.body}"), title=escape(f"[{e.id}] {e.title}"), expand=False))
+    from crib.cliutil import esc
+
+    console().print(Panel(Text(f"{meta}\n\n{e.body}"), title=esc(f"[{e.id}] {e.title}"),
+                          expand=False))
 
 
 @app.command("list")
 @_errors
-def list_(scope: str = ScopeOpt, status: str = typer.Option("live", help="active, quarantined, archived, live (active+quarantined) or all."),
+def list_(scope: Optional[str] = typer.Option(
+              None, "--scope", "-s", help="Memory scope (default: every scope)."),
+          status: str = typer.Option("live", help="active, quarantined, archived, live (active+quarantined) or all."),
           version: Optional[int] = typer.Option(None, help="List the sheet as it was at this version."),
           json_out: bool = JsonOpt) -> None:
     """List the entries of a scope.
 
     Example: crib memory list --scope game24 --status all
     """
-    from crib.cliutil import print_json
+    from crib.cliutil import console, print_json
     from crib.memory.models import MemoryEntry
 
     store = _store(index=False)
-    statuses = {"live": ("active", "quarantined"), "all": ("active", "quarantined", "archived")}.get(status, (status,))
-    if version is not None:
+    statuses = {"live": ("active", "quarantined"),
+                "all": ("active", "quarantined", "archived")}.get(status, (status,))
+    if scope is None:  # every scope: `crib solve` learns in a scope named after the domain
+        if version is not None:
+            raise ValueError("--version goes with --scope S")
+        entries = [e for row in store.scopes() for e in store.entries(row["scope"], status=statuses)]
+    elif version is not None:
+        _check_version(store, scope, version)
         entries = [MemoryEntry.model_validate(s) for s in store.state_at(scope, version).values()]
         entries = sorted((e for e in entries if e.status in statuses), key=lambda e: e.id)
     else:
@@ -113,7 +133,16 @@ def list_(scope: str = ScopeOpt, status: str = typer.Option("live", help="active
     if json_out:
         print_json([_dump(e) for e in entries])
         return
-    _table(entries, f"memory scope {scope!r} (version {version if version is not None else store.version(scope)})")
+    if scope is None:  # one table a scope
+        for row in store.scopes():
+            mine = [e for e in entries if e.scope == row["scope"]]
+            if mine:
+                _table(mine, f"memory scope {row['scope']!r} (version {row['version']})")
+        if not entries:
+            console().print("no memory entries yet", highlight=False)
+    else:
+        shown = version if version is not None else store.version(scope)
+        _table(entries, f"memory scope {scope!r} (version {shown})")
 
 
 @app.command("show")
@@ -130,14 +159,24 @@ def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show t
     store = _store(index=False)
     entry = store.get(entry_id)
     if version is not None:
+        _check_version(store, entry.scope, version)
         state = store.state_at(entry.scope, version).get(entry_id)
         if state is None:
             raise ValueError(f"entry {entry_id} did not exist at version {version} of scope {entry.scope!r}")
         entry = MemoryEntry.model_validate(state)
+    record = None
+    if entry.kind == "skill":  # its code is the body; its record is its tests and uses
+        from dataclasses import asdict
+
+        from crib.memory.skills import skill_records, trials
+
+        record = skill_records(store.engine, [entry])[entry.id]
     if json_out:
-        print_json(_dump(entry))
+        extra = ({"record": asdict(record), "trials": trials(store.engine, entry.id)}
+                 if record else {})
+        print_json({**_dump(entry), **extra})
     else:
-        _show_entry(entry)
+        _show_entry(entry, record)
 
 
 @app.command("search")
@@ -149,23 +188,27 @@ def search(text: str, scope: str = ScopeOpt, k: int = typer.Option(5, "-k", help
 
     Example: crib memory search "make 24 from four numbers" --scope game24
     """
-    from crib.cliutil import console, print_json
-
-    from rich.markup import escape
+    from crib.cliutil import console, esc, print_json
 
     hits = _store().search(scope, text, k, status=None if all_statuses else "active")
     if json_out:
         print_json([{**_dump(e), "similarity": s} for e, s in hits])
         return
     for e, s in hits:
-        console().print(f"[bold]{s:.3f}[/] " + escape(f"[{e.id}] {e.title} ({e.kind}, {e.status})"), highlight=False)
+        console().print(f"[bold]{s:.3f}[/] " + esc(f"[{e.id}] {e.title} ({e.kind}, {e.status})"),
+                        highlight=False)
 
 
 @app.command("add")
 @_errors
-def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strategy, code, pitfall or fact."),
-        title: str = typer.Option(..., help="Short title."),
-        body: str = typer.Option(..., help="The entry text ('-' reads standard input)."),
+def add(scope: str = ScopeOpt,
+        kind: str = typer.Option("strategy", help="strategy, code, pitfall, fact or skill."),
+        title: Optional[str] = typer.Option(None, help="Short title (a skill's is its signature)."),
+        body: Optional[str] = typer.Option(None, help="The entry text ('-' reads standard input)."),
+        file: Optional[Path] = typer.Option(
+            None, "--file", help="Read the body from this file (a skill: its Python code)."),
+        domain: Optional[str] = typer.Option(
+            None, help="A skill's domain, whose problems and checker test it (default: the scope)."),
         tags: str = typer.Option("", help="Comma-separated tags."),
         pinned: bool = typer.Option(False, "--pinned", help="Always render this entry first."),
         json_out: bool = JsonOpt) -> None:
@@ -175,15 +218,30 @@ def add(scope: str = ScopeOpt, kind: str = typer.Option("strategy", help="strate
     """
     from crib.memory.ops import find_placeholder
 
-    text = sys.stdin.read() if body == "-" else body
+    if (body is None) == (file is None):
+        raise ValueError("give the entry's text with --body or --file (one of them)")
+    text = file.read_text() if file is not None else sys.stdin.read() if body == "-" else body
+    if kind == "skill":
+        from crib.skill_cli import add_skill
+
+        entry = add_skill(_store(), scope, text, domain or scope)
+        _report(json_out, _dump(entry), f"skill [{entry.id}] {entry.title}: {entry.status} "
+                f"({_last_reason(entry)})")
+        return
     if kind not in ("strategy", "code", "pitfall", "fact"):
-        raise ValueError(f"--kind must be strategy, code, pitfall or fact, not {kind!r}")
+        raise ValueError(f"--kind must be strategy, code, pitfall, fact or skill, not {kind!r}")
+    if title is None:
+        raise ValueError("--title is required (except for --kind skill)")
     if found := find_placeholder(text):
         raise ValueError(f"--body holds placeholder text {found!r}; write the content out")
     entry = _store().add(scope, title, text, kind=kind, tags=[t.strip() for t in tags.split(",") if t.strip()],
                          pinned=pinned, reason="added by user")
     _report(json_out, _dump(entry),
             f"added [{entry.id}] to scope {scope!r}")
+
+
+def _last_reason(entry) -> str:
+    return _store(index=False).history(entry.scope, entry.id)[-1].reason or entry.status
 
 
 @app.command("edit")
@@ -247,7 +305,7 @@ def history(entry_id: Optional[str] = typer.Argument(None), scope: str = ScopeOp
     """
     from rich.table import Table
 
-    from crib.cliutil import console, print_json
+    from crib.cliutil import console, esc, print_json
 
     store = _store(index=False)
     if entry_id is not None:
@@ -256,12 +314,13 @@ def history(entry_id: Optional[str] = typer.Argument(None), scope: str = ScopeOp
     if json_out:
         print_json([ev.model_dump(mode="json") for ev in events])
         return
-    t = Table(title=f"history of {entry_id or 'scope ' + repr(scope)}")
+    t = Table(title=esc(f"history of {entry_id or 'scope ' + repr(scope)}"))
     for col in ("version", "when", "action", "entry", "title", "status", "reason"):
         t.add_column(col)
     for ev in events:
-        t.add_row(str(ev.seq), str(ev.created_at)[:19], ev.action, ev.entry_id, ev.state.get("title", ""),
-                  ev.state.get("status", ""), ev.reason or "")
+        cells = (ev.seq, str(ev.created_at)[:19], ev.action, ev.entry_id,
+                 ev.state.get("title", ""), ev.state.get("status", ""), ev.reason or "")
+        t.add_row(*[esc(c) for c in cells])
     console().print(t)
 
 
@@ -272,25 +331,26 @@ def diff(v1: int, v2: int, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> N
 
     Example: crib memory diff 3 7 --scope game24
     """
-    from crib.cliutil import console, print_json
+    from crib.cliutil import console, esc, print_json
 
-    from rich.markup import escape
-
-    d = _store(index=False).diff(scope, v1, v2)
+    store = _store(index=False)
+    for v in (v1, v2):
+        _check_version(store, scope, v)
+    d = store.diff(scope, v1, v2)
     if json_out:
         print_json(d.model_dump(mode="json"))
         return
     c = console()
     for e in d.added:
-        c.print("[green]" + escape(f"+ [{e['id']}] {e['title']}") + "[/]", highlight=False)
+        c.print("[green]" + esc(f"+ [{e['id']}] {e['title']}") + "[/]", highlight=False)
     for e in d.removed:
-        c.print("[red]" + escape(f"- [{e['id']}] {e['title']}") + "[/]", highlight=False)
+        c.print("[red]" + esc(f"- [{e['id']}] {e['title']}") + "[/]", highlight=False)
     for ch in d.changed:
-        c.print("[yellow]" + escape(f"~ [{ch['id']}] {ch['title']}") + "[/]", highlight=False)
+        c.print("[yellow]" + esc(f"~ [{ch['id']}] {ch['title']}") + "[/]", highlight=False)
         for field, (old, new) in ch["fields"].items():
             c.print(f"    {field}: {old!r} -> {new!r}", markup=False, highlight=False)
     if not (d.added or d.removed or d.changed):
-        c.print(f"no differences between versions {v1} and {v2}")
+        c.print(f"no differences between versions {v1} and {v2}", highlight=False)
 
 
 @app.command("rollback")
@@ -341,13 +401,24 @@ def import_(file: Path, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None
     """
     from crib.memory.transfer import import_scope
 
+    from pydantic import ValidationError
+
+    from crib.cliutil import brief_validation_error
+
     try:
-        data = json.loads(file.read_text())
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{file}: not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{file}: not JSON ({exc})") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from exc
     try:
         counts = import_scope(_store(), scope, data)
     except ValueError as exc:
+        if isinstance(exc.__cause__, ValidationError):  # one line, not pydantic's dump and links
+            where = str(exc).split(": ", 1)[0]  # "entry 3 (m-…)"
+            raise ValueError(f"{file}: {where}: {brief_validation_error(exc.__cause__)}") from exc
         raise ValueError(f"{file}: {exc}") from exc
     _report(json_out, {"scope": scope, **counts},
             f"imported into {scope!r}: {counts['entries']} entries written, "
@@ -388,7 +459,7 @@ def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most 
 
     Example: crib memory stats --scope game24 --json
     """
-    from crib.cliutil import console, print_json
+    from crib.cliutil import console, esc, print_json
     from crib.memory.stats import scope_stats
 
     data = scope_stats(_store(index=False), scope, top)
@@ -396,11 +467,12 @@ def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most 
         print_json(data)
         return
     c, n = console(), data["entries"]
-    c.print(f"scope {scope!r}, version {data['version']}: {n['active']} active "
+    c.print(f"scope {esc(repr(scope))}, version {data['version']}: {n['active']} active "
             f"({data['tokens_active']} tokens rendered in full), {n['quarantined']} quarantined, "
             f"{n['archived']} archived; {data['problems']} past problems", highlight=False)
     if data["curations"]:
-        c.print("curations: " + ", ".join(f"{k} {v}" for k, v in data["curations"].items()), highlight=False)
+        c.print("curations: " + ", ".join(f"{k} {v}" for k, v in data["curations"].items()),
+                markup=False, highlight=False)
     for h in data["most_helpful"]:
         c.print(f"  helped {h['helped']:>3}  hurt {h['hurt']:>3}  used {h['used']:>3}  [{h['id']}] {h['title']}",
                 markup=False, highlight=False)

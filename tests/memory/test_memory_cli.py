@@ -82,3 +82,47 @@ def test_cli_errors_are_clear(crib, tmp_path):
     assert r.exit_code == 1 and "bad.json" in r.output
     r = crib("rollback", "9", ok=False)
     assert r.exit_code == 1 and "versions 0..0" in r.output
+
+
+def test_titles_with_rich_markup_print_as_written(crib):
+    """Titles are written by models: `[/b]` in one ended `crib memory list` in a MarkupError."""
+    entry = crib.json("add", "--scope", "g", "--title", "Use [/b] brackets [bold]x",
+                      "--body", "Keep [/a] as text.")
+    for args in (("list", "--scope", "g"), ("list",), ("history", "--scope", "g"),
+                 ("show", entry["id"]), ("diff", "0", "1", "--scope", "g"),
+                 ("rm", entry["id"])):
+        out = crib(*args).stdout
+        assert "[/b]" in out and "Traceback" not in out, args
+    assert "[/a]" in crib("show", entry["id"]).stdout
+
+
+def test_list_without_scope_shows_every_scope(crib):
+    """`crib solve` learns in a scope named after the domain; a bare `list` must show it."""
+    crib.json("add", "--scope", "game24", "--title", "Fractions", "--body", "Try a / (b - c / d).")
+    crib.json("add", "--scope", "chat", "--title", "Be brief", "--body", "Short answers.")
+    assert sorted(e["scope"] for e in crib.json("list")) == ["chat", "game24"]
+    out = crib("list").stdout
+    assert "Fractions" in out and "game24" in out and "Be brief" in out
+    assert [e["title"] for e in crib.json("list", "--scope", "game24")] == ["Fractions"]
+
+
+def test_versions_that_do_not_exist_are_errors_not_empty_answers(crib):
+    crib.json("add", "--scope", "g", "--title", "t", "--body", "b")
+    r = crib("diff", "0", "99", "--scope", "g", ok=False)
+    assert r.exit_code == 1 and "has versions 0..1, not 99" in r.output
+    r = crib("list", "--scope", "g", "--version", "7", ok=False)
+    assert r.exit_code == 1 and "not 7" in r.output
+
+
+def test_import_errors_are_one_clear_line(crib, tmp_path):
+    bad = tmp_path / "entries.json"
+    bad.write_text(json.dumps({"format": "crib-memory/1", "scope": "x", "entries": [{"id": 3}]}))
+    r = crib("import", str(bad), "--scope", "q", ok=False)
+    assert r.exit_code == 1 and "entries.json" in r.output and "title: Field required" in r.output
+    assert "pydantic.dev" not in r.output and "Traceback" not in r.output
+    binary = tmp_path / "latin1.json"
+    binary.write_bytes(b'{"title": "caf\xe9"}')
+    r = crib("import", str(binary), ok=False)
+    assert r.exit_code == 1 and "not UTF-8" in r.output
+    r = crib("import", str(tmp_path / "missing.json"), ok=False)
+    assert r.exit_code == 1 and "cannot read" in r.output
