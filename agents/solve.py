@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from crib.agents.learning_curve import LearningCurve
 from crib.agents.stats import bootstrap_ci
 
 OnOutcome = Callable[[int, Any], Awaitable[None] | None]
@@ -84,6 +85,9 @@ class Summary(BaseModel):
     errors: int
     skipped_lines: int = 0
     status: str = "done"
+    learning: LearningCurve | None = None  # cold part vs warm part (agents/learning_curve.py)
+    top_errors: list[list[Any]] = []  # [[reason, problems], ...], most frequent first
+    stopped_because: str | None = None  # why a batch stopped early (every call failing)
 
 
 def summarize(

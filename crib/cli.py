@@ -38,4 +38,18 @@ def main() -> None:
     # Python does not promise to run at exit anyway.
     atexit.register(gc.freeze)
     _register()
-    app()
+    try:
+        app()
+    except Exception as exc:  # noqa: BLE001 - only a configuration error is handled here
+        from crib.config import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            raise
+        from rich.markup import escape
+
+        from crib.cliutil import err_console
+
+        # One line and exit 2 wherever a command meets it (config files, endpoints, roles).
+        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                            soft_wrap=True)
+        raise SystemExit(2) from None

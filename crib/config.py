@@ -7,6 +7,7 @@ Secrets are never stored: a role names the environment variable that holds its k
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -32,8 +33,10 @@ def user_config_path() -> Path:
 
 class SandboxSettings(BaseModel):
     unsafe_no_sandbox: bool = False
-    timeout_s: float = 60.0
-    memory_mb: int = 1024
+    # One agent run's wall clock, its model calls included (a small local model on a busy
+    # CPU can take minutes a call), and its address-space limit.
+    timeout_s: float = Field(1800.0, gt=0)
+    memory_mb: int = Field(1024, gt=16)
 
 
 class MemorySettings(BaseModel):
@@ -103,17 +106,48 @@ def _env_layer() -> dict[str, Any]:
     return layer
 
 
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
 def _toml_layer(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        message = str(exc)
+        at = _TOML_AT.search(message)  # "path:line:column: what", as compilers say it
+        where = f"{path}:{at.group(1)}:{at.group(2)}" if at else str(path)
+        raise ConfigError(f"{where}: invalid TOML: {_TOML_AT.sub('', message)}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
 
 
 class ConfigError(Exception):
-    pass
+    """A configuration problem, said in one line: commands exit 2 on it."""
+
+
+def _section_fields() -> dict[str, set[str]]:
+    """The keys each section of the config takes (a role takes ModelSettings' keys)."""
+    fields = {name: set(f.annotation.model_fields) for name, f in CribConfig.model_fields.items()
+              if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
+    return {"": set(CribConfig.model_fields), **fields}
+
+
+def _check_keys(layer: dict[str, Any], source: str) -> None:
+    """Unknown keys are errors, not silently ignored: a misspelt role or key would otherwise
+    leave the default in force with no word said."""
+    known = _section_fields()
+    for key, value in layer.items():
+        if key not in known[""]:
+            hint = (f"; roles are {', '.join(ROLES)}" if isinstance(value, dict)
+                    else "; see `crib config show` for the keys")
+            raise ConfigError(f"unknown key {key!r} in {source}{hint}")
+        if key in known and isinstance(value, dict):
+            for sub in value:
+                if sub not in known[key]:
+                    raise ConfigError(f"unknown key {key}.{sub} in {source}; [{key}] takes "
+                                      f"{', '.join(sorted(known[key]))}")
 
 
 def _merge(into: dict, layer: dict, source: str, sources: dict[str, str], prefix: str = "") -> None:
@@ -142,12 +176,22 @@ def load_config(
         ("flag", flags or {}),
     ]
     for source, layer in layers:
+        _check_keys(layer, source)
         _merge(merged, layer, source, sources)
     try:
         return CribConfig(**merged), sources
     except ValidationError as exc:
-        where = ", ".join(f"{'.'.join(map(str, e['loc']))} (from {sources.get('.'.join(map(str, e['loc'])), '?')})" for e in exc.errors())
-        raise ConfigError(f"invalid configuration: {where}\n{exc}") from exc
+        raise ConfigError(f"invalid configuration: {_one_line(exc, sources)}") from exc
+
+
+def _one_line(exc: ValidationError, sources: dict[str, str]) -> str:
+    """Each bad value with the layer it came from and what is wrong, on one line."""
+    parts = []
+    for error in exc.errors():
+        key = ".".join(map(str, error["loc"]))
+        given = f" = {error['input']!r}" if "input" in error and error["type"] != "missing" else ""
+        parts.append(f"{key}{given} (from {sources.get(key, 'default')}): {error['msg']}")
+    return "; ".join(parts)
 
 
 def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]]:
@@ -163,7 +207,8 @@ def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]
                 walk(getattr(obj, name), f"{prefix}{name}.")
             return
         key = prefix.rstrip(".")
-        rows.append({"key": key, "value": _plain(obj), "source": sources.get(key, "default")})
+        rows.append({"key": key, "value": _shown(key, _plain(obj)),
+                     "source": sources.get(key, "default")})
 
     for name in type(config).model_fields:
         if name not in ROLES:
@@ -173,7 +218,7 @@ def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]
         for field, value in effective.model_dump().items():
             key = f"{role}.{field}"
             source = sources.get(key) or f"llm.{field} ({sources.get(f'llm.{field}', 'default')})"
-            rows.append({"key": key, "value": value, "source": source})
+            rows.append({"key": key, "value": _shown(key, value), "source": source})
         env = effective.api_key_env
         rows.append({
             "key": f"{role}.api_key",
@@ -185,6 +230,23 @@ def describe(config: CribConfig, sources: dict[str, str]) -> list[dict[str, Any]
 
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def _shown(key: str, value: Any) -> Any:
+    return mask_url(value) if key.endswith("_url") and isinstance(value, str) else value
+
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def url_has_credentials(url: str) -> bool:
+    return bool(_USERINFO.match(url))
+
+
+def mask_url(url: str) -> str:
+    """`url` with any user:password@ part masked (a key put in a base URL, a database
+    password): URLs are shown in config, errors, results and manifests."""
+    return _USERINFO.sub(r"\1…@", url)
 
 
 def mask(secret: str) -> str | None:

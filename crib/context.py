@@ -1,9 +1,11 @@
 """Wiring: from the effective config to the live parts a command works with.
 
 `open_context(cfg)` starts, in this order: the sandbox (its fork-server is spawned with an
-empty environment; a command that runs agents starts it first, with `start_sandbox`), the
-database (migrated), the embedded llama.cpp server when some role has no endpoint, and the LLM
-client. Leaving the context stops all of them, also on Ctrl-C.
+empty environment; a command that runs agents starts it first, with `start_sandbox`), a check
+of the configured model endpoints (crib/endpoints.py: a down one, or a role with no model, is
+a ConfigError before any work), the database (migrated), the embedded llama.cpp server when
+some role has no endpoint, and the LLM client. Leaving the context stops all of them, also on
+Ctrl-C.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from crib.config import CribConfig
+from crib.config import CribConfig, mask_url
 
 
 @dataclass
@@ -43,8 +45,16 @@ class Context:
 
     def model_manifest(self) -> dict[str, Any]:
         """Model names and endpoints per role, for the run manifest (never keys)."""
-        return {role: {"model": s.model, "base_url": s.base_url, "temperature": s.temperature,
-                       "max_tokens": s.max_tokens} for role, s in self.roles.items()}
+        return {role: {"model": s.model, "base_url": s.base_url and mask_url(s.base_url),
+                       "temperature": s.temperature, "max_tokens": s.max_tokens}
+                for role, s in self.roles.items()}
+
+    def agent_limits(self):
+        """The sandbox limits of one agent run, from config (sandbox.timeout_s, memory_mb)."""
+        from crib.agents.loop import agent_limits
+
+        return agent_limits(timeout_s=self.cfg.sandbox.timeout_s).model_copy(
+            update={"memory_mb": self.cfg.sandbox.memory_mb})
 
     @property
     def memory_store(self):
@@ -63,13 +73,11 @@ class Context:
                           gating=self.cfg.memory.gating, token_budget=self.cfg.memory.render_tokens)
 
 
-def resolve_roles(cfg: CribConfig, local_base_url: str | None, local_alias: str | None) -> dict[str, Any]:
+def resolve_roles(configured: dict[str, Any], local_base_url: str | None,
+                  local_alias: str | None) -> dict[str, Any]:
     """Every role's settings with the embedded server filled in where a role has no endpoint."""
-    from crib.agents.llm.settings import ROLES
-
     roles = {}
-    for role in ROLES:
-        settings = cfg.role(role)
+    for role, settings in configured.items():
         if settings.base_url is None:
             settings = settings.model_copy(update={"base_url": local_base_url,
                                                    "model": settings.model or local_alias})
@@ -91,14 +99,18 @@ def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
 @asynccontextmanager
 async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True,
                        sandbox: Any = None):
-    """`sandbox`: one from `start_sandbox`, which the context then owns (and closes)."""
+    """`sandbox`: one from `start_sandbox`, which the context then owns (and closes).
+    Raises ConfigError when an endpoint is down or refuses the key, or a role has no model."""
     from crib.agents.llm import LLM
+    from crib.agents.llm.settings import ROLES
+    from crib.endpoints import check_endpoints
     from crib.storage import open_database
 
     if sandbox is None and with_sandbox:
         sandbox = start_sandbox(cfg)
     engine = server = llm = None
     try:
+        configured = await check_endpoints({role: cfg.role(role) for role in ROLES})
         engine = open_database(cfg.database_url)
         local_url = alias = None
         if cfg.needs_local_model:
@@ -111,7 +123,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                                  log_path=cfg.data_dir / "logs" / "llama-server.log")
             await server.astart()
             local_url, alias = server.base_url, cfg.local_model
-        roles = resolve_roles(cfg, local_url, alias)
+        roles = resolve_roles(configured, local_url, alias)
         llm = LLM(engine=engine, roles=roles, cache=cfg.cache, run_id=run_id,
                   budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd)
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)

@@ -103,13 +103,19 @@ class OutFile:
         self.lock = threading.Lock()
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():  # checked first: os.replace would fail and leave the .tmp behind
+            raise SolveError(f"--out {path} is a directory; give a file name")
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w") as f:
-            for outcome in existing:
-                f.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
-        os.replace(tmp, path)
-        self.handle = path.open("a")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as f:
+                for outcome in existing:
+                    f.write(json.dumps(outcome, ensure_ascii=False, default=str) + "\n")
+            os.replace(tmp, path)
+            self.handle = path.open("a")
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise SolveError(f"cannot write --out {path}: {exc.strerror or exc}") from exc
 
     def append(self, outcome: dict[str, Any]) -> None:
         """Append one line to the buffer (from any thread: whole lines, never interleaved)."""
@@ -147,19 +153,40 @@ async def run_solve(
     executor: Any = None,
 ):
     """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context;
-    `executor` (agents.executors) is where the problems run (default: this process)."""
-    from crib.agents.library import load_agent
-    from crib.agents.loop import LoopPolicy, SolveContext
-    from crib.agents.executors import LocalExecutor
-    from crib.agents.solve import summarize
-
-    executor = executor or LocalExecutor()
+    `executor` (agents.executors) is where the problems run (default: this process).
+    The run is locked while this works on it (crib/run_lock.py): a second process resuming
+    it gets a SolveError."""
+    from crib.run_lock import RunLock, RunLocked
 
     store = RunStore(ctx.engine)
+    if resume and store.get(run_id) is None:
+        raise SolveError(f"no run {run_id!r} to resume (see the run ids printed by crib solve)")
+    run_id = run_id or new_run_id("solve")
+    try:
+        lock = RunLock(ctx.engine, run_id).__enter__()
+    except RunLocked as exc:
+        raise SolveError(str(exc)) from None
+    try:
+        return await _run_locked(ctx, opts, store, run_id=run_id, resume=resume,
+                                 retry_errors=retry_errors, on_start=on_start,
+                                 on_progress=on_progress, executor=executor)
+    finally:
+        lock.release()
+
+
+async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, resume: bool,
+                      retry_errors: bool, on_start, on_progress, executor):
+    from crib.agents.executors import LocalExecutor
+    from crib.agents.library import load_agent
+    from crib.agents.loop import LoopPolicy, SolveContext
+    from crib.agents.learning_curve import learning_curve
+    from crib.agents.solve import summarize
+    from crib.solve_failures import FailureWatch, top_errors
+
+    executor = executor or LocalExecutor()
+    row = None
     if resume:
         row = store.get(run_id)
-        if row is None:
-            raise SolveError(f"no run {run_id!r} to resume (see the run ids printed by crib solve)")
         opts = SolveOptions.from_manifest(row.manifest["options"])
         if retry_errors:
             store.forget_errors(run_id)
@@ -174,7 +201,6 @@ async def run_solve(
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise SolveError(f"agent {opts.agent!r}: {exc}") from exc
     if not resume:
-        run_id = run_id or new_run_id("solve")
         store.create(run_id, "solve", base_manifest(
             options=opts.manifest(), agent={"name": spec.name, "code_hash": spec.code_hash},
             models=ctx.model_manifest(), skipped_lines=loaded.skipped_lines,
@@ -182,6 +208,8 @@ async def run_solve(
     ctx.llm.run_id = run_id
     if executor.name == "local":  # every call of the run is made here: keep its spend in memory
         ctx.llm.track(run_id)
+        ctx.llm.want_in_flight(opts.concurrency)  # --concurrency: calls in flight too (or warn)
+        ctx.llm.prepare()  # the model client's imports before the batch, not on its first call
 
     done = store.results(run_id)
     done_ids = {o["problem_id"] for o in done}
@@ -190,7 +218,8 @@ async def run_solve(
     if on_start:
         on_start(run_id, len(loaded.problems), len(done))
 
-    memory = ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id) if opts.memory != "none" else None
+    memory = (ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id)
+              if opts.memory != "none" else None)
     if memory is not None and opts.memory in ("dc-cu", "dc-rs"):  # cheatsheet modes learn skills
         from crib.agents.skills import SkillLoop
 
@@ -202,11 +231,12 @@ async def run_solve(
     # elsewhere (Ray) the workers write them.
     local = executor.name == "local"
     solve_ctx = SolveContext(llm=ctx.llm, sandbox=ctx.sandbox, run_id=run_id, memory=memory,
-                             engine=None if local else ctx.engine)
+                             engine=None if local else ctx.engine, limits=ctx.agent_limits())
     policy = LoopPolicy(kind=opts.loop, k=opts.k, n=opts.n)
     outcomes = list(done)
     started = time.monotonic()
     status = "done"
+    watch = FailureWatch.for_concurrency(opts.concurrency)
 
     # Results go through the LLM layer's SQL writer thread (its own if the LLM has none):
     # one transaction for what finished meanwhile, ledger rows included, instead of a
@@ -216,6 +246,7 @@ async def run_solve(
         writer = SqlWriter(ctx.engine)
     writing = out.handle is not None
     in_flight: set[Future] = set()
+    batch: asyncio.Future | None = None
 
     async def finished(position: int, outcome: Any) -> None:
         record = outcome.model_dump(mode="json")
@@ -233,10 +264,19 @@ async def run_solve(
         outcomes.append(record)
         if on_progress:
             on_progress(record, outcomes)
+        if watch.see(record) and batch is not None:
+            batch.cancel()  # every model call fails the same way: the rest would too
 
     try:
-        await executor.run(todo, domain, spec, solve_ctx, policy,
-                           concurrency=opts.concurrency, on_outcome=finished)
+        batch = asyncio.ensure_future(executor.run(
+            todo, domain, spec, solve_ctx, policy, concurrency=opts.concurrency,
+            on_outcome=finished))
+        try:
+            await batch
+        except asyncio.CancelledError:
+            if not watch.tripped or asyncio.current_task().cancelling():
+                raise
+            status = "stopped"
     except BaseException as exc:
         status = "stopped" if type(exc).__name__ == "BudgetExceeded" else "interrupted"
         store.set_status(run_id, status)
@@ -244,11 +284,18 @@ async def run_solve(
     finally:
         # Results of problems that finished before a stop are committed (and their lines
         # written) before the file closes.
+        if batch is not None and not batch.done():
+            batch.cancel()
         wait_futures(list(in_flight), timeout=FLUSH_WAIT_S)
         out.close()
     prior_wall = (row.summary or {}).get("wall_s", 0.0) if resume else 0.0
     summary = summarize(run_id, outcomes, ctx.llm.spend(run_id),
                         prior_wall + time.monotonic() - started, seed=opts.seed,
                         skipped_lines=len(loaded.skipped_lines), status=status)
+    summary.top_errors = top_errors(outcomes)
+    summary.learning = learning_curve(outcomes, [p.id for p in loaded.problems], seed=opts.seed)
+    if watch.tripped:
+        summary.stopped_because = (f"the last {watch.streak} problems failed the same way: "
+                                   f"{watch.reason}")
     store.set_status(run_id, status, summary.model_dump())
     return summary

@@ -100,7 +100,7 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                                      executor=executor, ray_address=ray_address)
             summaries.append((mode, summary))
     except SolveError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
     except BudgetExceeded as exc:
         err_console().print(f"[bold yellow]stopped:[/] {exc}. The run is saved; continue it with "
@@ -115,5 +115,25 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
         title = "Ablation over memory modes" if ablate else f"crib solve — {opts.domain} with {opts.agent}"
         label = (lambda m, s: m) if ablate else (lambda m, s: s.run_id)
         console().print(summary_table([(label(m, s), s) for m, s in summaries], title))
+    for label, s in summaries:
+        _print_errors(label if ablate else s.run_id, s)
     worst = summaries[-1][1]
+    if any(s.stopped_because for _, s in summaries):
+        return 1
     return 1 if worst.n and worst.errors == worst.n else 0
+
+
+def _print_errors(label: str, s: Any) -> None:
+    """The most frequent error reasons and, for a batch stopped early, why and what next
+    (on stderr: stdout keeps the table or the JSON line)."""
+    from rich.markup import escape
+
+    out = err_console()
+    if s.top_errors:
+        out.print(f"{escape(label)}: most frequent errors:", highlight=False)
+        for reason, count in s.top_errors:
+            out.print(f"  {count} × {escape(reason)}", highlight=False, soft_wrap=True)
+    if s.stopped_because:
+        out.print(f"[bold red]stopped early:[/] {escape(s.stopped_because)}. Fix the endpoint, "
+                  f"then `crib solve --resume {escape(s.run_id)} --retry-errors`.",
+                  highlight=False, soft_wrap=True)

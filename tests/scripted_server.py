@@ -107,6 +107,9 @@ class ScriptedServer:
         self.max_in_flight = 0
         # Response formats answered with 400, to test fallbacks ({"json_schema"}, ...).
         self.refuse_response_formats: set[str] = set()
+        # What GET /v1/models lists (None: just `model`), and its status (401: a refused key).
+        self.models: list[str] | None = None
+        self.models_status = 200
         self._queue: deque[Reply | str | dict] = deque()
         self._fn: Callable[[dict], Reply | str | dict] | None = None
         self._lock = threading.Lock()
@@ -215,9 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         request = self._record(None)
-        if self.path.rstrip("/") == "/v1/models":
+        if self.path.rstrip("/") == "/v1/models" and self.owner.models_status != 200:
+            self._send(request, self.owner.models_status, b'{"error": {"message": "bad key"}}')
+        elif self.path.rstrip("/") == "/v1/models":
+            ids = self.owner.models if self.owner.models is not None else [self.owner.model]
             data = {"object": "list", "data": [
-                {"id": self.owner.model, "object": "model", "created": 0, "owned_by": "tests"}]}
+                {"id": i, "object": "model", "created": 0, "owned_by": "tests"} for i in ids]}
             self._send(request, 200, json.dumps(data).encode())
         else:
             self._send(request, 404, b'{"error": {"message": "not found"}}')

@@ -61,11 +61,27 @@ def test_openai_base_url_applies_to_every_role_unless_overridden(isolated, monke
 
 def test_broken_toml_and_bad_values_are_clear_errors(isolated):
     proj = isolated / "proj"
-    (proj / "crib.toml").write_text("[llm\n")
-    with pytest.raises(ConfigError, match="crib.toml"):
+    (proj / "crib.toml").write_text('cache = "on"\n[llm\n')
+    with pytest.raises(ConfigError, match=r"crib.toml:2:5: invalid TOML: Expected '\]'") as err:
         load_config(cwd=proj)
+    assert "\n" not in str(err.value)
     (proj / "crib.toml").write_text('cache = "sometimes"\n')
-    with pytest.raises(ConfigError, match=r"cache \(from ./crib.toml\)"):
+    with pytest.raises(ConfigError, match=r"cache = 'sometimes' \(from ./crib.toml\): Input") as err:
+        load_config(cwd=proj)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_roles_and_keys_are_errors_not_ignored(isolated, monkeypatch):
+    proj = isolated / "proj"
+    (proj / "crib.toml").write_text('[solvr]\nmodel = "m"\n')
+    with pytest.raises(ConfigError, match=r"unknown key 'solvr' in ./crib.toml; roles are solver"):
+        load_config(cwd=proj)
+    (proj / "crib.toml").write_text('[judge]\nmodle = "m"\n')
+    with pytest.raises(ConfigError, match=r"unknown key judge.modle in ./crib.toml"):
+        load_config(cwd=proj)
+    (proj / "crib.toml").write_text("")
+    monkeypatch.setenv("CRIB_SANDBOX__TIMEOUT", "5")
+    with pytest.raises(ConfigError, match=r"unknown key sandbox.timeout in environment"):
         load_config(cwd=proj)
 
 

@@ -1,0 +1,78 @@
+"""Why problems of a run failed: the most frequent error reasons for the summary, and the
+early stop of a batch whose model calls all fail the same way (an endpoint that went down
+or hangs mid-run), so it does not grind through every problem with no word said."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
+# Where a failed model call's own reason starts in a problem's error text (agents/attempts.py
+# and the LLM client write these); the rest is the agent's traceback around it.
+_MODEL_CALL = re.compile(r"(model call failed|EndpointError)")
+REASON_CHARS = 240
+
+
+def error_reason(error: str) -> str:
+    """The informative part of a problem's error: the failed model call if there is one,
+    else its first line; clipped."""
+    found = list(_MODEL_CALL.finditer(error))
+    if found:
+        text = error[found[-1].start():]
+    else:
+        text = error.strip().splitlines()[0] if error.strip() else ""
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def _key(reason: str) -> str:
+    """Reasons that differ only in numbers (ports, attempt counts, seconds) are one reason."""
+    return _NUMBERS.sub("N", reason)
+
+
+def top_errors(outcomes: list[dict[str, Any]], k: int = 3) -> list[list[Any]]:
+    """[[reason, count], ...] for the k most frequent reasons, most frequent first."""
+    counts: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for outcome in outcomes:
+        if outcome.get("error"):
+            reason = error_reason(str(outcome["error"]))
+            key = _key(reason)
+            counts[key] += 1
+            example.setdefault(key, reason)
+    return [[example[key], n] for key, n in counts.most_common(k)]
+
+
+class FailureWatch:
+    """Trips when the last `window` problems finished here all failed on a model call for
+    the same reason: every call is failing, and the rest of the batch would only fail too."""
+
+    def __init__(self, window: int) -> None:
+        self.window = max(1, window)
+        self.streak = 0
+        self.key: str | None = None
+        self.reason: str | None = None
+
+    @classmethod
+    def for_concurrency(cls, concurrency: int) -> "FailureWatch":
+        # Two full waves of problems in flight, at least 6: problems that were already in
+        # flight when the endpoint failed all fail together, so one wave proves little.
+        return cls(max(6, 2 * concurrency))
+
+    def see(self, outcome: dict[str, Any]) -> bool:
+        """Record one finished problem; True once the watch has tripped."""
+        error = outcome.get("error")
+        if not error or not _MODEL_CALL.search(str(error)):
+            self.streak, self.key = 0, None
+            return False
+        reason = error_reason(str(error))
+        if _key(reason) != self.key:
+            self.streak, self.key = 0, _key(reason)
+        self.streak += 1
+        self.reason = reason
+        return self.tripped
+
+    @property
+    def tripped(self) -> bool:
+        return self.streak >= self.window

@@ -1,0 +1,132 @@
+"""Guards around a `crib solve` run, through the real CLI, sandbox and database: the early stop
+when every model call fails the same way, the run lock, and the configured agent wall clock
+(issue #18 items 2, 10 and 11)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine
+
+from crib.run_lock import RunLock, RunLocked
+from tests.crib.test_solve_cli import crib, crib_env, game24_solver
+from tests.scripted_server import Reply
+
+
+def test_a_batch_whose_calls_all_fail_stops_early_and_names_the_reason(scripted_server, tmp_path):
+    scripted_server.script(lambda body: Reply.error(500, "model overloaded"))
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    env["CRIB_LLM__MAX_RETRIES"] = "0"
+    args = ["solve", "--domain", "game24", "--limit", "24", "--agent", "cot", "--memory", "none",
+            "--concurrency", "2", "--run-id", "failing", "--json"]
+    r = crib(args, env, tmp_path)
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert summary["status"] == "stopped" and 6 <= summary["n"] < 24
+    assert summary["top_errors"][0][1] == summary["errors"] == summary["n"]
+    assert "HTTP 500: model overloaded" in summary["top_errors"][0][0]
+    assert "stopped early: the last 6 problems failed the same way" in r.stderr
+    assert "most frequent errors" in r.stderr and "--resume failing --retry-errors" in r.stderr
+
+    scripted_server.script(game24_solver)  # the endpoint is back: the rest is solved
+    r = crib(["solve", "--resume", "failing", "--retry-errors", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    assert summary["n"] == 24 and summary["errors"] == 0 and summary["status"] == "done"
+
+
+def test_a_second_resume_of_a_run_being_worked_on_is_refused(scripted_server, tmp_path):
+    release = threading.Event()
+
+    def held(body):  # the first run's first call waits until the second process was refused
+        release.wait(120)
+        return game24_solver(body)
+
+    scripted_server.script(held)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", "4", "--agent",
+         "cot", "--memory", "none", "--concurrency", "1", "--run-id", "busy", "--json"],
+        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while not scripted_server.chat_requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first.poll() is None, "the first run should be working"
+        second = crib(["solve", "--resume", "busy"], env, tmp_path)
+        assert second.returncode == 2, second.stderr
+        assert "run 'busy' is being worked on by another crib process (pid" in second.stderr
+        release.set()
+        stdout, stderr = first.communicate(timeout=240)
+    finally:
+        release.set()
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr
+    assert json.loads(stdout.splitlines()[-1])["n"] == 4
+    assert scripted_server.served == 4  # nothing was solved twice
+
+
+HOLD = """
+import sys, time
+from sqlalchemy import create_engine
+from crib.run_lock import RunLock
+lock = RunLock(create_engine(sys.argv[1]), "r1").__enter__()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'crib.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_the_run_lock_holds_across_processes_and_dies_with_its_holder(database_url):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, database_url], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    engine = create_engine(database_url)
+    try:
+        assert holder.stdout.readline().strip() == "held", holder.stderr.read()
+        with pytest.raises(RunLocked, match="run 'r1' is being worked on by another"):
+            RunLock(engine, "r1").__enter__()
+        with RunLock(engine, "r2"):  # other runs are free
+            pass
+        os.kill(holder.pid, signal.SIGKILL)  # no clean-up: the lock must go with the process
+        holder.wait(timeout=30)
+        deadline = time.monotonic() + 30  # PostgreSQL notices the dead client's socket
+        while True:
+            try:
+                with RunLock(engine, "r1"):
+                    break
+            except RunLocked:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with RunLock(engine, "r1"):  # released on exit: taken again at once
+            pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        engine.dispose()
+
+
+def test_sandbox_timeout_bounds_an_agent_run(scripted_server, tmp_path):
+    agent = tmp_path / "sleeper.py"
+    agent.write_text('"""Sleeps instead of answering."""\n\n'
+                     "def forward(task):\n    import time\n    time.sleep(1000)\n    return '1'\n")
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    env["CRIB_SANDBOX__TIMEOUT_S"] = "3"
+    out = tmp_path / "out.jsonl"
+    r = crib(["solve", "--domain", "game24", "--limit", "1", "--agent", str(agent), "--memory",
+              "none", "--out", str(out), "--json"], env, tmp_path, timeout=120)
+    assert r.returncode == 1, r.stderr  # its only problem ended in an error
+    [line] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert "wall-clock limit of 3.0 s" in line["error"]
