@@ -34,7 +34,8 @@ MAX_TEXT_CHARS = 200_000  # one text at most (a runaway stdout is cut, and says 
 KINDS = ("call", "sandbox", "verdict", "memory")
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
 _SECRET_SHAPES = re.compile(r"\bsk-[A-Za-z0-9_\-]{12,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{12,}=*")
-_SECRET_PARAMS = re.compile(r"api_?key|authorization|headers|token|secret|password", re.I)
+_SECRET_PARAMS = re.compile(r"^(api_?key|authorization|(extra_|default_)?headers|"
+                            r"(access_|auth_|api_)?token|secret|password)$", re.I)
 REDACTED = "[redacted]"
 
 

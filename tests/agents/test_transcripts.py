@@ -1,0 +1,151 @@
+"""Transcripts on real SQLite and PostgreSQL: what the LLM's recorder, the loop and the
+sandbox record; shared texts stored once; no secret ever stored; stats and pruning."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from crib.agents.llm import LLM, Backoff, ModelSettings
+from crib.agents.transcript_query import attempt_events, events, prune, transcript_stats
+from crib.agents.transcripts import REDACTED, TranscriptStore, TranscriptTextRow, redact
+from crib.agents.verdict import Verdict
+
+SECRET = "sk-transcript-secret-0123456789abcdef"
+SYSTEM = "You are a careful solver. " * 40  # a long prompt every call repeats
+
+
+def make_llm(engine, url: str, store: TranscriptStore) -> LLM:
+    settings = ModelSettings(model="scripted-model", base_url=url, temperature=0.0,
+                             max_tokens=32, concurrency=4, timeout_s=10, max_retries=1)
+    llm = LLM(engine, {"solver": settings}, run_id="run-t", backoff=Backoff(base_s=0.01),
+              recorder=store)
+    store.share_writer(llm.writer)
+    return llm
+
+
+def record_some(engine, url: str, monkeypatch) -> TranscriptStore:
+    """Three calls (one a cache hit) with the secret in a message, then a sandbox run, two
+    verdicts and the memory of one attempt."""
+    monkeypatch.setenv("CRIB_TEST_API_KEY", SECRET)
+    store = TranscriptStore(engine)
+    llm = make_llm(engine, url, store)
+
+    async def calls():
+        for question in ("2+2?", "3+3?", "2+2?"):
+            messages = [{"role": "system", "content": SYSTEM},
+                        {"role": "user", "content": f"{question} my key is {SECRET}"}]
+            await llm.complete(messages, attempt_id="run-t:a:0", run_id="run-t")
+        await llm.aclose()
+
+    asyncio.run(calls())
+
+    class Result:  # the fields of a sandbox RunResult the store reads
+        ok, exit_code, stdout, stderr, value, error = True, 0, "printed\n", "", "4", None
+        limit_hit, wall_ms, cpu_ms = None, 12.5, 3.0
+
+    store.sandbox_run("run-t", "run-t:a:0", code="def forward(task):\n    return '4'\n",
+                      result=Result(), inputs=f"task with {SECRET}")
+    store.verdicts("run-t", "run-t:a:0", [Verdict(passed=True, score=1.0, verifier="checker",
+                                                  feedback="right"),
+                                          Verdict(passed=None, verifier="judge", feedback="?")])
+    store.memory("run-t", "run-t:a:0", entry_ids=["m-1"], cheatsheet="# Cheatsheet\nbe exact",
+                 version=3)
+    store.flush()
+    return store
+
+
+def all_text(engine) -> str:
+    with engine.connect() as conn:
+        texts = " ".join(t for (t,) in conn.execute(select(TranscriptTextRow.text)))
+        data = " ".join(str(d) for (d,) in conn.execute(text("SELECT data FROM transcript_events")))
+    return texts + data
+
+
+def check_recorded(engine, scripted_server, monkeypatch) -> None:
+    scripted_server.script(lambda body: "four" if "2+2" in str(body["messages"]) else "six")
+    record_some(engine, scripted_server.url, monkeypatch)
+    got = attempt_events(engine, "run-t:a:0")
+    assert [e["kind"] for e in got] == ["call"] * 3 + ["sandbox", "verdict", "verdict", "memory"]
+    first, second, hit = got[:3]
+    assert first["role"] == "solver" and first["model"] == "scripted-model"
+    assert first["messages"][0] == {"role": "system", "content": SYSTEM}
+    assert first["messages"][1]["content"] == f"2+2? my key is {REDACTED}"
+    assert first["reply"] == "four" and second["reply"] == "six"
+    assert first["params"]["max_tokens"] == 32 and first["params"]["temperature"] == 0.0
+    assert first["tokens_in"] > 0 and first["latency_ms"] > 0 and not first["cached"]
+    assert hit["cached"] and hit["reply"] == "four"
+    sandbox, passed, unknown, memory = got[3:]
+    assert sandbox["code"].startswith("def forward") and sandbox["stdout"] == "printed\n"
+    assert sandbox["result"] == "4" and sandbox["exit_code"] == 0
+    assert sandbox["input"] == f"task with {REDACTED}"
+    assert (passed["verifier"], passed["passed"], passed["feedback"]) == ("checker", True, "right")
+    assert unknown["passed"] is None
+    assert memory["entry_ids"] == ["m-1"] and memory["cheatsheet"].endswith("be exact")
+    assert SECRET not in all_text(engine)
+    stats = transcript_stats(engine)
+    assert stats.events == {"call": 3, "sandbox": 1, "verdict": 2, "memory": 1}
+    # The long system prompt went out three times and is stored once.
+    assert stats.referenced_chars >= stats.text_chars + 2 * len(SYSTEM)
+
+
+def test_recorded_on_sqlite_compact_and_without_secrets(tmp_path, scripted_server, monkeypatch):
+    from crib.storage import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'crib.db'}")
+    try:
+        check_recorded(engine, scripted_server, monkeypatch)
+        engine.dispose()
+        for path in tmp_path.glob("crib.db*"):  # the file itself, and its WAL
+            assert SECRET.encode() not in path.read_bytes(), path
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_recorded_on_postgresql(postgres_server, scripted_server, monkeypatch):
+    from crib.storage import open_database
+
+    engine = open_database(postgres_server.new_database())  # its own: counts start at zero
+    try:
+        check_recorded(engine, scripted_server, monkeypatch)
+        done = prune(engine, datetime.now(timezone.utc) + timedelta(seconds=1), run_id="run-t")
+        assert done.events == 7 and transcript_stats(engine).texts == 0
+    finally:
+        engine.dispose()
+
+
+def test_prune_keeps_texts_other_events_still_use(tmp_path, scripted_server, monkeypatch):
+    from crib.storage import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'crib.db'}")
+    try:
+        scripted_server.script(lambda body: "ok")
+        record_some(engine, scripted_server.url, monkeypatch)
+        other = TranscriptStore(engine)  # another run sharing the system prompt
+        other.record({"run_id": "run-u", "attempt_id": None, "role": "solver", "model": "m",
+                      "messages": [{"role": "system", "content": SYSTEM}], "params": {},
+                      "text": "kept", "tokens_in": 1, "tokens_out": 1, "latency_ms": 1.0,
+                      "cached": False})
+        other.flush()
+        done = prune(engine, datetime.now(timezone.utc) + timedelta(seconds=1), run_id="run-t")
+        assert done.events == 7 and done.texts > 0
+        assert attempt_events(engine, "run-t:a:0") == []
+        left = events(engine, run_id="run-u")
+        assert [m["content"] for m in left[0]["messages"]] == [SYSTEM]
+        assert left[0]["reply"] == "kept"
+        # Nothing older than an hour: a prune of that age removes nothing.
+        assert prune(engine, datetime.now(timezone.utc) - timedelta(hours=1)).events == 0
+    finally:
+        engine.dispose()
+
+
+def test_redact_removes_secret_values_and_key_shapes(monkeypatch):
+    assert redact("key sk-abcdefghijklmnop1234 here", []) == f"key {REDACTED} here"
+    assert redact("Authorization: Bearer abcdefghijklmnopqrstu", []) == (
+        f"Authorization: {REDACTED}")
+    monkeypatch.setenv("SOME_SERVICE_TOKEN", "plainvalue123")
+    assert redact("it was plainvalue123.") == f"it was {REDACTED}."
+    assert redact("nothing secret here") == "nothing secret here"
