@@ -167,6 +167,8 @@ class MemorySession:
                                 problem_id=problem_id, run_id=run_id, score=getattr(verdict, "score", None))
         if self.mode not in ("dc-cu", "dc-rs"):
             return None
+        if await asyncio.to_thread(self.store.curated, self.scope, run_id, problem_id):
+            return None  # a resumed run solved this problem again: it was learned from once
         relevant = await asyncio.to_thread(self.relevant_entries, problem, context)
         return await curate_and_apply(self.store, self.complete, self.scope, problem, answer, verdict,
                                       relevant=relevant, gating=self.gating,

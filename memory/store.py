@@ -118,9 +118,12 @@ class MemoryStore:
             pass  # another process made it first
 
     def _transact(self, scope: str, plan: Callable[[int, dict[str, MemoryEntry]], list[Change]],
-                  run_id: str | None = None) -> tuple[int, int, list[Change]]:
+                  run_id: str | None = None,
+                  also: Callable[[Session, int, list[Change]], None] | None = None,
+                  ) -> tuple[int, int, list[Change]]:
         """Plan against a fresh read and commit with compare-and-set on the scope version.
-        Returns (version before, version after, changes written)."""
+        `also(session, before, changes)` adds rows to the same transaction when there are
+        changes. Returns (version before, version after, changes written)."""
         self._ensure_scope(scope)
         for attempt in range(self.retries):
             before, current = self._read(scope)
@@ -128,7 +131,7 @@ class MemoryStore:
             if not changes:
                 return before, before, []
             try:
-                self._write(scope, before, changes, run_id)
+                self._write(scope, before, changes, run_id, also)
             except (_Conflict, IntegrityError, OperationalError) as exc:
                 log.debug("memory scope %s changed underneath (%s); retrying", scope, exc)
                 time.sleep(random.uniform(0.0, 0.01 * (attempt + 1)))
@@ -137,9 +140,12 @@ class MemoryStore:
             return before, before + len(changes), changes
         raise ConcurrencyError(f"memory scope {scope!r}: gave up after {self.retries} conflicting writers")
 
-    def _write(self, scope: str, before: int, changes: list[Change], run_id: str | None) -> None:
+    def _write(self, scope: str, before: int, changes: list[Change], run_id: str | None,
+               also: Callable[[Session, int, list[Change]], None] | None = None) -> None:
         now = datetime.now(timezone.utc)
         with Session(self.engine) as s, s.begin():
+            if also is not None:
+                also(s, before, changes)
             bumped = s.execute(update(ScopeRow).where(ScopeRow.scope == scope, ScopeRow.version == before)
                                .values(version=before + len(changes)))
             if bumped.rowcount != 1:
@@ -246,22 +252,49 @@ class MemoryStore:
             outcome.update(accepted=accepted, rejected=[r.model_dump() for r in [*rejected, *gated]])
             return changes
 
-        before, after, changes = self._transact(scope, plan, run_id=run_id)
-        rejected = [r.model_dump() for r in prior_rejections or []] + outcome["rejected"]
-        accepted = outcome["accepted"]
-        status = ("noop" if not changes and not rejected else "applied" if not rejected else
-                  "partial" if changes else "rejected")
-        result = CurationResult(status=status, accepted=accepted, rejected=rejected, version_before=before,
-                                version_after=after, changed_ids=[c.entry.id for c in changes])
-        self.record_curation(scope, result, raw=raw, run_id=run_id, problem_id=provenance.problem_id)
+        def result_of(before: int, changes: list[Change]) -> CurationResult:
+            rejected = [r.model_dump() for r in prior_rejections or []] + outcome["rejected"]
+            status = ("noop" if not changes and not rejected else "applied" if not rejected else
+                      "partial" if changes else "rejected")
+            return CurationResult(status=status, accepted=outcome["accepted"], rejected=rejected,
+                                  version_before=before, version_after=before + len(changes),
+                                  changed_ids=[c.entry.id for c in changes])
+
+        def record(s: Session, before: int, changes: list[Change]) -> None:
+            # With the sheet's changes, in their transaction: a kill cannot leave a sheet
+            # changed by a curation that is not recorded (a resumed run would curate again).
+            s.add(self._curation_row(scope, result_of(before, changes), raw, run_id,
+                                     provenance.problem_id))
+
+        before, _after, changes = self._transact(scope, plan, run_id=run_id, also=record)
+        result = result_of(before, changes)
+        if not changes:  # nothing was written above
+            self.record_curation(scope, result, raw=raw, run_id=run_id,
+                                 problem_id=provenance.problem_id)
         return result
 
     def record_curation(self, scope: str, result: CurationResult, raw: str | None = None,
                         run_id: str | None = None, problem_id: str | None = None) -> None:
         with Session(self.engine) as s, s.begin():
-            s.add(CurationRow(scope=scope, run_id=run_id, problem_id=problem_id, status=result.status, raw=raw,
-                              accepted=result.accepted, rejected=result.rejected,
-                              version_before=result.version_before, version_after=result.version_after))
+            s.add(self._curation_row(scope, result, raw, run_id, problem_id))
+
+    @staticmethod
+    def _curation_row(scope: str, result: CurationResult, raw: str | None, run_id: str | None,
+                      problem_id: str | None) -> CurationRow:
+        return CurationRow(scope=scope, run_id=run_id, problem_id=problem_id,
+                           status=result.status, raw=raw, accepted=result.accepted,
+                           rejected=result.rejected, version_before=result.version_before,
+                           version_after=result.version_after)
+
+    def curated(self, scope: str, run_id: str | None, problem_id: str | None) -> bool:
+        """Whether the run's problem was curated already (a resumed run must not curate it
+        again: the sheet would learn from it twice)."""
+        if run_id is None or problem_id is None:
+            return False
+        with Session(self.engine) as s:
+            return s.scalar(select(CurationRow.id).where(
+                CurationRow.scope == scope, CurationRow.run_id == run_id,
+                CurationRow.problem_id == problem_id).limit(1)) is not None
 
     def curations(self, scope: str, limit: int = 50) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
@@ -276,12 +309,17 @@ class MemoryStore:
                        attempt_id: str | None = None) -> None:
         """An attempt whose prompt held `entry_ids` got `verdict`: `used` moves for each, and
         `helped` (passed) or `hurt` (failed); an unknown verdict moves `used` only. Atomic
-        increments, so parallel attempts never lose a count."""
+        increments, so parallel attempts never lose a count. An attempt (`run_id` and
+        `attempt_id`) counts once: a resumed run that replays it moves nothing."""
         ids = sorted(set(entry_ids))
         if not ids:
             return
         passed = verdict_passed(verdict)
         with Session(self.engine) as s, s.begin():
+            if run_id is not None and attempt_id is not None and s.scalar(
+                    select(OutcomeRow.id).where(OutcomeRow.run_id == run_id,
+                                                OutcomeRow.attempt_id == attempt_id).limit(1)):
+                return
             s.execute(update(EntryRow).where(EntryRow.id.in_(ids)).values(
                 used=EntryRow.used + 1, helped=EntryRow.helped + int(passed is True),
                 hurt=EntryRow.hurt + int(passed is False)))
@@ -291,9 +329,17 @@ class MemoryStore:
     def record_problem(self, scope: str, problem: str, answer: str, verdict: Any = None,
                        problem_id: str | None = None, run_id: str | None = None,
                        score: float | None = None) -> PastProblem:
+        """A past problem; a run's problem is recorded once (a resumed run that solves it
+        again gets the first record back)."""
         row = ProblemRow(scope=scope, problem_id=problem_id, problem=problem, answer=answer,
                          passed=verdict_passed(verdict), score=score, run_id=run_id)
         with Session(self.engine) as s, s.begin():
+            if run_id is not None and problem_id is not None:
+                earlier = s.scalars(select(ProblemRow).where(
+                    ProblemRow.scope == scope, ProblemRow.run_id == run_id,
+                    ProblemRow.problem_id == problem_id).limit(1)).first()
+                if earlier is not None:
+                    return _problem(earlier)
             s.add(row)
             s.flush()
             past = _problem(row)
