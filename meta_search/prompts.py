@@ -1,50 +1,20 @@
 """Prompt text of the meta-agent: the task, the guest runtime API, reflections, debugging.
 
-The runtime description is read from docs/agent-api.md when the source tree has it (so the
-meta-agent is told exactly what the sandbox serves); otherwise a built-in summary is used.
+The runtime description has one source, `agent_api.md` beside the guest runtime in the package
+(crib.sandbox.guest), so an installed wheel tells the meta-agent exactly what a source tree
+does; tests/sandbox/test_agent_api_doc.py checks every function it names against the runtime.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
-BUILTIN_API = '''\
-Agents run inside a sandbox and import nothing but the runtime and the standard library
-(no os, subprocess, socket, open(), exec or eval). An agent is Python source that defines a
-top-level `forward`. Two APIs are available, pre-imported:
-
-ADAS API (as in "Automated Design of Agentic Systems"):
-    Info = namedtuple("Info", ["name", "author", "content", "iteration_idx"])
-    agent = LLMAgentBase(output_fields=["thinking", "answer"], agent_name="CoT Agent",
-                         role="helpful assistant", temperature=0.5)
-    thinking, answer = agent([taskInfo], instruction)   # list of Info, one per output field
-    def forward(self, taskInfo):      # taskInfo is an Info whose content is the task text
-        ...
-        return answer                 # an Info (its content is used) or a string
-
-Crib API (functions):
-    llm(prompt_or_messages, temperature=None, max_tokens=None) -> str
-    llm_json(prompt_or_messages, fields={"thinking": "...", "answer": "..."}) -> dict
-    run_python(code, timeout_s=5) -> {"ok", "stdout", "stderr", "value", "error"}
-    task        # the task text;  cheatsheet  # the memory cheatsheet text ("" if none)
-The answer format required by the domain is appended to the task text by the runtime.
-''' + "\n"
+from crib.sandbox.guest import AGENT_API_DOC
 
 
 @lru_cache(maxsize=1)
 def runtime_api() -> str:
-    doc = Path(__file__).resolve().parents[1] / "docs" / "agent-api.md"
-    if not doc.is_file():
-        return BUILTIN_API
-    # Only what an agent's author needs: "Writing an agent" and "The guest runtime" sections,
-    # not the isolation internals (the prompt must fit small local models' context).
-    text = doc.read_text()
-    start = text.find("## Writing an agent")
-    runtime = text.find("## The guest runtime")
-    end = text.find("\n## ", runtime + 5) if runtime != -1 else -1
-    if start == -1 or end == -1:
-        return BUILTIN_API
-    return text[start:end].strip()[:8000] + "\n" + RULES
+    """How to write an agent and the prelude it imports, then what the static check forbids."""
+    return AGENT_API_DOC.read_text(encoding="utf-8").strip() + "\n\n" + RULES
 
 
 RULES = (
@@ -73,12 +43,13 @@ Answer format the agents must produce: {answer_format}
 {archive}
 {lessons}
 # Your task
-This is generation {generation} of the search. Propose a new agent that is interestingly different from the agents in the archive and likely
-to score higher on the validation problems. Learn from the archive: what the best agents do,
-and why failed candidates failed. Reply with JSON:
+This is generation {generation} of the search. Propose a new agent that is interestingly
+different from the agents in the archive and likely to score higher on the validation problems.
+Learn from the archive: what the best agents do, and why failed candidates failed. Reply with
+JSON:
 - "thought": your reasoning and the design idea, including the overall plan;
 - "name": a short name for the agent;
-- "code": the complete Python code, defining `forward` exactly as the runtime expects.
+- "code": the complete Python code, defining `forward(task)` and importing what it uses.
 '''
 
 LESSONS = "\n# Design lessons from earlier generations\n{sheet}\n"

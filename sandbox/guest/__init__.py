@@ -6,3 +6,6 @@ The host imports the two it needs (`crib_landlock` for `check()`) as `sandbox.gu
 from pathlib import Path
 
 GUEST_DIR = Path(__file__).resolve().parent
+# How to write an agent and what the prelude (`crib_runtime`) holds: the one description, read
+# by the meta-agent's prompt (crib.meta_search.prompts) and by people (docs/agent-api.md).
+AGENT_API_DOC = GUEST_DIR / "agent_api.md"
