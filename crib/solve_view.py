@@ -99,6 +99,15 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                                      retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out,
                                      executor=executor, ray_address=ray_address)
             summaries.append((mode, summary))
+        if ablate:  # the compute-matched baseline: no memory, best-of-n at the memory run's calls
+            from crib.learning_view import MATCHED, matched_options
+
+            by_mode = dict(summaries)
+            matched = matched_options(opts, by_mode["dc-cu"], by_mode["none"])
+            summaries.append((f"{MATCHED} (n={matched.n})", await _one_run(
+                cfg, matched, run_id=None, resume=resume, retry_errors=retry_errors,
+                show_progress=sys.stderr.isatty() or not json_out, executor=executor,
+                ray_address=ray_address)))
     except SolveError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
@@ -115,6 +124,10 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
         title = "Ablation over memory modes" if ablate else f"crib solve — {opts.domain} with {opts.agent}"
         label = (lambda m, s: m) if ablate else (lambda m, s: s.run_id)
         console().print(summary_table([(label(m, s), s) for m, s in summaries], title))
+        if ablate or opts.memory != "none":  # memory runs show what they learned
+            from crib.learning_view import learning_table
+
+            console().print(learning_table([(label(m, s), s) for m, s in summaries]))
     for label, s in summaries:
         _print_errors(label if ablate else s.run_id, s)
     worst = summaries[-1][1]

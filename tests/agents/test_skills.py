@@ -47,7 +47,8 @@ print("Answer:", search([(Fraction(n), str(n)) for n in nums]))
 '''
 ONE_OFF = 'nums = [4, 5, 6, 10]\nprint("Answer: 4 * 5 - (6 - 10)")\n'
 # A general function, as a repair reply would hold it.
-REPAIRED = "```python\ndef solve_game24(numbers):\n    \"\"\"Make 24 from `numbers`.\"\"\"\n" + "\n".join(
+REPAIRED = "```python\ndef solve_game24(numbers):\n    \"\"\"Make 24 from `numbers`.\"\"\"\n"
+REPAIRED += "\n".join(
     "    " + line for line in SOLVER.replace("nums = [4, 5, 6, 10]", "nums = list(numbers)")
     .replace('print("Answer:", ', "return 'Answer: ' + str(").splitlines()) + "\n```"
 
@@ -130,7 +131,8 @@ def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
     assert out.passed is True, out
     record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
     assert (record.uses, record.uses_passed) == (1, 1)
-    assert len([e for e in loop.store.entries("game24") if e.kind == "skill"]) == 1  # a use, not new
+    # a use, not new code
+    assert len([e for e in loop.store.entries("game24") if e.kind == "skill"]) == 1
 
 
 def test_a_skill_that_fails_its_tests_is_repaired_by_the_model_then_promoted(
@@ -167,11 +169,12 @@ def test_a_skill_that_cannot_be_repaired_is_archived_with_the_reason(
     assert last.action == "archive" and "after 1 repair request(s)" in last.reason
 
 
+HEAD = 'def solve_game24(numbers):\n    """A bad skill."""\n'
 BAD = {
-    "syntax": "def solve_game24(numbers):\n    \"\"\"Broken.\"\"\"\n    return (\n",
-    "loops": "def solve_game24(numbers):\n    \"\"\"Never ends.\"\"\"\n    while True:\n        pass\n",
-    "floods": "def solve_game24(numbers):\n    \"\"\"Too much.\"\"\"\n    return 'x' * (1 << 22)\n",
-    "raises": "def solve_game24(numbers):\n    \"\"\"Raises.\"\"\"\n    raise RuntimeError('no')\n",
+    "syntax": HEAD + "    return (\n",
+    "loops": HEAD + "    while True:\n        pass\n",
+    "floods": HEAD + "    return 'x' * (1 << 22)\n",
+    "raises": HEAD + "    raise RuntimeError('no')\n",
 }
 
 
