@@ -50,7 +50,7 @@ def list_cmd(
 
     Example: crib archive list search-20260101-120000-abc123 --json
     """
-    from crib.cliutil import console, fail, print_json
+    from crib.cliutil import console, esc, fail, print_json
     from crib.meta_search.archive import Archive
 
     engine, where = _engine(db)
@@ -60,7 +60,8 @@ def list_cmd(
             row = {"run_id": r.id, "domain": r.domain, "strategy": r.strategy, "status": r.status,
                    "generations_done": r.next_generation - 1, "created_at": str(r.created_at)}
             print_json(row) if json_out else console().print(
-                f"{r.id}  {r.domain}  {r.strategy}  {r.status}  gen {r.next_generation - 1}")
+                f"{r.id}  {r.domain}  {r.strategy}  {r.status}  gen {r.next_generation - 1}",
+                markup=False, highlight=False)
         return
     if run is None:
         if not runs:
@@ -79,19 +80,21 @@ def list_cmd(
         return
     from rich.table import Table
 
-    t = Table(title=f"archive of {run} (selection uses validation only)")
+    t = Table(title=esc(f"archive of {run} (selection uses validation only)"))
     for col in ("#", "name", "gen", "origin", "status", "val median [95% CI] n", "test", "reason"):
         t.add_column(col)
-    for e in entries:
+    for e in entries:  # names and reasons come from models: escaped, never read as markup
         v, te = e.val, e.fitness.get("test")
-        t.add_row(str(e.id) + (" *" if best and e.id == best.id else ""), e.name[:32],
-                  str(e.generation), e.origin, e.status,
-                  f"{v.median:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}] {v.n}" if v else "-",
-                  f"{te.median:.3f}" if te else "-",
-                  "" if e.status == "evaluated" else (e.reason or "")[:60])
+        cells = (str(e.id) + (" *" if best and e.id == best.id else ""), e.name[:32],
+                 e.generation, e.origin, e.status,
+                 f"{v.median:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}] {v.n}" if v else "-",
+                 f"{te.median:.3f}" if te else "-",
+                 "" if e.status == "evaluated" else (e.reason or "")[:60])
+        t.add_row(*[esc(c) for c in cells])
     console().print(t)
     if best:
-        console().print(f"* selected on validation: #{best.id} {best.name}")
+        console().print(f"* selected on validation: #{best.id} {best.name}", markup=False,
+                        highlight=False)
 
 
 def _summary(e) -> dict:
@@ -112,7 +115,7 @@ def show_cmd(
 
     Example: crib archive show 12
     """
-    from crib.cliutil import console, print_json
+    from crib.cliutil import console, esc, print_json
 
     engine, where = _engine(db)
     e = _entry(engine, entry_id, where)
@@ -122,14 +125,15 @@ def show_cmd(
     from rich.syntax import Syntax
 
     c = console()
-    c.print(f"[bold]#{e.id} {e.name}[/] (run {e.run_id}, generation {e.generation}, "
-            f"{e.origin}, parents {e.parents or '-'})")
-    c.print(f"status: {e.status} at stage {e.stage}; {e.reason or ''}")
+    c.print(f"[bold]#{e.id} {esc(e.name)}[/] (run {esc(e.run_id)}, generation {e.generation}, "
+            f"{esc(e.origin)}, parents {esc(e.parents or '-')})", highlight=False)
+    c.print(f"status: {e.status} at stage {e.stage}; {e.reason or ''}", markup=False,
+            highlight=False)
     for split, f in e.fitness.items():
         c.print(f"{split}: median {f.median:.3f} [{f.ci_low:.3f}, {f.ci_high:.3f}] n={f.n} "
                 f"(seed {f.seed}, {f.n_resamples} resamples)"
                 + (f", cold {f.cold:.3f} -> warm {f.warm:.3f}" if f.cold is not None else ""))
-    c.print(f"thought: {e.thought}")
+    c.print(f"thought: {e.thought}", markup=False, highlight=False)
     c.print(Syntax(e.code, "python", line_numbers=True))
 
 
@@ -152,7 +156,8 @@ def diff_cmd(
     for e in (a, b):
         v = e.val
         console().print(f"#{e.id} {e.name}: {e.status}"
-                        + (f", val {v.median:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v else ""))
+                        + (f", val {v.median:.3f} [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v else ""),
+                        markup=False, highlight=False)
     diff = difflib.unified_diff(a.code.splitlines(), b.code.splitlines(),
                                 f"#{a.id} {a.name}", f"#{b.id} {b.name}", lineterm="")
     from rich.syntax import Syntax
@@ -179,12 +184,13 @@ def export_cmd(
         file.write_text(export_code(e), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {file}: {exc}")
-    console().print(f"wrote #{e.id} {e.name} to {file}; run it with: crib solve --agent {file}")
+    console().print(f"wrote #{e.id} {e.name} to {file}; run it with: crib solve --agent {file}",
+                    markup=False, highlight=False)
 
 
 @app.command("import")
 def import_cmd(
-    file: Path = typer.Argument(..., help="ADAS-format archive: JSON list of {name, thought, code}."),
+    file: Path = typer.Argument(..., help="ADAS archive: a JSON list of {name, thought, code}."),
     domain: str = typer.Option(..., "--domain", help="Domain the agents are for."),
     run: str = typer.Option(None, "--run", help="Add to this search run (default: a new one)."),
     db: str = typer.Option(None, "--db", help="Database URL."),
@@ -195,15 +201,17 @@ def import_cmd(
     `crib search --resume RUN` then scores them on validation and searches from them.
     Example: crib archive import mgsm_archive.json --domain math-numeric
     """
-    from crib.cliutil import console, fail, print_json
-    from crib.meta_search.adas_import import ImportError_, import_into, read_adas_archive
+    from crib.cliutil import console, fail, print_json, warn
+    from crib.meta_search.adas_import import ImportError_, import_into, parse_adas_archive
     from crib.meta_search.archive import Archive
     from crib.meta_search.search import SearchConfig, create_run
 
     try:
-        agents = read_adas_archive(file)
+        agents, skipped = parse_adas_archive(file)
     except ImportError_ as exc:
         fail(str(exc))
+    for item in skipped:  # the usable entries are imported; these are said, by index
+        warn(f"{file}: item {item.index} skipped: {item.reason}")
     engine, where = _engine(db)
     if run is None:
         from crib.agents.runs import new_run_id
@@ -220,8 +228,10 @@ def import_cmd(
         for e in entries:
             print_json(_summary(e))
         return
-    console().print(f"imported {len(entries)} agents into run {run}; score them with: "
-                    f"crib search --resume {run}")
+    console().print(f"imported {len(entries)} agents into run {run}"
+                    + (f" ({len(skipped)} skipped)" if skipped else "")
+                    + f"; score them with: crib search --resume {run}", markup=False,
+                    highlight=False)
 
 
 @app.command("plot")
@@ -247,4 +257,4 @@ def plot_cmd(
         plot_run(archive, path)
     except OSError as exc:
         fail(f"cannot write {path}: {exc}")
-    console().print(f"wrote {path}")
+    console().print(f"wrote {path}", markup=False, highlight=False)
