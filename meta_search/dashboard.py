@@ -69,7 +69,7 @@ class SearchDashboard:
         for e in sorted(self.entries, key=key)[: self.rows]:
             f = e.val or e.fitness.get("minibatch")
             tag = "" if e.val or not f else " (mb)"
-            t.add_row(str(e.id), e.name[:40], str(e.generation),
+            t.add_row(str(e.id), Text(e.name[:40]), str(e.generation),  # a model's name: text
                       f"{f.median:.3f}{tag}" if f else "-",
                       f"[{f.ci_low:.2f}, {f.ci_high:.2f}]" if f else "-", str(f.n) if f else "-",
                       Text(e.status, style=STATUS_STYLE.get(e.status, "")))
@@ -98,7 +98,7 @@ class SearchDashboard:
         if self.errors:
             parts.append(Text("Errors:\n" + "\n".join(f"- {m[:200]}" for m in self.errors),
                               style="red"))
-        return Panel(Group(*parts), title=f"crib search {self.archive.run_id}")
+        return Panel(Group(*parts), title=Text(f"crib search {self.archive.run_id}"))
 
     def __rich__(self) -> Panel:
         return self.render()

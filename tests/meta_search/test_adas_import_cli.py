@@ -77,3 +77,28 @@ def test_unreadable_archives_are_one_line_errors(crib, tmp_path):
                        (tmp_path / "missing.json", "cannot read")):
         r = crib("import", str(path), "--domain", "game24")
         assert r.exit_code == 1 and said in r.output and "Traceback" not in r.output, r.output
+
+
+def test_search_dashboard_shows_a_markup_name_as_written(crib, tmp_path):
+    """`crib search --resume` renders the leaderboard: a name like `broken [/b]` broke it."""
+    from rich.console import Console
+
+    from crib.meta_search.archive import Archive
+    from crib.meta_search.dashboard import SearchDashboard
+    from crib.storage import open_database
+
+    path = tmp_path / "archive.json"
+    path.write_text(json.dumps(PUBLISHED_SHAPE[:2]))
+    [line] = [x for x in crib("import", str(path), "--domain", "game24", "--json").stdout
+              .splitlines() if "broken" in x]
+    engine = open_database(f"sqlite:///{tmp_path / 'data' / 'crib.db'}")
+    try:
+        archive = Archive(engine, json.loads(line)["run_id"])
+        dash = SearchDashboard(archive)
+        dash.stage(archive.entries()[-1], "smoke")
+        console = Console(record=True, width=120, color_system=None)
+        console.print(dash.render())
+    finally:
+        engine.dispose()
+    out = console.export_text()
+    assert "broken [/b] ensemble" in out and "stage smoke" in out
