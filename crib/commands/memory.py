@@ -240,6 +240,34 @@ def add(scope: str = ScopeOpt,
             f"added [{entry.id}] to scope {scope!r}")
 
 
+@app.command("skills")
+@_errors
+def skills(scope: str = ScopeOpt, all_statuses: bool = typer.Option(
+               False, "--all", help="Candidates and archived skills too."),
+           json_out: bool = JsonOpt) -> None:
+    """The scope's skills (tested functions importable as `from skills import NAME` in the
+    sandbox) with their code and record.
+
+    Example: crib memory skills --scope game24
+    """
+    from dataclasses import asdict
+
+    from crib.cliutil import print_json
+    from crib.memory.skills import skill_records
+
+    store = _store(index=False)
+    found = [e for e in store.entries(scope, status=None if all_statuses else "active")
+             if e.kind == "skill"]
+    records = skill_records(store.engine, found)
+    if json_out:
+        print_json([{**_dump(e), "record": asdict(records[e.id])} for e in found])
+        return
+    if not found:
+        _report(False, None, f"no {'' if all_statuses else 'active '}skills in scope {scope!r}")
+    for e in found:
+        _show_entry(e, records[e.id])
+
+
 def _last_reason(entry) -> str:
     return _store(index=False).history(entry.scope, entry.id)[-1].reason or entry.status
 

@@ -42,6 +42,9 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     listed = crib(["memory", "list", "--scope", "game24", "--json"], env, tmp_path)
     skills = [e for e in json.loads(listed.stdout) if e["kind"] == "skill"]
     assert [(s["title"], s["status"]) for s in skills] == [("solve_game24(numbers)", "active")]
+    listed = json.loads(crib(["memory", "skills", "--scope", "game24", "--json"], env,
+                             tmp_path).stdout)
+    assert [s["id"] for s in listed] == [skills[0]["id"]] and listed[0]["record"]["tests"] == 5
     shown = json.loads(crib(["memory", "show", skills[0]["id"], "--json"], env, tmp_path).stdout)
     assert "def solve_game24(numbers):" in shown["body"]
     assert shown["record"]["tests_passed"] == 5 and shown["record"]["uses"] == 12
