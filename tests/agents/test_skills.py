@@ -207,3 +207,13 @@ def test_a_promoted_skill_whose_uses_keep_failing_is_demoted(engine, sandbox, ll
     assert skill.status == "archived"
     assert loop.store.history("game24", skill.id)[-1].action == "demote"
     assert loop.sources() == {}
+
+
+def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
+    sources = {"double": 'def double(x):\n    """Twice x."""\n    return 2 * x\n',
+               "broken": "def broken(:\n"}
+    code = "import skills\nfrom skills import double\nprint(double(21), sorted(skills.broken))"
+    r = asyncio.run(sandbox.run(code, skills=sources))
+    assert r.ok and r.stdout.strip() == "42 ['broken']", r
+    r = asyncio.run(sandbox.run("import skills"))
+    assert not r.ok and "No module named 'skills'" in r.error
