@@ -126,7 +126,7 @@ def test_attempt_transcript_shows_injected_reply_as_text(browser, viewer, data):
 def test_memory_scope_entries_timeline_and_diff(browser, viewer, data):
     assert data.scope in visit(browser, viewer + "/memory")
     text = visit(browser, f"{viewer}/memory/{data.scope}", "memory-scope")
-    assert "Try products of pairs first." in text and INJECTED in text
+    assert "Products of pairs" in text and INJECTED in text
     assert len(browser.find_elements("css selector", "#timeline tbody tr")) >= 1
     text = visit(browser, f"{viewer}/memory/{data.scope}?v1=0&v2=1")
     assert "v0 → v1: 1 added" in text

@@ -24,6 +24,10 @@ NUMBERS = re.compile(r"Use the numbers ([\d ]+?) to make 24")
 INJECTED = ('<script>document.title="pwned";window.pwned=1</script>'
             '<img src=x onerror="window.pwned=2">')
 SECRET = "sk-view-secret-never-stored-0123456789"
+LESSONS = [("Products of pairs", "Try products of pairs first."),
+           ("Split 24", "Look for 4*6, 3*8 or 2*12 and build each factor."),
+           ("Reach 12, double", "Subtract to reach 12, then double it."),
+           ("Fractions", "With two equal pairs, fractions like 8/(3-8/3) reach 24.")]
 
 
 @dataclass
@@ -40,16 +44,16 @@ def solver(body: dict, state: dict) -> Reply:
     retry loop then tries again) and at every try of others (failures to filter)."""
     text = "\n".join(str(m.get("content", "")) for m in body["messages"])
     if "You curate a cheatsheet" in text:
-        nums = NUMBERS.search(text)
+        n = state["curations"] = state.get("curations", 0) + 1
+        title, body = LESSONS[(n - 1) % len(LESSONS)]
         return Reply(text=json.dumps({"operations": [{
-            "op": "add", "kind": "strategy", "title": f"seen {nums.group(1) if nums else '?'}",
-            "body": "Try products of pairs first. " + INJECTED}]}))
+            "op": "add", "kind": "strategy", "title": title, "body": body + " " + INJECTED}]}))
     found = NUMBERS.findall(text)
     numbers = found[-1] if found else ""
     count = state.setdefault(numbers, 0)
     state[numbers] = count + 1
     total = sum(int(x) for x in numbers.split())
-    if (count == 0 and total % 3 == 0) or total % 4 == 0:
+    if (count == 0 and total % 3 == 0) or total % 4 == 1:
         answer = "Answer: 1 + 1 " + INJECTED
     else:
         answer = f"Answer: {solve24([int(x) for x in numbers.split()]) if numbers else '1'}"
