@@ -45,7 +45,8 @@ def plan_curation(
     def duplicate(op: Any, title: str, body: str) -> bool:
         key = text_key(title, body)
         if key in known:
-            rejected.append(Rejection(op=op.model_dump(), reason="duplicate: this text is already in the sheet"))
+            rejected.append(Rejection(op=op.model_dump(),
+                                      reason="duplicate: this text is already in the sheet"))
             return True
         known.add(key)
         return False
@@ -61,20 +62,24 @@ def plan_curation(
             continue
         if isinstance(op, AddOp):
             e = create(op.kind, op.title, op.body, op.tags)
-            changes.append(Change("add", e, new=True, reason=f"quarantined: {why}" if gated else None))
+            changes.append(Change("add", e, new=True,
+                                  reason=f"quarantined: {why}" if gated else None))
         elif isinstance(op, UpdateOp):
             old = entries[op.id]
             fields = {k: v for k, v in (("body", op.body), ("title", op.title), ("kind", op.kind),
                                         ("tags", op.tags)) if v is not None}
             if gated:
-                if duplicate(op, fields.get("title", old.title), fields.get("body", old.body)):
+                title = op.title if op.title is not None else old.title
+                body = op.body if op.body is not None else old.body
+                if duplicate(op, title, body):
                     continue
-                e = create(fields.get("kind", old.kind), fields.get("title", old.title),
-                           fields.get("body", old.body), fields.get("tags", old.tags),
+                e = create(op.kind if op.kind is not None else old.kind, title, body,
+                           op.tags if op.tags is not None else old.tags,
                            note=f"proposed update of {op.id}; quarantined: {why}")
                 changes.append(Change("add", e, new=True, reason=e.provenance.note))
             else:
-                changes.append(Change("update", old.model_copy(update={**fields, "version": old.version + 1})))
+                update = {**fields, "version": old.version + 1}
+                changes.append(Change("update", old.model_copy(update=update)))
         elif isinstance(op, MergeOp):
             sources = [entries[i] for i in op.ids]
             kind = op.kind or sources[0].kind
@@ -85,19 +90,23 @@ def plan_curation(
                            note=f"proposed merge of {', '.join(op.ids)}; quarantined: {why}")
                 changes.append(Change("add", e, new=True, reason=e.provenance.note))
             else:
-                e = create(kind, op.title, op.body, op.tags, merged_from=list(op.ids)).model_copy(update={
+                merged = create(kind, op.title, op.body, op.tags, merged_from=list(op.ids))
+                e = merged.model_copy(update={
                     "used": sum(s.used for s in sources), "helped": sum(s.helped for s in sources),
                     "hurt": sum(s.hurt for s in sources), "pinned": any(s.pinned for s in sources)})
-                changes.append(Change("merge", e, new=True, reason=f"merged from {', '.join(op.ids)}"))
+                changes.append(Change("merge", e, new=True,
+                                      reason=f"merged from {', '.join(op.ids)}"))
                 for s in sources:
-                    changes.append(Change("archive", s.model_copy(update={"status": "archived", "version": s.version + 1}),
-                                          reason=f"merged into {e.id}"))
+                    archived = s.model_copy(update={"status": "archived", "version": s.version + 1})
+                    changes.append(Change("archive", archived, reason=f"merged into {e.id}"))
         elif isinstance(op, ArchiveOp):
             if gated:
-                rejected.append(Rejection(op=op.model_dump(), reason=f"gated: archive proposed after an answer whose {why}"))
+                rejected.append(Rejection(
+                    op=op.model_dump(),
+                    reason=f"gated: archive proposed after an answer whose {why}"))
                 continue
             old = entries[op.id]
-            changes.append(Change("archive", old.model_copy(update={"status": "archived", "version": old.version + 1}),
-                                  reason=op.reason or "archived by curator"))
+            archived = old.model_copy(update={"status": "archived", "version": old.version + 1})
+            changes.append(Change("archive", archived, reason=op.reason or "archived by curator"))
         accepted.append(op.model_dump())
     return changes, accepted, rejected

@@ -34,7 +34,8 @@ entries that are wrong or fully superseded. If nothing new was learned, answer n
 
 Operations (reply with one JSON object and nothing else):
 {"operations": [
-  {"op": "add", "kind": "strategy|code|pitfall|fact", "title": "...", "body": "...", "tags": ["..."]},
+  {"op": "add", "kind": "strategy|code|pitfall|fact", "title": "...", "body": "...", \
+"tags": ["..."]},
   {"op": "update", "id": "<existing id>", "title": "... (optional)", "body": "<complete new body>"},
   {"op": "merge", "ids": ["<id>", "<id>"], "title": "...", "body": "<complete merged body>"},
   {"op": "archive", "id": "<existing id>", "reason": "..."},
@@ -45,8 +46,10 @@ Use only ids shown in the cheatsheet excerpt. At most 3 operations."""
 
 def describe_verdict(verdict: Any, feedback: str | None = None) -> str:
     passed = verdict_passed(verdict)
-    text = {True: "PASSED verification", False: "FAILED verification"}.get(passed, "NOT VERIFIED (no checker)")
-    fb = feedback or getattr(verdict, "feedback", None) or (verdict.get("feedback") if isinstance(verdict, dict) else None)
+    text = {True: "PASSED verification", False: "FAILED verification",
+            None: "NOT VERIFIED (no checker)"}[passed]
+    fb = (feedback or getattr(verdict, "feedback", None)
+          or (verdict.get("feedback") if isinstance(verdict, dict) else None))
     return f"{text}\nFeedback: {fb}" if fb else text
 
 
@@ -86,7 +89,8 @@ async def curate(complete: Complete, problem: str, answer: str, verdict: Any,
                  relevant_entries: list[MemoryEntry], feedback: str | None = None) -> Proposal:
     """Ask the curator model for operations; schema-check them (the store checks ids, text and
     limits against the current sheet when it applies them)."""
-    raw = await complete(build_curator_messages(problem, answer, verdict, relevant_entries, feedback))
+    raw = await complete(build_curator_messages(problem, answer, verdict, relevant_entries,
+                                                feedback))
     try:
         ops, rejected = parse_operations(raw)
     except MalformedOutput as exc:

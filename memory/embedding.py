@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from crib.memory.model_files import model_dir
@@ -70,13 +70,17 @@ class _MiniLM:
         self.layers = []
         for i in range(cfg["num_hidden_layers"]):
             p = f"encoder.layer.{i}."
-            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T
-            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            qkv = ("query", "key", "value")
+            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in qkv]).T
+            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in qkv])
             self.layers.append((
                 np.ascontiguousarray(qkv_w), qkv_b,
-                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T), w[p + "attention.output.dense.bias"],
-                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T), w[p + "intermediate.dense.bias"],
+                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
+                w[p + "attention.output.dense.bias"],
+                (w[p + "attention.output.LayerNorm.weight"],
+                 w[p + "attention.output.LayerNorm.bias"]),
+                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
+                w[p + "intermediate.dense.bias"],
                 np.ascontiguousarray(w[p + "output.dense.weight"].T), w[p + "output.dense.bias"],
                 (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
             ))
@@ -119,7 +123,9 @@ def _blas_threads_setter():
     import glob
 
     libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(glob.glob(str(libs / "libscipy_openblas*.so"))) + sorted(glob.glob(str(libs / "libopenblas*.so"))):
+    found = [sorted(glob.glob(str(libs / name)))
+             for name in ("libscipy_openblas*.so", "libopenblas*.so")]
+    for path in found[0] + found[1]:
         try:
             fn = ctypes.CDLL(path).openblas_set_num_threads_local
         except (OSError, AttributeError):
@@ -176,10 +182,10 @@ class MiniLMEmbedding(EmbeddingFunction[Documents]):
     def name() -> str:
         return "crib-minilm-l6-v2"
 
-    def default_space(self) -> str:
+    def default_space(self) -> Space:
         return "cosine"
 
-    def supported_spaces(self) -> list[str]:
+    def supported_spaces(self) -> list[Space]:
         return ["cosine", "l2", "ip"]
 
     def get_config(self) -> dict[str, Any]:

@@ -59,11 +59,12 @@ class MemoryContext:
 
 
 def _label(passed: bool | None) -> str:
-    return {True: "verified correct", False: "failed verification"}.get(passed, "not verified")
+    return {True: "verified correct", False: "failed verification", None: "not verified"}[passed]
 
 
 def format_past(problems: list[PastProblem]) -> str:
-    return "\n".join(f"## Problem {i} ({_label(p.passed)})\n{p.problem.strip()}\n### Answer\n{p.answer.strip()}\n"
+    return "\n".join(f"## Problem {i} ({_label(p.passed)})\n{p.problem.strip()}\n"
+                     f"### Answer\n{p.answer.strip()}\n"
                      for i, p in enumerate(problems, 1))
 
 
@@ -80,6 +81,11 @@ class MemorySession:
         self.history_budget = history_budget
         self.model = model
 
+    def _complete(self) -> Complete:
+        if self.complete is None:  # __init__ requires one for the dc modes, its only users
+            raise RuntimeError(f"memory mode {self.mode} has no `complete` callable")
+        return self.complete
+
     # ---- before a problem ------------------------------------------------------------------
     # Store calls (SQL, embedding, Chroma) block; they run in worker threads so that many
     # problems solved concurrently on one event loop do not queue behind each other.
@@ -93,7 +99,8 @@ class MemorySession:
         return await asyncio.to_thread(self._prepare, problem)
 
     def _prepare(self, problem: str) -> MemoryContext:
-        ctx = MemoryContext(mode=self.mode, scope=self.scope, version=self.store.version(self.scope))
+        ctx = MemoryContext(mode=self.mode, scope=self.scope,
+                            version=self.store.version(self.scope))
         if self.mode == "none":
             return ctx
         if self.mode == "empty":
@@ -114,8 +121,10 @@ class MemorySession:
 
     def _similar(self, problem: str) -> list[PastProblem]:
         if self.store.index is None:
-            raise RuntimeError(f"memory mode {self.mode} needs a vector index (chroma_dir or chroma_url)")
-        return [p for p, _ in self.store.similar_problems(self.scope, problem, self.k, passed_only=self.gating)]
+            raise RuntimeError(
+                f"memory mode {self.mode} needs a vector index (chroma_dir or chroma_url)")
+        return [p for p, _ in self.store.similar_problems(self.scope, problem, self.k,
+                                                          passed_only=self.gating)]
 
     def _full_history(self, ctx: MemoryContext) -> None:
         past = [p for p in self.store.problems(self.scope) if not self.gating or p.passed is True]
@@ -143,12 +152,14 @@ class MemorySession:
         if not sheet.entry_ids and not past:
             ctx.text = CHEATSHEET_INTRO + EMPTY_SHEET
             return
-        user = (f"## New problem\n{problem.strip()}\n\n## Current cheatsheet\n{sheet.text or '(empty)'}\n\n"
-                f"## Similar earlier problems\n{format_past(past) or '(none)'}\n\nWrite the cheatsheet for the new problem.")
+        user = (f"## New problem\n{problem.strip()}\n\n"
+                f"## Current cheatsheet\n{sheet.text or '(empty)'}\n\n"
+                f"## Similar earlier problems\n{format_past(past) or '(none)'}\n\n"
+                "Write the cheatsheet for the new problem.")
         try:
-            text = await self.complete([{"role": "system", "content": SYNTHESIS_SYSTEM},
-                                        {"role": "user", "content": user}])
-        except Exception as exc:  # a failed synthesis must not fail the problem: fall back to the sheet
+            text = await self._complete()([{"role": "system", "content": SYNTHESIS_SYSTEM},
+                                           {"role": "user", "content": user}])
+        except Exception as exc:  # a failed synthesis must not fail the problem: use the sheet
             log.warning("memory dc-rs: synthesis failed (%s); using the rendered sheet", exc)
             ctx.entry_ids, ctx.text = sheet.entry_ids, CHEATSHEET_INTRO + sheet.text
             return
@@ -157,25 +168,28 @@ class MemorySession:
         ctx.text = CHEATSHEET_INTRO + text.strip() + "\n"
 
     # ---- after a problem -------------------------------------------------------------------
-    async def after(self, problem: str, answer: str, verdict: Any = None, problem_id: str | None = None,
-                    run_id: str | None = None, feedback: str | None = None,
+    async def after(self, problem: str, answer: str, verdict: Any = None,
+                    problem_id: str | None = None, run_id: str | None = None,
+                    feedback: str | None = None,
                     context: MemoryContext | None = None) -> CurationResult | None:
         """Record the problem (history, retrieval and dc modes) and curate (dc modes)."""
         if self.mode in ("none", "empty"):
             return None
         await asyncio.to_thread(self.store.record_problem, self.scope, problem, answer, verdict,
-                                problem_id=problem_id, run_id=run_id, score=getattr(verdict, "score", None))
+                                problem_id=problem_id, run_id=run_id,
+                                score=getattr(verdict, "score", None))
         if self.mode not in ("dc-cu", "dc-rs"):
             return None
         if await asyncio.to_thread(self.store.curated, self.scope, run_id, problem_id):
             return None  # a resumed run solved this problem again: it was learned from once
         relevant = await asyncio.to_thread(self.relevant_entries, problem, context)
-        return await curate_and_apply(self.store, self.complete, self.scope, problem, answer, verdict,
-                                      relevant=relevant, gating=self.gating,
-                                      provenance=Provenance(problem_id=problem_id, run_id=run_id, model=self.model),
-                                      feedback=feedback)
+        provenance = Provenance(problem_id=problem_id, run_id=run_id, model=self.model)
+        return await curate_and_apply(self.store, self._complete(), self.scope, problem, answer,
+                                      verdict, relevant=relevant, gating=self.gating,
+                                      provenance=provenance, feedback=feedback)
 
-    def relevant_entries(self, problem: str, context: MemoryContext | None = None) -> list[MemoryEntry]:
+    def relevant_entries(self, problem: str,
+                         context: MemoryContext | None = None) -> list[MemoryEntry]:
         """What the curator sees: the entries that were in the prompt, then the most similar
         (or, without an index, the most useful) live entries, up to curate_k."""
         # Skills are Crib's (tested code, memory/skills.py): the curator neither sees nor edits
@@ -184,26 +198,30 @@ class MemorySession:
                 if e.kind != "skill"}
         chosen = [i for i in (context.entry_ids if context else []) if i in live]
         if self.store.index is not None and live:
-            chosen += [e.id for e, _ in self.store.search(self.scope, problem, self.curate_k, status=None) if e.id in live]
+            hits = self.store.search(self.scope, problem, self.curate_k, status=None)
+            chosen += [e.id for e, _ in hits if e.id in live]
         chosen += [e.id for e in rank([e for e in live.values() if e.status == "active"])]
         unique = list(dict.fromkeys(chosen))[: self.curate_k]
         return [live[i] for i in unique]
 
 
-async def curate_and_apply(store: MemoryStore, complete: Complete, scope: str, problem: str, answer: str,
-                           verdict: Any, relevant: list[MemoryEntry], gating: bool = True,
-                           provenance: Provenance | None = None, feedback: str | None = None) -> CurationResult:
+async def curate_and_apply(store: MemoryStore, complete: Complete, scope: str, problem: str,
+                           answer: str, verdict: Any, relevant: list[MemoryEntry],
+                           gating: bool = True, provenance: Provenance | None = None,
+                           feedback: str | None = None) -> CurationResult:
     """One curation: ask for operations, apply what validates, record everything (a malformed
     reply is recorded and leaves the sheet unchanged)."""
     provenance = provenance or Provenance()
     proposal = await curate(complete, problem, answer, verdict, relevant, feedback)
     if proposal.malformed:
         v = store.version(scope)
-        result = CurationResult(status="malformed", rejected=[{"op": proposal.raw[:2000], "reason": proposal.malformed}],
+        rejected = [{"op": proposal.raw[:2000], "reason": proposal.malformed}]
+        result = CurationResult(status="malformed", rejected=rejected,
                                 version_before=v, version_after=v)
-        await asyncio.to_thread(store.record_curation, scope, result, raw=proposal.raw, run_id=provenance.run_id,
-                                problem_id=provenance.problem_id)
+        await asyncio.to_thread(store.record_curation, scope, result, raw=proposal.raw,
+                                run_id=provenance.run_id, problem_id=provenance.problem_id)
         return result
-    return await asyncio.to_thread(store.apply, scope, proposal.ops, provenance, gated_by=verdict_passed(verdict),
-                                   gating=gating, prior_rejections=proposal.rejected, raw=proposal.raw,
+    return await asyncio.to_thread(store.apply, scope, proposal.ops, provenance,
+                                   gated_by=verdict_passed(verdict), gating=gating,
+                                   prior_rejections=proposal.rejected, raw=proposal.raw,
                                    seen_versions={e.id: e.version for e in relevant})

@@ -79,10 +79,13 @@ class MalformedOutput(ValueError):
 
 # Text a rewriting model leaves where it dropped content. Matched case-insensitively.
 _PLACEHOLDER_PATTERNS = [
-    r"\[[^\]\n]{0,60}\b(preserved|unchanged|omitted|retained|truncated|as before|same as)\b[^\]\n]{0,60}\]",
-    r"\((?:[^)\n]{0,40}\b)?(unchanged|omitted for brevity|content preserved|as before)\b[^)\n]{0,40}\)",
-    r"\b(rest|remainder|remaining|previous|prior|existing|other|earlier|original) (of the )?(content|entries|"
-    r"sections?|text|code|items|strategies|notes|cheatsheet|sheet)\b[\w\s]{0,20}\b(unchanged|preserved|omitted|as before)\b",
+    r"\[[^\]\n]{0,60}\b(preserved|unchanged|omitted|retained|truncated|as before|same as)\b"
+    r"[^\]\n]{0,60}\]",
+    r"\((?:[^)\n]{0,40}\b)?(unchanged|omitted for brevity|content preserved|as before)\b"
+    r"[^)\n]{0,40}\)",
+    r"\b(rest|remainder|remaining|previous|prior|existing|other|earlier|original) "
+    r"(of the )?(content|entries|sections?|text|code|items|strategies|notes|cheatsheet|sheet)\b"
+    r"[\w\s]{0,20}\b(unchanged|preserved|omitted|as before)\b",
     r"\b(rest|remainder) (is |remains |stays )?(unchanged|the same|as before)\b",
     r"\b(content|entries|text|code|sections?) (is |are )?(preserved|unchanged|omitted)\b",
     r"\bsame as (above|before)\b",
@@ -124,7 +127,8 @@ def parse_operations(raw: str) -> tuple[list[Any], list[Rejection]]:
         try:
             ops.append(_OPERATION.validate_python(item))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'op'}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'op'}: {e['msg']}"
+                                 for e in exc.errors())
             rejected.append(Rejection(op=item if isinstance(item, dict) else str(item),
                                       reason=f"operation {i} is invalid: {problems}"))
     return ops, rejected
@@ -164,13 +168,15 @@ def validate_ops(
     texts = {text_key(e.title, e.body): e.id for e in entries.values() if e.status != "archived"}
     for i, op in enumerate(ops):
         if i >= policy.max_ops:
-            rejected.append(Rejection(op=op.model_dump(), reason=f"more than {policy.max_ops} operations in one set"))
+            rejected.append(Rejection(op=op.model_dump(),
+                                      reason=f"more than {policy.max_ops} operations in one set"))
             continue
         reason = _check(op, entries, policy, touched) or _stale(op, entries, seen_versions or {})
         if not reason and isinstance(op, AddOp):
             key = text_key(op.title, op.body)
             if key in texts:
-                reason = f"duplicate of entry {texts[key]!r}" if texts[key] else "duplicate of an earlier add in this set"
+                reason = (f"duplicate of entry {texts[key]!r}" if texts[key]
+                          else "duplicate of an earlier add in this set")
             texts.setdefault(key, "")
         if reason:
             rejected.append(Rejection(op=op.model_dump(), reason=reason))
@@ -208,7 +214,8 @@ def _ids(op: Any) -> list[str]:
     return [op.id] if hasattr(op, "id") else []
 
 
-def _check(op: Any, entries: dict[str, MemoryEntry], policy: CurationPolicy, touched: set[str]) -> str | None:
+def _check(op: Any, entries: dict[str, MemoryEntry], policy: CurationPolicy,
+           touched: set[str]) -> str | None:
     if isinstance(op, NoopOp):
         return None
     if getattr(op, "kind", None) == "skill":  # a skill is code that passed Crib's own tests
@@ -225,7 +232,7 @@ def _check(op: Any, entries: dict[str, MemoryEntry], policy: CurationPolicy, tou
             return f"entry {ident!r} is already changed by an earlier operation in this set"
     if isinstance(op, MergeOp) and len(set(op.ids)) < 2:
         return "merge needs at least two distinct ids"
-    if isinstance(op, UpdateOp) and op.body is None and op.title is None and op.kind is None and op.tags is None:
+    if isinstance(op, UpdateOp) and all(v is None for v in (op.body, op.title, op.kind, op.tags)):
         return "update changes nothing"
     for field in ("title", "body"):
         value = getattr(op, field, None)

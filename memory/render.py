@@ -26,7 +26,8 @@ class RenderedSheet:
     omitted: int = 0  # active entries that did not fit the budget
 
 
-def rank(entries: list[MemoryEntry], relevance: dict[str, float] | None = None) -> list[MemoryEntry]:
+def rank(entries: list[MemoryEntry],
+         relevance: dict[str, float] | None = None) -> list[MemoryEntry]:
     relevance = relevance or {}
 
     def key(e: MemoryEntry):

@@ -19,12 +19,13 @@ def scope_stats(store: MemoryStore, scope: str, top: int = 5) -> dict[str, Any]:
     return {
         "scope": scope,
         "version": store.version(scope),
-        "entries": {s: sum(1 for e in entries if e.status == s) for s in ("active", "quarantined", "archived")},
+        "entries": {s: sum(1 for e in entries if e.status == s)
+                    for s in ("active", "quarantined", "archived")},
         "pinned": sum(e.pinned for e in active),
         "tokens_active": render_sheet(active, None, 10**9, store.count_tokens).tokens,
         "problems": len(store.problems(scope)),
         "curations": dict(sorted(curations.items())),
-        "most_helpful": [{"id": e.id, "title": e.title, "used": e.used, "helped": e.helped, "hurt": e.hurt}
-                         for e in helpful],
+        "most_helpful": [{"id": e.id, "title": e.title, "used": e.used, "helped": e.helped,
+                          "hurt": e.hurt} for e in helpful],
         "scopes": store.scopes(),
     }

@@ -12,9 +12,9 @@ import logging
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
-from sqlalchemy import Engine, Select, func, select, update
+from sqlalchemy import CursorResult, Engine, Select, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,8 @@ from crib.memory.models import (
 )
 from crib.memory.ops import CurationPolicy, Rejection, validate_ops
 from crib.memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
-from crib.memory.tokens import TokenCounter, count_tokens
+from crib.memory.tokens import TokenCounter
+from crib.memory.tokens import count_tokens as default_count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class _Conflict(Exception):
     pass
 
 
-def _by_ids(row: type, ids: Iterable) -> Select:
+IndexedRow = type[EntryRow] | type[ProblemRow]  # the rows the vector index points at
+
+
+def _by_ids(row: IndexedRow, ids: Iterable) -> Select:
     """Rows by primary key. Callers check the scope in Python: with the scope in the WHERE
     clause too, SQLite picks the scope index and scans the whole scope (9 ms instead of 0.7 ms
     for 20 ids among 20k entries)."""
@@ -65,7 +69,7 @@ class MemoryStore:
                  policy: CurationPolicy | None = None, index: Any = None, retries: int = 20):
         self.engine = engine
         self.policy = policy or CurationPolicy()
-        self.count_tokens = count_tokens or globals()["count_tokens"]
+        self.count_tokens = count_tokens or default_count_tokens
         self.retries = retries
         if index is None and (chroma_dir or chroma_url):
             from crib.memory.vectors import VectorIndex
@@ -80,7 +84,8 @@ class MemoryStore:
 
     def entries(self, scope: str, status: str | Iterable[str] | None = None,
                 ids: Iterable[str] | None = None) -> list[MemoryEntry]:
-        q = select(EntryRow).where(EntryRow.scope == scope) if ids is None else _by_ids(EntryRow, ids)
+        q = (select(EntryRow).where(EntryRow.scope == scope) if ids is None
+             else _by_ids(EntryRow, ids))
         if status is not None:
             q = q.where(EntryRow.status.in_([status] if isinstance(status, str) else list(status)))
         with Session(self.engine) as s:
@@ -95,10 +100,12 @@ class MemoryStore:
 
     def scopes(self) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
-            counts = dict(s.execute(select(EntryRow.scope, func.count()).where(EntryRow.status != "archived")
+            counts = dict(s.execute(select(EntryRow.scope, func.count())
+                                    .where(EntryRow.status != "archived")
                                     .group_by(EntryRow.scope)).all())
             return [{"scope": r.scope, "version": r.version, "entries": counts.get(r.scope, 0),
-                     "copied_from": r.copied_from} for r in s.scalars(select(ScopeRow).order_by(ScopeRow.scope))]
+                     "copied_from": r.copied_from}
+                    for r in s.scalars(select(ScopeRow).order_by(ScopeRow.scope))]
 
     def _read(self, scope: str) -> tuple[int, dict[str, MemoryEntry]]:
         with Session(self.engine) as s, s.begin():  # one snapshot for version and entries
@@ -138,7 +145,8 @@ class MemoryStore:
                 continue
             self._sync_index(scope, [c.entry for c in changes])
             return before, before + len(changes), changes
-        raise ConcurrencyError(f"memory scope {scope!r}: gave up after {self.retries} conflicting writers")
+        raise ConcurrencyError(
+            f"memory scope {scope!r}: gave up after {self.retries} conflicting writers")
 
     def _write(self, scope: str, before: int, changes: list[Change], run_id: str | None,
                also: Callable[[Session, int, list[Change]], None] | None = None) -> None:
@@ -146,17 +154,20 @@ class MemoryStore:
         with Session(self.engine) as s, s.begin():
             if also is not None:
                 also(s, before, changes)
-            bumped = s.execute(update(ScopeRow).where(ScopeRow.scope == scope, ScopeRow.version == before)
-                               .values(version=before + len(changes)))
+            # an UPDATE's result is a CursorResult (it has rowcount); Session.execute says Result
+            bumped = cast(CursorResult, s.execute(
+                update(ScopeRow).where(ScopeRow.scope == scope, ScopeRow.version == before)
+                .values(version=before + len(changes))))
             if bumped.rowcount != 1:
                 raise _Conflict(scope)
             for i, ch in enumerate(changes, start=1):
                 e = ch.entry
                 state = e.model_dump(mode="json", exclude={"created_at", "updated_at"})
-                s.add(EventRow(scope=scope, seq=before + i, entry_id=e.id, action=ch.action, state=state,
-                               reason=ch.reason, run_id=run_id, created_at=now))
+                s.add(EventRow(scope=scope, seq=before + i, entry_id=e.id, action=ch.action,
+                               state=state, reason=ch.reason, run_id=run_id, created_at=now))
                 if ch.new:
-                    s.add(EntryRow(**{k: v for k, v in state.items()}, created_at=now, updated_at=now))
+                    s.add(EntryRow(**{k: v for k, v in state.items()}, created_at=now,
+                                   updated_at=now))
                     s.flush()
                 else:  # content only: counters move in place in record_outcome
                     values = {f: state[f] for f in CONTENT_FIELDS}
@@ -169,11 +180,13 @@ class MemoryStore:
         try:
             self.index.upsert_entries(scope, entries)
         except Exception as exc:  # SQL is the truth; `crib memory reindex` repairs Chroma
-            log.warning("memory: Chroma update failed for scope %s (%s); run `crib memory reindex`", scope, exc)
+            log.warning("memory: Chroma update failed for scope %s (%s); "
+                        "run `crib memory reindex`", scope, exc)
 
     # ---- direct edits (CLI, import) --------------------------------------------------------
-    def add(self, scope: str, title: str, body: str, kind: str = "strategy", tags: list[str] | None = None,
-            provenance: Provenance | None = None, status: str = "active", pinned: bool = False,
+    def add(self, scope: str, title: str, body: str, kind: str = "strategy",
+            tags: list[str] | None = None, provenance: Provenance | None = None,
+            status: str = "active", pinned: bool = False,
             reason: str | None = None) -> MemoryEntry:
         entry = MemoryEntry(id=new_entry_id(), scope=scope, kind=kind, title=title, body=body,
                             tags=tags or [], provenance=provenance or Provenance(source="user"),
@@ -181,18 +194,21 @@ class MemoryStore:
         self._transact(scope, lambda v, cur: [Change("add", entry, new=True, reason=reason)])
         return self.get(entry.id)
 
-    def edit(self, entry_id: str, reason: str | None = None, action: str = "edit", **fields: Any) -> MemoryEntry:
+    def edit(self, entry_id: str, reason: str | None = None, action: str = "edit",
+             **fields: Any) -> MemoryEntry:
         """Change content fields (kind, title, body, tags, status, pinned) of one entry."""
         unknown = set(fields) - set(CONTENT_FIELDS)
         if unknown:
-            raise ValueError(f"cannot edit {', '.join(sorted(unknown))}; editable: {', '.join(CONTENT_FIELDS)}")
+            raise ValueError(f"cannot edit {', '.join(sorted(unknown))}; "
+                             f"editable: {', '.join(CONTENT_FIELDS)}")
         scope = self.get(entry_id).scope
 
         def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
             old = cur[entry_id]
             if all(getattr(old, k) == v for k, v in fields.items()):
                 return []
-            new = MemoryEntry.model_validate({**old.model_dump(), **fields, "version": old.version + 1})
+            new = MemoryEntry.model_validate({**old.model_dump(), **fields,
+                                              "version": old.version + 1})
             return [Change(action, new, reason=reason)]
 
         self._transact(scope, plan)
@@ -210,9 +226,10 @@ class MemoryStore:
         content as a new version; an id used by another scope gets a fresh id; a new id keeps
         its id and counters. Returns the ids written."""
         with Session(self.engine) as s:
-            elsewhere = set(s.scalars(select(EntryRow.id).where(EntryRow.id.in_([e.id for e in entries]),
-                                                                EntryRow.scope != scope)))
-        incoming = [e.model_copy(update={"scope": scope, "id": new_entry_id() if e.id in elsewhere else e.id})
+            elsewhere = set(s.scalars(select(EntryRow.id).where(
+                EntryRow.id.in_([e.id for e in entries]), EntryRow.scope != scope)))
+        incoming = [e.model_copy(update={"scope": scope,
+                                         "id": new_entry_id() if e.id in elsewhere else e.id})
                     for e in entries]
 
         def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
@@ -220,17 +237,19 @@ class MemoryStore:
             for e in incoming:
                 old = cur.get(e.id)
                 if old is None:
-                    changes.append(Change(action, e.model_copy(update={"version": 1}), new=True, reason=reason))
-                elif old.content() != e.content():
-                    changes.append(Change(action, old.model_copy(update={**e.content(), "version": old.version + 1}),
+                    changes.append(Change(action, e.model_copy(update={"version": 1}), new=True,
                                           reason=reason))
+                elif old.content() != e.content():
+                    changed = old.model_copy(update={**e.content(), "version": old.version + 1})
+                    changes.append(Change(action, changed, reason=reason))
             return changes
 
         return [c.entry.id for c in self._transact(scope, plan)[2]]
 
     # ---- curation --------------------------------------------------------------------------
-    def apply(self, scope: str, ops: Any, provenance: Provenance | None = None, gated_by: Any = None,
-              gating: bool | None = None, prior_rejections: list[Rejection] | None = None,
+    def apply(self, scope: str, ops: Any, provenance: Provenance | None = None,
+              gated_by: Any = None, gating: bool | None = None,
+              prior_rejections: list[Rejection] | None = None,
               raw: str | None = None, run_id: str | None = None,
               seen_versions: dict[str, int] | None = None) -> CurationResult:
         """Validate `ops` against the current sheet and apply the accepted ones in one
@@ -249,7 +268,8 @@ class MemoryStore:
         def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
             ok, rejected = validate_ops(ops, cur, self.policy, seen_versions)
             changes, accepted, gated = plan_curation(scope, ok, cur, provenance, passed, gate)
-            outcome.update(accepted=accepted, rejected=[r.model_dump() for r in [*rejected, *gated]])
+            outcome.update(accepted=accepted,
+                           rejected=[r.model_dump() for r in [*rejected, *gated]])
             return changes
 
         def result_of(before: int, changes: list[Change]) -> CurationResult:
@@ -301,8 +321,9 @@ class MemoryStore:
             rows = s.scalars(select(CurationRow).where(CurationRow.scope == scope)
                              .order_by(CurationRow.id.desc()).limit(limit)).all()
             return [{"id": r.id, "status": r.status, "run_id": r.run_id, "problem_id": r.problem_id,
-                     "accepted": r.accepted, "rejected": r.rejected, "version_before": r.version_before,
-                     "version_after": r.version_after, "raw": r.raw} for r in rows]
+                     "accepted": r.accepted, "rejected": r.rejected,
+                     "version_before": r.version_before, "version_after": r.version_after,
+                     "raw": r.raw} for r in rows]
 
     # ---- outcomes and past problems --------------------------------------------------------
     def record_outcome(self, entry_ids: list[str], verdict: Any, run_id: str | None = None,
@@ -324,7 +345,8 @@ class MemoryStore:
                 used=EntryRow.used + 1, helped=EntryRow.helped + int(passed is True),
                 hurt=EntryRow.hurt + int(passed is False)))
             scope = s.scalar(select(EntryRow.scope).where(EntryRow.id == ids[0])) or ""
-            s.add(OutcomeRow(scope=scope, entry_ids=ids, passed=passed, run_id=run_id, attempt_id=attempt_id))
+            s.add(OutcomeRow(scope=scope, entry_ids=ids, passed=passed, run_id=run_id,
+                             attempt_id=attempt_id))
 
     def record_problem(self, scope: str, problem: str, answer: str, verdict: Any = None,
                        problem_id: str | None = None, run_id: str | None = None,
@@ -347,11 +369,14 @@ class MemoryStore:
             try:
                 self.index.upsert_problems(scope, [past])
             except Exception as exc:
-                log.warning("memory: Chroma update failed for scope %s (%s); run `crib memory reindex`", scope, exc)
+                log.warning("memory: Chroma update failed for scope %s (%s); "
+                            "run `crib memory reindex`", scope, exc)
         return past
 
-    def problems(self, scope: str, ids: Iterable[int] | None = None, passed_only: bool = False) -> list[PastProblem]:
-        q = select(ProblemRow).where(ProblemRow.scope == scope) if ids is None else _by_ids(ProblemRow, ids)
+    def problems(self, scope: str, ids: Iterable[int] | None = None,
+                 passed_only: bool = False) -> list[PastProblem]:
+        q = (select(ProblemRow).where(ProblemRow.scope == scope) if ids is None
+             else _by_ids(ProblemRow, ids))
         if passed_only:
             q = q.where(ProblemRow.passed.is_(True))
         with Session(self.engine) as s:
@@ -365,12 +390,16 @@ class MemoryStore:
             raise ValueError(f"memory scope {target!r} already exists; choose a new name")
         self._ensure_scope(target, copied_from=source)
         originals = self.entries(source, status=("active", "quarantined"))
-        copies = [e.model_copy(update={"id": new_entry_id(), "scope": target, "version": 1,
-                                       "provenance": e.provenance.model_copy(update={"note": f"copied from {e.id} in {source}"})})
-                  for e in originals]
-        self._transact(target, lambda v, cur: [Change("copy", c, new=True, reason=f"copied from {source}") for c in copies])
+        copies = [e.model_copy(update={
+            "id": new_entry_id(), "scope": target, "version": 1,
+            "provenance": e.provenance.model_copy(
+                update={"note": f"copied from {e.id} in {source}"})})
+            for e in originals]
+        self._transact(target, lambda v, cur: [
+            Change("copy", c, new=True, reason=f"copied from {source}") for c in copies])
         for p in self.problems(source):
-            self.record_problem(target, p.problem, p.answer, p.passed, p.problem_id, p.run_id, p.score)
+            self.record_problem(target, p.problem, p.answer, p.passed, p.problem_id, p.run_id,
+                                p.score)
         return len(copies)
 
     def history(self, scope: str, entry_id: str | None = None) -> list[MemoryEvent]:
@@ -381,7 +410,8 @@ class MemoryStore:
 
     def diff(self, scope: str, v1: int, v2: int) -> SheetDiff:
         events = history.read_events(self.engine, scope, upto=max(v1, v2))
-        return history.diff_states(history.state_at(events, v1), history.state_at(events, v2), v1, v2)
+        return history.diff_states(history.state_at(events, v1), history.state_at(events, v2),
+                                   v1, v2)
 
     def rollback(self, scope: str, version: int) -> int:
         """Restore the sheet's content to what it was at `version`, as new events. Returns the
@@ -394,7 +424,8 @@ class MemoryStore:
 
         def plan(_v: int, cur: dict[str, MemoryEntry]) -> list[Change]:
             targets = history.rollback_targets(cur, past)
-            return [Change("rollback", t.model_copy(update={"version": t.version + 1}), reason=reason) for t in targets]
+            return [Change("rollback", t.model_copy(update={"version": t.version + 1}),
+                           reason=reason) for t in targets]
 
         return self._transact(scope, plan)[1]
 
@@ -412,25 +443,30 @@ class MemoryStore:
         return render_sheet(active, relevance, token_budget, self.count_tokens, self.version(scope),
                             records)
 
-    def search(self, scope: str, text: str, k: int = 5, status: str | None = "active") -> list[tuple[MemoryEntry, float]]:
+    def search(self, scope: str, text: str, k: int = 5,
+               status: str | None = "active") -> list[tuple[MemoryEntry, float]]:
         if self.index is None:
             raise RuntimeError("memory search needs a vector index (chroma_dir or chroma_url)")
         conditions = [] if status is None else [EntryRow.status == status]
-        hits = self.index.query(scope, "entries", text, k, lambda ids: self._ids_in(EntryRow, scope, ids, conditions))
+        hits = self.index.query(scope, "entries", text, k,
+                                lambda ids: self._ids_in(EntryRow, scope, ids, conditions))
         found = {e.id: e for e in self.entries(scope, status=status, ids=[i for i, _ in hits])}
         return [(found[i], score) for i, score in hits if i in found]
 
     def similar_problems(self, scope: str, text: str, k: int = 3,
                          passed_only: bool = False) -> list[tuple[PastProblem, float]]:
         if self.index is None:
-            raise RuntimeError("retrieval of past problems needs a vector index (chroma_dir or chroma_url)")
+            raise RuntimeError(
+                "retrieval of past problems needs a vector index (chroma_dir or chroma_url)")
         conditions = [ProblemRow.passed.is_(True)] if passed_only else []
         hits = self.index.query(scope, "problems", text, k,
-                                lambda ids: self._ids_in(ProblemRow, scope, [int(i) for i in ids], conditions))
-        found = {p.id: p for p in self.problems(scope, ids=[int(i) for i, _ in hits], passed_only=passed_only)}
+                                lambda ids: self._ids_in(ProblemRow, scope, [int(i) for i in ids],
+                                                         conditions))
+        found = {p.id: p for p in self.problems(scope, ids=[int(i) for i, _ in hits],
+                                                passed_only=passed_only)}
         return [(found[int(i)], score) for i, score in hits if int(i) in found]
 
-    def _ids_in(self, row: type, scope: str, ids: list, conditions: list) -> set[str]:
+    def _ids_in(self, row: IndexedRow, scope: str, ids: list, conditions: list) -> set[str]:
         """Which of `ids` are rows of `scope` meeting `conditions` (the vector index's filter:
         only ids are read, the k winners are loaded whole afterwards)."""
         with self.engine.connect() as conn:

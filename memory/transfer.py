@@ -11,7 +11,8 @@ from crib.memory.store import MemoryStore
 FORMAT = "crib-memory/1"
 
 
-def export_scope(store: MemoryStore, scope: str, statuses: tuple[str, ...] = ("active", "quarantined", "archived"),
+def export_scope(store: MemoryStore, scope: str,
+                 statuses: tuple[str, ...] = ("active", "quarantined", "archived"),
                  problems: bool = True) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -32,14 +33,18 @@ def import_scope(store: MemoryStore, scope: str, data: dict[str, Any]) -> dict[s
         try:
             entries.append(MemoryEntry.model_validate({**raw, "scope": scope}))
         except Exception as exc:
-            raise ValueError(f"entry {i} ({raw.get('id', '?') if isinstance(raw, dict) else raw!r}): {exc}") from exc
-    written = store.put_entries(scope, entries, action="import", reason=f"imported from scope {data.get('scope')}")
+            which = repr(raw.get('id', '?') if isinstance(raw, dict) else raw)
+            raise ValueError(f"entry {i} ({which}): {exc}") from exc
+    written = store.put_entries(scope, entries, action="import",
+                                reason=f"imported from scope {data.get('scope')}")
     n_problems = 0
     for p in data.get("problems", []):
-        store.record_problem(scope, p["problem"], p["answer"], p.get("passed"), problem_id=p.get("problem_id"),
-                             run_id=p.get("run_id"), score=p.get("score"))
+        store.record_problem(scope, p["problem"], p["answer"], p.get("passed"),
+                             problem_id=p.get("problem_id"), run_id=p.get("run_id"),
+                             score=p.get("score"))
         n_problems += 1
-    return {"entries": len(written), "unchanged": len(entries) - len(written), "problems": n_problems}
+    return {"entries": len(written), "unchanged": len(entries) - len(written),
+            "problems": n_problems}
 
 
 def to_markdown(scope: str, version: int, entries: list[MemoryEntry]) -> str:
@@ -52,6 +57,7 @@ def to_markdown(scope: str, version: int, entries: list[MemoryEntry]) -> str:
         for e in sorted(group, key=lambda e: (not e.pinned, e.id)):
             pin = " 📌" if e.pinned else ""
             lines += [f"### {e.title}{pin}",
-                      f"`{e.id}` · {e.kind} · used {e.used}, helped {e.helped}, hurt {e.hurt} · v{e.version}"
+                      f"`{e.id}` · {e.kind} · used {e.used}, helped {e.helped}, hurt {e.hurt} "
+                      f"· v{e.version}"
                       + (f" · tags: {', '.join(e.tags)}" if e.tags else ""), "", e.body.strip(), ""]
     return "\n".join(lines)

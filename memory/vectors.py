@@ -107,7 +107,8 @@ class VectorIndex:
             vecs = [self.embed_query(d) for d in docs] if len(docs) == 1 else self.embed.embed(docs)
             col.upsert(ids=[str(p.id) for p in chunk], documents=docs, embeddings=vecs)
 
-    def rebuild(self, scope: str, entries: list[MemoryEntry], problems: list[PastProblem]) -> dict[str, int]:
+    def rebuild(self, scope: str, entries: list[MemoryEntry],
+                problems: list[PastProblem]) -> dict[str, int]:
         for what in ("entries", "problems"):
             name = collection_name(scope, what)
             self._collections.pop(name, None)
