@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 MAX_LISTED_ERRORS = 20
+MAX_MESSAGE_CHARS = 300  # a message may quote the line: a 20 MB line must not be echoed
 
 
 class Problem(BaseModel):
@@ -38,6 +39,14 @@ class DatasetError(BaseModel):
     file: str
     line: int
     message: str
+
+    @field_validator("message")
+    @classmethod
+    def _capped(cls, message: str) -> str:
+        if len(message) <= MAX_MESSAGE_CHARS:
+            return message
+        left_out = len(message) - MAX_MESSAGE_CHARS
+        return f"{message[:MAX_MESSAGE_CHARS]}… ({left_out} more characters)"
 
     def __str__(self) -> str:
         where = self.file if self.line == 0 else f"{self.file}:{self.line}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crib.cliutil import console
+from crib.cliutil import agent_problem, clean_message, console, esc
 
 HELP = """\
 /help               this help
@@ -64,23 +64,24 @@ class ChatSession:
         if name == "help":
             self.out.print(HELP.format(agents=", ".join(["direct", *agent_names()])), highlight=False)
         elif name == "agent":
-            if arg != "direct" and arg not in agent_names() and not Path(arg).is_file():
-                self.out.print(f"[red]unknown agent {arg!r}[/]; try /help")
+            problem = None if arg == "direct" else agent_problem(arg)
+            if problem:
+                self.out.print(f"[red]{clean_message(problem)}[/]; try /help", highlight=False)
             else:
                 st.agent = arg
-                self.out.print(f"agent: [bold]{arg}[/]")
+                self.out.print(f"agent: [bold]{esc(arg)}[/]", highlight=False)
         elif name == "domain":
             try:
                 self.ctx.domain(arg)
             except KeyError as exc:
-                self.out.print(f"[red]{exc}[/]")
+                self.out.print(f"[red]{clean_message(exc)}[/]", highlight=False)
             else:
                 st.domain = arg
-                self.out.print(f"domain: [bold]{arg}[/]")
+                self.out.print(f"domain: [bold]{esc(arg)}[/]", highlight=False)
         elif name == "memory":
             sheet = self.last_sheet or "(empty: nothing rendered yet in this session)"
-            self.out.print(f"[bold]cheatsheet[/] (mode {st.memory_mode}, scope {st.scope}):\n{sheet}",
-                           highlight=False)
+            self.out.print(f"[bold]cheatsheet[/] (mode {esc(st.memory_mode)}, "
+                           f"scope {esc(st.scope)}):\n{esc(sheet)}", highlight=False)
         elif name == "verify":
             if arg not in ("on", "off"):
                 self.out.print("[red]use /verify on or /verify off[/]")
@@ -95,11 +96,22 @@ class ChatSession:
             if not arg:
                 self.out.print("[red]use /save FILE[/]")
             else:
-                Path(arg).write_text("\n\n".join(st.transcript) + "\n")
-                self.out.print(f"saved {len(st.transcript)} messages to {arg}")
+                self._save(Path(arg))
         else:
-            self.out.print(f"[red]unknown command /{name}[/]; try /help")
+            self.out.print(f"[red]unknown command /{esc(name)}[/]; try /help", highlight=False)
         return True
+
+    def _save(self, path: Path) -> None:
+        """Write the transcript; a path that cannot be written is said and the session goes on."""
+        transcript = self.state.transcript
+        try:
+            path.write_text("\n\n".join(transcript) + "\n", encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            self.out.print(f"[red]cannot save to {esc(path)}:[/] {esc(reason)} (nothing lost: "
+                           "try /save with another path)", highlight=False)
+            return
+        self.out.print(f"saved {len(transcript)} messages to {esc(path)}", highlight=False)
 
     # -- answering -------------------------------------------------------------------------
     def _problem(self, text: str):
@@ -129,6 +141,7 @@ class ChatSession:
         """Stream an answer; check it where the domain can; retry with the checker's feedback."""
         from rich.live import Live
         from rich.markdown import Markdown
+        from rich.spinner import Spinner
 
         from crib.agents.loop import ProblemOutcome
 
@@ -147,17 +160,22 @@ class ChatSession:
         text = ""
         for round_ in range(RETRY_ROUNDS + 1):
             text = ""
-            with Live(Markdown(""), console=self.out, refresh_per_second=12, transient=False) as live:
+            # A spinner until the first piece arrives: a slow model is waiting, not stuck.
+            waiting = Spinner("dots", text="thinking…", style="dim")
+            with Live(waiting, console=self.out, refresh_per_second=12, transient=False) as live:
                 async for piece in self.ctx.llm.stream(messages, role="solver", attempt=round_,
                                                        run_id=self.run_id):
                     text += piece
                     live.update(Markdown(text))
+                if not text:  # an empty reply: no spinner left on the screen
+                    live.update(Markdown(""))
             if not (self.state.verify and domain.has_checker):
                 break
             verdict = await domain.check(problem, domain.extract(text))
             verdicts.append(verdict)
             mark = "[green]✓ passed[/]" if verdict.passed else "[red]✗ failed[/]"
-            self.out.print(f"{mark} {verdict.verifier}: {verdict.feedback}", highlight=False)
+            self.out.print(f"{mark} {esc(verdict.verifier)}: {clean_message(verdict.feedback)}",
+                           highlight=False)
             if verdict.passed or round_ == RETRY_ROUNDS:
                 break
             messages += [{"role": "assistant", "content": text},
@@ -181,15 +199,16 @@ class ChatSession:
                             k=RETRY_ROUNDS + 1)
         solve_ctx = SolveContext(llm=self.ctx.llm, sandbox=self.ctx.sandbox, run_id=self.run_id,
                                  memory=hook, engine=self.ctx.engine)
-        with self.out.status(f"{spec.name} is working in the sandbox…"):
+        with self.out.status(f"{esc(spec.name)} is working in the sandbox…"):
             outcome = await solve_problem(problem, domain, spec, solve_ctx, policy)
         if outcome.error:
-            self.out.print(f"[red]error:[/] {outcome.error}", highlight=False)
+            self.out.print(f"[red]error:[/] {clean_message(outcome.error)}", highlight=False)
         else:
             self.out.print(Markdown(str(outcome.answer)))
         for v in outcome.verdicts:
             mark = "[green]✓[/]" if v.passed else ("[red]✗[/]" if v.passed is False else "?")
-            self.out.print(f"{mark} {v.verifier}: {v.feedback}", highlight=False)
+            self.out.print(f"{mark} {esc(v.verifier)}: {clean_message(v.feedback)}",
+                           highlight=False)
         self.state.transcript.append(f"**crib ({spec.name}):** {outcome.answer}")
         return outcome
 
@@ -202,8 +221,9 @@ async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) 
     prompt = PromptSession(history=FileHistory(str(history_file)))
     session = ChatSession(ctx, state, run_id)
     out = session.out
-    out.print(f"[bold]crib chat[/] — agent {state.agent}, domain {state.domain}, memory "
-              f"{state.memory_mode} (scope {state.scope}). /help for commands, /quit to leave.")
+    out.print(f"[bold]crib chat[/] — agent {esc(state.agent)}, domain {esc(state.domain)}, memory "
+              f"{esc(state.memory_mode)} (scope {esc(state.scope)}). /help for commands, /quit to "
+              "leave.", highlight=False)
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -225,7 +245,7 @@ async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) 
         except asyncio.CancelledError:
             out.print("[yellow]stopped[/] (the session goes on)")
         except Exception as exc:  # an endpoint error must not end the session
-            out.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            out.print(f"[red]error:[/] {type(exc).__name__}: {clean_message(exc)}", highlight=False)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
     out.print("bye")

@@ -72,6 +72,8 @@ def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
     from crib.agents.problems import DatasetLoadError
 
     if opts.file is not None:
+        if Path(opts.file).is_dir():
+            raise SolveError(f"dataset {opts.file} is a directory; give a JSONL or CSV file")
         if not Path(opts.file).is_file():
             raise SolveError(f"dataset file {opts.file} does not exist")
         try:
@@ -80,6 +82,9 @@ def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
         except DatasetLoadError as exc:
             raise SolveError(f"{exc}\n(use --skip-bad-lines to record them and go on)") from exc
         problems, skipped = loaded.problems, [str(e) for e in loaded.errors]
+        if not problems:  # a 0-problem run would "succeed" and hide the mistake
+            raise SolveError(f"dataset {opts.file} holds no problems"
+                             + (f" ({len(skipped)} bad lines skipped)" if skipped else ""))
     else:
         try:
             problems = domain.generate(opts.limit or 100, seed=opts.seed)

@@ -5,7 +5,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from crib.cliutil import console, err_console, print_json
+from crib.cliutil import console, err_console, esc, print_error, print_json
 from crib.solve_run import SolveError, SolveOptions, run_solve
 
 ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
@@ -16,16 +16,28 @@ def _fmt_pct(x: float | None) -> str:
 
 
 def summary_table(summaries: list[tuple[str, Any]], title: str):
+    """One row per figure, one column per run: it fits 80 columns (a terminal or a log file),
+    where a row per run with ten figures did not."""
     from rich.table import Table
 
-    table = Table(title=title)
-    for col in ("", "n", "accuracy", "95% CI", "verified", "calls", "tokens in/out", "cost $", "time s", "errors"):
-        table.add_column(col, justify="right" if col else "left")
-    for label, s in summaries:
-        ci = "—" if s.ci_low is None else f"{_fmt_pct(s.ci_low)}–{_fmt_pct(s.ci_high)}"
-        table.add_row(label, str(s.n), _fmt_pct(s.accuracy), ci, _fmt_pct(s.verifier_pass_rate),
-                      f"{s.calls} ({s.cached_calls} cached)", f"{s.tokens_in}/{s.tokens_out}",
-                      f"{s.cost_usd:.4f}", f"{s.wall_s:.1f}", str(s.errors))
+    table = Table(title=esc(title))
+    table.add_column("")
+    for label, _ in summaries:
+        table.add_column(esc(label), justify="right", overflow="fold")
+    rows: list[tuple[str, list[str]]] = [
+        ("problems", [str(s.n) for _, s in summaries]),
+        ("accuracy", [_fmt_pct(s.accuracy) for _, s in summaries]),
+        ("95% CI", ["—" if s.ci_low is None else f"{_fmt_pct(s.ci_low)}–{_fmt_pct(s.ci_high)}"
+                    for _, s in summaries]),
+        ("verified", [_fmt_pct(s.verifier_pass_rate) for _, s in summaries]),
+        ("calls", [f"{s.calls} ({s.cached_calls} cached)" for _, s in summaries]),
+        ("tokens in/out", [f"{s.tokens_in}/{s.tokens_out}" for _, s in summaries]),
+        ("cost $", [f"{s.cost_usd:.4f}" for _, s in summaries]),
+        ("time s", [f"{s.wall_s:.1f}" for _, s in summaries]),
+        ("errors", [str(s.errors) for _, s in summaries]),
+    ]
+    for name, cells in rows:
+        table.add_row(name, *cells)
     return table
 
 
@@ -48,9 +60,9 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
 
     def on_start(rid: str, total: int, done: int) -> None:
         nonlocal task_id
-        err_console().print(f"run [bold]{rid}[/]: {total} problems, {done} already done"
-                            f" (resume with: crib solve --resume {rid})", highlight=False)
-        task_id = progress.add_task(opts.domain, total=total, completed=done, stats="")
+        err_console().print(f"run [bold]{esc(rid)}[/]: {total} problems, {done} already done"
+                            f" (resume with: crib solve --resume {esc(rid)})", highlight=False)
+        task_id = progress.add_task(esc(opts.domain), total=total, completed=done, stats="")
 
     tally = {"seen": 0, "scored": 0, "score": 0.0, "errors": 0}  # running: O(1) an update
 
@@ -109,11 +121,11 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
                 show_progress=sys.stderr.isatty() or not json_out, executor=executor,
                 ray_address=ray_address)))
     except SolveError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(exc)
         return 2
     except BudgetExceeded as exc:
-        err_console().print(f"[bold yellow]stopped:[/] {exc}. The run is saved; continue it with "
-                            f"`crib solve --resume <run id>` and a larger budget.", highlight=False)
+        print_error(f"{exc}. The run is saved; continue it with `crib solve --resume <run id>` "
+                    "and a larger budget.", "stopped", "bold yellow")
         return 3
     if json_out:
         if ablate:

@@ -22,9 +22,16 @@ def chat(
 
     from crib.agents.runs import new_run_id
     from crib.chat import ChatState, run_chat
-    from crib.cliutil import config_or_fail
+    from crib.agents.domains import UnknownDomain, get_domain
+    from crib.cliutil import agent_problem, config_or_fail, fail
     from crib.context import open_context, start_sandbox
 
+    if agent != "direct" and (problem := agent_problem(agent)):
+        fail(problem, 2)
+    try:
+        get_domain(domain)
+    except UnknownDomain as exc:
+        fail(str(exc), 2)
     flags = {"sandbox": {"unsafe_no_sandbox": True}} if unsafe_no_sandbox else {}
     cfg, _ = config_or_fail(flags)
     state = ChatState(agent=agent, domain=domain, memory_mode=memory or cfg.memory.mode,

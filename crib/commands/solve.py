@@ -7,9 +7,22 @@ import typer
 
 MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
 ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
+# What a resumed run takes from its manifest, not from the command line.
+STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "memory", "scope",
+                    "concurrency", "limit", "seed", "out", "run_id", "skip_bad_lines",
+                    "input_field", "target_field", "ablate")
+
+
+def _ignored_on_resume(ctx: typer.Context) -> list[str]:
+    """The flags given on the command line that a resumed run ignores."""
+    by_name = {p.name: p for p in ctx.command.params}
+    return [by_name[name].opts[0] if by_name[name].opts else name.upper()
+            for name in STORED_ON_RESUME
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
 
 
 def solve(
+    ctx: typer.Context,
     file: Path = typer.Argument(None, help="JSONL or CSV dataset; omit to generate the domain's own problems."),
     domain: str = typer.Option("game24", "--domain", help="game24, equation-balancer, math-numeric, multiple-choice, code-synthesis, arc, drop, free."),
     agent: str = typer.Option("cot", "--agent", help="Seed agent name or a path to an agent .py file."),
@@ -46,7 +59,7 @@ def solve(
     """
     import asyncio
 
-    from crib.cliutil import config_or_fail, fail, run_flags
+    from crib.cliutil import agent_problem, config_or_fail, fail, run_flags, warn
 
     if loop not in ("single", "retry", "best-of-n", "vote"):
         fail(f"--loop must be single, retry, best-of-n or vote, not {loop!r}", 2)
@@ -54,6 +67,13 @@ def solve(
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     if retry_errors and not resume:
         fail("--retry-errors goes with --resume RUN", 2)
+    if resume and (ignored := _ignored_on_resume(ctx)):
+        warn(f"{', '.join(ignored)} ignored with --resume: the run keeps the settings it "
+             "started with")
+    if not resume and (problem := agent_problem(agent)):
+        fail(problem, 2)
+    if out is not None and out.is_dir() and not resume:
+        fail(f"--out {out} is a directory; give a file name", 2)
     from crib.agents.executors import ExecutorUnavailable
     from crib.executor_wiring import precheck
 

@@ -186,3 +186,83 @@ def test_retry_errors_replaces_the_errored_problems_rows(scripted_server, tmp_pa
         attempts = db.execute("SELECT problem_id, error FROM attempts WHERE run_id = 'flaky'").fetchall()
     assert sorted(r[0] for r in results) == sorted(ids) and all(r[1] is None for r in results)
     assert sorted(a[0] for a in attempts) == sorted(ids) and all(a[1] is None for a in attempts)
+
+
+def no_traceback(r: subprocess.CompletedProcess) -> bool:
+    return "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_broken_agent_file_stops_before_any_work(scripted_server, tmp_path):
+    """Parsed, never run: the error and its line, exit 2, and no model call."""
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("def forward(self, taskInfo):\n    return (1 +\n")
+    no_forward = tmp_path / "helper.py"
+    no_forward.write_text("def solve(task):\n    return 24\n")
+    for agent, said in ((syntax, "syntax error on line 2"), (no_forward, "no top-level")):
+        r = crib(["solve", "--domain", "game24", "--limit", "3", "--agent", str(agent),
+                  "--memory", "none"], env, tmp_path)
+        assert r.returncode == 2 and said in r.stderr and no_traceback(r), r.stderr
+    assert scripted_server.served == 0
+    assert not (tmp_path / "data" / "crib.db").exists() or "solve-" not in subprocess.run(
+        ["sqlite3", str(tmp_path / "data" / "crib.db"), "SELECT id FROM runs"],
+        capture_output=True, text=True).stdout
+
+
+def test_markup_in_names_and_lines_is_printed_as_written(scripted_server, tmp_path):
+    """A dataset named or holding `[/a]`, and a run id holding `[/b]`, print as written."""
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    (tmp_path / "odd [").mkdir()
+    data = tmp_path / "odd [/a] name.jsonl"  # a folder "odd [" holding "a] name.jsonl"
+    data.write_text('{"id": "a", "input": "4 4 6 8"}\n{"id": "b", "input": "[/a] 1 2"}\n')
+    r = crib(["solve", str(data), "--domain", "game24", "--memory", "none"], env, tmp_path)
+    assert r.returncode == 2 and no_traceback(r), r.stderr
+    assert "odd [/a] name.jsonl:2" in r.stderr and "'[/a] 1 2'" in r.stderr
+
+    r = crib(["solve", "--domain", "game24", "--limit", "2", "--memory", "none",
+              "--run-id", "mine [/b]"], env, tmp_path)
+    assert r.returncode == 0 and no_traceback(r), r.stderr
+    assert "mine [/b]" in r.stderr and "mine [/b]" in r.stdout
+
+
+def test_a_huge_dataset_line_is_quoted_short(scripted_server, tmp_path):
+    """A 20 MB line used to hang the terminal renderer: the message quotes only its start."""
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    data = tmp_path / "big.jsonl"
+    data.write_text(json.dumps({"input": "1 2 3 " + "x" * 20_000_000}) + "\n")
+    r = crib(["solve", str(data), "--domain", "game24", "--memory", "none"], env, tmp_path)
+    assert r.returncode == 2 and "big.jsonl:1" in r.stderr and no_traceback(r)
+    assert "more characters" in r.stderr and len(r.stderr) < 5_000
+
+
+def test_bad_paths_are_usage_errors(scripted_server, tmp_path):
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    r = crib(["solve", str(folder), "--domain", "game24"], env, tmp_path)
+    assert r.returncode == 2 and "is a directory" in r.stderr and no_traceback(r)
+    r = crib(["solve", "--domain", "game24", "--limit", "1", "--out", str(folder)], env, tmp_path)
+    assert r.returncode == 2 and "is a directory" in r.stderr and no_traceback(r)
+    assert list(tmp_path.glob("*.tmp")) == []
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    r = crib(["solve", str(empty), "--domain", "game24"], env, tmp_path)
+    assert r.returncode == 2 and "holds no problems" in r.stderr and no_traceback(r)
+    assert scripted_server.served == 0
+
+
+def test_summary_fits_80_columns_and_resume_warns_of_ignored_flags(scripted_server, tmp_path):
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["solve", "--domain", "game24", "--limit", "3", "--memory", "none",
+              "--run-id", "narrow"], env, tmp_path)  # stdout is a pipe: Rich's 80 columns
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert any("accuracy" in line and "100.0%" in line for line in lines), r.stdout
+    assert "…" not in r.stdout
+
+    r = crib(["solve", "--resume", "narrow", "--limit", "9", "--agent", "debate"], env, tmp_path)
+    assert r.returncode == 0 and "--agent, --limit ignored with --resume" in r.stderr
