@@ -100,3 +100,22 @@ def test_counters_stay_when_no_prompt_held_the_sheet(world, scripted_server):
     assert MARKER not in text(judged)
     assert out.attempts[0].memory_entry_ids == []
     assert store.get(entry.id).used == 0
+
+
+def test_crib_solve_sends_the_sheet_to_the_agent(scripted_server, tmp_path):
+    # Through the real CLI and crib's own wiring: a marked entry in the scope, then one problem
+    # (`--memory none` through the same hook is covered above, without the CLI's start-up).
+    from tests.crib.test_solve_cli import crib, crib_env, game24_solver
+
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["memory", "add", "--scope", SCOPE, "--title", "Factor pairs", "--body", MARKER],
+             env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = crib(["solve", "--domain", SCOPE, "--limit", "1", "--agent", "cot", "--memory", "dc-cu"],
+             env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    solver = [text(r.body["messages"]) for r in scripted_server.chat_requests
+              if "Chain-of-Thought Agent" in text(r.body["messages"])
+              or "# Your Task:" in text(r.body["messages"])]
+    assert solver and all(t.count(MARKER) == 1 for t in solver)
