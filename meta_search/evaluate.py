@@ -12,6 +12,7 @@ from crib.agents.library import AgentSpec
 from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext
 from crib.agents.problems import Problem
 from crib.meta_search.archive import Archive, Entry, Outcome
+from crib.meta_search.blocks import config_of
 from crib.agents.executors import Executor, LocalExecutor
 
 # scope name -> MemoryHook (agents.loop.MemoryHook); built by the caller (crib wiring).
@@ -49,6 +50,12 @@ class Evaluator:
         self.limits = limits
         self.on_outcome: Callable[[Entry, str, Outcome], None] | None = None  # dashboard
 
+    def policy_for(self, entry: Entry) -> LoopPolicy:
+        """A building-block candidate carries its own loop policy; other code gets the run's."""
+        config = config_of(entry.code)
+        return self.policy if config is None else self.policy.model_copy(
+            update={"kind": config.loop})
+
     def memory_scope(self, entry: Entry) -> str:
         return f"search:{entry.run_id}:entry{entry.id}"
 
@@ -73,6 +80,6 @@ class Evaluator:
 
             # Memory learns in order: one problem at a time.
             concurrency = 1 if memory is not None else self.concurrency
-            await self.executor.run(todo, self.domain, spec_of(entry), ctx, self.policy,
+            await self.executor.run(todo, self.domain, spec_of(entry), ctx, self.policy_for(entry),
                                     concurrency=concurrency, on_outcome=record)
         return [done[p.id] for p in problems if p.id in done]

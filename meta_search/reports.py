@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from crib.agents.problems import Problem
 from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.evaluate import Evaluator
+from crib.meta_search.records import EVALUATED, MINIBATCH, PROPOSED
 
 
 class ReportRow(BaseModel):
@@ -56,3 +57,119 @@ def report(archive: Archive, split: str, k: int | None = None) -> list[ReportRow
             other_low=o.ci_low if o else None, other_high=o.ci_high if o else None,
             other_n=o.n if o else None, selected=e.id == chosen))
     return rows
+
+
+class GenerationRow(BaseModel):
+    """One generation of a search, as a researcher reads it."""
+
+    generation: int
+    proposals: int  # candidates that reached the cascade
+    passed_smoke: int
+    unusable_replies: int  # designer/meta replies rejected (invalid, truncated, near-duplicate)
+    best_validation: float | None  # the best validation median after this generation
+    tokens: int | None  # spent during this generation (all roles)
+    cost_usd: float | None
+
+    @property
+    def smoke_share(self) -> float | None:
+        return self.passed_smoke / self.proposals if self.proposals else None
+
+
+def _passed_smoke(e: Entry) -> bool:
+    return e.status in (EVALUATED, MINIBATCH) or (
+        e.status == PROPOSED and e.stage in ("minibatch", "validation"))
+
+
+def generation_rows(archive: Archive) -> list[GenerationRow]:
+    entries = archive.entries()
+    history = {h["generation"]: h for h in (archive.run().spend or {}).get("history", [])}
+    rows, best, previous = [], None, (0, 0.0)
+    for e in entries:
+        if e.generation == 0 and e.val is not None:
+            best = max(best if best is not None else e.val.median, e.val.median)
+    for g in sorted({e.generation for e in entries if e.generation > 0}):
+        mine = [e for e in entries if e.generation == g]
+        proposals = [e for e in mine if not e.name.endswith("-unusable")]
+        for e in mine:
+            if e.val is not None:
+                best = max(best if best is not None else e.val.median, e.val.median)
+        unusable = sum(1 for e in mine for h in e.history
+                       if isinstance(h, dict) and h.get("reason"))
+        unusable += sum(1 for e in mine if e.name.endswith("-unusable") and not e.history)
+        h = history.get(g)
+        tokens = cost = None
+        if h is not None:
+            tokens, cost = h["tokens"] - previous[0], h["cost_usd"] - previous[1]
+            previous = (h["tokens"], h["cost_usd"])
+        rows.append(GenerationRow(
+            generation=g, proposals=len(proposals),
+            passed_smoke=sum(1 for e in proposals if _passed_smoke(e)),
+            unusable_replies=unusable, best_validation=best, tokens=tokens, cost_usd=cost))
+    return rows
+
+
+class SeedComparison(BaseModel):
+    """The agent selected on validation against the best seed (by validation), on `split`."""
+
+    split: str
+    selected: str
+    seed: str
+    n: int  # problems both were scored on
+    selected_accuracy: float
+    seed_accuracy: float
+    difference: float
+    diff_low: float
+    diff_high: float
+    search_tokens: int
+    selected_tokens_per_problem: float
+    seed_tokens_per_problem: float
+    break_even_problems: float | None = None
+    break_even_solved: float | None = None  # extra problems solved by then
+    note: str = ""
+
+
+def best_seed(archive: Archive) -> Entry | None:
+    seeds = [e for e in archive.leaderboard("validation") if e.generation == 0]
+    return seeds[0] if seeds else None
+
+
+def compare_with_seed(archive: Archive, split: str, seed: int = 0,
+                      n_resamples: int = 10_000) -> SeedComparison | None:
+    """Accuracy difference (paired bootstrap 95% interval over the shared problems) and the
+    break-even point: a solved problem is worth what the best seed spends per solved problem,
+    and the selected agent must earn back the search's tokens plus its own extra tokens per
+    problem. None when either agent lacks scores on `split`."""
+    from crib.agents.stats import bootstrap_ci
+
+    chosen, base = archive.best(), best_seed(archive)
+    if chosen is None or base is None:
+        return None
+    a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
+    shared = [pid for pid in a if pid in b]
+    if not shared:
+        return None
+    diffs = [a[p].score - b[p].score for p in shared]
+    diff, low, high = bootstrap_ci(diffs, seed=seed, n_resamples=n_resamples, statistic="mean")
+    acc_a = sum(a[p].score for p in shared) / len(shared)
+    acc_b = sum(b[p].score for p in shared) / len(shared)
+    tok_a = sum(a[p].tokens_in + a[p].tokens_out for p in shared) / len(shared)
+    tok_b = sum(b[p].tokens_in + b[p].tokens_out for p in shared) / len(shared)
+    spend = archive.run().spend or {}
+    search_tokens = int(spend.get("tokens_in", 0) + spend.get("tokens_out", 0))
+    out = SeedComparison(split=split, selected=f"#{chosen.id} {chosen.name}",
+                         seed=f"#{base.id} {base.name}", n=len(shared),
+                         selected_accuracy=acc_a, seed_accuracy=acc_b, difference=diff,
+                         diff_low=low, diff_high=high, search_tokens=search_tokens,
+                         selected_tokens_per_problem=tok_a, seed_tokens_per_problem=tok_b)
+    if chosen.id == base.id:
+        out.note = "the selected agent is the best seed: the search found nothing better"
+    elif acc_b <= 0:
+        out.note = "no break-even point: the seed solved none, so a solve has no token price"
+    else:
+        saving = (acc_a - acc_b) * tok_b / acc_b - (tok_a - tok_b)  # tokens per problem
+        if saving <= 0:
+            out.note = "never breaks even: the gain does not pay for the extra tokens"
+        else:
+            out.break_even_problems = search_tokens / saving
+            out.break_even_solved = out.break_even_problems * (acc_a - acc_b)
+    return out

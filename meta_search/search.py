@@ -10,7 +10,7 @@ continues where it stopped.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from typing import Any, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,15 @@ class SearchConfig(BaseModel):
     concurrency: int = 4
     executor: str = "local"
     reflections: int = 2
+    # "code": the meta-agent writes agent code (strong designers); "blocks": a small designer
+    # edits typed configurations of seed skeletons (see blocks.py, designer.py).
+    space: Literal["code", "blocks"] = "code"
+    designer_attempts: int = Field(default=3, ge=1)  # blocks: replies asked per generation
+    designer_tokens: int = Field(default=2500, ge=300)  # blocks: the designer prompt's cap
+    parents: Literal["tournament", "top-k"] = "tournament"
+    # blocks: move kinds to cycle through by generation (e.g. ["rewrite"] for GEPA-style
+    # reflective rewrites only); None: a seeded draw (designer.MOVE_WEIGHTS).
+    moves: list[Literal["rewrite", "change", "cross"]] | None = None
 
 
 class SearchObserver(Protocol):
@@ -58,6 +67,9 @@ class SearchResult(BaseModel):
     generations_done: int
     best: dict | None = None
     spend: dict = {}
+    # Per generation: proposals, how many passed the smoke run, unusable replies, the best
+    # validation fitness so far, and spend (reports.GenerationRow).
+    generations: list[dict] = []
 
 
 def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None = None) -> None:
@@ -86,7 +98,20 @@ def load_config(engine, run_id: str) -> SearchConfig:
         return SearchConfig(**row.config)
 
 
-def seed_specs(names: Sequence[str] | None) -> list[AgentSpec]:
+def seed_specs(names: Sequence[str] | None, space: str = "code") -> list[AgentSpec]:
+    """The seeds: library agents, or in the blocks space each skeleton's seed configuration
+    compiled (ValueError names an unknown seed)."""
+    if space == "blocks":
+        from crib.meta_search.blocks import compile_agent, seed_config
+        from crib.meta_search.skeletons import SKELETONS
+
+        unknown = [n for n in names or () if n not in SKELETONS]
+        if unknown:
+            raise ValueError(f"unknown skeleton(s) {', '.join(unknown)}; the blocks space has "
+                             f"{', '.join(SKELETONS)}")
+        return [AgentSpec(name=n, thought=SKELETONS[n].idea,
+                          code=compile_agent(seed_config(n), SKELETONS[n].idea))
+                for n in names or SKELETONS]
     from crib.agents.library import list_agents, load_agent
 
     return [load_agent(n) for n in names] if names else list_agents()
@@ -111,7 +136,19 @@ class Search:
                               domain_description=getattr(domain, "description", ""),
                               answer_format=str(getattr(domain, "answer_format", "") or ""),
                               run_id=run_id, reflections=config.reflections)
-        self.cascade = Cascade(self.archive, self.evaluator, self.meta, validation,
+        self.designer = None
+        if config.space == "blocks":
+            from crib.meta_search.designer import Designer
+
+            self.designer = Designer(
+                llm, domain=config.domain, domain_description=self.meta.domain_description,
+                answer_format=self.meta.answer_format, run_id=run_id,
+                attempts=config.designer_attempts, token_budget=config.designer_tokens,
+                seed=config.cascade.seed, moves=config.moves)
+        self.validation = {p.id: p for p in validation}
+        # Compiled configurations are not debugged as code: a failing one simply fails.
+        self.cascade = Cascade(self.archive, self.evaluator,
+                               None if self.designer else self.meta, validation,
                                config.cascade, memory_aware=memory_on)
         self.strategy = make_strategy(config.strategy)
         if observer is not None:
@@ -142,7 +179,7 @@ class Search:
         except BudgetExceeded as exc:
             status, reason = "stopped", str(exc)
             self._error(f"budget: {exc}")
-        except ProposalError as exc:  # only the seeding path lets one escape
+        except ProposalError as exc:  # seeding, or no scored parent in the blocks space
             status, reason = "failed", str(exc)
             self._error(str(exc))
         except BaseException as exc:  # interrupted or crashed: resumable, say why
@@ -159,6 +196,8 @@ class Search:
         return self.result()
 
     def result(self) -> SearchResult:
+        from crib.meta_search.reports import generation_rows
+
         row = self.archive.run()
         best = self.archive.best()
         return SearchResult(
@@ -166,12 +205,13 @@ class Search:
             generations_done=row.next_generation - 1,
             best={"id": best.id, "name": best.name, "generation": best.generation,
                   **best.val.model_dump()} if best else None,
-            spend=row.spend)
+            spend=row.spend,
+            generations=[r.model_dump() for r in generation_rows(self.archive)])
 
     async def _seed(self) -> None:
         row = self.archive.run()
         if not row.seeded:
-            for i, spec in enumerate(seed_specs(self.config.seeds)):
+            for i, spec in enumerate(seed_specs(self.config.seeds, self.config.space)):
                 self.archive.add_entry(generation=0, slot=i, origin="seed", name=spec.name,
                                        thought=spec.thought, code=spec.code)
             self.archive.update_run(seeded=1)
@@ -183,21 +223,9 @@ class Search:
     async def _generation(self, g: int) -> None:
         entry = self.archive.entry_at(g, 0)
         if entry is None:
-            view = self.strategy.view(self.archive, g, self.config.archive_tokens)
-            lessons = self.lessons.render() if self.lessons else ""
-            try:
-                proposal, trace = await self.meta.propose(view.text, g, lessons)
-            except ProposalError as exc:
-                self._error(f"generation {g}: {exc}")
-                self.archive.add_entry(
-                    generation=g, slot=0, origin="meta", name=f"gen{g}-unusable", thought="",
-                    code=f"# generation {g}: no usable proposal\n", parents=view.parents,
-                    status=REJECTED, reason=str(exc)[:2000])
+            entry = await (self._design(g) if self.designer else self._propose(g))
+            if entry is None:
                 return
-            entry = self.archive.add_entry(
-                generation=g, slot=0, origin="meta", name=proposal.name,
-                thought=proposal.thought, code=proposal.code, parents=view.parents,
-                history=trace)
         if self.observer:
             self.observer.stage(entry, entry.stage)
         entry = await self.cascade.run(entry)
@@ -215,6 +243,56 @@ class Search:
                 if isinstance(exc, BudgetExceeded):
                     raise
                 self._error(f"meta-memory curation failed: {exc}")
+
+    async def _propose(self, g: int) -> Entry | None:
+        """The code space: the meta-agent writes a candidate (None: no usable proposal)."""
+        view = self.strategy.view(self.archive, g, self.config.archive_tokens)
+        lessons = self.lessons.render() if self.lessons else ""
+        try:
+            proposal, trace = await self.meta.propose(view.text, g, lessons)
+        except ProposalError as exc:
+            self._error(f"generation {g}: {exc}")
+            self.archive.add_entry(
+                generation=g, slot=0, origin="meta", name=f"gen{g}-unusable", thought="",
+                code=f"# generation {g}: no usable proposal\n", parents=view.parents,
+                status=REJECTED, reason=str(exc)[:2000])
+            return None
+        return self.archive.add_entry(
+            generation=g, slot=0, origin="meta", name=proposal.name,
+            thought=proposal.thought, code=proposal.code, parents=view.parents,
+            history=trace)
+
+    async def _design(self, g: int) -> Entry | None:
+        """The blocks space: parents by tournament, one designer move, compiled to code."""
+        from crib.meta_search.blocks import config_of
+        from crib.meta_search.parents import failures_of, select_parents
+
+        entries = self.archive.entries()
+        parents = select_parents(entries, 2, g, method=self.config.parents,
+                                 seed=self.config.cascade.seed)
+        if not parents:
+            raise ProposalError("no scored building-block agent to start from: the seeds "
+                                "failed (see `crib archive list`)")
+        failures = {p.entry.id: await failures_of(self.archive, p.entry, self.validation,
+                                                  self.domain) for p in parents}
+        archived = [(e.id, e.name, c) for e in entries
+                    if e.duplicate_of is None and (c := config_of(e.code)) is not None]
+        lessons = self.lessons.render() if self.lessons else ""
+        design = await self.designer.design(g, parents, failures, archived, lessons)
+        parent_ids = [p.entry.id for p in design.parents]
+        if design.config is None:
+            reason = (f"no usable design after {len(design.trace)} replies: "
+                      f"{design.rejected[-1]['reason']}")
+            self._error(f"generation {g}: {reason}")
+            self.archive.add_entry(
+                generation=g, slot=0, origin="designer", name=f"gen{g}-unusable",
+                thought="", code=f"# generation {g}: no usable design\n", parents=parent_ids,
+                status=REJECTED, reason=reason[:2000], history=design.trace)
+            return None
+        return self.archive.add_entry(
+            generation=g, slot=0, origin="designer", name=f"g{g}-{design.name}",
+            thought=design.thought, code=design.code(), parents=parent_ids,
+            history=design.trace)
 
     def _spend(self, generation: int | None = None) -> dict:
         """The ledger's spend for the run by role, plus a per-generation history (for plots)."""

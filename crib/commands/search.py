@@ -8,6 +8,22 @@ import typer
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
 MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
+              "blocks: the designer makes one small edit of a seed skeleton's instructions or "
+              "settings per call (for small models). Default: blocks when the designer (the "
+              "meta role) is the embedded local model or a model named as 3B parameters or "
+              "fewer, else code.")
+
+
+def default_space(cfg) -> str:
+    """blocks for small designers (published work: ≤2B designers write no working code)."""
+    import re
+
+    meta = cfg.role("meta")
+    if meta.needs_embedded_server:
+        return "blocks"
+    size = re.search(r"(\d+(?:\.\d+)?)\s*b\b", (meta.model or "").lower())
+    return "blocks" if size and float(size.group(1)) <= 3 else "code"
 
 
 def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int | None = None,
@@ -27,7 +43,8 @@ def search(
     val_size: int = typer.Option(32, "--val-size", min=1, help="Validation problems."),
     test_size: int = typer.Option(64, "--test-size", min=0, help="Held-out test problems."),
     file: Path = typer.Option(None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
-    strategy: str = typer.Option("adas", "--strategy", help="adas | evolve."),
+    strategy: str = typer.Option("adas", "--strategy", help="adas | evolve (the code space)."),
+    space: str = typer.Option(None, "--space", help=SPACE_HELP),
     memory: str = typer.Option("none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
     meta_memory: bool = typer.Option(False, "--meta-memory", help="Keep and curate design lessons for the meta-agent."),
     budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly at this spend (resumable)."),
@@ -63,6 +80,8 @@ def search(
         fail("give --domain D for a new search, or --resume RUN", 2)
     if strategy not in ("adas", "evolve"):
         fail(f"--strategy must be adas or evolve, not {strategy!r}", 2)
+    if space not in (None, "code", "blocks"):
+        fail(f"--space must be code or blocks, not {space!r}", 2)
     if memory not in MEMORY_MODES:
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     _precheck(executor, ray_address)
@@ -80,6 +99,14 @@ def search(
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
+    config.space = space or default_space(cfg)
+    if not resume:
+        from crib.meta_search.search import seed_specs
+
+        try:
+            seed_specs(config.seeds, config.space)
+        except ValueError as exc:
+            fail(f"--seeds: {exc}", 2)
     from crib.agents.runs import new_run_id
     from crib.cliutil import err_console
 
@@ -184,6 +211,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
     else:
         if not console().is_terminal:
             console().print(dash.render())
+        _print_generations(result.generations)
         best = result.best
         console().print(f"run {run_id}: {result.status}"
                         + (f" ({result.stop_reason})" if result.stop_reason else "")
@@ -264,7 +292,8 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
     from crib.context import open_context
     from crib.meta_search.archive import Archive
     from crib.meta_search.evaluate import Evaluator
-    from crib.meta_search.reports import report, score_split, select_top
+    from crib.meta_search.reports import (best_seed, compare_with_seed, report, score_split,
+                                          select_top)
     from crib.meta_search.search import load_config
     from crib.meta_search.splits import SplitError, make_splits
     from crib.meta_search.records import SearchRunRow
@@ -281,6 +310,10 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
             extra = s.get(SearchRunRow, run_id).config.get("extra", {})
         archive = Archive(ctx.engine, run_id)
         chosen = select_top(archive, top)
+        seed_entry = best_seed(archive)
+        if kind == "test" and seed_entry is not None and seed_entry.id not in {
+                e.id for e in chosen}:
+            chosen.append(seed_entry)  # the baseline to beat, on the same problems
         if not chosen:
             err_console().print(f"[bold red]error:[/] run {run_id} has no agent scored on validation")
             return 1
@@ -312,12 +345,65 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
             err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
             return 2
         rows = report(archive, split, k=top)
+        comparison = compare_with_seed(archive, split, seed=config.cascade.seed) \
+            if kind == "test" else None
     if json_out:
         for row in rows:
             print_json(row.model_dump())
+        if comparison is not None:
+            print_json({"comparison": comparison.model_dump()})
         return 0
     _print_report(rows, split)
+    if comparison is not None:
+        _print_comparison(comparison)
     return 0
+
+
+def _print_generations(rows: list[dict]) -> None:
+    """Per generation: proposals that passed the smoke run, best validation fitness, spend."""
+    if not rows:
+        return
+    from rich.table import Table
+
+    from crib.cliutil import console
+
+    t = Table(title="Generations")
+    for col in ("gen", "proposals", "passed smoke", "unusable replies", "best val", "tokens",
+                "cost $"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        share = f" ({r['passed_smoke'] / r['proposals']:.0%})" if r["proposals"] else ""
+        t.add_row(str(r["generation"]), str(r["proposals"]), f"{r['passed_smoke']}{share}",
+                  str(r["unusable_replies"]),
+                  "-" if r["best_validation"] is None else f"{r['best_validation']:.3f}",
+                  "-" if r["tokens"] is None else str(r["tokens"]),
+                  "-" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}")
+    proposals = sum(r["proposals"] for r in rows)
+    passed = sum(r["passed_smoke"] for r in rows)
+    console().print(t)
+    if proposals:
+        console().print(f"{passed} of {proposals} proposals passed the smoke run "
+                        f"({passed / proposals:.0%})")
+
+
+def _print_comparison(c) -> None:
+    from rich.markup import escape
+
+    from crib.cliutil import console
+
+    lines = [f"Selected {c.selected} vs best seed {c.seed} on {c.split} (n={c.n}): "
+             f"{c.selected_accuracy:.3f} vs {c.seed_accuracy:.3f}, difference "
+             f"{c.difference:+.3f} (paired 95% CI [{c.diff_low:+.3f}, {c.diff_high:+.3f}])",
+             f"Search spent {c.search_tokens} tokens; tokens per problem: selected "
+             f"{c.selected_tokens_per_problem:.0f}, seed {c.seed_tokens_per_problem:.0f}"]
+    if c.break_even_problems is not None:
+        lines.append(f"Break-even after {c.break_even_problems:.0f} problems "
+                     f"(≈{c.break_even_solved:.0f} more solved than the seed), valuing a solve "
+                     "at the seed's tokens per solved problem")
+    if c.note:
+        lines.append(c.note)
+    for line in lines:
+        console().print(escape(line), highlight=False)
 
 
 def _print_report(rows, split: str) -> None:

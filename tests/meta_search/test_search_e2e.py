@@ -224,8 +224,10 @@ def test_cli_search_test_and_resume(scripted_server, tmp_path):
                            "--json").strip().splitlines()[-1])
     assert first["status"] == "done" and first["generations_done"] == 1
     run_id = first["run_id"]
-    rows = [json.loads(x) for x in run("search", "test", run_id, "--top", "2",
-                                       "--json").splitlines()]
+    lines = [json.loads(x) for x in run("search", "test", run_id, "--top", "2",
+                                        "--json").splitlines()]
+    rows = [r for r in lines if "comparison" not in r]  # the last line: against the best seed
+    assert lines[-1]["comparison"]["seed"].endswith(" cot")
     assert rows[0]["selected"] and rows[0]["other_split"] == "test"
     assert all(r["other_n"] == 2 and r["val_n"] == 4 for r in rows)
     moved = [json.loads(x) for x in run("search", "transfer", run_id, "--domain", "game24",

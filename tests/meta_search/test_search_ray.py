@@ -57,5 +57,8 @@ def test_ray_search_scores_like_the_local_search(scripted_server, ray_cluster, p
     # `crib search test` scores the selected agent on the held-out split on Ray too.
     tested = run(tmp_path / "b", "test", remote["run_id"], "--top", "1", "--test-size", "2",
                  "--json", *on_ray, command=[sys.executable, "-m", "crib", "search"])
-    assert tested["other_split"] == "test" and tested["other_n"] == 2 and tested["selected"]
-    assert "ray: 2 problem(s) ran on 2 worker(s)" in tested["stderr"]
+    # The last line compares it with the best seed, scored on the same problems.
+    comparison = tested["comparison"]
+    assert comparison["n"] == 2 and comparison["seed"].endswith(" cot")
+    assert comparison["selected"].endswith(" strong")
+    assert "ray: 4 problem(s) ran on 2 worker(s)" in tested["stderr"]

@@ -1,0 +1,136 @@
+"""The building-block search space: a candidate is a small typed configuration, not code.
+
+`BlockConfig` (pydantic) names a skeleton from the seed library (`skeletons.py`), its
+instruction texts, temperature, samples, rounds, loop policy and memory mode. `compile_agent`
+turns it into agent code in the one agent API (`forward(task)`): the skeleton's code plus the
+configuration as a `CONFIG` literal, so the archive, `crib archive export`, `crib solve
+--agent` and Ray treat it as any agent. `config_of` reads the configuration back from the code
+(`ast.literal_eval`, nothing runs), which is how parents, near-duplicates and the loop policy
+are recovered from archive entries.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import pprint
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crib.meta_search.skeletons import HELPERS, PRELUDE, SKELETONS
+
+LoopKind = Literal["single", "retry", "best-of-n", "vote"]
+MemoryUse = Literal["none", "cheatsheet"]
+MAX_INSTRUCTION_CHARS = 1200
+PARAMS = ("temperature", "samples", "rounds", "loop", "memory")  # what a change move may set
+
+
+class BlockConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skeleton: str
+    instructions: dict[str, str] = {}
+    temperature: float = Field(default=0.5, ge=0.0, le=1.5)
+    samples: int = Field(default=1, ge=1, le=8)
+    rounds: int = Field(default=0, ge=0, le=4)
+    loop: LoopKind = "single"
+    memory: MemoryUse = "cheatsheet"
+
+    @model_validator(mode="after")
+    def _check(self) -> "BlockConfig":
+        skeleton = SKELETONS.get(self.skeleton)
+        if skeleton is None:
+            raise ValueError(f"unknown skeleton {self.skeleton!r}; known: "
+                             f"{', '.join(SKELETONS)}")
+        unknown = sorted(set(self.instructions) - set(skeleton.slots))
+        if unknown:
+            raise ValueError(f"skeleton {self.skeleton} has no instruction slot "
+                             f"{', '.join(unknown)}; its slots: {', '.join(skeleton.slots)}")
+        for slot, text in self.instructions.items():
+            if not text.strip():
+                raise ValueError(f"instruction {slot!r} is empty")
+            if len(text) > MAX_INSTRUCTION_CHARS:
+                raise ValueError(f"instruction {slot!r} is {len(text)} characters "
+                                 f"(at most {MAX_INSTRUCTION_CHARS})")
+        # Slots left out keep the seed's text, so a config always names every slot.
+        self.instructions = {s: self.instructions.get(s, text).strip()
+                             for s, text in skeleton.slots.items()}
+        return self
+
+
+def seed_config(skeleton: str) -> BlockConfig:
+    """The seed agent's own configuration of a skeleton."""
+    s = SKELETONS[skeleton]
+    return BlockConfig(skeleton=skeleton, instructions=dict(s.slots), **s.defaults)
+
+
+def describe(config: BlockConfig) -> str:
+    """One line for names and prompts: skeleton and the parameters it reads."""
+    s = SKELETONS[config.skeleton]
+    parts = [f"temperature {config.temperature:g}"]
+    parts += [f"{p} {getattr(config, p)}" for p in s.uses]
+    parts += [f"loop {config.loop}", f"memory {config.memory}"]
+    return f"{config.skeleton} ({', '.join(parts)})"
+
+
+def compile_agent(config: BlockConfig, thought: str = "") -> str:
+    """Agent code (Crib API) for `config`: a docstring, imports, CONFIG, helpers, forward."""
+    s = SKELETONS[config.skeleton]
+    first = (thought.strip().splitlines() or [s.idea])[0].replace('"""', "'")
+    doc = (f'"""{first}\n\nCompiled by Crib from a building-block configuration: skeleton '
+           f'{config.skeleton} ({s.idea}).\nThe search changes only CONFIG.\n"""\n')
+    literal = pprint.pformat(config.model_dump(), width=96, sort_dicts=False)
+    return f"{doc}{PRELUDE}\nCONFIG = {literal}\n{HELPERS}\n{s.body.strip()}\n"
+
+
+def config_of(code: str) -> BlockConfig | None:
+    """The configuration a compiled agent carries, or None for any other code."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "CONFIG"):
+            try:
+                return BlockConfig(**ast.literal_eval(node.value))
+            except (ValueError, TypeError, SyntaxError, ValidationError):
+                return None
+    return None
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def similarity(a: BlockConfig, b: BlockConfig) -> float:
+    """1.0 for configurations that behave alike: same skeleton and the parameters it reads,
+    instruction texts compared by their normalised character overlap (the lowest slot)."""
+    if a.skeleton != b.skeleton:
+        return 0.0
+    uses = ("temperature", "loop", "memory", *SKELETONS[a.skeleton].uses)
+    if any(getattr(a, p) != getattr(b, p) for p in uses if p != "temperature"):
+        return 0.0
+    if abs(a.temperature - b.temperature) > 0.05:
+        return 0.0
+    return min(difflib.SequenceMatcher(None, _norm(a.instructions[s]),
+                                       _norm(b.instructions[s])).ratio()
+               for s in a.instructions)
+
+
+def distance(a: BlockConfig, b: BlockConfig) -> float:
+    """0 (alike) .. 1 (different skeletons): the diversity term of parent selection."""
+    if a.skeleton != b.skeleton:
+        return 1.0
+    params = sum(getattr(a, p) != getattr(b, p) for p in PARAMS) / len(PARAMS)
+    texts = 1.0 - similarity(a.model_copy(update={p: getattr(b, p) for p in PARAMS}), b)
+    return 0.5 * params + 0.5 * texts
+
+
+def near_duplicate(config: BlockConfig, others: list[tuple[int, str, BlockConfig]],
+                   threshold: float = 0.9) -> tuple[int, str] | None:
+    """The (entry id, name) of an archived configuration `config` nearly repeats, if any."""
+    for entry_id, name, other in others:
+        if similarity(config, other) >= threshold:
+            return entry_id, name
+    return None

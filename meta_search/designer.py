@@ -1,0 +1,203 @@
+"""The designer of the building-block space: one small move per call, as JSON under a schema.
+
+Small models do not write working agent code and break free-form JSON, so the designer is
+asked for one narrow edit of a parent configuration (GEPA/MASS-style), with a schema the
+endpoint can enforce:
+
+- `rewrite`: read the parent's failed validation problems (task, answer, the checker's
+  feedback), say what went wrong, and rewrite one instruction slot;
+- `change`: set one block or parameter (skeleton, temperature, samples, rounds, loop, memory);
+- `cross`: take the skeleton, the instructions and the settings each from one of two parents.
+
+The search picks the move kind and the slot (seeded by generation), so the model fills one
+short schema. A reply that is not valid JSON, is cut off, sets an impossible value or nearly
+repeats an archived configuration is recorded with its reason and asked again (the rejection
+is quoted to the model), up to `attempts` calls; every call counts against the run's budget.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
+                                     near_duplicate, seed_config)
+from crib.meta_search.designer_prompt import build_messages
+from crib.meta_search.parents import Parent
+from crib.meta_search.skeletons import SKELETONS
+
+MOVE_WEIGHTS = {"rewrite": 0.6, "change": 0.25, "cross": 0.15}
+
+
+class RewriteReply(BaseModel):
+    diagnosis: str = Field(description="what went wrong on the failed problems, and why")
+    instruction: str = Field(description="the complete new instruction text")
+
+
+class ChangeReply(BaseModel):
+    why: str = Field(description="why this change should help")
+    field: Literal["skeleton", "temperature", "samples", "rounds", "loop", "memory"]
+    value: str = Field(description="the new value")
+
+
+class CrossReply(BaseModel):
+    why: str = Field(description="why this combination should help")
+    skeleton_from: Literal["A", "B"]
+    instructions_from: Literal["A", "B"]
+    settings_from: Literal["A", "B"]
+
+
+REPLIES: dict[str, type[BaseModel]] = {"rewrite": RewriteReply, "change": ChangeReply,
+                                       "cross": CrossReply}
+
+
+@dataclass
+class Design:
+    """The designer's result for one generation: a configuration, or None and the reasons."""
+
+    move: str
+    slot: str | None
+    parents: list[Parent]  # the ones the move uses (two for a cross)
+    config: BlockConfig | None = None
+    thought: str = ""
+    trace: list[dict] = field(default_factory=list)  # one note per reply, with its verdict
+
+    @property
+    def rejected(self) -> list[dict]:
+        return [t for t in self.trace if "reason" in t]
+
+    @property
+    def name(self) -> str:
+        return f"{self.move}-{self.config.skeleton}" if self.config else "unusable"
+
+    def code(self) -> str:
+        return compile_agent(self.config, self.thought)
+
+
+def plan_move(generation: int, parents: list[Parent], seed: int = 0,
+              moves: list[str] | None = None) -> tuple[str, str | None]:
+    """The move kind (`moves` in turn, else a seeded draw) and, for a rewrite, the slot. A
+    cross needs two parents: with one it becomes a rewrite."""
+    rng = random.Random(seed * 7_919 + generation)
+    if moves:
+        move = moves[(generation - 1) % len(moves)]
+    else:
+        kinds = [k for k in MOVE_WEIGHTS if k != "cross" or len(parents) >= 2]
+        move = rng.choices(kinds, [MOVE_WEIGHTS[k] for k in kinds])[0]
+    if move == "cross" and len(parents) < 2:
+        move = "rewrite"
+    slot = rng.choice(sorted(parents[0].config.instructions)) if move == "rewrite" else None
+    return move, slot
+
+
+def apply_move(move: str, reply: BaseModel, parents: list[Parent], slot: str | None
+               ) -> BlockConfig:
+    """The child configuration; ValueError/ValidationError name what is impossible."""
+    a = parents[0].config
+    if move == "rewrite":
+        return BlockConfig(**{**a.model_dump(),
+                              "instructions": {**a.instructions, slot: reply.instruction}})
+    if move == "change":
+        return _change(a, reply.field, reply.value.strip())
+    b = parents[1].config
+    pick = {"A": a, "B": b}
+    skeleton = pick[reply.skeleton_from].skeleton
+    texts = pick[reply.instructions_from].instructions
+    settings = pick[reply.settings_from]
+    child = seed_config(skeleton)
+    return BlockConfig(**{**child.model_dump(),
+                          **{p: getattr(settings, p) for p in PARAMS},
+                          "instructions": {s: texts.get(s, child.instructions[s])
+                                           for s in child.instructions}})
+
+
+def _change(a: BlockConfig, name: str, value: str) -> BlockConfig:
+    if name == "skeleton":
+        key = value.lower().strip(" \"'")
+        if key not in SKELETONS:
+            raise ValueError(f"unknown skeleton {value!r}; known: {', '.join(SKELETONS)}")
+        # A new control flow starts from its seed's texts (slots mean different things).
+        child = seed_config(key)
+        return child.model_copy(update={"temperature": a.temperature, "loop": a.loop,
+                                        "memory": a.memory})
+    try:
+        parsed: Any = {"temperature": float, "samples": lambda v: int(float(v)),
+                       "rounds": lambda v: int(float(v))}.get(name, str.lower)(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    return BlockConfig(**{**a.model_dump(), name: parsed})
+
+
+def _why_not(exc: Exception) -> str:
+    """pydantic's first complaint (field and message) or the ValueError's text."""
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{where}: {err['msg']}"[:300] if where else err["msg"][:300]
+    return str(exc)[:300]
+
+
+def _why(reply: BaseModel) -> str:
+    return str(getattr(reply, "diagnosis", None) or getattr(reply, "why", "")).strip()
+
+
+class Designer:
+    def __init__(self, llm: Any, *, domain: str, domain_description: str = "",
+                 answer_format: str = "", run_id: str | None = None, attempts: int = 3,
+                 token_budget: int = 2500, seed: int = 0, max_tokens: int | None = 600,
+                 moves: list[str] | None = None):
+        self.llm = llm
+        self.domain, self.description = domain, domain_description
+        self.answer_format = answer_format
+        self.run_id, self.attempts = run_id, attempts
+        self.token_budget, self.seed, self.max_tokens = token_budget, seed, max_tokens
+        self.moves = moves
+
+    async def design(self, generation: int, parents: list[Parent],
+                     failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
+                     lessons: str = "") -> Design:
+        from crib.agents.llm import StructuredOutputError
+
+        move, slot = plan_move(generation, parents, self.seed, self.moves)
+        used = parents[:2] if move == "cross" else parents[:1]
+        design = Design(move=move, slot=slot, parents=used)
+        schema = REPLIES[move]
+        for attempt in range(self.attempts):
+            messages = build_messages(
+                move, slot, parents, failures, lessons, domain=self.domain,
+                description=self.description, answer_format=self.answer_format,
+                token_budget=self.token_budget,
+                previous=design.rejected[-1]["reason"] if design.rejected else None)
+            note = {"step": "design", "attempt": attempt, "move": move, "slot": slot}
+            try:
+                reply = await self.llm.structured(
+                    messages, schema, role="meta", attempt=generation * 100 + attempt,
+                    max_tokens=self.max_tokens, run_id=self.run_id)
+            except StructuredOutputError as exc:
+                text = str(exc)
+                what = ("truncated reply (cut at max_tokens)" if "cut at max_tokens" in text
+                        else "invalid reply (not a JSON object under the schema)")
+                design.trace.append({**note, "reason": f"{what}: {text[:200]}",
+                                     "raw": str(getattr(exc, "raw", "") or "")[:300]})
+                continue
+            try:
+                config = apply_move(move, reply, parents, slot)
+            except (ValueError, ValidationError) as exc:
+                design.trace.append({**note, "reason": f"impossible value: {_why_not(exc)}",
+                                     "reply": reply.model_dump()})
+                continue
+            twin = near_duplicate(config, archived)
+            if twin is not None:
+                design.trace.append({
+                    **note, "reason": f"near-duplicate of #{twin[0]} ({twin[1]}): "
+                    f"{describe(config)}", "reply": reply.model_dump()})
+                continue
+            parent_ids = ", ".join(f"#{p.entry.id}" for p in design.parents)
+            what = f"{move} of {slot}" if slot else move
+            design.config = config
+            design.thought = f"{what} from {parent_ids}: {_why(reply)}"[:1500]
+            design.trace.append({**note, "accepted": True, "reply": reply.model_dump()})
+            return design
+        return design

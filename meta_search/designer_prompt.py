@@ -1,0 +1,98 @@
+"""The designer's prompt: the parents, their failures and the design lessons, within a token
+budget that fits a small local model's context (the least useful parts go first: lessons, then
+failures beyond the first, then the second parent's failures)."""
+from __future__ import annotations
+
+from crib.meta_search.blocks import describe
+from crib.meta_search.parents import Parent
+from crib.meta_search.skeletons import SKELETONS
+from crib.meta_search.strategies import approx_tokens
+
+DESIGNER_MARK = "You improve an agent by one small edit"
+SYSTEM = (f"{DESIGNER_MARK}. An agent is a fixed control flow (its skeleton) whose "
+          "instructions and settings you may change. Reply with one JSON object and nothing "
+          "else.")
+
+MOVES = {
+    "rewrite": (
+        'Rewrite the "{slot}" instruction of parent A so that the agent avoids failures like '
+        'the ones shown. First say in "diagnosis" what went wrong and why (one or two '
+        'sentences), then give the complete new text in "instruction". Keep it general: it '
+        "must help on every problem of this kind, not only the ones shown, and must not "
+        "contain the answer to any problem.\nCurrent text: {current!r}\n"
+        'Reply with JSON: {{"diagnosis": "...", "instruction": "..."}}'),
+    "change": (
+        "Change one setting of parent A. Settings and their values:\n{options}\n"
+        'Reply with JSON: {{"why": "...", "field": "<setting>", "value": "<new value>"}}'),
+    "cross": (
+        "Combine parent A and parent B: say which parent each part comes from. "
+        '"skeleton_from": the control flow; "instructions_from": the instruction texts (where '
+        'the skeletons share a slot); "settings_from": temperature, samples, rounds, loop, '
+        "memory.\n"
+        'Reply with JSON: {{"why": "...", "skeleton_from": "A" or "B", '
+        '"instructions_from": "A" or "B", "settings_from": "A" or "B"}}'),
+}
+
+
+def change_options() -> str:
+    skeletons = "; ".join(f"{name} ({s.idea})" for name, s in SKELETONS.items())
+    by = {p: [n for n, s in SKELETONS.items() if p in s.uses] for p in ("samples", "rounds")}
+    return "\n".join([
+        f"- skeleton: one of {skeletons}",
+        "- temperature: a number from 0 to 1.5",
+        f"- samples: 1 to 8 (read by {', '.join(by['samples'])})",
+        f"- rounds: 0 to 4 (read by {', '.join(by['rounds'])})",
+        "- loop: single, retry (the checker's feedback goes back to the agent for another "
+        "try), best-of-n (several tries, the best-checked answer), vote (majority of tries)",
+        "- memory: none or cheatsheet (show the notes kept from earlier problems)",
+    ])
+
+
+def parent_block(label: str, parent: Parent, failures: list[dict]) -> tuple[str, str]:
+    """(the parent's description, its failures) as prompt text."""
+    c = parent.config
+    lines = [f"# Parent {label}: #{parent.entry.id} {parent.entry.name}: {describe(c)}; "
+             f"validation accuracy {parent.fitness:.2f}",
+             f"Its skeleton: {SKELETONS[c.skeleton].idea}.", "Its instructions:"]
+    lines += [f'- {slot}: "{text}"' for slot, text in c.instructions.items()]
+    fails = []
+    for i, f in enumerate(failures, 1):
+        fails.append(f"{i}. Task: {f['task'][:400]}\n   Its answer: {f['answer'][:300]}\n"
+                     f"   Checker: {f['feedback'][:300]}")
+    failed = ("Problems it failed (task, its answer, what the checker said):\n"
+              + "\n".join(fails) + "\n") if fails else ""
+    return "\n".join(lines) + "\n", failed
+
+
+def build_messages(move: str, slot: str | None, parents: list[Parent],
+                   failures: dict[int, list[dict]], lessons: str, *, domain: str,
+                   description: str, answer_format: str, token_budget: int,
+                   previous: str | None = None) -> list[dict]:
+    used = parents[:2] if move == "cross" else parents[:1]
+    head = (f'The agent solves problems of the domain "{domain}": {description or domain}\n'
+            f"Answer format the agent must produce: {answer_format or '(as the task says)'}\n\n")
+    a = used[0].config
+    task = MOVES[move].format(slot=slot, current=a.instructions.get(slot or "", ""),
+                              options=change_options())
+    if previous:
+        task += f"\nYour previous reply was rejected: {previous[:300]}. Do something else."
+    lesson_text = f"# Design lessons so far\n{lessons.strip()}\n" if lessons.strip() else ""
+    # Shed the least useful parts until the prompt fits.
+    keep_failures = [len(failures.get(p.entry.id, [])) for p in used]
+    while True:
+        body = ""
+        for label, p, k in zip("AB", used, keep_failures):
+            desc, failed = parent_block(label, p, failures.get(p.entry.id, [])[:k])
+            body += desc + failed + "\n"
+        text = head + body + lesson_text + "# Your move\n" + task
+        if approx_tokens(SYSTEM + text) <= token_budget:
+            break
+        if lesson_text:
+            lesson_text = ""
+        elif len(keep_failures) > 1 and keep_failures[-1] > 0:
+            keep_failures[-1] -= 1
+        elif keep_failures[0] > 1:
+            keep_failures[0] -= 1
+        else:
+            break  # parents and the move alone: send what is left
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]

@@ -1,0 +1,146 @@
+"""The building-block space without a model: configurations, compilation, near-duplicates,
+designer moves, parent choice and the designer prompt's token budget."""
+import pytest
+from pydantic import ValidationError
+
+from crib.meta_search.archive import Entry, Fitness
+from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
+                                     seed_config)
+from crib.meta_search.designer import (ChangeReply, CrossReply, RewriteReply, apply_move,
+                                       plan_move)
+from crib.meta_search.designer_prompt import build_messages
+from crib.meta_search.parents import Parent, select_parents
+from crib.meta_search.skeletons import SKELETONS
+from crib.meta_search.static_check import static_check
+from crib.meta_search.strategies import approx_tokens
+from tests.meta_search.helpers import agent
+
+
+@pytest.mark.parametrize("name", sorted(SKELETONS))
+def test_every_seed_skeleton_compiles_to_checked_code_that_carries_its_config(name):
+    config = seed_config(name)
+    code = compile_agent(config, "an idea")
+    assert static_check(code).ok, static_check(code).reason
+    assert "def forward(task):" in code and code.startswith('"""an idea')
+    assert config_of(code) == config
+    assert set(config.instructions) == set(SKELETONS[name].slots)
+
+
+def test_code_that_is_not_compiled_has_no_config():
+    assert config_of(agent(50)) is None
+    assert config_of("CONFIG = {'skeleton': 'nope'}\ndef forward(task):\n    return 1\n") is None
+    assert config_of("def forward(:") is None
+
+
+def test_config_validation_names_what_is_wrong():
+    with pytest.raises(ValidationError, match="unknown skeleton 'tree'"):
+        BlockConfig(skeleton="tree")
+    with pytest.raises(ValidationError, match="no instruction slot judge"):
+        BlockConfig(skeleton="cot", instructions={"judge": "x"})
+    with pytest.raises(ValidationError, match="'solve' is empty"):
+        BlockConfig(skeleton="cot", instructions={"solve": "  "})
+    with pytest.raises(ValidationError, match="less than or equal to 1.5"):
+        BlockConfig(skeleton="cot", temperature=3)
+    filled = BlockConfig(skeleton="self-refine", instructions={"solve": "Be careful."})
+    assert filled.instructions["solve"] == "Be careful."
+    assert filled.instructions["critique"] == SKELETONS["self-refine"].slots["critique"]
+
+
+def test_near_duplicates_are_told_apart_from_real_edits():
+    base = seed_config("cot")
+    archived = [(7, "cot", base)]
+    same = base.model_copy(update={"instructions": {
+        "solve": "  think step by step,   then give the ANSWER. "}})
+    assert near_duplicate(same, archived) == (7, "cot")
+    rewritten = base.model_copy(update={"instructions": {
+        "solve": "List every candidate, check each against the task, then answer."}})
+    assert near_duplicate(rewritten, archived) is None
+    assert near_duplicate(base.model_copy(update={"loop": "retry"}), archived) is None
+    # A parameter the skeleton does not read changes nothing.
+    assert near_duplicate(base.model_copy(update={"samples": 4}), archived) == (7, "cot")
+
+
+def _parent(entry_id, config, fitness, name="p"):
+    entry = Entry(id=entry_id, run_id="r", generation=0, slot=entry_id, origin="seed",
+                  name=name, thought="", code=compile_agent(config), code_hash=str(entry_id),
+                  parents=[], status="evaluated", stage="validation", reason=None,
+                  duplicate_of=None, debug_rounds=0, history=[], cost_usd=0.0, tokens=0,
+                  fitness={"validation": Fitness(split="validation", median=fitness,
+                                                 mean=fitness, ci_low=0, ci_high=1, n=8,
+                                                 seed=0, n_resamples=100)})
+    return Parent(entry, config, fitness)
+
+
+def test_moves_make_the_child_they_describe():
+    a = _parent(1, seed_config("cot"), 0.5)
+    b = _parent(2, seed_config("cot-sc"), 0.4)
+    child = apply_move("rewrite", RewriteReply(diagnosis="d", instruction="New text."), [a],
+                       "solve")
+    assert child.instructions["solve"] == "New text." and child.skeleton == "cot"
+    child = apply_move("change", ChangeReply(why="w", field="loop", value="Retry"), [a], None)
+    assert child.loop == "retry"
+    child = apply_move("change", ChangeReply(why="w", field="skeleton", value="debate"), [a],
+                       None)
+    assert child.skeleton == "debate" and child.samples == 3 and child.temperature == 0.5
+    with pytest.raises(ValueError, match="samples must be a number"):
+        apply_move("change", ChangeReply(why="w", field="samples", value="many"), [a], None)
+    with pytest.raises(ValidationError):
+        apply_move("change", ChangeReply(why="w", field="rounds", value="9"), [a], None)
+    a2 = _parent(1, a.config.model_copy(update={"instructions": {"solve": "Mine."}}), 0.5)
+    child = apply_move("cross", CrossReply(why="w", skeleton_from="B", instructions_from="A",
+                                           settings_from="B"), [a2, b], None)
+    assert child.skeleton == "cot-sc" and child.instructions["solve"] == "Mine."
+    assert child.samples == 5 and child.temperature == 0.8
+
+
+def test_plan_cycles_given_moves_and_never_crosses_one_parent():
+    a = _parent(1, seed_config("self-refine"), 0.5)
+    b = _parent(2, seed_config("cot"), 0.5)
+    assert [plan_move(g, [a, b], moves=["rewrite", "cross"])[0] for g in (1, 2, 3)] == \
+        ["rewrite", "cross", "rewrite"]
+    assert plan_move(2, [a], moves=["cross"])[0] == "rewrite"
+    drawn = {plan_move(g, [a, b])[0] for g in range(1, 60)}
+    assert drawn == {"rewrite", "change", "cross"}
+    assert plan_move(5, [a, b]) == plan_move(5, [a, b])  # seeded: a resume asks the same
+    assert plan_move(1, [a], moves=["rewrite"])[1] in SKELETONS["self-refine"].slots
+
+
+def test_parents_by_tournament_with_a_diversity_term():
+    pool = [_parent(1, seed_config("cot"), 0.6, "cot"),
+            _parent(2, seed_config("cot").model_copy(update={"temperature": 0.0}), 0.6, "cot0"),
+            _parent(3, seed_config("debate"), 0.55, "debate")]
+    entries = [p.entry for p in pool]
+    first = select_parents(entries, 2, generation=4, method="top-k")
+    # Ties on fitness: the second parent is the one least like the first (another skeleton).
+    assert [p.entry.id for p in first] == [1, 3]
+    again = select_parents(entries, 2, generation=4)
+    assert [p.entry.id for p in again] == \
+        [p.entry.id for p in select_parents(entries, 2, generation=4)]
+    assert len({p.entry.id for p in again}) == 2
+    assert select_parents(entries, 2, generation=1, diversity=0.0)[0].fitness == 0.6
+
+
+def test_the_designer_prompt_fits_its_token_budget():
+    a = _parent(1, seed_config("self-refine"), 0.25)
+    b = _parent(2, seed_config("program-of-thought"), 0.5)
+    fail = {"task": "Use the numbers 1 2 3 4 to make 24. " * 20, "answer": "x" * 300,
+            "feedback": "uses 5 twice " * 30}
+    failures = {1: [fail] * 3, 2: [fail] * 3}
+    lessons = "- a lesson that goes on\n" * 200
+    wide = build_messages("cross", None, [a, b], failures, lessons, domain="game24",
+                          description="make 24", answer_format="Answer: EXPR",
+                          token_budget=100_000)
+    text = wide[1]["content"]
+    assert text.count("Its answer:") == 6 and "Design lessons" in text
+    tight = build_messages("cross", None, [a, b], failures, lessons, domain="game24",
+                           description="make 24", answer_format="Answer: EXPR",
+                           token_budget=1500)
+    text = tight[1]["content"]
+    assert approx_tokens(tight[0]["content"] + text) <= 1500
+    assert "Parent A" in text and "Parent B" in text and "skeleton_from" in text
+    assert "Design lessons" not in text and text.count("Its answer:") >= 1
+    rewrite = build_messages("rewrite", "critique", [a], failures, "", domain="game24",
+                             description="", answer_format="", token_budget=2500,
+                             previous="near-duplicate of #1 (cot)")
+    assert "Current text: 'Check the answer above" in rewrite[1]["content"]
+    assert "rejected: near-duplicate of #1" in rewrite[1]["content"]

@@ -1,0 +1,177 @@
+"""The building-block search end to end: real SQLite, the real sandbox, the scripted server
+playing the designer (a truncated reply recovered, a reflective rewrite applied and
+compiled, a cross, a near-duplicate rejected, a change) and the solver; then the CLI: `crib search
+--space blocks`, `crib search test` against the best seed, `crib archive export` and the
+exported agent solving through `crib solve`."""
+import asyncio
+import hashlib
+import json
+import re
+
+import pytest
+
+from crib.agents.domains.game24 import solve as solve24
+from crib.meta_search.archive import Archive
+from crib.meta_search.blocks import config_of
+from crib.meta_search.designer_prompt import DESIGNER_MARK
+from tests.crib.test_solve_cli import crib, crib_env
+from tests.meta_search.helpers import run_search, search_config
+from tests.scripted_server import Reply
+
+sandbox = pytest.importorskip("crib.sandbox")
+
+NUMBERS = re.compile(r"Use the numbers ([\d ]+?) to make 24")
+
+
+def solver(text: str) -> str:
+    """Right when a stable hash of (numbers, the `skill=NN` in the prompt) falls under NN:
+    an instruction that carries a higher skill makes a better agent (30 without one)."""
+    nums = NUMBERS.findall(text)
+    if not nums:
+        return "Answer: 0"
+    numbers = [int(x) for x in nums[-1].split()]
+    skills = re.findall(r"skill=(\d+)", text)
+    level = int(skills[-1]) if skills else 30
+    h = int(hashlib.sha256(f"{numbers}-{level}".encode()).hexdigest()[:8], 16) % 100
+    return f"Answer: {solve24(numbers) if h < level else '1 + 1'}"
+
+
+class Designer:
+    """Designer replies per move kind, in order (the last one repeats); solver replies by
+    `solver`. Keeps the designer prompts it saw."""
+
+    def __init__(self, rewrite, change, cross):
+        self.replies = {"rewrite": list(rewrite), "change": list(change), "cross": list(cross)}
+        self.prompts: dict[str, list[str]] = {k: [] for k in self.replies}
+
+    def __call__(self, body):
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        if DESIGNER_MARK not in text:
+            return Reply(text=solver(text))
+        kind = ("rewrite" if '"diagnosis"' in text else
+                "change" if '"field"' in text else "cross")
+        seen = self.prompts[kind]
+        seen.append(text)
+        reply = self.replies[kind][min(len(seen), len(self.replies[kind])) - 1]
+        return reply(text) if callable(reply) else reply
+
+
+def rewrite(skill):
+    return json.dumps({"diagnosis": "it guessed instead of checking",
+                       "instruction": f"Try every order and operator and check it. skill={skill}"})
+
+
+def same_temperature(prompt):
+    current = re.search(r"Parent A: #\d+ \S+: \S+ \(temperature ([\d.]+)", prompt).group(1)
+    return json.dumps({"why": "steadier", "field": "temperature", "value": current})
+
+
+CHANGE = json.dumps({"why": "use the checker", "field": "loop", "value": "retry"})
+CROSS = json.dumps({"why": "vote on the better text", "skeleton_from": "B",
+                    "instructions_from": "A", "settings_from": "B"})
+
+
+def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_server):
+    truncated = Reply(text='{"diagnosis": "it guessed', finish_reason="length")
+    script = Designer(rewrite=[truncated, rewrite(95)], change=[same_temperature, CHANGE],
+                      cross=[CROSS])
+    scripted_server.script(script)
+    config = search_config(space="blocks", seeds=["cot", "cot-sc"], generations=3,
+                           moves=["rewrite", "cross", "change"],
+                           cascade={"minibatch": 4, "zero_is_failure": False})
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "b1", config))
+    assert result.status == "done" and result.generations_done == 3
+    archive = Archive(engine, "b1")
+    by_gen = {e.generation: e for e in archive.entries() if e.generation > 0}
+    seeds = [e for e in archive.entries() if e.generation == 0]
+    assert sorted(e.name for e in seeds) == ["cot", "cot-sc"]
+    assert all(config_of(e.code) is not None and e.status == "evaluated" for e in seeds)
+
+    # Generation 1: a reply cut at max_tokens, recorded with its reason, then a reflective
+    # rewrite that read the parent's failures and the checker's feedback, compiled.
+    g1 = by_gen[1]
+    [bad] = [h for h in g1.history if h.get("reason")]
+    assert bad["reason"].startswith("truncated reply (cut at max_tokens)")
+    prompt = script.prompts["rewrite"][0]
+    assert "Problems it failed" in prompt and "Its answer: 1 + 1" in prompt
+    assert re.search(r"Checker: the expression uses 1.*exactly once", prompt)
+    assert "rejected: truncated reply" in script.prompts["rewrite"][1]
+    child = config_of(g1.code)
+    assert g1.origin == "designer" and child.instructions["solve"].endswith("skill=95")
+    assert g1.status in ("evaluated", "minibatch") and "rewrite of solve" in g1.thought
+    assert g1.val.mean > max(e.val.mean for e in seeds)
+
+    # Generation 2: a cross takes the skeleton of B (the other seed, the diverse parent) and
+    # the rewritten text of A.
+    g2 = by_gen[2]
+    crossed = config_of(g2.code)
+    assert g2.parents == [g1.id, seeds[1].id] and g2.name == "g2-cross-cot-sc"
+    assert crossed.skeleton == "cot-sc" and crossed.instructions["solve"].endswith("skill=95")
+    # Generation 3: the same temperature again is a near-duplicate, rejected before any run;
+    # the next reply sets the loop policy, which evaluation then uses.
+    g3 = by_gen[3]
+    [dup] = [h for h in g3.history if h.get("reason")]
+    assert dup["reason"].startswith(f"near-duplicate of #{g3.parents[0]}")
+    assert config_of(g3.code).loop == "retry" and g3.status in ("evaluated", "minibatch")
+
+    rows = {r["generation"]: r for r in result.generations}
+    assert [rows[g]["unusable_replies"] for g in (1, 2, 3)] == [1, 0, 1]
+    assert all(rows[g]["proposals"] == 1 for g in (1, 2, 3))
+    assert rows[1]["passed_smoke"] == 1 and rows[3]["best_validation"] >= g1.val.median
+    assert all(rows[g]["tokens"] > 0 for g in (1, 2, 3))
+    assert result.spend["by_role"]["meta"]["calls"] == 5
+
+
+def generic_designer(body):
+    text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+    if DESIGNER_MARK not in text:
+        return Reply(text=solver(text))
+    if '"diagnosis"' in text:
+        return rewrite(90)
+    return CHANGE if '"field"' in text else CROSS
+
+
+def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
+    scripted_server.script(generic_designer)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["search", "--space", "blocks", "--domain", "game24", "--generations", "2",
+              "--val-size", "6", "--test-size", "8", "--seeds", "cot", "--minibatch", "3",
+              "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["status"] == "done" and len(result["generations"]) == 2
+    run_id, best = result["run_id"], result["best"]
+    assert best["name"] != "cot", "a rewrite with a higher skill should beat the seed"
+
+    r = crib(["search", "test", run_id, "--top", "1", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    [comparison] = [json.loads(line)["comparison"] for line in r.stdout.splitlines()
+                    if line.startswith('{"comparison"')]
+    assert comparison["n"] == 8 and comparison["seed"].endswith(" cot")
+    assert comparison["selected"] == f"#{best['id']} {best['name']}"
+    assert comparison["diff_low"] <= comparison["difference"] <= comparison["diff_high"]
+    assert comparison["search_tokens"] > 0
+
+    r = crib(["search", "test", run_id, "--top", "1"], env, tmp_path)
+    assert "vs best seed" in r.stdout and "Search spent" in r.stdout, r.stdout
+
+    exported = tmp_path / "best.py"
+    r = crib(["archive", "export", str(best["id"]), str(exported)], env, tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert config_of(exported.read_text()) is not None
+    r = crib(["solve", "--agent", str(exported), "--domain", "game24", "--limit", "4",
+              "--seed", "5", "--memory", "none", "--json"], env, tmp_path)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["n"] == 4 and summary["errors"] == 0 and summary["accuracy"] > 0
+
+
+def test_default_space_follows_the_designer_model():
+    from crib.commands.search import default_space
+    from crib.config import CribConfig
+
+    assert default_space(CribConfig()) == "blocks"  # the embedded local model
+    remote = {"base_url": "http://example.invalid/v1"}
+    assert default_space(CribConfig(llm={**remote, "model": "gpt-4o"})) == "code"
+    assert default_space(CribConfig(llm={**remote, "model": "Qwen2.5-7B-Instruct"})) == "code"
+    assert default_space(CribConfig(meta={**remote, "model": "llama-3.2-1b"})) == "blocks"
