@@ -53,14 +53,18 @@ class MemoryHook:
 
     async def after(self, problem: Problem, outcome: Any) -> None:
         """Move the counters of the entries each attempt showed the model (its
-        `memory_entry_ids`) on that attempt's verdict, then record and curate."""
+        `memory_entry_ids`) on that attempt's verdict, then record and curate. An outcome
+        with no attempts was answered without the loop by a caller that put the whole sheet in
+        its own prompt (chat's direct answers): its rendered entries count, on its verdict."""
         ctx = self._contexts.pop(problem.id, None)
         verdict = outcome_verdict(outcome)
-        for attempt in outcome.attempts:
-            if attempt.memory_entry_ids:
-                await asyncio.to_thread(self.store.record_outcome, attempt.memory_entry_ids,
-                                        attempt.passed, run_id=self.run_id,
-                                        attempt_id=attempt.id)
+        shown = [(a.memory_entry_ids, a.passed, a.id) for a in outcome.attempts]
+        if not outcome.attempts and ctx is not None:
+            shown = [(ctx.entry_ids, outcome.passed, None)]
+        for entry_ids, passed, attempt_id in shown:
+            if entry_ids:
+                await asyncio.to_thread(self.store.record_outcome, entry_ids, passed,
+                                        run_id=self.run_id, attempt_id=attempt_id)
         if self.skills is not None:  # Crib's own capture and tests: before the curator's call
             await self.skills.after(problem, outcome)
         answer = "" if outcome.answer is None else str(outcome.answer)

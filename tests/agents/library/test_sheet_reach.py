@@ -119,3 +119,17 @@ def test_crib_solve_sends_the_sheet_to_the_agent(scripted_server, tmp_path):
               if "Chain-of-Thought Agent" in text(r.body["messages"])
               or "# Your Task:" in text(r.body["messages"])]
     assert solver and all(t.count(MARKER) == 1 for t in solver)
+
+
+def test_an_answer_made_without_the_loop_counts_the_sheet_it_was_given(world):
+    # chat's direct answers put the whole rendered sheet in their own system prompt.
+    from crib.agents.loop import ProblemOutcome
+
+    store, entry, llm, _sb = world
+    hook = MemoryHook(store, mode="dc-cu", scope=SCOPE, run_id="chat", llm=llm)
+    problem = Problem(id="c1", input="4 5 6 10")
+    sheet, ids, _version = asyncio.run(hook.prepare(problem))
+    assert MARKER in sheet and ids == [entry.id]
+    asyncio.run(hook.after(problem, ProblemOutcome(problem_id="c1", answer="x", passed=False)))
+    after = store.get(entry.id)
+    assert (after.used, after.helped, after.hurt) == (1, 0, 1)
