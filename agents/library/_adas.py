@@ -21,16 +21,20 @@ ADAPTER = (
 
 
 def agent_api(code: str) -> AgentAPI:
-    """"adas" when the top-level `forward` takes two positional parameters (`self, taskInfo`),
-    else "crib" (also for code that does not parse: the sandbox reports its syntax error)."""
+    """"adas" when the top-level `forward` is ADAS's `forward(self, taskInfo)`: its first
+    parameter is `self`, or it takes two positional parameters and neither has a default
+    (`forward(task, n=5)` is Crib's). Else "crib", also for code that does not parse (the
+    sandbox reports its syntax error)."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return "crib"
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "forward":
-            positional = len(node.args.posonlyargs) + len(node.args.args)
-            return "adas" if positional == 2 else "crib"
+            positional = [a.arg for a in node.args.posonlyargs + node.args.args]
+            adas = positional[:1] == ["self"] or (len(positional) == 2
+                                                  and not node.args.defaults)
+            return "adas" if adas else "crib"
     return "crib"
 
 

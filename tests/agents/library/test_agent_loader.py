@@ -114,6 +114,8 @@ def test_an_adas_agent_keeps_its_code_and_runs_adapted():
         "from crib_adas import adapt_forward as _crib_adapt_forward")
     assert ast.unparse(tail[1]) == "forward = _crib_adapt_forward(forward)"
     assert agent_api("def forward(task):\n    return task\n") == "crib"
+    assert agent_api("def forward(task, n=5):\n    return task\n") == "crib"
+    assert agent_api("def forward(self, t, k=1):\n    return t\n") == "adas"
     assert agent_api("def forward(self, taskInfo)\n  oops") == "crib"  # the sandbox says why
     assert program_of("x = 1\n") == "x = 1\n"
 
