@@ -50,8 +50,8 @@ def validate_complete(params: dict, max_chars: int) -> dict:
     for i, m in enumerate(msgs):
         if (not isinstance(m, dict) or set(m) != {"role", "content"} or m["role"] not in ROLES
                 or not isinstance(m["content"], str)):
-            raise ProtocolViolation(
-                f"complete: messages[{i}] must be {{'role': system|user|assistant, 'content': str}}")
+            raise ProtocolViolation(f"complete: messages[{i}] must be "
+                                    "{'role': system|user|assistant, 'content': str}")
         total += len(m["content"])
     if total > max_chars:
         raise ProtocolViolation(f"complete: messages hold {total} characters (> {max_chars})")
@@ -68,7 +68,8 @@ def validate_complete(params: dict, max_chars: int) -> dict:
         raise ProtocolViolation("complete: stop must be a string or a list of up to 4 strings")
     rf = params.get("response_format")
     if rf is not None and not (isinstance(rf, dict) and rf.get("type") in RESPONSE_TYPES):
-        raise ProtocolViolation(f"complete: response_format.type must be one of {sorted(RESPONSE_TYPES)}")
+        raise ProtocolViolation(
+            f"complete: response_format.type must be one of {sorted(RESPONSE_TYPES)}")
     out = {k: v for k, v in params.items() if v is not None}
     out["role"] = role
     return out
@@ -96,14 +97,15 @@ class ChannelServer:
         self.result: dict | None = None
 
     async def serve(self, sock: Any) -> None:
-        reader, writer = await asyncio.open_connection(sock=sock, limit=self.limits.max_message_bytes)
+        reader, writer = await asyncio.open_connection(
+            sock=sock, limit=self.limits.max_message_bytes)
         try:
             while True:
                 try:
                     line = await reader.readline()
                 except (ValueError, asyncio.LimitOverrunError):
-                    raise ProtocolViolation(
-                        f"a channel message exceeds {self.limits.max_message_bytes} bytes") from None
+                    raise ProtocolViolation(f"a channel message exceeds "
+                                            f"{self.limits.max_message_bytes} bytes") from None
                 if not line:
                     return
                 reply = await self._handle(line)
@@ -223,7 +225,7 @@ class ChannelServer:
         if self.nested is None:
             return {"error": "run_python is not available in this run"}
         if self.nested_runs >= self.limits.max_nested_runs:
-            return self._budget_error("nested_runs",
-                                      f"run_python budget spent ({self.limits.max_nested_runs} runs)")
+            return self._budget_error(
+                "nested_runs", f"run_python budget spent ({self.limits.max_nested_runs} runs)")
         self.nested_runs += 1
         return {"result": await self.nested(params)}

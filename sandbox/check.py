@@ -50,15 +50,18 @@ def _probe_bwrap(layout: Layout) -> TierStatus:
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
     argv.append("/usr/bin/true")
-    user = {"user": PROBE_UID, "group": PROBE_UID, "extra_groups": []} if os.geteuid() == 0 else {}
+    root = os.geteuid() == 0  # probe as an unprivileged uid, as the runs will be
     try:
-        r = subprocess.run(argv, env={}, capture_output=True, timeout=20, **user)
+        r = subprocess.run(argv, env={}, capture_output=True, timeout=20,
+                           user=PROBE_UID if root else None, group=PROBE_UID if root else None,
+                           extra_groups=[] if root else None)
     except (OSError, subprocess.TimeoutExpired) as e:
         return TierStatus(ok=False, reason=f"bubblewrap could not run: {e}")
     if r.returncode != 0:
         err = r.stderr.decode(errors="replace").strip()
         return TierStatus(ok=False, reason=f"bubblewrap failed ({err or r.returncode}); user "
-                                           "namespaces may be disabled (kernel.unprivileged_userns_clone, "
+                                           "namespaces may be disabled "
+                                           "(kernel.unprivileged_userns_clone, "
                                            "user.max_user_namespaces, AppArmor)")
     return TierStatus(ok=True, reason=f"bubblewrap at {layout.bwrap} works with user namespaces")
 
@@ -95,7 +98,8 @@ def _probe_landlock(layout: Layout, abi: int) -> TierStatus:
         extras.append("no TCP rules (ABI < 4; seccomp still denies socket())")
     if abi < 6:
         extras.append("no signal/abstract-socket scoping (ABI < 6)")
-    why = f"fork-server with Landlock ABI {abi} and seccomp" + (f"; {'; '.join(extras)}" if extras else "")
+    why = f"fork-server with Landlock ABI {abi} and seccomp" + (
+        f"; {'; '.join(extras)}" if extras else "")
     return TierStatus(ok=True, reason=why)
 
 

@@ -47,9 +47,10 @@ class ControlClient:
         self._sock = sock
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        # req id -> (loop to resolve the future on, or None once abandoned; future; on_exit)
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop | None, asyncio.Future,
-                                       Callable]] = {}
+        # req id -> (loop to resolve the future on, or None once abandoned; future, None when
+        # spawned outside an event loop; on_exit)
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop | None, asyncio.Future | None,
+                                       Callable[[], None]]] = {}
         self._ready = threading.Event()
         self._ready_waiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.info: dict[str, Any] = {}
@@ -59,6 +60,10 @@ class ControlClient:
         self._thread.start()
 
     # ---- hooks --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the process (each kind of client knows how)."""
+        raise NotImplementedError
+
     def _death_reason(self) -> str:
         return f"{self.what} exited"
 
@@ -73,7 +78,8 @@ class ControlClient:
     def _read(self) -> None:
         while True:
             try:
-                data, anc, _flags, _addr = self._sock.recvmsg(1 << 16, socket.CMSG_SPACE(CREDS.size))
+                data, anc, _flags, _addr = self._sock.recvmsg(
+                    1 << 16, socket.CMSG_SPACE(CREDS.size))
             except OSError:
                 data = b""
             if not data:
@@ -116,7 +122,8 @@ class ControlClient:
             loop = asyncio.get_running_loop()
             fut = self._ready_waiters.get(loop)
             if fut is None:
-                fut = self._ready_waiters[loop] = loop.run_in_executor(None, self._ready.wait, timeout)
+                fut = self._ready_waiters[loop] = loop.run_in_executor(
+                    None, self._ready.wait, timeout)
             await asyncio.shield(fut)
         if self.dead:
             raise ControlDied(self.dead)

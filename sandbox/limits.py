@@ -20,7 +20,8 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    timeout_s: float = Field(10.0, gt=0, description="wall clock; the whole process group is killed")
+    timeout_s: float = Field(10.0, gt=0,
+                             description="wall clock; the whole process group is killed")
     cpu_s: int | None = Field(None, gt=0, description="RLIMIT_CPU; default ceil(timeout_s)")
     memory_mb: int = Field(1024, gt=16, description="RLIMIT_AS")
     max_procs: int = Field(64, gt=0, description="RLIMIT_NPROC of the slot uid")

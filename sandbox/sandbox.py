@@ -105,7 +105,8 @@ class Sandbox:
                              "env": guest_env(d)} for i, d in enumerate(self._slot_dirs)]
         config = {"seccomp_hex": build_filter().hex(), "machine": platform.machine(),
                   "site_dirs": self.layout.site_dirs, "read_paths": self.layout.read_paths(),
-                  "slots": {str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)} if root else {},
+                  "slots": ({str(self.uids[i]): d for i, d in enumerate(self._slot_dirs)}
+                            if root else {}),
                   "scratch_mb": scratch_mb, "scratch_inodes": scratch_inodes, "preload": PRELOAD,
                   "warm_name": WARM_NAME,
                   # One Landlock ruleset per slot, built once by the fork-server.
@@ -116,7 +117,8 @@ class Sandbox:
         self._finalizer = weakref.finalize(self, _cleanup, self._fs_holder, self._zygotes,
                                            self.run_root)
         self._pool = SlotPool(slots)
-        self._agent_slots = AgentSlotChooser(self._zygotes)  # warm zygotes first; see agent_slots.py
+        # warm zygotes first; see agent_slots.py
+        self._agent_slots = AgentSlotChooser(self._zygotes)
         self._seq = itertools.count()
         self._closed = False
         self._zygote_lock = threading.Lock()  # zygotes start on the loop and in prewarm()
@@ -160,7 +162,8 @@ class Sandbox:
             print(f"WARNING: {UNSAFE_WARNING}", file=sys.stderr)
             warnings.warn(UNSAFE_WARNING, RuntimeWarning, stacklevel=3)
             return "none", [UNSAFE_WARNING]
-        raise SandboxUnavailable(f"the {tier} tier is unavailable: {getattr(self.report, tier).reason}")
+        reason = getattr(self.report, tier).reason
+        raise SandboxUnavailable(f"the {tier} tier is unavailable: {reason}")
 
     def zygotes(self) -> list[dict[str, Any]]:
         """The agent tier's live zygotes: slot, host pids (bubblewrap, zygote) and memory."""
@@ -328,6 +331,8 @@ class Sandbox:
                     req_id, exit_fut = client.spawn(spawn, run_fds, on_exit)
             finally:
                 guest_sock.close()
+            if exit_fut is None:  # spawn() makes one whenever it is called on an event loop
+                raise RuntimeError(f"{client.what} gave run {n} no exit future")
             exit_fut.add_done_callback(_retrieve)  # nobody awaits it after an early end
             serve = asyncio.create_task(chan.serve(host_sock))  # owns host_sock from here
             host_sock = None
@@ -398,9 +403,9 @@ class Sandbox:
                       skills: dict[str, str] | None = None) -> dict:
         remaining = deadline - time.monotonic()
         timeout = min(float(params.get("timeout") or parent.timeout_s), max(remaining - 0.2, 0.1))
-        limits = parent.model_copy(update={"timeout_s": timeout, "cpu_s": None,
-                                           "max_llm_calls": 0, "max_nested_runs": 0,
-                                           "output_bytes": min(parent.output_bytes, NESTED_OUTPUT_CAP)})
+        limits = parent.model_copy(update={
+            "timeout_s": timeout, "cpu_s": None, "max_llm_calls": 0, "max_nested_runs": 0,
+            "output_bytes": min(parent.output_bytes, NESTED_OUTPUT_CAP)})
         r = await self._run(params["code"], "snippet", limits, None, None,
                             {"mode": "snippet", "entry": params.get("entry"),
                              "inputs": params.get("inputs"), "skills": skills}, nested=True)
@@ -438,7 +443,8 @@ class Sandbox:
         if chan.violation:
             error = f"channel protocol violation, run ended: {chan.violation}"
         elif timed_out:
-            limit_hit, error = "timeout", f"wall-clock limit of {limits.timeout_s} s reached; killed"
+            limit_hit = "timeout"
+            error = f"wall-clock limit of {limits.timeout_s} s reached; killed"
         elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_ms is not None
                                        and cpu_ms >= 900 * limits.rlimits()["cpu"]):
             limit_hit, error = "cpu", f"CPU-time limit of {limits.rlimits()['cpu']} s reached"

@@ -3,8 +3,8 @@
 Checks the architecture (anything but the native one is killed: no i386 or x32 detours), then
 fails the listed syscalls with EPERM (SysV IPC and POSIX message queues among them), refuses
 namespace flags in clone(), makes clone3 report ENOSYS (its flags sit behind a pointer BPF
-cannot read; libc then falls back to clone), and refuses the TIOCSTI ioctl. Everything else is allowed: the other layers (uid, rlimits, Landlock
-or bubblewrap's namespaces) do the rest."""
+cannot read; libc then falls back to clone), and refuses the TIOCSTI ioctl. Everything else is
+allowed: the other layers (uid, rlimits, Landlock or bubblewrap's namespaces) do the rest."""
 from __future__ import annotations
 
 import errno
@@ -52,7 +52,8 @@ DENIED: dict[str, tuple[int | None, int | None]] = {
     "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),
     "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187),
     "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182),
-    "mq_timedreceive": (243, 183), "mq_notify": (244, 184), "mq_getsetattr": (245, 185), "iopl": (172, None), "ioperm": (173, None),
+    "mq_timedreceive": (243, 183), "mq_notify": (244, 184), "mq_getsetattr": (245, 185),
+    "iopl": (172, None), "ioperm": (173, None),
     "modify_ldt": (154, None), "uselib": (134, None), "_sysctl": (156, None),
     "nfsservctl": (180, None),
 }

@@ -98,7 +98,8 @@ class SlotPool:
             with self._lock:
                 free = self._free[nested]
                 if free:
-                    slot = free[-1] if choose is None else choose(list(free), time.monotonic() - start)
+                    slot = (free[-1] if choose is None
+                            else choose(list(free), time.monotonic() - start))
                     if slot is not None:
                         free.remove(slot)
                         return slot

@@ -16,7 +16,8 @@ RPC_FD = 3
 
 
 class ChannelError(RuntimeError):
-    """The host refused a request (budget spent, bad parameters, no handler) or the channel broke."""
+    """The host refused a request (budget spent, bad parameters, no handler) or the channel
+    broke."""
 
 
 class BudgetExceeded(ChannelError):

@@ -94,7 +94,8 @@ class ForkServer:
                 setns(self.ns_b)  # the namespace with the slot scratch tmpfs
             ruleset = self.rulesets.get(req["scratch"]) if req["tier"] == "snippet" else None
             # 0 /dev/null, 1 stdout, 2 stderr, 3 channel, 4 job, 5 ruleset (snippet tier).
-            crib_serve.lay_out([os.open("/dev/null", os.O_RDWR), *fds, *([ruleset] if ruleset is not None else [])])
+            crib_serve.lay_out([os.open("/dev/null", os.O_RDWR), *fds,
+                                *([ruleset] if ruleset is not None else [])])
             os.chdir(req["scratch"])
             crib_confine.apply_rlimits(req["rlimits"])
             if os.geteuid() == 0 and req.get("uid") is not None:
@@ -220,7 +221,8 @@ class ForkServer:
         """A confined warm child for each clean, idle snippet slot that has run before."""
         while self.slot_idle:
             scratch = self.slot_idle.pop()
-            if scratch in self.slot_warm or scratch in self.slot_failed or scratch not in self.rulesets:
+            if (scratch in self.slot_warm or scratch in self.slot_failed
+                    or scratch not in self.rulesets):
                 continue
             parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
@@ -234,7 +236,8 @@ class ForkServer:
             child_end.close()
             self.slot_warm[scratch] = (pid, parent_end)
 
-    def _hand_to_warm(self, warm: tuple[int, socket.socket], req: dict[str, Any], fds: list[int]) -> bool:
+    def _hand_to_warm(self, warm: tuple[int, socket.socket], req: dict[str, Any],
+                      fds: list[int]) -> bool:
         """Give the request to a warm child; False if it is gone."""
         pid, sock = warm
         try:
@@ -304,7 +307,8 @@ class ForkServer:
         """Empty the slot's scratch tmpfs (through a dir fd: it lives in namespace B)."""
         if req["tier"] == "agent":
             return  # bubblewrap's own tmpfs went away with its namespace
-        fd = self.scratch_fds.get(req.get("uid"))
+        uid = req.get("uid")  # None when not root: no per-uid scratch fd
+        fd = self.scratch_fds.get(uid) if uid is not None else None
         target: Any = fd if fd is not None else req["scratch"]
         for entry in os.scandir(target):
             try:
@@ -332,9 +336,11 @@ class ForkServer:
                     if warm_pid == pid:
                         sock.close()
                         del self.slot_warm[scratch]
-                        if os.waitstatus_to_exitcode(status) == SETUP_FAILED:  # the slot forks per run
+                        # SETUP_FAILED: the slot forks per run from now on
+                        if os.waitstatus_to_exitcode(status) == SETUP_FAILED:
                             self.slot_failed.add(scratch)
-                            os.write(2, f"the warm child of {scratch} could not confine itself\n".encode())
+                            os.write(2, f"the warm child of {scratch} could not confine "
+                                        "itself\n".encode())
                         else:  # killed from outside: the slot gets another one
                             self.slot_idle.add(scratch)
                 continue

@@ -41,6 +41,8 @@ def _read_job(fd: int) -> dict:
 
 
 def _call_entry(fn: object, inputs: object) -> object:
+    if not callable(fn):  # the model's code bound the entry name to a value
+        raise TypeError(f"'{type(fn).__name__}' object is not callable")
     if inputs is None:
         return fn()
     if isinstance(inputs, dict):

@@ -19,7 +19,9 @@ try:
             return {"NaN": float("nan"), "Infinity": float("inf"),
                     "-Infinity": float("-inf")}[name]
 
-    _scan = _json.make_scanner(_Ctx())
+    # typeshed types the context as a make_scanner; the C type reads these attributes off any
+    # object (json.JSONDecoder is what it usually gets)
+    _scan = _json.make_scanner(_Ctx())  # type: ignore[arg-type]
 
     def _default(obj):
         raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

@@ -29,7 +29,8 @@ ADAS_COT = '''def forward(self, taskInfo):
 ADAS_COT_SC = '''def forward(self, taskInfo):
     cot_instruction = "Please think step by step and then solve the task."
     N = 3 # Number of CoT agents
-    cot_agents = [LLMAgentBase(['thinking', 'answer'], 'Chain-of-Thought Agent', temperature=0.8) for _ in range(N)]
+    cot_agents = [LLMAgentBase(['thinking', 'answer'], 'Chain-of-Thought Agent',
+                               temperature=0.8) for _ in range(N)]
     from collections import Counter
     def majority_voting(answers):
         return Counter(answers).most_common(1)[0][0]
@@ -102,7 +103,8 @@ def test_handler_failure_reaches_the_guest(sb):
     (b'{"id": 1, "method": "read_file", "params": {"path": "/etc/passwd"}}\n', "unknown method"),
     (b'{"id": 1, "method": "complete", "params": {"messages": [], "api_key": "x"}}\n',
      "unknown parameters"),
-    (b'{"id": 1, "method": "complete", "params": {"messages": [{"role": "tool", "content": "x"}]}}\n',
+    (b'{"id": 1, "method": "complete", "params": '
+     b'{"messages": [{"role": "tool", "content": "x"}]}}\n',
      "messages[0]"),
 ])
 def test_protocol_violations_end_the_run(sb, tier, payload, why):

@@ -83,7 +83,8 @@ def test_read_protected_and_secret_files(sb, tier, open_dir, host_secret):
                          capture_output=True, text=True)
     assert ctl.stdout == host_secret
     code = ("out = []\n"
-            f"for p in ['/etc/shadow', {str(secret)!r}, '/root/.bash_history', '/proc/1/environ']:\n"
+            f"for p in ['/etc/shadow', {str(secret)!r}, '/root/.bash_history',\n"
+            "          '/proc/1/environ']:\n"
             "    try:\n"
             "        out.append(open(p).read())\n"
             "    except OSError as e:\n"
@@ -297,7 +298,8 @@ def test_nothing_else_under_root_is_visible(sb, tier, host_secret):
 def test_forged_result_does_not_leave_the_guest_running(sb, tier):
     """A guest that sends a fake result, closes the channel and keeps going is killed."""
     code = ("import os, time\n"
-            "os.write(3, b'{\"method\": \"result\", \"params\": {\"value\": 1, \"exit_code\": 0}}\\n')\n"
+            "os.write(3, b'{\"method\": \"result\", \"params\": '\n"
+            "            b'{\"value\": 1, \"exit_code\": 0}}\\n')\n"
             "os.close(3)\n"
             "if os.fork() == 0:\n"
             "    os.setsid(); time.sleep(120)\n"

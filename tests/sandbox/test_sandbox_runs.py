@@ -113,7 +113,8 @@ def test_fork_server_restarts_after_dying(sb):
         except OSError:
             return ""
 
-    kids = " ".join(read(f"/proc/self/task/{t}/children") for t in os.listdir("/proc/self/task")).split()
+    kids = " ".join(read(f"/proc/self/task/{t}/children")
+                    for t in os.listdir("/proc/self/task")).split()
 
     def stat(p):
         return read(f"/proc/{p}/stat").rsplit(")", 1)[-1].split() or ["gone", "", ""]
