@@ -15,9 +15,10 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from crib.agents.llm.errors import BudgetExceeded  # its light module, not the lazy package
+from crib.agents.llm.completion import Spend  # light modules, not the lazy package
+from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.prompt_sheet import PromptSheet
 from crib.agents.verdict import Verdict
 
@@ -31,21 +32,6 @@ ALLOWED_ROLES = ("solver", "judge")  # an agent may not spend the curator's or m
 
 class ProblemBudgetSpent(RuntimeError):
     """The per-problem call/token budget of the loop policy is used up."""
-
-
-class Spend(BaseModel):
-    calls: int = 0
-    cached_calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float = 0.0
-
-    def add(self, other: "Spend") -> None:
-        self.calls += other.calls
-        self.cached_calls += other.cached_calls
-        self.tokens_in += other.tokens_in
-        self.tokens_out += other.tokens_out
-        self.cost_usd += other.cost_usd
 
 
 class Usage(Spend):

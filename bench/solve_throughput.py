@@ -1,21 +1,26 @@
 """Batch throughput: `crib solve` on N problems against the scripted server with a fixed latency.
 
 Prints wall time, the calls the server served, and the ratio wall / (calls × latency / concurrency)
-— 1.00 means the batch is as fast as the endpoint allows. Target ≤ 1.05 (DESIGN.md).
+— 1.00 means the batch is as fast as the endpoint allows. Target (docs/targets.md, restated):
+at 1 s latency, --concurrency 64, 500 problems, for `cot` and `cot-sc`, the batch wall within
+1.05× the same-run floor client (`--latency 1 --concurrency 64 --problems 500`). At 100 ms the
+figure is reported, no longer a target.
 
 The wall time is the batch's own (`wall_s` in the summary: from the first problem to the last),
-so process start-up and imports are reported separately. Agents run in the real sandbox.
+so process start-up and imports are reported separately. Agents run in the real sandbox. Only
+`--concurrency` is passed to `crib solve` (the one control of calls in flight);
+`--llm-concurrency N` also sets the config's `llm.concurrency`, to see it cap the batch.
 
 Two baselines, measured in the same run, each against its own copy of the endpoint and in its own
 process, send as many calls as the batch made with the same concurrency limit, all at once:
 - the floor: a bare HTTP/1.1 client on raw sockets (no library; each connection writes its next
   request in the callback that read the previous reply). What this machine and this endpoint
   allow any client at all;
-- Crib's HTTP client (agents/llm/http_chat.py) alone: no agents, no sandbox, no records. So
-  "Crib over the baseline" is the cost of everything else Crib does.
+- Crib's model client alone (`LLM.complete` over LangChain's ChatOpenAI, no database): no
+  agents, no sandbox, no records. So "Crib over the baseline" is the cost of everything else.
 
 Usage: python bench/solve_throughput.py [--problems 200] [--latency 0.1] [--concurrency 32]
-       [--agent cot]
+       [--agent cot] [--llm-concurrency N]
 """
 from __future__ import annotations
 
@@ -61,22 +66,22 @@ def chat_body(puzzles: list[str], i: int) -> dict:
 
 
 async def client_alone(url: str, puzzles: list[str], calls: int, concurrency: int) -> float:
-    """Wall time of `calls` completions through Crib's HTTP client with `concurrency` in flight
-    (the semaphore LLM uses), all submitted at once; nothing else runs in this process."""
-    from crib.agents.llm.http_chat import ChatEndpoint
+    """Wall time of `calls` completions through Crib's model client (`LLM`, no database, cache
+    off) with `concurrency` in flight, all submitted at once; nothing else runs here."""
+    from crib.agents.llm import LLM, ModelSettings
 
-    endpoint = ChatEndpoint(url, "sk-no-key", connections=concurrency + 2, timeout_s=60,
-                            loop=asyncio.get_running_loop(), registry=[])
-    places = asyncio.Semaphore(concurrency)
+    llm = LLM(None, {"solver": ModelSettings(model="scripted", base_url=url, timeout_s=60,
+                                             max_retries=0)}, cache="off")
+    llm.want_in_flight(concurrency)
+    llm.prepare()  # imports before the clock, as `crib solve` does before its batch
 
     async def call(i: int) -> None:
-        async with places:
-            await endpoint.complete(chat_body(puzzles, i))
+        await llm.complete(chat_body(puzzles, i)["messages"])
 
     start = time.perf_counter()
     await asyncio.gather(*(call(i) for i in range(calls)))
     wall = time.perf_counter() - start
-    await endpoint.aclose()
+    await llm.aclose()
     return wall
 
 
@@ -134,12 +139,35 @@ def at_endpoint(server: ScriptedServer) -> tuple[float, float, float]:
     return busy / span, span, busy / len(answered) * 1000
 
 
+def transcript_space(db: Path, problems: int) -> str:
+    """What the batch's transcripts take in the database (`crib runs stats`)."""
+    from sqlalchemy import create_engine
+
+    from crib.agents.transcript_query import transcript_stats
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        st = transcript_stats(engine)
+    finally:
+        engine.dispose()
+    events = sum(st.events.values())
+    if not events:
+        return "transcripts: none recorded"
+    return (f"transcripts: {events} events, {st.texts} distinct texts, "
+            f"{st.text_chars / problems:.0f} characters stored a problem for "
+            f"{st.referenced_chars / problems:.0f} referred to; database file "
+            f"{(st.database_bytes or 0) / 1e6:.1f} MB in all")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--agent", default="cot")
+    parser.add_argument("--llm-concurrency", type=int, help="also set llm.concurrency")
+    parser.add_argument("--no-transcripts", action="store_true",
+                        help="record no transcripts (their cost: compare with a run that does)")
     # A baseline's own process:
     parser.add_argument("--baseline", choices=["bare", "crib"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -171,7 +199,11 @@ def main() -> None:
         server.script(reply)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
         env.update(CRIB_DATA_DIR=tmp, OPENAI_BASE_URL=server.url, CRIB_LLM__MODEL="scripted",
-                   CRIB_LLM__CONCURRENCY=str(args.concurrency), NO_COLOR="1")
+                   NO_COLOR="1")
+        if args.llm_concurrency:
+            env["CRIB_LLM__CONCURRENCY"] = str(args.llm_concurrency)
+        if args.no_transcripts:
+            env["CRIB_TRANSCRIPTS"] = "false"
         cmd = [sys.executable, "-m", "crib", "solve", "--domain", "game24",
                "--limit", str(args.problems), "--agent", args.agent, "--memory", "none",
                "--cache", "off", "--concurrency", str(args.concurrency), "--json"]
@@ -189,10 +221,13 @@ def main() -> None:
               f"latency {args.latency * 1000:.0f} ms  accuracy {summary['accuracy']:.3f}  "
               f"errors {summary['errors']}")
         print(f"calls served by the server: {server.served}  "
-              f"(max in flight {server.max_in_flight})")
+              f"(max in flight {server.max_in_flight} of --concurrency {args.concurrency})")
+        capped = [line for line in result.stderr.splitlines() if "in flight" in line]
+        if capped:
+            print("crib said: " + " / ".join(capped))
         print(f"batch wall {summary['wall_s']:.2f} s   "
               f"ideal calls×latency/concurrency {ideal:.2f} s")
-        print(f"ratio wall/ideal: {summary['wall_s'] / ideal:.2f}  (target ≤ 1.05)")
+        print(f"ratio wall/ideal: {summary['wall_s'] / ideal:.2f}")
         if server.served == summary["n"]:  # one call a problem: whole rounds of `concurrency` calls
             floor = math.ceil(summary["n"] / args.concurrency) * args.latency
             print(f"  with one call per problem no client beats {floor:.2f} s "
@@ -205,11 +240,12 @@ def main() -> None:
               f"counts {args.latency * 1000:.0f})")
         print(f"whole process incl. start-up and imports: {process_s:.2f} s, CPU {cpu_s:.2f} s "
               f"(crib and its sandbox processes; load average now {os.getloadavg()[0]:.1f})")
+        print(transcript_space(Path(tmp) / "crib.db", summary["n"]))
         calls = server.served
 
     walls = {}
     for baseline, what in (("bare", "floor, a bare socket client"),
-                           ("crib", "baseline, Crib's HTTP client alone")):
+                           ("crib", "baseline, Crib's model client alone")):
         with ScriptedServer() as server:  # a fresh copy of the endpoint
             server.script(reply)
             out = subprocess.run([sys.executable, __file__, "--baseline", baseline,
@@ -222,8 +258,9 @@ def main() -> None:
             print(f"{what} ({calls} calls, {args.concurrency} at a time): {wall:.2f} s, "
                   f"ratio {wall / ideal:.3f}; at the endpoint {in_flight:.1f} in flight, "
                   f"{per_call:.1f} ms a call")
-    print(f"Crib over the baseline: {summary['wall_s'] / walls['crib']:.2f}, "
-          f"over the floor: {summary['wall_s'] / walls['bare']:.2f}")
+    print(f"Crib over the baseline: {summary['wall_s'] / walls['crib']:.3f}, "
+          f"over the floor: {summary['wall_s'] / walls['bare']:.3f} (target ≤ 1.05 at 1 s, "
+          f"--concurrency 64, 500 problems)")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ class CribConfig(BaseModel):
 
     @property
     def needs_local_model(self) -> bool:
-        return any(self.role(r).base_url is None for r in ROLES)
+        return any(self.role(r).needs_embedded_server for r in ROLES)
 
 
 class _EnvLayer(BaseSettings):

@@ -73,25 +73,16 @@ class Context:
                           gating=self.cfg.memory.gating, token_budget=self.cfg.memory.render_tokens)
 
 
-def resolve_roles(configured: dict[str, Any], local_base_url: str | None,
-                  local_alias: str | None) -> dict[str, Any]:
-    """Every role's settings with the embedded server filled in where a role has no endpoint."""
-    roles = {}
-    for role, settings in configured.items():
-        if settings.base_url is None:
-            settings = settings.model_copy(update={"base_url": local_base_url,
-                                                   "model": settings.model or local_alias})
-        roles[role] = settings
-    return roles
-
-
 def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
     """The sandbox, started now: a command that knows it will run agents calls this before it
     imports and opens the rest, so the fork-server and the zygotes for `agent_runs` agent runs
     at once start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
     from crib.sandbox import Sandbox
+    from crib.sandbox.sandbox import DEFAULT_SLOTS, MAX_SLOTS
 
-    sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
+    # A run holds its slot while it waits for the model: as many slots as runs asked for.
+    sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox,
+                      slots=min(max(DEFAULT_SLOTS, agent_runs), MAX_SLOTS))
     sandbox.prewarm(agent_runs)
     return sandbox
 
@@ -101,7 +92,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                        sandbox: Any = None):
     """`sandbox`: one from `start_sandbox`, which the context then owns (and closes).
     Raises ConfigError when an endpoint is down or refuses the key, or a role has no model."""
-    from crib.agents.llm import LLM
+    from crib.agents.llm import LLM, resolve_roles
     from crib.agents.llm.settings import ROLES
     from crib.endpoints import check_endpoints
     from crib.storage import open_database
@@ -123,7 +114,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                                  log_path=cfg.data_dir / "logs" / "llama-server.log")
             await server.astart()
             local_url, alias = server.base_url, cfg.local_model
-        roles = resolve_roles(configured, local_url, alias)
+        roles = resolve_roles(configured, local_url, alias)  # the LLM layer's
         llm = LLM(engine=engine, roles=roles, cache=cfg.cache, run_id=run_id,
                   budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd)
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)

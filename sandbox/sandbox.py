@@ -35,6 +35,8 @@ NESTED_OUTPUT_CAP = 256 * 1024
 NESTED_CODE_KEPT = 20_000  # of each run_python snippet, in RunResult.snippets (skill capture)
 NESTED_STDOUT_KEPT = 4_000
 KILL_GRACE_S = 60.0
+DEFAULT_SLOTS = 32
+MAX_SLOTS = 128  # runs at once: 3 uids a slot (sandbox/slots.py), 6 blocks of uids at most
 PREWARM_FOR_S = 10.0  # a command's start-up, which prewarm() overlaps, is over by then
 UNSAFE_WARNING = ("crib: running untrusted code WITHOUT a sandbox (--unsafe-no-sandbox): it can "
                   "read your files and secrets and use the network")
@@ -63,10 +65,11 @@ class Sandbox:
     """Start it before secrets are loaded where possible: the fork-server it starts never sees
     the host's environment. Use as `async with Sandbox() as sb:` or call `close()`."""
 
-    def __init__(self, unsafe_no_sandbox: bool = False, *, slots: int = 32, scratch_mb: int = 64,
-                 scratch_inodes: int = 20_000, report: CheckReport | None = None) -> None:
-        if not 1 <= slots <= BLOCK // 2:
-            raise ValueError(f"slots must be in 1..{BLOCK // 2}")
+    def __init__(self, unsafe_no_sandbox: bool = False, *, slots: int = DEFAULT_SLOTS,
+                 scratch_mb: int = 64, scratch_inodes: int = 20_000,
+                 report: CheckReport | None = None) -> None:
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ValueError(f"slots must be in 1..{MAX_SLOTS}")
         self.slots = slots
         self.unsafe = unsafe_no_sandbox
         self.report = report or check()

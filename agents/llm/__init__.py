@@ -12,12 +12,14 @@ _EXPORTS = {
     "derive_seed": "crib.agents.llm.client",
     "Completion": "crib.agents.llm.completion",
     "Spend": "crib.agents.llm.completion",
-    "RoleSpend": "crib.agents.llm.completion",
+    "LedgerSpend": "crib.agents.llm.completion",
     "LLMError": "crib.agents.llm.errors",
     "BudgetExceeded": "crib.agents.llm.errors",
     "StructuredOutputError": "crib.agents.llm.errors",
     "EndpointError": "crib.agents.llm.errors",
     "Backoff": "crib.agents.llm.retry",
+    "CallRecord": "crib.agents.llm.recorder",
+    "CallRecorder": "crib.agents.llm.recorder",
     "ModelSettings": "crib.agents.llm.settings",
     "resolve_roles": "crib.agents.llm.wiring",
     "build_llm": "crib.agents.llm.wiring",
@@ -25,13 +27,15 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-if TYPE_CHECKING:
-    from crib.agents.llm.client import LLM, derive_seed
-    from crib.agents.llm.completion import Completion, RoleSpend, Spend
-    from crib.agents.llm.errors import BudgetExceeded, EndpointError, LLMError, StructuredOutputError
-    from crib.agents.llm.retry import Backoff
-    from crib.agents.llm.settings import ModelSettings
-    from crib.agents.llm.wiring import build_llm, resolve_roles
+if TYPE_CHECKING:  # noqa: F401 below: re-exported for type checkers, lazily at run time
+    from crib.agents.llm.client import LLM, derive_seed  # noqa: F401
+    from crib.agents.llm.completion import Completion, LedgerSpend, Spend  # noqa: F401
+    from crib.agents.llm.errors import (BudgetExceeded, EndpointError, LLMError,  # noqa: F401
+                                        StructuredOutputError)
+    from crib.agents.llm.recorder import CallRecord, CallRecorder  # noqa: F401
+    from crib.agents.llm.retry import Backoff  # noqa: F401
+    from crib.agents.llm.settings import ModelSettings  # noqa: F401
+    from crib.agents.llm.wiring import build_llm, resolve_roles  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

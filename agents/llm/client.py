@@ -1,21 +1,22 @@
 """`LLM`: the one async interface every part of Crib uses to talk to language models.
 
-Against OpenAI-compatible endpoints. A completion goes out as one JSON POST on a pooled
-aiohttp session (`agents/llm/http_chat.py`: the SDK stacks cost several ms of CPU per call,
-which batch solving cannot afford); streaming goes through langchain-openai's `ChatOpenAI`
-(its own retries off). Around each call: the SQL response cache, the budget check, a
-per-endpoint concurrency limit, retries with backoff (ours honour Retry-After and are
-recorded), a per-call timeout and one ledger row. See docs/interfaces.md ("Language models").
-Call `await llm.aclose()` when done on a loop (crib's wiring does) to close its connections.
+One path for every call, completion, structured output and stream alike: LangChain's chat-model
+interface (`agents/llm/chat_models.py`: ChatOpenAI for OpenAI-compatible endpoints, any
+provider LangChain supports by name). Around each call, the same steps: the SQL response cache,
+the budget check, a per-endpoint concurrency limit (`agents/llm/endpoints.py`), retries with
+backoff (ours, honouring Retry-After; a stream retries only before its first piece), a per-call
+timeout, one ledger row and one record for the optional `recorder` (agents/llm/recorder.py).
+See docs/interfaces.md ("Language models"). Call `await llm.aclose()` when done on a loop
+(crib's wiring does) to close its connections.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
@@ -25,18 +26,22 @@ from sqlalchemy import Engine
 from crib.agents.llm import structured as so
 from crib.agents.llm.budget import Budget
 from crib.agents.llm.cache import CacheMode, ResponseCache, cache_key
-from crib.agents.llm.completion import Completion, Spend
+from crib.agents.llm.chat_models import (OPENAI_KEY_ENV, build_chat_model, call_options,
+                                         close_chat_model, reply_of, require_endpoint, text_of)
+from crib.agents.llm.completion import Completion, LedgerSpend
+from crib.agents.llm.endpoints import Endpoints
 from crib.agents.llm.errors import EndpointError, LLMError, StructuredOutputError
-from crib.agents.llm.http_chat import ChatEndpoint, request_body
 from crib.agents.llm.ledger import Ledger
 from crib.agents.llm.local_server import embedded
 from crib.agents.llm.prices import PRICES_PER_MTOK, cost_usd
-from crib.agents.llm.retry import Backoff, Failure, classify
-from crib.agents.llm.sql_writer import SqlWriter
+from crib.agents.llm.recorder import CallKind, CallRecord, CallRecorder
+from crib.agents.llm.retry import RETRY_STATUSES, Backoff, Failure, classify
 from crib.agents.llm.settings import ModelSettings
+from crib.agents.llm.sql_writer import SqlWriter
 
 T = TypeVar("T", bound=BaseModel)
 NO_KEY = "sk-no-key"  # local servers want some key; never a real one
+log = logging.getLogger("crib.llm")
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,31 @@ class _Role:
     name: str
     settings: ModelSettings
     model: str
-    base_url: str
+    endpoint: str  # the base URL, or "provider:<name>" for a provider without one
+
+    @property
+    def retries(self) -> int:
+        return self.settings.max_retries if self.settings.max_retries is not None else 4
+
+
+@dataclass
+class _Call:
+    """One call on its way: what was asked, and where its ledger row and record go."""
+
+    kind: CallKind
+    role: _Role
+    messages: list[dict]
+    params: dict[str, Any]
+    attempt: int
+    run: str | None
+    attempt_id: str | None
+    key: str
+    endpoint_id: str
+
+
+class _Failed(Exception):
+    def __init__(self, failure: Failure, tries: int) -> None:
+        self.failure, self.tries = failure, tries
 
 
 def derive_seed(messages: list[dict], attempt: int) -> int:
@@ -54,8 +83,8 @@ def derive_seed(messages: list[dict], attempt: int) -> int:
 
 
 class LLM:
-    """One per process. `roles` maps a role name to fully resolved ModelSettings (a model and
-    a base_url each: crib's wiring fills in the embedded server for roles without one)."""
+    """One per process. `roles` maps a role name to fully resolved ModelSettings (a model, and
+    a base_url or a provider: crib's wiring fills in the embedded server for roles without)."""
 
     def __init__(
         self,
@@ -69,14 +98,17 @@ class LLM:
         prices: Mapping[str, tuple[float, float]] | None = None,
         backoff: Backoff | None = None,
         endpoint_ids: Mapping[str, str] | None = None,
+        recorder: CallRecorder | None = None,
     ) -> None:
         self._roles: dict[str, _Role] = {}
-        for name, settings in roles.items():
-            if not settings.model or not settings.base_url:
-                missing = "model" if not settings.model else "base_url"
-                raise LLMError(f"role {name!r} has no {missing}: set it in config or let crib start "
-                               f"the embedded model for roles without an endpoint")
-            self._roles[name] = _Role(name, settings, settings.model, settings.base_url.rstrip("/"))
+        configured: dict[str, int | None] = {}
+        for name, s in roles.items():
+            require_endpoint(name, s)
+            endpoint = s.base_url.rstrip("/") if s.base_url else f"provider:{s.provider}"
+            self._roles[name] = _Role(name, s, s.model, endpoint)
+            # Roles sharing an endpoint share its limit (the largest any of them sets).
+            configured[endpoint] = max(filter(None, (configured.get(endpoint), s.concurrency)),
+                                       default=None)
         self.cache = ResponseCache(engine, cache)
         self.ledger = Ledger(engine)
         self._writer = SqlWriter(engine) if engine is not None else None
@@ -84,17 +116,12 @@ class LLM:
         self.budget = Budget(self.ledger, budget_tokens, budget_usd)
         self.prices = dict(prices) if prices is not None else PRICES_PER_MTOK
         self.backoff = backoff or Backoff()
+        self.recorder = recorder
         # The cache names an endpoint by its URL, unless given a stable id: the embedded
         # server gets a new port every start, but "embedded:<model>" replays across runs.
         self._endpoint_ids = {u.rstrip("/"): i for u, i in (endpoint_ids or {}).items()}
-        self._concurrency: dict[str, int] = {}
-        for role in self._roles.values():  # roles sharing an endpoint share its limit (the largest)
-            self._concurrency[role.base_url] = max(self._concurrency.get(role.base_url, 1),
-                                                   role.settings.concurrency or 8)
-        # httpx clients and semaphores belong to one event loop: keep one set per loop.
-        self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._structured_mode: dict[str, int] = {}  # base_url -> index into so.MODES
-        self._queued = 0  # calls waiting for a free place under their endpoint's limit
+        self._endpoints = Endpoints(configured)
+        self._structured_mode: dict[str, int] = {}  # endpoint -> index into so.MODES
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -108,120 +135,94 @@ class LLM:
         """Calls waiting for their endpoint's concurrency limit. While some wait, the endpoint
         is the bottleneck: starting more work that calls it only adds waiters (the sandbox
         asks this before it starts another agent zygote)."""
-        return self._queued
+        return self._endpoints.queued
+
+    def want_in_flight(self, n: int) -> list[str]:
+        """Up to `n` calls in flight per endpoint (a batch's --concurrency); returns the caps
+        that keep an endpoint lower, each also logged once (see agents/llm/endpoints.py)."""
+        return self._endpoints.want_in_flight(n)
+
+    def prepare(self) -> None:
+        """Build this event loop's chat models now: the first one imports LangChain and the
+        SDK (≈1 s of CPU), which a batch would otherwise pay on its first call."""
+        for role in self._roles.values():
+            self._chat(role)
 
     def role(self, name: str) -> _Role:
         try:
             return self._roles[name]
         except KeyError:
-            raise LLMError(f"unknown role {name!r}; configured roles: {', '.join(self._roles)}") from None
+            raise LLMError(f"unknown role {name!r}; configured roles: "
+                           f"{', '.join(self._roles)}") from None
 
     def _endpoint_id(self, role: _Role) -> str:
-        if role.base_url not in self._endpoint_ids:
-            server = embedded(role.base_url)  # started in this process: name it by its model
+        if role.endpoint not in self._endpoint_ids:
+            server = embedded(role.endpoint)  # started in this process: name it by its model
             if server is None:
-                return role.base_url
-            self._endpoint_ids[role.base_url] = server.endpoint_id
-        return self._endpoint_ids[role.base_url]
+                return role.endpoint
+            self._endpoint_ids[role.endpoint] = server.endpoint_id
+        return self._endpoint_ids[role.endpoint]
 
-    def _limit(self, base_url: str) -> int:
-        """The endpoint's concurrency; for the embedded server at most its slots + 1 (one
-        waiting so it never idles): more would only queue there and eat into timeouts."""
-        limit = self._concurrency.get(base_url, 8)
-        server = embedded(base_url)
-        return min(limit, server.parallel + 1) if server is not None else limit
-
-    def _loop_state(self) -> dict:
-        loop = asyncio.get_running_loop()
-        state = self._per_loop.get(loop)
-        if state is None:
-            state = {"chat": {}, "sem": {}, "http": {}, "sessions": []}
-            self._per_loop[loop] = state
-        return state
-
-    def _api_key(self, role: _Role) -> str:
-        if embedded(role.base_url) is not None:
+    def _api_key(self, role: _Role) -> str | None:
+        s = role.settings
+        if embedded(role.endpoint) is not None:
             return NO_KEY  # a hosted key has no business with the embedded server
-        return os.environ.get(role.settings.api_key_env or "", "") or NO_KEY
+        key = os.environ.get(s.api_key_env or "", "")
+        if s.provider is not None:  # its package reads its own variable unless told another
+            return key if key and s.api_key_env != OPENAI_KEY_ENV else None
+        return key or NO_KEY
 
-    def _endpoint(self, role: _Role):
-        """This loop's connection pool for the role's endpoint (the direct HTTP path)."""
-        state = self._loop_state()
-        endpoint = state["http"].get(role.name)
-        if endpoint is None:
-            endpoint = ChatEndpoint(role.base_url, self._api_key(role),
-                                    connections=self._limit(role.base_url) + 2,
-                                    timeout_s=role.settings.timeout_s,
-                                    loop=asyncio.get_running_loop(), registry=state["sessions"])
-            state["http"][role.name] = endpoint
-        return endpoint
+    def _chat(self, role: _Role):
+        return self._endpoints.chat(role.name, lambda connections: build_chat_model(
+            role.settings, role.model, role.settings.base_url, self._api_key(role), connections))
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP connections (safe to call more than once)."""
-        state = self._per_loop.pop(asyncio.get_running_loop(), None)
-        if state is None:
-            return
-        for endpoint in state["http"].values():
-            await endpoint.aclose()
-        state["sessions"].clear()
-        for chat in state["chat"].values():
-            await chat.http_async_client.aclose()
+        state = self._endpoints.pop_loop()
+        for chat in (state or {}).get("chat", {}).values():
+            await close_chat_model(chat)
 
-    def _chat(self, role: _Role):
-        """This loop's ChatOpenAI for the role (streaming only: `crib chat`)."""
-        state = self._loop_state()
-        chat = state["chat"].get(role.name)
-        if chat is None:
-            import httpx
-            from langchain_openai import ChatOpenAI
-
-            s, n = role.settings, self._limit(role.base_url) + 2
-            chat = ChatOpenAI(
-                model=role.model, base_url=role.base_url, api_key=self._api_key(role),
-                max_retries=0, timeout=s.timeout_s, stream_usage=True,
-                http_async_client=httpx.AsyncClient(timeout=s.timeout_s, limits=httpx.Limits(
-                    max_connections=n, max_keepalive_connections=n)))
-            state["chat"][role.name] = chat
-        return chat
-
-    def _semaphore(self, base_url: str) -> asyncio.Semaphore:
-        sems = self._loop_state()["sem"]
-        if base_url not in sems:
-            sems[base_url] = asyncio.Semaphore(self._limit(base_url))
-        return sems[base_url]
-
-    def _params(self, role: _Role, messages: list[dict], attempt: int, temperature, max_tokens,
-                stop, seed, response_format) -> dict[str, Any]:
+    # -- the shared steps --------------------------------------------------------------------
+    def _prepare(self, kind: CallKind, messages, role_name, attempt, temperature, max_tokens,
+                 stop, seed, response_format, run_id, attempt_id) -> _Call:
+        role = self.role(role_name)
         s = role.settings
         temperature = s.temperature if temperature is None else temperature
         if seed is None and temperature:
             seed = derive_seed(messages, attempt)
-        return {"temperature": temperature,
-                "max_tokens": s.max_tokens if max_tokens is None else max_tokens,
-                "stop": list(stop) if stop else None, "seed": seed,
-                "response_format": response_format}
+        params = {"temperature": temperature,
+                  "max_tokens": s.max_tokens if max_tokens is None else max_tokens,
+                  "stop": list(stop) if stop else None, "seed": seed,
+                  "response_format": response_format}
+        endpoint_id = self._endpoint_id(role)
+        key = (cache_key(role.model, endpoint_id, messages, params, attempt)
+               if self.cache.reads or self.cache.writes else "")  # --cache off: no key needed
+        return _Call(kind, role, messages, params, attempt,
+                     run_id if run_id is not None else self.run_id, attempt_id, key, endpoint_id)
 
-    @staticmethod
-    def _call_kwargs(params: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in params.items() if v is not None and k != "response_format"}
-        if params.get("response_format") is not None:
-            # Through extra_body: ChatOpenAI would otherwise switch to openai's `parse()` path.
-            kwargs["extra_body"] = {"response_format": params["response_format"]}
-        return kwargs
+    async def _cached(self, call: _Call) -> dict | None:
+        return await asyncio.to_thread(self.cache.get, call.key) if self.cache.reads else None
 
-    async def _store(self, row: dict, key: str | None = None, model: str = "",
-                     response: dict | None = None) -> None:
-        """A call's ledger row (and, for a successful one, its cache entry) in one transaction
-        of the SQL writer thread; returns once committed. Not cancelled with the caller: a
-        call that was made is recorded."""
+    async def _store(self, call: _Call, text: str, tokens_in: int, tokens_out: int,
+                     cost: float, latency_ms: float, cached: bool, error: str | None = None,
+                     reply: dict | None = None) -> None:
+        """The call's record, then its ledger row (and, with `reply`, its cache entry) in one
+        transaction of the SQL writer thread; returns once committed. Not cancelled with the
+        caller: a call that was made is recorded."""
+        self._record(call, text, tokens_in, tokens_out, latency_ms, cached, error, reply)
+        row = {"run_id": call.run, "attempt_id": call.attempt_id, "role": call.role.name,
+               "model": call.role.model, "base_url": call.role.endpoint, "tokens_in": tokens_in,
+               "tokens_out": tokens_out, "cost_usd": cost, "latency_ms": latency_ms,
+               "cached": cached, "error": error[:2000] if error else None}
         if self.ledger.engine is None:
             self.ledger.record(**row)
             return
+        key = call.key if reply is not None and self.cache.writes else None
 
         def write(conn):
             committed = self.ledger.record(conn, **row)
             if key is not None:
-                self.cache.put(key, model, response, conn)
+                self.cache.put(key, call.role.model, reply, conn)
             return committed
 
         future = self._writer.submit(write)
@@ -229,107 +230,94 @@ class LLM:
             lambda f: None if f.cancelled() or f.exception() else self.ledger.committed(f.result()))
         await asyncio.shield(asyncio.wrap_future(future))
 
-    async def _record(self, **row) -> None:
-        await self._store(row)
+    def _record(self, call: _Call, text, tokens_in, tokens_out, latency_ms, cached, error,
+                reply) -> None:
+        if self.recorder is None:
+            return
+        extra = {"finish_reason": reply.get("finish_reason")} if reply else {}
+        try:
+            self.recorder.record(CallRecord(
+                call.kind, call.run, call.attempt_id, call.role.name, call.role.model,
+                call.endpoint_id, call.messages, dict(call.params), text, tokens_in, tokens_out,
+                latency_ms, cached, error, extra))
+        except Exception:  # noqa: BLE001 - a recorder's fault never fails the call
+            log.exception("the call recorder failed")
 
-    # -- the call --------------------------------------------------------------------------
+    async def _failed(self, call: _Call, failure: Failure, tries: int, what: str) -> EndpointError:
+        r = call.role
+        message = (f"{r.name} {what} {r.model} at {r.endpoint} failed"
+                   f"{f' after {tries} attempts' if tries > 1 else ''}: {failure.description}")
+        await self._store(call, "", 0, 0, 0.0, 0.0, False, message)
+        return EndpointError(message, status=failure.status, attempts=tries)
+
+    def _failure(self, exc: BaseException, timeout: float | None) -> Failure:
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
+            return Failure(True, None, None, f"timed out after {timeout:g} s")
+        return classify(exc)
+
+    # -- completions -----------------------------------------------------------------------
     async def complete(self, messages: list[dict], role: str = "solver", attempt: int = 0,
                        temperature: float | None = None, max_tokens: int | None = None,
                        stop: list[str] | None = None, seed: int | None = None,
                        response_format: dict | None = None, run_id: str | None = None,
                        attempt_id: str | None = None) -> Completion:
-        completion, _ = await self._call(messages, role, attempt, temperature, max_tokens, stop,
-                                         seed, response_format, run_id, attempt_id)
+        call = self._prepare("complete", messages, role, attempt, temperature, max_tokens, stop,
+                             seed, response_format, run_id, attempt_id)
+        completion, _ = await self._call(call)
         return completion
 
-    async def _call(self, messages, role_name, attempt, temperature, max_tokens, stop, seed,
-                    response_format, run_id, attempt_id,
-                    validate: Callable[[str], Any] | None = None) -> tuple[Completion, Any]:
-        role = self.role(role_name)
-        params = self._params(role, messages, attempt, temperature, max_tokens, stop, seed,
-                              response_format)
-        key = (cache_key(role.model, self._endpoint_id(role), messages, params, attempt)
-               if self.cache.reads or self.cache.writes else "")  # --cache off: no key needed
-        run = run_id if run_id is not None else self.run_id
-        base_row = {"run_id": run, "attempt_id": attempt_id, "role": role.name,
-                    "model": role.model, "base_url": role.base_url}
-
-        hit = await asyncio.to_thread(self.cache.get, key) if self.cache.reads else None
+    async def _call(self, call: _Call, validate: Callable[[str], Any] | None = None
+                    ) -> tuple[Completion, Any]:
+        role = call.role
+        hit = await self._cached(call)
         if hit is not None:
-            value, ok = self._validated(hit["text"], validate)
+            value, ok = _validated(hit["text"], validate)
             if ok:  # a cached reply that no longer validates is treated as a miss
-                await self._record(**base_row, tokens_in=hit["tokens_in"], tokens_out=hit["tokens_out"],
-                                   cost_usd=0.0, latency_ms=0.0, cached=True)
+                await self._store(call, hit["text"], hit["tokens_in"], hit["tokens_out"], 0.0,
+                                  0.0, True)
                 return Completion(text=hit["text"], tokens_in=hit["tokens_in"],
                                   tokens_out=hit["tokens_out"], cached=True, model=hit["model"],
                                   finish_reason=hit.get("finish_reason"), role=role.name,
-                                  attempt=attempt), value
+                                  attempt=call.attempt), value
 
-        await self.budget.check(run)
-        endpoint = self._endpoint(role)  # built before the clock starts
+        await self.budget.check(call.run)
+        chat, options = self._chat(role), call_options(call.params)  # before the clock starts
         started = time.monotonic()
-        text, tokens_in, tokens_out, model, finish = await self._with_retries(
-            endpoint, role, messages, params, base_row)
+        try:
+            reply = await self._with_retries(call, chat, options)
+        except _Failed as failed:
+            raise await self._failed(call, failed.failure, failed.tries, "call to") from None
         latency_ms = (time.monotonic() - started) * 1000
+        text, tokens_in, tokens_out, model, finish = reply
         model = model or role.model
         cost = cost_usd(role.model, tokens_in, tokens_out, self.prices)
-        await self.budget.add(run, tokens_in + tokens_out, cost)
-        row = {**base_row, "tokens_in": tokens_in, "tokens_out": tokens_out, "cost_usd": cost,
-               "latency_ms": latency_ms, "cached": False}
-        value, ok = self._validated(text, validate)
+        await self.budget.add(call.run, tokens_in + tokens_out, cost)
+        value, ok = _validated(text, validate)
         if not ok:
-            reason = f"structured output: {value}"
-            await self._record(**row, error=reason[:2000])
+            await self._store(call, text, tokens_in, tokens_out, cost, latency_ms, False,
+                              f"structured output: {value}")
             raise StructuredOutputError(
-                f"{role.name} reply from {role.model} at {role.base_url} is not valid: {value}"
+                f"{role.name} reply from {role.model} at {role.endpoint} is not valid: {value}"
                 + (" (the reply was cut at max_tokens)" if finish == "length" else ""), raw=text)
-        await self._store(row, key, role.model, {
+        await self._store(call, text, tokens_in, tokens_out, cost, latency_ms, False, reply={
             "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
             "finish_reason": finish})
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
                           latency_ms=latency_ms, cached=False, model=model, finish_reason=finish,
-                          role=role.name, attempt=attempt), value
+                          role=role.name, attempt=call.attempt), value
 
-    @staticmethod
-    def _validated(text: str, validate) -> tuple[Any, bool]:
-        if validate is None:
-            return None, True
-        try:
-            return validate(text), True
-        except ValueError as exc:
-            return str(exc), False
-
-    async def _with_retries(self, endpoint, role: _Role, messages: list[dict], params: dict,
-                            base_row: dict):
-        body = request_body(role.model, messages, self._call_kwargs(params))
-        retries = role.settings.max_retries if role.settings.max_retries is not None else 4
-        timeout = role.settings.timeout_s
-        failure: Failure | None = None
-        for attempt_no in range(retries + 1):
-            sem = self._semaphore(role.base_url)
-            self._queued += 1  # (acquire does not yield when a place is free)
-            try:
-                await sem.acquire()
-            finally:
-                self._queued -= 1
-            try:
-                async with asyncio.timeout(timeout):
-                    return await endpoint.complete(body)
-            except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
-                failure = classify(exc)
-                if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and timeout:
-                    failure = Failure(True, None, None, f"timed out after {timeout:g} s")
-            finally:
-                sem.release()
-            if not failure.retryable or attempt_no == retries:
-                break
-            await asyncio.sleep(self.backoff.delay(attempt_no, failure))
-        tries = attempt_no + 1
-        message = (f"{role.name} call to {role.model} at {role.base_url} failed"
-                   f"{f' after {tries} attempts' if tries > 1 else ''}: {failure.description}")
-        await self._record(**base_row, tokens_in=0, tokens_out=0, cost_usd=0.0, latency_ms=0.0,
-                           cached=False, error=message[:2000])
-        raise EndpointError(message, status=failure.status, attempts=tries)
+    async def _with_retries(self, call: _Call, chat, options: dict):
+        role, timeout = call.role, call.role.settings.timeout_s
+        for tried in range(1, role.retries + 2):
+            async with self._endpoints.place(role.endpoint):
+                try:
+                    async with asyncio.timeout(timeout):
+                        return reply_of(await chat.ainvoke(call.messages, **options))
+                except Exception as exc:  # noqa: BLE001 - classified, never swallowed
+                    failure = self._failure(exc, timeout)
+            if not failure.retryable or tried > role.retries:
+                raise _Failed(failure, tried)
+            await asyncio.sleep(self.backoff.delay(tried - 1, failure))
 
     # -- structured output -----------------------------------------------------------------
     async def structured(self, messages: list[dict], schema: type[T], role: str = "meta",
@@ -339,23 +327,25 @@ class LLM:
         """The reply parsed into `schema`; StructuredOutputError(raw=...) when it cannot be.
         With `usage` (an object with tokens_in/tokens_out/cost_usd counters, e.g. an attempt's),
         the call's tokens and cost are added to it."""
-        base_url = self.role(role).base_url
-        start = self._structured_mode.get(base_url, 0)
+        endpoint = self.role(role).endpoint
+        start = self._structured_mode.get(endpoint, 0)
         last: EndpointError | None = None
         for index in range(start, len(so.MODES)):
             mode = so.MODES[index]
+            call = self._prepare("structured", so.messages_for(messages, schema, mode), role,
+                                 attempt, temperature, max_tokens, None, None,
+                                 so.response_format(schema, mode), run_id, attempt_id)
             try:
                 completion, value = await self._call(
-                    so.messages_for(messages, schema, mode), role, attempt, temperature, max_tokens,
-                    None, None, so.response_format(schema, mode), run_id, attempt_id,
-                    validate=lambda text: so.parse_into(text, schema))
+                    call, validate=lambda text: so.parse_into(text, schema))
             except EndpointError as exc:
-                refused = exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
+                refused = (exc.status is not None and 400 <= exc.status < 500
+                           and exc.status not in RETRY_STATUSES)
                 if refused and mode != "prompt":
                     last = exc  # this endpoint does not take this response_format: next mode
                     continue
                 raise
-            self._structured_mode[base_url] = index
+            self._structured_mode[endpoint] = index
             if usage is not None:
                 usage.tokens_in += completion.tokens_in
                 usage.tokens_out += completion.tokens_out
@@ -368,58 +358,62 @@ class LLM:
                      temperature: float | None = None, max_tokens: int | None = None,
                      stop: list[str] | None = None, run_id: str | None = None,
                      attempt_id: str | None = None) -> AsyncIterator[str]:
-        """Text pieces as they arrive; the call is cached and recorded when it ends."""
-        r = self.role(role)
-        params = self._params(r, messages, attempt, temperature, max_tokens, stop, None, None)
-        key = cache_key(r.model, self._endpoint_id(r), messages, params, attempt)
-        run = run_id if run_id is not None else self.run_id
-        base_row = {"run_id": run, "attempt_id": attempt_id, "role": r.name, "model": r.model,
-                    "base_url": r.base_url}
-        hit = await asyncio.to_thread(self.cache.get, key) if self.cache.reads else None
+        """Text pieces as they arrive, through the same cache, budget, limit, retries (until
+        the first piece), ledger and recorder as `complete`. The timeout bounds the wait for
+        the first piece; later ones each wait at most the HTTP client's read timeout."""
+        call = self._prepare("stream", messages, role, attempt, temperature, max_tokens, stop,
+                             None, None, run_id, attempt_id)
+        hit = await self._cached(call)
         if hit is not None:
-            await self._record(**base_row, tokens_in=hit["tokens_in"], tokens_out=hit["tokens_out"],
-                               cost_usd=0.0, latency_ms=0.0, cached=True)
+            await self._store(call, hit["text"], hit["tokens_in"], hit["tokens_out"], 0.0, 0.0,
+                              True)
             yield hit["text"]
             return
-        await self.budget.check(run)
+        await self.budget.check(call.run)
+        r, timeout = call.role, call.role.settings.timeout_s
+        chat, options = self._chat(r), call_options(call.params)
         pieces: list[str] = []
-        usage: dict = {}
-        finish = None
-        chat = self._chat(r)
-        started = time.monotonic()
-        try:
-            async with self._semaphore(r.base_url):
-                async for chunk in chat.astream(messages, **self._call_kwargs(params)):
-                    usage = chunk.usage_metadata or usage
-                    finish = chunk.response_metadata.get("finish_reason") or finish
-                    if isinstance(chunk.content, str) and chunk.content:
-                        pieces.append(chunk.content)
-                        yield chunk.content
-        except GeneratorExit:
-            # The caller stopped reading (Ctrl-C in chat): the tokens were spent all the same.
-            # llama.cpp and OpenAI send about one token a piece; the prompt size is unknown.
-            await self._record(**base_row, tokens_in=0, tokens_out=len(pieces), cost_usd=0.0,
-                               latency_ms=(time.monotonic() - started) * 1000, cached=False,
-                               error=f"stream stopped by the caller after {len(pieces)} pieces")
-            raise
-        except Exception as exc:  # noqa: BLE001 - no retry once pieces may have been shown
-            failure = classify(exc)
-            message = f"{r.name} stream from {r.model} at {r.base_url} failed: {failure.description}"
-            await self._record(**base_row, tokens_in=0, tokens_out=0, cost_usd=0.0,
-                               latency_ms=0.0, cached=False, error=message[:2000])
-            raise EndpointError(message, status=failure.status) from exc
-        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        usage, finish, started = {}, None, time.monotonic()
+        for tried in range(1, r.retries + 2):
+            try:
+                async with self._endpoints.place(r.endpoint):
+                    chunks = aiter(chat.astream(call.messages, **options))
+                    async with asyncio.timeout(timeout):  # no yield inside: see the docstring
+                        chunk = await anext(chunks, None)
+                    while chunk is not None:
+                        usage = chunk.usage_metadata or usage
+                        finish = (chunk.response_metadata or {}).get("finish_reason") or finish
+                        piece = text_of(chunk.content)
+                        if piece:
+                            pieces.append(piece)
+                            yield piece
+                        chunk = await anext(chunks, None)
+                break
+            except GeneratorExit:
+                # The caller stopped reading (Ctrl-C in chat): the tokens were spent all the
+                # same. llama.cpp and OpenAI send about one token a piece; the prompt size is
+                # unknown.
+                await self._store(call, "".join(pieces), 0, len(pieces), 0.0,
+                                  (time.monotonic() - started) * 1000, False,
+                                  f"stream stopped by the caller after {len(pieces)} pieces")
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified, never swallowed
+                failure = self._failure(exc, timeout)
+                if pieces or not failure.retryable or tried > r.retries:  # shown: no retry
+                    raise await self._failed(call, failure, tried, "stream from") from exc
+                await asyncio.sleep(self.backoff.delay(tried - 1, failure))
+        text = "".join(pieces)
+        tokens_in = int(usage.get("input_tokens") or 0)
+        tokens_out = int(usage.get("output_tokens") or 0)
         cost = cost_usd(r.model, tokens_in, tokens_out, self.prices)
-        await self.budget.add(run, tokens_in + tokens_out, cost)
-        await self._record(**base_row, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
-                           latency_ms=(time.monotonic() - started) * 1000, cached=False)
-        if self.cache.writes:
-            await asyncio.to_thread(self.cache.put, key, r.model, {
-                "text": "".join(pieces), "tokens_in": tokens_in, "tokens_out": tokens_out,
-                "model": r.model, "finish_reason": finish})
+        await self.budget.add(call.run, tokens_in + tokens_out, cost)
+        await self._store(call, text, tokens_in, tokens_out, cost,
+                          (time.monotonic() - started) * 1000, False, reply={
+                              "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out,
+                              "model": r.model, "finish_reason": finish})
 
     # -- accounting and adapters -----------------------------------------------------------
-    def spend(self, run_id: str | None = None, fresh: bool = False) -> Spend:
+    def spend(self, run_id: str | None = None, fresh: bool = False) -> LedgerSpend:
         """The run's spend (see `Ledger.spend`; free for a tracked run unless `fresh`)."""
         return self.ledger.spend(run_id if run_id is not None else self.run_id, fresh=fresh)
 
@@ -433,3 +427,12 @@ class LLM:
         async def complete(messages: list[dict]) -> str:
             return (await self.complete(messages, role=role, **defaults)).text
         return complete
+
+
+def _validated(text: str, validate) -> tuple[Any, bool]:
+    if validate is None:
+        return None, True
+    try:
+        return validate(text), True
+    except ValueError as exc:
+        return str(exc), False

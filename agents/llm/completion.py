@@ -1,4 +1,4 @@
-"""What a call returns (`Completion`) and what a run has spent (`Spend`)."""
+"""What a call returns (`Completion`) and what calls have cost (`Spend`)."""
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
@@ -17,11 +17,13 @@ class Completion(BaseModel):
     attempt: int = 0
 
 
-class RoleSpend(BaseModel):
+class Spend(BaseModel):
+    """Calls and what they cost: an attempt's, a problem's, a role's or a run's. Cached calls
+    are counted but free (no tokens sent, no cost): budgets compare against this."""
+
     calls: int = 0
     cached_calls: int = 0
-    errors: int = 0
-    tokens_in: int = 0  # tokens actually sent: cached calls count as free
+    tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
 
@@ -29,6 +31,13 @@ class RoleSpend(BaseModel):
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
 
+    def add(self, other: "Spend") -> None:
+        for name in ("calls", "cached_calls", "tokens_in", "tokens_out", "cost_usd"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
-class Spend(RoleSpend):
-    by_role: dict[str, RoleSpend] = Field(default_factory=dict)
+
+class LedgerSpend(Spend):
+    """A run's spend from the call ledger: also its failed calls, and the same by role."""
+
+    errors: int = 0
+    by_role: dict[str, "LedgerSpend"] = Field(default_factory=dict)

@@ -14,7 +14,7 @@ import threading
 
 from sqlalchemy import Connection, Engine, case, func, select
 
-from crib.agents.llm.completion import RoleSpend, Spend
+from crib.agents.llm.completion import LedgerSpend
 from crib.agents.records import CallRow, utcnow
 
 _INSERT = CallRow.__table__.insert()  # one statement object: compiled once, cached
@@ -60,7 +60,7 @@ class Ledger:
         with self._lock:
             self._tracked.setdefault(run_id, sums)
 
-    def spend(self, run_id: str | None, fresh: bool = False) -> Spend:
+    def spend(self, run_id: str | None, fresh: bool = False) -> LedgerSpend:
         """What the run spent, by role: from the running totals when tracked (unless
         `fresh`), else one aggregate query."""
         tracked = None if fresh else self._tracked.get(run_id)
@@ -69,13 +69,13 @@ class Ledger:
                 rows = [tuple(v) for v in tracked.values()]
         else:
             rows = self._rows(run_id)
-        total = Spend()
+        total = LedgerSpend()
         for role, calls, cached, errors, t_in, t_out, usd in rows:
-            part = RoleSpend(calls=calls, cached_calls=cached or 0, errors=errors or 0,
-                             tokens_in=t_in or 0, tokens_out=t_out or 0, cost_usd=usd or 0.0)
+            part = LedgerSpend(calls=calls, cached_calls=cached or 0, errors=errors or 0,
+                               tokens_in=t_in or 0, tokens_out=t_out or 0, cost_usd=usd or 0.0)
             total.by_role[role] = part
-            for name in ("calls", "cached_calls", "errors", "tokens_in", "tokens_out", "cost_usd"):
-                setattr(total, name, getattr(total, name) + getattr(part, name))
+            total.add(part)
+            total.errors += part.errors
         return total
 
     def _rows(self, run_id: str | None) -> list[tuple]:

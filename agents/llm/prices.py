@@ -26,7 +26,8 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 }
 
 
-def price_of(model: str, table: Mapping[str, tuple[float, float]] = PRICES_PER_MTOK) -> tuple[float, float]:
+def price_of(model: str, table: Mapping[str, tuple[float, float]] = PRICES_PER_MTOK
+             ) -> tuple[float, float]:
     name = model.rsplit("/", 1)[-1].lower()
     best = ""
     for key in table:

@@ -11,21 +11,11 @@ import asyncio
 import email.utils
 import json
 import random
-import time
 import sys
+import time
 from dataclasses import dataclass
 
 RETRY_STATUSES = {408, 409, 429}
-
-
-class HTTPStatusError(Exception):
-    """A non-2xx reply on the direct HTTP path (`agents/llm/http_chat.py`)."""
-
-    def __init__(self, status: int, message: str, headers=None) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status_code = status
-        self.message = message
-        self.headers = headers
 
 
 @dataclass(frozen=True)
@@ -60,41 +50,37 @@ def parse_retry_after(headers) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _status(status: int, message: str, headers) -> Failure:
-    retry = status >= 500 or status in RETRY_STATUSES
-    return Failure(retry, status, parse_retry_after(headers), f"HTTP {status}: {message}")
-
-
 def classify(exc: BaseException) -> Failure:
+    """What a chat model's call raised: the `openai` SDK's errors (ChatOpenAI), or any
+    provider's that carry an HTTP status (`status_code`) and its response's headers."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return Failure(True, None, None, "timed out")
-    if isinstance(exc, HTTPStatusError):
-        return _status(exc.status_code, exc.message, exc.headers)
-    aiohttp = sys.modules.get("aiohttp")  # the direct path's I/O errors (imported only if used)
-    if aiohttp is not None and isinstance(exc, aiohttp.ClientError):
-        return Failure(True, None, None, f"connection error: {type(exc).__name__}: {exc}")
-    openai = sys.modules.get("openai")  # the streaming path (ChatOpenAI) raises openai's errors
+    openai = sys.modules.get("openai")
     if openai is not None:
-        failure = _classify_openai(openai, exc)
-        if failure is not None:
-            return failure
+        if isinstance(exc, openai.APITimeoutError):
+            return Failure(True, None, None, "timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            return Failure(True, None, None, f"connection error: {exc}")
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+        retry = status >= 500 or status in RETRY_STATUSES
+        return Failure(retry, status, parse_retry_after(headers),
+                       f"HTTP {status}: {_message(exc)}")
     if isinstance(exc, (json.JSONDecodeError, ValueError, KeyError, TypeError)):
         return Failure(True, None, None, f"malformed reply: {type(exc).__name__}: {exc}")
     return Failure(False, None, None, f"{type(exc).__name__}: {exc}")
 
 
-def _classify_openai(openai, exc: BaseException) -> Failure | None:
-    if isinstance(exc, openai.APITimeoutError):
-        return Failure(True, None, None, "timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return Failure(True, None, None, f"connection error: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = getattr(exc, "message", str(exc))
-        retry = status >= 500 or status in RETRY_STATUSES
-        after = parse_retry_after(exc.response.headers) if exc.response is not None else None
-        return Failure(retry, status, after, f"HTTP {status}: {message}")
-    return None
+def _message(exc: BaseException) -> str:
+    """The endpoint's own error text (OpenAI shape `{"error": {"message": ...}}`) if any."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:500]
+    return str(getattr(exc, "message", None) or exc)[:500]
 
 
 @dataclass(frozen=True)
@@ -107,5 +93,6 @@ class Backoff:
         """Wait before retry number `retry` (0-based)."""
         expo = min(self.max_s, self.base_s * (2 ** retry)) * (0.5 + random.random())
         if failure.retry_after_s is not None:
-            return max(min(failure.retry_after_s, self.max_retry_after_s), 0.0) + random.random() * self.base_s * 0.1
+            wait = max(min(failure.retry_after_s, self.max_retry_after_s), 0.0)
+            return wait + random.random() * self.base_s * 0.1
         return expo

@@ -19,13 +19,11 @@ T = TypeVar("T", bound=BaseModel)
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema made `strict`-compatible (every property required, no extras)."""
-    try:
-        from openai.lib._pydantic import to_strict_json_schema
+    """The model's JSON schema made `strict`-compatible (every property required, no extras),
+    as LangChain's ChatOpenAI makes it for its own structured output."""
+    from langchain_core.utils.function_calling import convert_to_openai_function
 
-        return to_strict_json_schema(model)
-    except Exception:  # private helper moved: the plain schema still works on most servers
-        return model.model_json_schema()
+    return convert_to_openai_function(model, strict=True)["parameters"]
 
 
 def response_format(model: type[BaseModel], mode: str) -> dict[str, Any] | None:

@@ -22,10 +22,11 @@ from crib.agents.llm.settings import ModelSettings
 
 def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None,
                   local_model: str | None) -> dict[str, ModelSettings]:
-    """Roles without a base_url go to the embedded server (model name: the local model's)."""
+    """Roles with neither a base_url nor a provider go to the embedded server (model name: the
+    local model's)."""
     resolved = {}
     for name, settings in roles.items():
-        if settings.base_url is None:
+        if settings.needs_embedded_server:
             if local_base_url is None:
                 raise ValueError(f"role {name!r} has no base_url and no embedded server is running")
             settings = settings.model_copy(update={
@@ -34,7 +35,8 @@ def resolve_roles(roles: Mapping[str, ModelSettings], local_base_url: str | None
                 "api_key_env": None,  # never send a hosted key to the local server
             })
         elif settings.model is None:
-            raise ValueError(f"role {name!r} has base_url {settings.base_url} but no model name")
+            where = settings.base_url or f"provider {settings.provider}"
+            raise ValueError(f"role {name!r} has {where} but no model name")
         resolved[name] = settings
     return resolved
 

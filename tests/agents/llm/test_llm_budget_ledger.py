@@ -33,11 +33,13 @@ def test_ledger_sums_equal_server_reported_usage(make_llm, scripted_server, engi
 
     asyncio.run(work())
     spend = llm.spend("run-1")
-    assert spend.tokens_in == sum(i for i, _ in seen) and spend.tokens_out == sum(o for _, o in seen)
+    assert spend.tokens_in == sum(i for i, _ in seen)
+    assert spend.tokens_out == sum(o for _, o in seen)
     assert spend.calls == 5 and spend.cached_calls == 1 and spend.errors == 0
     assert spend.by_role["solver"].tokens_in == 7 + 14 + 21
     assert spend.by_role["judge"].tokens_out == 12
-    assert spend.cost_usd == pytest.approx(cost_usd("gpt-4o-mini", spend.tokens_in, spend.tokens_out))
+    expected = cost_usd("gpt-4o-mini", spend.tokens_in, spend.tokens_out)
+    assert spend.cost_usd == pytest.approx(expected)
     rows = calls(engine)
     assert [r.attempt_id for r in rows[:3]] == ["a0", "a1", "a2"]
     assert all(r.run_id == "run-1" and r.base_url == scripted_server.url for r in rows)
@@ -66,7 +68,8 @@ def test_token_budget_stops_with_a_clear_message(make_llm, scripted_server):
     with pytest.raises(BudgetExceeded) as info:
         asyncio.run(work())
     assert info.value.budget == "tokens" and info.value.spent == 30 and info.value.limit == 25
-    assert "token budget" in str(info.value) and "30" in str(info.value) and "run r" in str(info.value)
+    said = str(info.value)
+    assert "token budget" in said and "30" in said and "run r" in said
     assert scripted_server.served == 2
     # Cached replies are free: they still come back after the budget is spent.
     assert asyncio.run(llm.complete(user("one"))).cached

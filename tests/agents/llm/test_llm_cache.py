@@ -25,7 +25,8 @@ def test_key_covers_every_input():
         {"model": "m2"}, {"base_url": "http://other/v1"}, {"messages": user("q2")},
         {"params": {"temperature": 0.8, "max_tokens": 10}},
         {"params": {"temperature": 0.7, "max_tokens": 11}},
-        {"params": {"temperature": 0.7, "max_tokens": 10, "response_format": {"type": "json_object"}}},
+        {"params": {"temperature": 0.7, "max_tokens": 10,
+                    "response_format": {"type": "json_object"}}},
         {"params": {"temperature": 0.7, "max_tokens": 10, "stop": ["\n"]}},
         {"attempt": 1},
     ]

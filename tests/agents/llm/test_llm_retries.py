@@ -78,7 +78,8 @@ def test_timeout_per_call(make_llm, scripted_server):
     assert len(scripted_server.chat_requests) == 2
 
 
-def test_key_from_environment_reaches_the_server_only(make_llm, scripted_server, engine, monkeypatch):
+def test_key_from_environment_reaches_the_server_only(make_llm, scripted_server, engine,
+                                                      monkeypatch):
     monkeypatch.setenv("CRIB_TEST_KEY", "sk-secret-value")
     asyncio.run(make_llm(api_key_env="CRIB_TEST_KEY").complete(user("hi")))
     assert scripted_server.chat_requests[0].headers["authorization"] == "Bearer sk-secret-value"

@@ -25,15 +25,41 @@ def test_stream_pieces_usage_and_replay(make_llm, scripted_server, engine):
     assert llm.spend().cached_calls == 1
 
 
-def test_stream_error_is_an_endpoint_error(make_llm, scripted_server, engine):
-    scripted_server.enqueue(Reply.error(500, "boom"))
+def test_stream_error_is_an_endpoint_error_after_its_retries(make_llm, scripted_server, engine):
+    scripted_server.script(lambda req: Reply.error(500, "boom"))
 
     async def collect():
-        return [piece async for piece in make_llm().stream(user("x"))]
+        return [piece async for piece in make_llm(max_retries=2).stream(user("x"))]
 
-    with pytest.raises(EndpointError, match="boom"):
+    with pytest.raises(EndpointError, match="after 3 attempts.*boom") as info:
         asyncio.run(collect())
-    assert calls(engine)[0].error
+    assert info.value.status == 500 and scripted_server.served == 3
+    rows = calls(engine)
+    assert len(rows) == 1 and "HTTP 500" in rows[0].error
+
+
+def test_stream_retries_before_its_first_piece(make_llm, scripted_server, engine):
+    scripted_server.enqueue(Reply.rate_limited(retry_after=0.2), Reply.error(502))
+
+    async def collect():
+        return [piece async for piece in make_llm().stream(user("a b"))]
+
+    assert asyncio.run(collect()) == ["a ", "b"]
+    assert scripted_server.served == 3
+    assert all(r.body["stream"] is True for r in scripted_server.chat_requests)
+    rows = calls(engine)
+    assert len(rows) == 1 and rows[0].error is None
+
+
+def test_stream_times_out_waiting_for_its_first_piece(make_llm, scripted_server):
+    scripted_server.script(lambda req: Reply(text="late", delay_s=3))
+
+    async def collect():
+        return [piece async for piece in make_llm(timeout_s=0.3, max_retries=1).stream(user("x"))]
+
+    with pytest.raises(EndpointError, match="timed out after 0.3 s"):
+        asyncio.run(collect())
+    assert len(scripted_server.chat_requests) == 2
 
 
 def test_concurrency_limit_per_endpoint(make_llm, scripted_server):

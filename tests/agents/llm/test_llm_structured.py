@@ -47,7 +47,8 @@ def test_refused_schema_falls_back_to_json_mode_and_remembers(make_llm, scripted
 
 def test_plain_prompt_then_repair(make_llm, scripted_server):
     scripted_server.refuse_response_formats = {"json_schema", "json_object"}
-    scripted_server.script(lambda req: 'Sure! Here it is:\n```json\n{"thought": "t", "name": "n",}\n```')
+    scripted_server.script(
+        lambda req: 'Sure! Here it is:\n```json\n{"thought": "t", "name": "n",}\n```')
     result = asyncio.run(make_llm().structured(user("propose"), Proposal, role="solver"))
     assert result == Proposal(thought="t", name="n")
     assert formats(scripted_server) == ["json_schema", "json_object", None]

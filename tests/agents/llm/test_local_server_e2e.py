@@ -59,8 +59,9 @@ def test_embedded_server_is_recognised_by_url(local_server, engine):
         "api_key_env": "OPENAI_API_KEY"})}
     llm = LLM(engine, roles)
     role = llm.role("solver")
-    assert llm._endpoint_id(role) == local_server.endpoint_id == "embedded:" + local_server.model_path.name
-    assert llm._limit(local_server.base_url) == local_server.parallel + 1
+    named = "embedded:" + local_server.model_path.name
+    assert llm._endpoint_id(role) == local_server.endpoint_id == named
+    assert llm._endpoints.limit(role.endpoint) == local_server.parallel + 1
 
 
 def _alive(pid: int) -> bool:
