@@ -8,6 +8,11 @@ import typer
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
 MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+# What a resumed search takes from its stored config (--generations and --reflections it takes
+# from the command line; budgets, database and executor are this process's).
+STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "memory",
+                    "meta_memory", "seeds", "minibatch", "smoke", "debug_rounds", "full", "loop",
+                    "archive_tokens", "concurrency", "seed")
 SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
               "blocks: the designer makes one small edit of a seed skeleton's instructions or "
               "settings per call (for small models). Default: blocks when the designer (the "
@@ -74,10 +79,13 @@ def search(
         return
     import asyncio
 
-    from crib.cliutil import fail
+    from crib.cliutil import fail, flags_given, warn
 
     if not resume and not domain:
         fail("give --domain D for a new search, or --resume RUN", 2)
+    if resume and (ignored := flags_given(ctx, STORED_ON_RESUME)):
+        warn(f"{', '.join(ignored)} ignored with --resume: the run keeps the settings it "
+             "started with (--generations and --reflections apply)")
     if strategy not in ("adas", "evolve"):
         fail(f"--strategy must be adas or evolve, not {strategy!r}", 2)
     if space not in (None, "code", "blocks"):
@@ -100,6 +108,9 @@ def search(
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
     config.space = space or default_space(cfg)
+    # Compiled configurations cannot have code bugs: their smoke run catches errors (limits,
+    # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
+    config.cascade.zero_is_failure = config.space == "code"
     if not resume:
         from crib.meta_search.search import seed_specs
 
@@ -108,7 +119,7 @@ def search(
         except ValueError as exc:
             fail(f"--seeds: {exc}", 2)
     from crib.agents.runs import new_run_id
-    from crib.cliutil import err_console
+    from crib.cliutil import print_error
 
     run_id = resume or new_run_id("search")
     try:
@@ -118,7 +129,8 @@ def search(
         code = asyncio.run(_run(cfg, config, extra, run_id, bool(resume), overrides, json_out,
                                 executor, ray_address))
     except KeyboardInterrupt:
-        err_console().print(f"interrupted; the run is saved. Resume with: crib search --resume {run_id}")
+        print_error(f"the run is saved. Resume with: crib search --resume {run_id}",
+                    "interrupted", "bold yellow")
         code = 130
     raise typer.Exit(code)
 
@@ -126,7 +138,7 @@ def search(
 async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor="local",
                ray_address=None) -> int:
     from crib.agents.executors import ExecutorUnavailable
-    from crib.cliutil import err_console
+    from crib.cliutil import print_error
     from crib.context import open_context
     from crib.executor_wiring import open_executor
 
@@ -136,7 +148,7 @@ async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor
                 return await _search(ctx, cfg, config, extra, run_id, resume, overrides,
                                      json_out, runner)
         except ExecutorUnavailable as exc:
-            err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+            print_error(exc)
             return 2
 
 
@@ -144,7 +156,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
     from contextlib import nullcontext
 
     from crib.agents.llm import LLMError
-    from crib.cliutil import console, err_console, print_json
+    from crib.cliutil import console, err_console, esc, print_error, print_json
     from crib.meta_search.dashboard import SearchDashboard
     from crib.meta_search.meta_memory import MetaLessons
     from crib.meta_search.search import Search, create_run, load_config
@@ -155,7 +167,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
         try:
             config = load_config(ctx.engine, run_id)
         except KeyError as exc:
-            err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
+            print_error(f"{exc.args[0]} ({cfg.database_url})")
             return 2
         # A resumed run keeps its stored settings; it may run more generations (and,
         # when asked, reflect a different number of times).
@@ -176,12 +188,15 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
 
         with Session(ctx.engine) as s, s.begin():
             s.get(SearchRunRow, run_id).config = {**config_dump, "extra": extra}
+    # Said now, not at the end: a killed run (output piped to a log) can still be resumed.
+    err_console().print(f"run {esc(run_id)}: {'resumed' if resume else 'started'} (resume with: "
+                        f"crib search --resume {esc(run_id)})", highlight=False, soft_wrap=True)
     domain = ctx.domain(config.domain)
     try:
         validation, _ = make_splits(domain, config.val_size, extra.get("test_size", 0),
                                     config.val_seed, extra.get("file"))
     except (SplitError, OSError, ValueError) as exc:
-        err_console().print(f"[bold red]error:[/] {exc}")
+        print_error(exc)
         return 2
     lessons = None
     if config.meta_memory:
@@ -204,7 +219,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
         with live:
             result = await search.run()
     except LLMError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}\nResume with: crib search --resume {run_id}")
+        print_error(f"{exc}\nResume with: crib search --resume {run_id}")
         return 1
     if json_out:
         print_json(result.model_dump())
@@ -217,9 +232,10 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
                         + (f" ({result.stop_reason})" if result.stop_reason else "")
                         + (f"; selected on validation: #{best['id']} {best['name']} median "
                            f"{best['median']:.3f} [{best['ci_low']:.3f}, {best['ci_high']:.3f}]"
-                           if best else ""))
+                           if best else ""), markup=False, highlight=False)
         if result.status == "stopped":
-            console().print(f"Resume with: crib search --resume {run_id}")
+            console().print(f"Resume with: crib search --resume {run_id}", markup=False,
+                            highlight=False)
     return 0 if result.status in ("done", "stopped") else 1
 
 
@@ -288,7 +304,7 @@ def _precheck(executor: str, ray_address: str | None) -> None:
 
 async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, executor="local",
                  ray_address=None) -> int:
-    from crib.cliutil import err_console, print_json
+    from crib.cliutil import print_error, print_json
     from crib.context import open_context
     from crib.meta_search.archive import Archive
     from crib.meta_search.evaluate import Evaluator
@@ -304,7 +320,7 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
         try:
             config = load_config(ctx.engine, run_id)
         except KeyError as exc:
-            err_console().print(f"[bold red]error:[/] {exc.args[0]} ({cfg.database_url})")
+            print_error(f"{exc.args[0]} ({cfg.database_url})")
             return 2
         with Session(ctx.engine) as s:
             extra = s.get(SearchRunRow, run_id).config.get("extra", {})
@@ -315,7 +331,7 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
                 e.id for e in chosen}:
             chosen.append(seed_entry)  # the baseline to beat, on the same problems
         if not chosen:
-            err_console().print(f"[bold red]error:[/] run {run_id} has no agent scored on validation")
+            print_error(f"run {run_id} has no agent scored on validation")
             return 1
         try:
             if kind == "test":
@@ -329,7 +345,7 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
                 problems, _ = make_splits(domain, size, 0, config.val_seed + 1)
                 split = f"transfer:{domain.name}:{model or 'same-model'}"
         except (SplitError, OSError, ValueError) as exc:
-            err_console().print(f"[bold red]error:[/] {exc}")
+            print_error(exc)
             return 2
         from crib.agents.executors import ExecutorUnavailable
         from crib.executor_wiring import open_executor
@@ -342,7 +358,7 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
                 await score_split(archive, evaluator, chosen, problems, split,
                                   seed=config.cascade.seed)
         except ExecutorUnavailable as exc:
-            err_console().print(f"[bold red]error:[/] {exc}", highlight=False)
+            print_error(exc)
             return 2
         rows = report(archive, split, k=top)
         comparison = compare_with_seed(archive, split, seed=config.cascade.seed) \
@@ -409,17 +425,19 @@ def _print_comparison(c) -> None:
 def _print_report(rows, split: str) -> None:
     from rich.table import Table
 
-    from crib.cliutil import console
+    from crib.cliutil import console, esc
 
-    t = Table(title=f"Validation vs {split} (selection uses validation only)")
-    for col in ("#", "name", "gen", "val median [95% CI]", f"{split} median [95% CI]", "selected"):
+    t = Table(title=esc(f"Validation vs {split} (selection uses validation only)"))
+    for col in ("#", "name", "gen", "val median [95% CI]", esc(f"{split} median [95% CI]"),
+                "selected"):
         t.add_column(col)
 
     def fmt(m, lo, hi, n):
         return "-" if m is None else f"{m:.3f} [{lo:.3f}, {hi:.3f}] n={n}"
 
-    for r in rows:
-        t.add_row(str(r.id), r.name, str(r.generation), fmt(r.val_median, r.val_low, r.val_high, r.val_n),
+    for r in rows:  # names come from models: escaped, never read as markup
+        t.add_row(str(r.id), esc(r.name), str(r.generation),
+                  fmt(r.val_median, r.val_low, r.val_high, r.val_n),
                   fmt(r.other_median, r.other_low, r.other_high, r.other_n),
                   "selected on validation" if r.selected else "")
     console().print(t)
