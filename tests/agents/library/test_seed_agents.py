@@ -224,3 +224,57 @@ def test_an_adas_agent_runs_adapted_and_asks_what_the_seed_asks(ctx, scripted_se
     assert run(ctx, "cot").passed is True
     first, second = (r.body for r in scripted_server.chat_requests)
     assert first == second
+
+
+# ADAS's Self-Refine (Reflexion) seed as the ADAS paper's archives publish it.
+ADAS_REFLEXION = '''def forward(self, taskInfo):
+    # Instruction for initial reasoning
+    cot_initial_instruction = "Please think step by step and then solve the task."
+
+    # Instruction for reflecting on previous attempts and feedback to improve
+    cot_reflect_instruction = "Given previous attempts and feedback, carefully consider where you could go wrong in your latest attempt. Using insights from previous attempts, try to solve the task better."
+    cot_agent = LLMAgentBase(['thinking', 'answer'], 'Chain-of-Thought Agent')
+
+    # Instruction for providing feedback and correcting the answer
+    critic_instruction = "Please review the answer above and criticize on where might be wrong. If you are absolutely sure it is correct, output 'True' in 'correct'."
+    critic_agent = LLMAgentBase(['feedback', 'correct'], 'Critic Agent')
+
+    N_max = 5 # Maximum number of attempts
+
+    # Initial attempt
+    cot_inputs = [taskInfo]
+    thinking, answer = cot_agent(cot_inputs, cot_initial_instruction, 0)
+
+    for i in range(N_max):
+        # Get feedback and correct status from the critic
+        feedback, correct = critic_agent([taskInfo, thinking, answer], critic_instruction, i)
+        if correct.content == 'True':
+            break
+
+        # Add feedback to the inputs for the next iteration
+        cot_inputs.extend([thinking, answer, feedback])
+
+        # Reflect on previous attempts and refine the answer
+        thinking, answer = cot_agent(cot_inputs, cot_reflect_instruction, i + 1)
+    return answer
+'''  # noqa: E501 - ADAS's own lines, kept as published
+
+
+def test_a_published_adas_agent_runs_unchanged(ctx, scripted_server):
+    verdicts = iter(["False", "True"])
+
+    def script(body):
+        if '"correct"' in body["messages"][0]["content"]:
+            return json.dumps({"feedback": "check the sign", "correct": next(verdicts)})
+        return adas_reply(body)
+
+    scripted_server.script(script)
+    agent = load_agent({"name": "Self-Refine (Reflexion)", "code": ADAS_REFLEXION})
+    assert agent.api == "adas"
+    out = asyncio.run(solve_problem(Problem(id="p", input="4 5 6 10"), Game24(), agent, ctx,
+                                    LoopPolicy(kind="single")))
+    assert out.error is None and out.passed is True, out.error
+    assert scripted_server.served == 4  # solve, critic (False), refine, critic (True)
+    refine = scripted_server.chat_requests[2].body["messages"][-1]["content"]
+    assert "### feedback #1 by Critic Agent" in refine
+    assert refine.endswith("try to solve the task better.")  # ADAS's own instruction
