@@ -139,3 +139,10 @@ def brief_validation_error(exc: Any, most: int = 3) -> str:
         parts.append(f"{where}: {err.get('msg', 'invalid')}")
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def flags_given(ctx: Any, names: tuple[str, ...]) -> list[str]:
+    """Which of the parameters `names` were given on the command line, as their flags."""
+    by_name = {p.name: p for p in ctx.command.params}
+    return [by_name[name].opts[0] if by_name[name].opts else name.upper() for name in names
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]

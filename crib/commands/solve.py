@@ -13,14 +13,6 @@ STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "mem
                     "input_field", "target_field", "ablate")
 
 
-def _ignored_on_resume(ctx: typer.Context) -> list[str]:
-    """The flags given on the command line that a resumed run ignores."""
-    by_name = {p.name: p for p in ctx.command.params}
-    return [by_name[name].opts[0] if by_name[name].opts else name.upper()
-            for name in STORED_ON_RESUME
-            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
-
-
 def solve(
     ctx: typer.Context,
     file: Path = typer.Argument(None, help="JSONL or CSV dataset; omit to generate the domain's own problems."),
@@ -59,7 +51,7 @@ def solve(
     """
     import asyncio
 
-    from crib.cliutil import agent_problem, config_or_fail, fail, run_flags, warn
+    from crib.cliutil import agent_problem, config_or_fail, fail, flags_given, run_flags, warn
 
     if loop not in ("single", "retry", "best-of-n", "vote"):
         fail(f"--loop must be single, retry, best-of-n or vote, not {loop!r}", 2)
@@ -67,7 +59,7 @@ def solve(
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     if retry_errors and not resume:
         fail("--retry-errors goes with --resume RUN", 2)
-    if resume and (ignored := _ignored_on_resume(ctx)):
+    if resume and (ignored := flags_given(ctx, STORED_ON_RESUME)):
         warn(f"{', '.join(ignored)} ignored with --resume: the run keeps the settings it "
              "started with")
     if not resume and (problem := agent_problem(agent)):
