@@ -113,12 +113,16 @@ def main() -> None:
     ap.add_argument("--minibatch", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--budget-tokens", type=int, default=None)
+    ap.add_argument("--solver-max-tokens", type=int, default=None,
+                    help="cap the solver's replies (default: the configured max_tokens)")
     ap.add_argument("--db", default=None, help="keep the runs and the LLM cache in this "
                     "database (default: a fresh SQLite file in a temporary directory)")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
     if args.model:
         env["CRIB_LOCAL_MODEL"] = args.model
+    if args.solver_max_tokens:
+        env["CRIB_SOLVER__MAX_TOKENS"] = str(args.solver_max_tokens)
     if args.base_url:
         env["OPENAI_BASE_URL"] = args.base_url
         env["CRIB_LLM__MODEL"] = served_model(args.base_url)
@@ -126,7 +130,8 @@ def main() -> None:
         db = args.db or f"sqlite:///{Path(tmp) / 'search_small.db'}"
         print(f"model {args.model or 'config default'}; generations {args.generations}, "
               f"validation {args.val_size}, test {args.test_size}, seed {args.seed}, "
-              f"seeds {args.seeds or 'all skeletons'}, memory none")
+              f"seeds {args.seeds or 'all skeletons'}, memory none, solver max_tokens "
+              f"{args.solver_max_tokens or 'configured'}")
         results = [one_domain(d, args, env, db) for d in args.domains.split(",")]
     print(f"\nall targets met: {all(results)}")
 
