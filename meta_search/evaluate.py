@@ -15,7 +15,7 @@ from crib.meta_search.archive import Archive, Entry, Outcome
 from crib.meta_search.blocks import config_of
 from crib.agents.executors import Executor, LocalExecutor
 
-# scope name -> MemoryHook (agents.loop.MemoryHook); built by the caller (crib wiring).
+# scope name -> MemoryHook (agents/memory_hook.py); built by the caller (crib wiring).
 MemoryFactory = Callable[[str], Any]
 
 

@@ -256,7 +256,7 @@ class Sandbox:
                         limits: Limits | None = None, tier: Tier = "agent",
                         files: dict[str, str | bytes] | None = None,
                         skills: dict[str, str] | None = None) -> RunResult:
-        """Run an agent (ADAS `forward(self, taskInfo)` or Crib `forward(task)`) on one task;
+        """Run an agent (code defining `forward(task)`: an ADAS agent adapted) on one task;
         `value` is its answer. `skills` are importable in the agent and in its run_python
         snippets; `snippets` of the result lists the snippets it ran."""
         return await self._run(agent_code, tier, limits or Limits(), rpc, files,
