@@ -65,6 +65,7 @@ class LocalServer:
         gen_threads: int | None = None,
         parallel: int = 1,
         poll: int = 50,
+        batch: int | None = None,
         warmup: bool = True,
         alias: str | None = None,
         startup_timeout_s: float = 300.0,
@@ -79,6 +80,7 @@ class LocalServer:
         self.gen_threads = gen_threads or (1 if _busy() else self.threads)
         self.parallel = parallel
         self.poll = poll  # llama.cpp's busy-wait level (0..100); 0 yields the CPU when idle
+        self.batch = batch  # prompt tokens decoded per step (n_batch = n_ubatch); None: llama.cpp's
         self.warmup = warmup  # one empty decode at start; off saves a second in tests
         self.alias = alias or self.model_path.stem
         self.startup_timeout_s = startup_timeout_s
@@ -97,8 +99,10 @@ class LocalServer:
             self.log_path = Path(name)
         self._log_file = open(self.log_path, "ab")
         args = {
-            "model": str(self.model_path), "ctx": self.ctx, "threads": self.threads, "gen_threads": self.gen_threads,
-            "parallel": self.parallel, "poll": self.poll, "warmup": self.warmup,
+            "model": str(self.model_path), "ctx": self.ctx, "threads": self.threads,
+            "gen_threads": self.gen_threads,
+            "parallel": self.parallel, "poll": self.poll, "batch": self.batch,
+            "warmup": self.warmup,
             "alias": self.alias, "parent": os.getpid(),
         }
         self.process = subprocess.Popen(
@@ -106,7 +110,8 @@ class LocalServer:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log_file,
             start_new_session=True, close_fds=True,  # own session: Ctrl-C reaches only us
             # The child needs no secrets: give it a minimal environment.
-            env={k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")},
+            env={k: v for k, v in os.environ.items()
+                 if k in ("PATH", "HOME", "LANG", "PYTHONPATH")},
         )
         _running.add(self)
 
@@ -267,6 +272,8 @@ def _child(args: dict) -> None:
     params.cpuparams.n_threads = int(args.get("gen_threads") or args["threads"])  # generation
     params.cpuparams_batch.n_threads = int(args["threads"])  # prompt processing
     params.cpuparams.poll = params.cpuparams_batch.poll = int(args.get("poll", 50))
+    if args.get("batch"):
+        params.n_batch = params.n_ubatch = int(args["batch"])
     params.warmup = bool(args.get("warmup", True))
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     # Keep the pipe to the parent for the one address line; native logs go to the log file.

@@ -17,7 +17,8 @@ def _models_dir():
 
 @app.command("status")
 def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
-    """Show which local models are installed and assembled, and which servers are running.
+    """Show which local models are installed and assembled, which servers are running, and
+    how fast each model answered its recent calls (output tokens per second of call time).
 
     Example: crib model status --json
     """
@@ -27,8 +28,10 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for m
     cfg, models_dir = _models_dir()
     rows = local_model.status(models_dir)
     servers = _running_servers()
+    speeds = _recent_speeds(cfg, [r["name"] for r in rows])
     for row in rows:
         row["configured"] = row["name"] == cfg.local_model
+        row["recent"] = speeds.get(row["name"])
     if json_out:
         print_json({"models": rows, "servers": servers})
         return
@@ -43,11 +46,60 @@ def status(json_out: bool = typer.Option(False, "--json", help="Print JSON for m
                       "yes" if r["assembled"] else "no", f"{r['size'] / 2**20:.0f} MiB",
                       r["description"])
     console().print(table)
+    for r in rows:
+        if r["recent"]:
+            rec = r["recent"]
+            console().print(f"{r['name']}: {rec['tok_s_p50']} tok/s over its last {rec['calls']} "
+                            f"calls (median; {rec['tok_s_min']}–{rec['tok_s_max']}; output tokens "
+                            f"per second of call time, prompt included; last {rec['last_call']})",
+                            highlight=False)
     if servers:
         for s in servers:
             console().print(f"running: pid {s['pid']}  {s['cmdline']}")
     else:
         console().print("no local model server running")
+
+
+RECENT_CALLS = 20
+
+
+def _recent_speeds(cfg, names: list[str]) -> dict[str, dict]:
+    """Per local model, the speed of its last RECENT_CALLS answered calls from the call ledger
+    (embedded servers listen on 127.0.0.1): what a user on a loaded machine sees."""
+    import statistics
+
+    from sqlalchemy import create_engine, select
+
+    from crib.agents.records import CallRow
+
+    db = cfg.data_dir / "crib.db"
+    if cfg.db_url is None and not db.is_file():
+        return {}  # nothing ran yet: no database to make
+    engine = create_engine(cfg.database_url)
+    found = {}
+    try:
+        with engine.connect() as conn:
+            for name in names:
+                rows = conn.execute(
+                    select(CallRow.tokens_out, CallRow.latency_ms, CallRow.created_at)
+                    .where(CallRow.model == name, CallRow.cached.is_(False),
+                           CallRow.error.is_(None), CallRow.tokens_out > 0,
+                           CallRow.latency_ms > 0, CallRow.base_url.like("http://127.0.0.1:%"))
+                    .order_by(CallRow.id.desc()).limit(RECENT_CALLS)).all()
+                if rows:
+                    rates = [r.tokens_out / (r.latency_ms / 1000) for r in rows]
+                    found[name] = {"calls": len(rows),
+                                   "tok_s_p50": round(statistics.median(rates), 2),
+                                   "tok_s_min": round(min(rates), 2),
+                                   "tok_s_max": round(max(rates), 2),
+                                   "last_call": str(rows[0].created_at)[:19]}
+    except Exception as exc:  # noqa: BLE001 - no calls table yet, or the database is away
+        from crib.cliutil import warn
+
+        warn(f"recent speeds unavailable: {type(exc).__name__}: {exc}")
+    finally:
+        engine.dispose()
+    return found
 
 
 def _running_servers() -> list[dict]:
@@ -93,7 +145,8 @@ def install(model: str = typer.Option(None, "--model", help=MODEL_HELP)) -> None
 @app.command("serve")
 def serve(
     model: str = typer.Option(None, "--model", help=MODEL_HELP),
-    ctx: int = typer.Option(None, "--ctx", help="Context size in tokens (default: config local_ctx)."),
+    ctx: int = typer.Option(None, "--ctx",
+                            help="Context size in tokens (default: config local_ctx)."),
 ) -> None:
     """Run the embedded llama.cpp server in the foreground until Ctrl-C.
 
