@@ -224,7 +224,8 @@ def test_memory_seam_sheet_reaches_the_agent_and_after_sees_the_outcome(
     scripted_server.script(lambda body: f"Answer: {RIGHT}")
     ctx.memory = RecordingMemory()
     out = solve(ctx, LoopPolicy(kind="single"), spec=spec_of(code, "sheet"))
-    assert "TRICK: multiply first." in scripted_server.chat_requests[0].body["messages"][0]["content"]
+    first = scripted_server.chat_requests[0].body["messages"]
+    assert "TRICK: multiply first." in first[0]["content"]
     assert ctx.memory.after_calls == [("p1", True)] and out.cheatsheet_version == "7"
     [row] = rows(engine)
     # Only the entries that were in a prompt count as used by the attempt.
