@@ -29,6 +29,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crib.agents.records import Base, utcnow
+from crib.agents.sql_insert import insert_rows
 
 MAX_TEXT_CHARS = 200_000  # one text at most (a runaway stdout is cut, and says so)
 KINDS = ("call", "sandbox", "verdict", "memory")
@@ -103,7 +104,10 @@ class TranscriptStore:
         self.writer: Any = writer if writer is not None else SqlWriter(engine)
         self._known: OrderedDict[str, None] = OrderedDict()  # hashes already written
         self._pending: set[Future] = set()
-        self._lock = threading.Lock()
+        self._texts: list[dict] = []  # rows waiting for the writer thread
+        self._events: list[dict] = []
+        self._scheduled = False  # a write that will take them is queued
+        self._lock = threading.RLock()  # _done may run at once, in the submitting thread
         self._secrets = _secret_values()
         self._insert_text = _insert_ignore(engine)
 
@@ -204,27 +208,46 @@ class TranscriptStore:
             self._known[digest] = None
             if len(self._known) > 50_000:
                 self._known.popitem(last=False)
-        self._submit(lambda conn: conn.execute(self._insert_text, {
-            "hash": digest, "text": text, "chars": len(text), "created_at": utcnow()}))
+        self._queue(self._texts, {"hash": digest, "text": text, "chars": len(text),
+                                  "created_at": utcnow()})
         return digest
 
     def _event(self, run_id: str | None, attempt_id: str | None, kind: str, data: dict) -> None:
-        row = {"run_id": run_id, "attempt_id": attempt_id, "kind": kind, "data": data,
-               "created_at": utcnow()}
-        self._submit(lambda conn: conn.execute(_EVENT_INSERT, row))
+        self._queue(self._events, {"run_id": run_id, "attempt_id": attempt_id, "kind": kind,
+                                   "data": data, "created_at": utcnow()})
 
-    def _submit(self, write: Any) -> None:
-        future = self.writer.submit(write)
-        with self._lock:
+    def _queue(self, buffer: list[dict], row: dict) -> None:
+        """Buffer a row; one write at a time takes every row buffered by the time the writer
+        thread runs it (a row each would cost a future and a statement per text and event)."""
+        with self._lock:  # held over the submit, so flush() never misses a buffered row
+            buffer.append(row)
+            if self._scheduled:
+                return
+            self._scheduled = True
+            future = self.writer.submit(self._batch_write())
             self._pending.add(future)
         future.add_done_callback(self._done)
+
+    def _batch_write(self) -> Any:
+        taken: list[tuple[list[dict], list[dict]]] = []
+
+        def write(conn: Any) -> None:
+            if not taken:  # the first run takes the buffers; a retry (alone) reuses them
+                with self._lock:
+                    taken.append((self._texts, self._events))
+                    self._texts, self._events, self._scheduled = [], [], False
+            texts, events = taken[0]
+            if texts:
+                conn.execute(self._insert_text, texts)
+            insert_rows(conn, _EVENTS, events)
+        return write
 
     def _done(self, future: Future) -> None:
         with self._lock:
             self._pending.discard(future)
 
 
-_EVENT_INSERT = TranscriptEventRow.__table__.insert()
+_EVENTS = TranscriptEventRow.__table__
 
 
 def _insert_ignore(engine: Any) -> Any:

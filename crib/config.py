@@ -52,6 +52,7 @@ class CribConfig(BaseModel):
     local_model: str = "qwen2.5-coder-1.5b"
     local_ctx: int = 8192
     cache: CacheMode = "on"
+    transcripts: bool = True  # keep what each call, sandbox run and verdict said (crib view)
     budget_usd: float | None = None
     budget_tokens: int | None = None
     llm: ModelSettings = DEFAULT_LLM
@@ -87,6 +88,7 @@ class _EnvLayer(BaseSettings):
     local_model: str | None = None
     local_ctx: int | None = None
     cache: str | None = None
+    transcripts: bool | None = None
     budget_usd: float | None = None
     budget_tokens: int | None = None
     llm: dict[str, Any] | None = None

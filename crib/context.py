@@ -94,12 +94,13 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
     Raises ConfigError when an endpoint is down or refuses the key, or a role has no model."""
     from crib.agents.llm import LLM, resolve_roles
     from crib.agents.llm.settings import ROLES
+    from crib.agents.transcripts import TranscriptStore
     from crib.endpoints import check_endpoints
     from crib.storage import open_database
 
     if sandbox is None and with_sandbox:
         sandbox = start_sandbox(cfg)
-    engine = server = llm = None
+    engine = server = llm = transcripts = None
     try:
         configured = await check_endpoints({role: cfg.role(role) for role in ROLES})
         engine = open_database(cfg.database_url)
@@ -115,8 +116,13 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
             await server.astart()
             local_url, alias = server.base_url, cfg.local_model
         roles = resolve_roles(configured, local_url, alias)  # the LLM layer's
+        if cfg.transcripts:  # what each call, sandbox run and verdict said
+            transcripts = TranscriptStore(engine)
         llm = LLM(engine=engine, roles=roles, cache=cfg.cache, run_id=run_id,
-                  budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd)
+                  budget_tokens=cfg.budget_tokens, budget_usd=cfg.budget_usd,
+                  recorder=transcripts)
+        if transcripts is not None:
+            transcripts.share_writer(llm.writer)
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)
     finally:
         try:
@@ -124,6 +130,8 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                 sandbox.close()
             if server is not None:
                 server.stop()
+            if transcripts is not None:
+                transcripts.flush()
             if engine is not None:
                 engine.dispose()
         finally:
