@@ -1,7 +1,8 @@
 """The building-block search space: a candidate is a small typed configuration, not code.
 
 `BlockConfig` (pydantic) names a skeleton from the seed library (`skeletons.py`), its
-instruction texts, temperature, samples, rounds, loop policy and memory mode. `compile_agent`
+instruction texts, temperature, samples, rounds, loop policy and where the memory's sheet
+goes. `compile_agent`
 turns it into agent code in the one agent API (`forward(task)`): the skeleton's code plus the
 configuration as a `CONFIG` literal, so the archive, `crib archive export`, `crib solve
 --agent` and Ray treat it as any agent. `config_of` reads the configuration back from the code
@@ -20,7 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from crib.meta_search.skeletons import HELPERS, PRELUDE, SKELETONS
 
 LoopKind = Literal["single", "retry", "best-of-n", "vote"]
-MemoryUse = Literal["none", "cheatsheet"]
+# Where the cheatsheet goes: "system" leaves it to the host (the head of every solver call's
+# system message); "prompt" puts it in the user turn, before the task, as notes. An agent
+# cannot hide the sheet: the host shows it to every solver call that lacks it.
+MemoryUse = Literal["system", "prompt"]
 MAX_INSTRUCTION_CHARS = 1200
 PARAMS = ("temperature", "samples", "rounds", "loop", "memory")  # what a change move may set
 
@@ -34,7 +38,7 @@ class BlockConfig(BaseModel):
     samples: int = Field(default=1, ge=1, le=8)
     rounds: int = Field(default=0, ge=0, le=4)
     loop: LoopKind = "single"
-    memory: MemoryUse = "cheatsheet"
+    memory: MemoryUse = "system"
 
     @model_validator(mode="after")
     def _check(self) -> "BlockConfig":

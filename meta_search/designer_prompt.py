@@ -44,7 +44,8 @@ def change_options() -> str:
         f"- rounds: 0 to 4 (read by {', '.join(by['rounds'])})",
         "- loop: single, retry (the checker's feedback goes back to the agent for another "
         "try), best-of-n (several tries, the best-checked answer), vote (majority of tries)",
-        "- memory: none or cheatsheet (show the notes kept from earlier problems)",
+        "- memory: where the notes kept from earlier problems go: system (the system "
+        "message) or prompt (before the task)",
     ])
 
 

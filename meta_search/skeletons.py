@@ -3,7 +3,7 @@
 A skeleton is the fixed control flow of one seed agent (chain of thought, self-consistency,
 self-refine, debate, program-of-thought, think-and-execute, the Dynamic Cheatsheet generator,
 step-back) rewritten to read everything a search may change from a `CONFIG` dict: its
-instruction texts (slots), temperature, samples, rounds and memory mode. The default
+instruction texts (slots), temperature, samples, rounds and where the cheatsheet goes. The default
 instruction texts are the seeds' own. Every skeleton has a `solve` slot, so crossing two
 parents of different skeletons can carry the main instruction over.
 """
@@ -36,8 +36,9 @@ I = CONFIG["instructions"]
 
 
 def notes():
-    """The cheatsheet as a preamble, when this agent's memory mode uses it."""
-    if CONFIG["memory"] == "cheatsheet" and cheatsheet.strip():
+    """The cheatsheet as notes before the task, when this agent places it there (else the
+    host puts it at the head of the system message)."""
+    if CONFIG["memory"] == "prompt" and cheatsheet.strip():
         return "Notes from earlier problems (use what helps):\n" + cheatsheet.strip() + "\n\n"
     return ""
 
@@ -170,7 +171,7 @@ def forward(task):
         "dc-generator", "solve with the cheatsheet in view, running Python on request (rounds)",
         {"solve": "You solve problems. A cheatsheet of strategies and code from earlier "
                   "problems may be given; use what helps."},
-        ("rounds",), {"temperature": 0.5, "rounds": 3},
+        ("rounds",), {"temperature": 0.5, "rounds": 3, "memory": "prompt"},
         r'''
 def forward(task):
     system = (f"{I['solve']} If running Python would help, end your reply with one ```python "
