@@ -62,7 +62,10 @@ class DatasetLoadError(ValueError):
         lines = [str(e) for e in shown]
         if len(errors) > len(shown):
             lines.append(f"... and {len(errors) - len(shown)} more bad lines")
-        super().__init__(f"{len(errors)} bad line(s) in dataset:\n" + "\n".join(lines))
+        if all(e.line == 0 for e in errors):  # the file itself (unreadable, unknown format)
+            super().__init__("\n".join(lines))
+        else:
+            super().__init__(f"{len(errors)} bad line(s) in dataset:\n" + "\n".join(lines))
 
 
 class LoadResult(BaseModel):

@@ -80,7 +80,9 @@ def load_problems_for(opts: SolveOptions, domain: Any) -> LoadedProblems:
             loaded = domain.load(opts.file, input_field=opts.input_field,
                                  target_field=opts.target_field, on_error=opts.on_bad_line)
         except DatasetLoadError as exc:
-            raise SolveError(f"{exc}\n(use --skip-bad-lines to record them and go on)") from exc
+            hint = ("\n(use --skip-bad-lines to record them and go on)"
+                    if any(e.line > 0 for e in exc.errors) else "")
+            raise SolveError(f"{exc}{hint}") from exc
         problems, skipped = loaded.problems, [str(e) for e in loaded.errors]
         if not problems:  # a 0-problem run would "succeed" and hide the mistake
             raise SolveError(f"dataset {opts.file} holds no problems"

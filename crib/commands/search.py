@@ -83,6 +83,8 @@ def search(
 
     if not resume and not domain:
         fail("give --domain D for a new search, or --resume RUN", 2)
+    if file is not None and not resume and not file.is_file():  # before a run is recorded
+        fail(f"--file {file} " + ("is a directory" if file.is_dir() else "does not exist"), 2)
     if resume and (ignored := flags_given(ctx, STORED_ON_RESUME)):
         warn(f"{', '.join(ignored)} ignored with --resume: the run keeps the settings it "
              "started with (--generations and --reflections apply)")

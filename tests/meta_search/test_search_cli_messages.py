@@ -33,3 +33,10 @@ def test_run_id_comes_first_and_resume_warns_of_ignored_flags(scripted_server, t
     assert r.returncode == 0, r.stderr[-2000:]
     assert "--val-size, --strategy ignored with --resume" in r.stderr
     assert f"run {run_id}: resumed" in r.stderr
+
+
+def test_a_missing_dataset_stops_before_a_run_is_recorded(tmp_path):
+    env = dict(os.environ, CRIB_DATA_DIR=str(tmp_path / "data"))
+    r = crib(["search", "--domain", "game24", "--file", str(tmp_path / "nope.jsonl")], env)
+    assert r.returncode == 2 and "--file" in r.stderr and "does not exist" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "data" / "crib.db").exists()

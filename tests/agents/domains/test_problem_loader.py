@@ -126,3 +126,25 @@ def test_all_shared_data_files_load_cleanly_with_their_domains(shared_data):
         assert len(result.problems) == n_lines and not result.errors, name
         first = json.loads(path.read_text().splitlines()[0])
         assert result.problems[0].id == first["id"]
+
+
+def test_a_file_level_error_is_not_called_a_bad_line(tmp_path):
+    path = tmp_path / "puzzles.txt"
+    path.write_text("4 4 6 8\n")
+    with pytest.raises(DatasetLoadError) as info:
+        load_problems(path)
+    assert str(info.value) == f"{path}: unknown dataset format '.txt'; use .jsonl or .csv"
+
+
+def test_a_huge_line_is_quoted_short(tmp_path):
+    """The message may quote the input: a 20 MB line must not be echoed whole."""
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"input": "' + "x" * 1_000_000 + '"}\n')
+
+    def validate(problem):
+        raise ValueError(f"cannot use {problem.input!r}")
+
+    with pytest.raises(DatasetLoadError) as info:
+        load_problems(path, validate=validate)
+    assert all(len(e.message) < 400 for e in info.value.errors)
+    assert "more characters" in str(info.value) and len(str(info.value)) < 2_000
