@@ -17,14 +17,20 @@ ScopeOpt = typer.Option("default", "--scope", "-s", help="Memory scope (e.g. a d
 JsonOpt = typer.Option(False, "--json", help="Print JSON for machines.")
 
 
+class UsageError(ValueError):
+    """Flags that do not go together or a value a flag does not take: exit 2."""
+
+
 def _errors(fn: Callable) -> Callable:
-    """Clear one-line errors and a non-zero exit instead of tracebacks."""
+    """Clear one-line errors and a non-zero exit instead of tracebacks (2: usage, 1: the rest)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from crib.cliutil import fail
 
         try:
             return fn(*args, **kwargs)
+        except UsageError as exc:
+            fail(str(exc), 2)
         except KeyError as exc:
             fail(str(exc.args[0]) if exc.args else str(exc))
         except (ValueError, RuntimeError, OSError) as exc:
@@ -122,7 +128,7 @@ def list_(scope: Optional[str] = typer.Option(
                 "all": ("active", "quarantined", "archived")}.get(status, (status,))
     if scope is None:  # every scope: `crib solve` learns in a scope named after the domain
         if version is not None:
-            raise ValueError("--version goes with --scope S")
+            raise UsageError("--version goes with --scope S")
         entries = [e for row in store.scopes() for e in store.entries(row["scope"], status=statuses)]
     elif version is not None:
         _check_version(store, scope, version)
@@ -219,7 +225,7 @@ def add(scope: str = ScopeOpt,
     from crib.memory.ops import find_placeholder
 
     if (body is None) == (file is None):
-        raise ValueError("give the entry's text with --body or --file (one of them)")
+        raise UsageError("give the entry's text with --body or --file (one of them)")
     text = file.read_text() if file is not None else sys.stdin.read() if body == "-" else body
     if kind == "skill":
         from crib.skill_cli import add_skill
@@ -229,9 +235,9 @@ def add(scope: str = ScopeOpt,
                 f"({_last_reason(entry)})")
         return
     if kind not in ("strategy", "code", "pitfall", "fact"):
-        raise ValueError(f"--kind must be strategy, code, pitfall, fact or skill, not {kind!r}")
+        raise UsageError(f"--kind must be strategy, code, pitfall, fact or skill, not {kind!r}")
     if title is None:
-        raise ValueError("--title is required (except for --kind skill)")
+        raise UsageError("--title is required (except for --kind skill)")
     if found := find_placeholder(text):
         raise ValueError(f"--body holds placeholder text {found!r}; write the content out")
     entry = _store().add(scope, title, text, kind=kind, tags=[t.strip() for t in tags.split(",") if t.strip()],
@@ -294,7 +300,7 @@ def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optiona
     if status is not None:
         fields["status"] = status
     if not fields:
-        raise ValueError("nothing to change: give --title, --body, --kind, --tags or --status")
+        raise UsageError("nothing to change: give --title, --body, --kind, --tags or --status")
     entry = _store().edit(entry_id, reason="edited by user", **fields)
     _report(json_out, _dump(entry),
             f"[{entry.id}] is now version {entry.version}")
@@ -415,7 +421,7 @@ def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "-
         file.write_text(to_markdown(scope, store.version(scope), entries))
         n = len(entries)
     else:
-        raise ValueError(f"--format must be json or md, not {fmt!r}")
+        raise UsageError(f"--format must be json or md, not {fmt!r}")
     _report(json_out, {"file": str(file), "format": fmt, "entries": n},
             f"wrote {n} entries of scope {scope!r} to {file}")
 
