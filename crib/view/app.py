@@ -83,16 +83,15 @@ def create_app(engine: Any):
         failures = request.query_params.get("failures") == "1"
         problems = queries.solve_problems(engine, run_id)
         shown = [p for p in problems if p["failed"]] if failures else problems
-        cold, warm = queries.cold_warm(problems)
+        curve = queries.learning(problems, seed=run["summary"].get("ci_seed") or 0)
         return page("solve.html", title=run_id, run=run, problems=shown, failures=failures,
-                    total=len(problems), cold=cold, warm=warm,
-                    calls=queries.loose_calls(engine, run_id))
+                    total=len(problems), curve=curve, calls=queries.loose_calls(engine, run_id))
 
     async def curve_svg(request):
         problems = queries.solve_problems(engine, request.path_params["run_id"])
-        cold, warm = queries.cold_warm(problems)
-        return Response(charts.learning_curve(queries.learning_curve(problems), cold, warm),
-                        media_type="image/svg+xml")
+        curve = queries.learning(problems)
+        return Response(charts.learning_curve(queries.running_accuracy(problems), curve.cold,
+                                              curve.warm), media_type="image/svg+xml")
 
     def search_page(run: dict) -> HTMLResponse:
         data = search_queries.search_run(engine, run["id"])

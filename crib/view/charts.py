@@ -6,7 +6,7 @@ forbid every script, and an SVG shown through <img> cannot run script or load an
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Any, Sequence
 
 WIDTH, HEIGHT = 6.4, 2.8
 
@@ -28,26 +28,32 @@ def _svg(fig) -> bytes:
     return buf.getvalue()
 
 
-def learning_curve(points: Sequence[tuple[int, float]], cold: float | None,
-                   warm: float | None) -> bytes:
-    """Running accuracy by problem, with the cold (first half) and warm (second half) means."""
+def learning_curve(points: Sequence[tuple[int, float]], cold: Any, warm: Any) -> bytes:
+    """Running accuracy by problem, with the cold and warm parts' accuracy (each a
+    `learning_curve.Part` or None) drawn over the problems they cover."""
     fig = _figure()
     ax = fig.add_subplot()
     if points:
         xs, ys = zip(*points)
         ax.plot(xs, ys, marker="o", markersize=3, label="running accuracy")
-        half = len(xs) // 2
-        if cold is not None and warm is not None and half:
-            ax.hlines(cold, xs[0], xs[half - 1], colors="tab:blue", linestyles="dotted",
-                      label=f"cold {cold:.2f}")
-            ax.hlines(warm, xs[half], xs[-1], colors="tab:orange", linestyles="dashed",
-                      label=f"warm {warm:.2f}")
+        for part, name, color, style in ((cold, "cold", "tab:blue", "dotted"),
+                                         (warm, "warm", "tab:orange", "dashed")):
+            if part is not None and part.accuracy is not None:
+                ax.hlines(part.accuracy, part.first, part.last, colors=color, linestyles=style,
+                          label=f"{name} {part.accuracy:.2f} (problems {part.first}-{part.last})")
         ax.legend(loc="lower right", fontsize=8)
+    _integer_ticks(ax)
     ax.set_xlabel("problem (run order)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
     return _svg(fig)
+
+
+def _integer_ticks(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def search_progress(points: Sequence[dict]) -> bytes:
@@ -57,6 +63,7 @@ def search_progress(points: Sequence[dict]) -> bytes:
     gens = [p["generation"] for p in points]
     ax.step(gens, [p["best"] if p["best"] is not None else float("nan") for p in points],
             where="post", marker="o", markersize=3, color="tab:green", label="best validation")
+    _integer_ticks(ax)
     ax.set_xlabel("generation")
     ax.set_ylabel("best fitness")
     ax.set_ylim(-0.05, 1.05)

@@ -86,6 +86,8 @@ def solve_problems(engine: Any, run_id: str, failures_only: bool = False) -> lis
         if failures_only and not failed:
             continue
         out.append({"problem_id": r.problem_id, "position": r.position, "score": r.score,
+                    "outcome": {**o, "problem_id": r.problem_id, "score": r.score,
+                                "error": r.error},
                     "passed": r.passed, "error": r.error, "answer": o.get("answer"),
                     "calls": o.get("calls"), "tokens": (o.get("tokens_in") or 0)
                     + (o.get("tokens_out") or 0), "failed": failed,
@@ -93,22 +95,22 @@ def solve_problems(engine: Any, run_id: str, failures_only: bool = False) -> lis
     return out
 
 
-def learning_curve(problems: list[dict], windows: int = 2) -> list[tuple[int, float]]:
-    """Running accuracy after each problem in run order (what the memory learned shows as a
-    rising curve; cold = first half, warm = second half)."""
+def running_accuracy(problems: list[dict]) -> list[tuple[int, float]]:
+    """Accuracy over the first k problems in run order, for each k (a rising curve is what the
+    memory learned)."""
     points, total = [], 0.0
     for i, p in enumerate(sorted(problems, key=lambda p: p["position"]), start=1):
-        total += float(p["score"] or 0.0)
+        total += 0.0 if p["error"] else float(p["score"] or 0.0)
         points.append((i, total / i))
     return points
 
 
-def cold_warm(problems: list[dict]) -> tuple[float | None, float | None]:
-    ordered = [float(p["score"] or 0.0) for p in sorted(problems, key=lambda p: p["position"])]
-    half = len(ordered) // 2
-    if not half:
-        return None, None
-    return sum(ordered[:half]) / half, sum(ordered[half:]) / (len(ordered) - half)
+def learning(problems: list[dict], seed: int = 0) -> Any:
+    """The run's cold and warm parts (agents/learning_curve.py, as the run's summary says)."""
+    from crib.agents.learning_curve import learning_curve
+
+    ordered = sorted(problems, key=lambda p: p["position"])
+    return learning_curve([p["outcome"] for p in ordered], seed=seed)
 
 
 def attempt(engine: Any, attempt_id: str) -> dict | None:

@@ -77,7 +77,7 @@ def build(root: Path) -> ViewData:
         state: dict = {}
         server.script(lambda body: solver(body, state))
         env["OPENAI_BASE_URL"] = server.url
-        summary = json.loads(crib(["solve", "--domain", "game24", "--limit", "6", "--seed", "1",
+        summary = json.loads(crib(["solve", "--domain", "game24", "--limit", "12", "--seed", "1",
                                    "--agent", "cot", "--loop", "retry", "--memory", "dc-cu",
                                    "--scope", "viewtest", "--concurrency", "1", "--json"],
                                   env, root).strip().splitlines()[-1])
