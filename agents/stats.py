@@ -2,8 +2,9 @@
 
 The resampling replicates `scipy.stats.bootstrap(..., method="percentile")` draw for draw
 (`rng.integers(0, n, (n_resamples, n))` from `numpy.random.default_rng(seed)`, then linear
-quantiles at alpha and 1 - alpha, in scipy's arithmetic), so the numbers equal scipy's on the same data and seed,
-without importing scipy at run time. Every interval records its seed, n and n_resamples.
+quantiles at alpha and 1 - alpha, in scipy's arithmetic), so the numbers equal scipy's on the
+same data and seed, without importing scipy at run time. Every interval records its seed, n
+and n_resamples.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def bootstrap_ci(
     return value, _linear_quantile(theta, alpha), _linear_quantile(theta, 1 - alpha)
 
 
-def bootstrap_distribution(scores: Sequence[float], seed: int, n_resamples: int = 10_000,
+def bootstrap_distribution(scores: Sequence[float] | np.ndarray, seed: int,
+                           n_resamples: int = 10_000,
                            statistic: Statistic = "median") -> np.ndarray:
     """The sorted statistic of each of `n_resamples` resamples (scipy's draw order)."""
     data = np.asarray(scores, dtype=float)

@@ -24,8 +24,10 @@ def _register() -> None:
         module = __import__(f"crib.commands.{module_name}", fromlist=["app"])
         if isinstance(module.app, typer.Typer):
             # A group's own callback docstring (with its example) wins over the one-liner.
-            extra = {} if module.app.registered_callback else {"help": help_text}
-            app.add_typer(module.app, name=name, short_help=help_text, **extra)
+            if module.app.registered_callback:
+                app.add_typer(module.app, name=name, short_help=help_text)
+            else:
+                app.add_typer(module.app, name=name, short_help=help_text, help=help_text)
         else:  # a single command: its docstring (with its example) is its help
             app.command(name=name, short_help=help_text)(module.app)
 

@@ -67,11 +67,18 @@ def _file_heads() -> set[str] | None:
         for path in Path(location).glob("*.py"):
             values = {}
             for node in ast.parse(path.read_text()).body:
-                target = (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1
-                          else node.target if isinstance(node, ast.AnnAssign) else None)
+                value: ast.expr | None
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target, value = node.targets[0], node.value
+                elif isinstance(node, ast.AnnAssign):
+                    target, value = node.target, node.value
+                else:
+                    continue
                 if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    if value is None:  # annotated, not assigned: not the plain form
+                        return None
                     try:
-                        values[target.id] = ast.literal_eval(node.value)
+                        values[target.id] = ast.literal_eval(value)
                     except ValueError:
                         return None
             if not isinstance(values.get("revision"), str):
@@ -85,7 +92,8 @@ def _file_heads() -> set[str] | None:
 def _current_heads(engine: Engine) -> set[str] | None:
     try:
         with engine.connect() as conn:
-            return {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            return {row[0] for row in rows}
     except Exception:  # noqa: BLE001 - no table yet (a new database): Alembic decides
         return None
 

@@ -20,6 +20,13 @@ from crib.meta_search.records import (PROPOSED, REJECTED, ArchiveEntryRow, Evalu
                                  FitnessRow, SearchRunRow)
 
 
+def _entry_row(s: Session, entry_id: int) -> ArchiveEntryRow:
+    row = s.get(ArchiveEntryRow, entry_id)
+    if row is None:
+        raise KeyError(f"no archive entry #{entry_id}")
+    return row
+
+
 class Fitness(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -144,7 +151,7 @@ class Archive:
         digest = code_hash(code)
         twin = self._live_with_hash(digest, exclude=entry_id)
         with Session(self.engine) as s, s.begin():
-            row = s.get(ArchiveEntryRow, entry_id)
+            row = _entry_row(s, entry_id)
             row.code, row.code_hash = code, digest
             if debug_rounds is not None:  # same transaction: a kill cannot split the two
                 row.debug_rounds = debug_rounds
@@ -157,22 +164,19 @@ class Archive:
 
     def set_entry(self, entry_id: int, **fields: Any) -> Entry:
         with Session(self.engine) as s, s.begin():
-            row = s.get(ArchiveEntryRow, entry_id)
+            row = _entry_row(s, entry_id)
             for key, value in fields.items():
                 setattr(row, key, value)
         return self.entry(entry_id)
 
     def note(self, entry_id: int, note: dict) -> None:
         with Session(self.engine) as s, s.begin():
-            row = s.get(ArchiveEntryRow, entry_id)
+            row = _entry_row(s, entry_id)
             row.history = [*row.history, note]
 
     def entry(self, entry_id: int) -> Entry:
         with Session(self.engine) as s:
-            row = s.get(ArchiveEntryRow, entry_id)
-            if row is None:
-                raise KeyError(f"no archive entry #{entry_id}")
-            return self._view(s, row)
+            return self._view(s, _entry_row(s, entry_id))
 
     def entry_at(self, generation: int, slot: int) -> Entry | None:
         with Session(self.engine) as s:
@@ -282,7 +286,7 @@ class Archive:
         """Solver cost and tokens of every evaluation of the entry so far."""
         with Session(self.engine) as s:
             rows = s.scalars(select(EvaluationRow).where(EvaluationRow.entry_id == entry_id))
-            cost = tokens = 0
+            cost, tokens = 0.0, 0
             for r in rows:
                 cost += r.cost_usd
                 tokens += r.tokens_in + r.tokens_out

@@ -60,9 +60,9 @@ def promote(minibatch_high: float, best_median: float | None) -> bool:
 
 def smoke_failure(outcomes: Sequence[Outcome], zero_is_failure: bool) -> str | None:
     """What went wrong on the smoke problems, for the meta-agent to fix (None: passed)."""
-    errors = [o for o in outcomes if o.error]
+    errors = [(o.problem_id, o.error) for o in outcomes if o.error]
     if errors:
-        return "\n".join(f"Problem {o.problem_id}: error:\n{o.error[-1500:]}" for o in errors)
+        return "\n".join(f"Problem {pid}: error:\n{error[-1500:]}" for pid, error in errors)
     if zero_is_failure and outcomes and all(o.score <= 0 for o in outcomes):
         answers = "\n".join(f"Problem {o.problem_id}: answer {str(o.answer)[:300]!r} scored 0"
                             for o in outcomes)
@@ -121,12 +121,13 @@ class Cascade:
             mb = self.archive.set_fitness(entry.id, "minibatch", outcomes, p.seed,
                                           p.n_resamples, halves=self.memory_aware)
             best = self._best_other(entry.id)
-            best_median = best.val.median if best else None
-            if not promote(mb.ci_high, best_median):
+            if best is None or best.val is None:  # nothing to beat yet: on to the next stage
+                continue
+            if not promote(mb.ci_high, best.val.median):
                 return self._finish(
                     entry, MINIBATCH,
                     f"not promoted: upper bound {mb.ci_high:.3f} on the first {size} problems "
-                    f"< best validation median {best_median:.3f} (#{best.id} {best.name})")
+                    f"< best validation median {best.val.median:.3f} (#{best.id} {best.name})")
         return await self._full(entry)
 
     def _best_other(self, entry_id: int) -> Entry | None:

@@ -56,10 +56,9 @@ class SearchDashboard:
     # -- rendering ---------------------------------------------------------------------------
     def leaderboard(self) -> Table:
         t = Table(title="Archive (selection uses validation only)", expand=True)
-        for col, kw in (("#", {"justify": "right"}), ("name", {}), ("gen", {"justify": "right"}),
-                        ("val median", {"justify": "right"}), ("95% CI", {}), ("n", {}),
-                        ("status", {})):
-            t.add_column(col, **kw)
+        numeric = ("#", "gen", "val median")
+        for col in ("#", "name", "gen", "val median", "95% CI", "n", "status"):
+            t.add_column(col, justify="right" if col in numeric else "left")
 
         def key(e: Entry):
             v = e.val

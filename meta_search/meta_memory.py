@@ -50,4 +50,6 @@ class MetaLessons:
             return {"status": "malformed", "error": str(exc), "raw": raw[:500]}
         result = self.store.apply(self.scope, ops, gating=False, prior_rejections=rejected,
                                   raw=raw, run_id=self.run_id)
-        return json.loads(result.model_dump_json()) if hasattr(result, "model_dump_json") else result
+        if hasattr(result, "model_dump_json"):
+            return json.loads(result.model_dump_json())
+        return result

@@ -18,7 +18,9 @@ def series(archive: Archive) -> dict:
                 points.append((g, e.val.median))
                 running = e.val.median if running is None else max(running, e.val.median)
         best.append(running)
-    history = {h["generation"]: h for h in (archive.run().spend or {}).get("history", [])}
+    run = archive.run()
+    spent = (run.spend if run is not None else None) or {}
+    history = {h["generation"]: h for h in spent.get("history", [])}
     spend = [(g, history[g]["cost_usd"], history[g]["tokens"]) for g in sorted(history)]
     return {"generations": gens, "best": best, "points": points, "spend": spend}
 

@@ -28,7 +28,11 @@ def make_splits(domain: Any, val_size: int, test_size: int, seed: int = 0,
     else:
         raise SplitError(f"domain {domain.name!r} cannot generate problems: pass --file DATASET")
     seen: set[str] = set()
-    unique = [p for p in problems if not (p.id in seen or seen.add(p.id))]
+    unique = []
+    for p in problems:  # the first problem of each id, in order
+        if p.id not in seen:
+            seen.add(p.id)
+            unique.append(p)
     if len(unique) < val_size + min(test_size, 1):
         raise SplitError(f"need at least {val_size + min(test_size, 1)} distinct problems for "
                          f"validation ({val_size}) and test, got {len(unique)}")
