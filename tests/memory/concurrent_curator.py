@@ -14,12 +14,13 @@ def main(url: str, name: str, n: int, shared: str) -> None:
     store = MemoryStore(create_engine(url, connect_args={"timeout": 60}))
     stale = 0
     for i in range(n):
-        r = store.apply("s", [AddOp(title=f"{name}-{i}", body=f"entry {i} from {name}")], gated_by=True)
+        r = store.apply("s", [AddOp(title=f"{name}-{i}", body=f"entry {i} from {name}")],
+                        gated_by=True)
         assert r.status == "applied", r
         while True:
             seen = store.get(shared)
-            r = store.apply("s", [UpdateOp(id=shared, body=seen.body + f"\n{name}-{i}")], gated_by=True,
-                            seen_versions={shared: seen.version})
+            r = store.apply("s", [UpdateOp(id=shared, body=seen.body + f"\n{name}-{i}")],
+                            gated_by=True, seen_versions={shared: seen.version})
             if r.status == "applied":
                 break
             assert "changed since the curator saw it" in r.rejected[0]["reason"], r

@@ -29,15 +29,18 @@ def crib(tmp_path, monkeypatch):
 
 
 def test_cli_round_trip(crib, tmp_path):
-    a = crib.json("add", "--scope", "g", "--kind", "pitfall", "--title", "Exact division", "--body", "Use fractions.")
-    b = crib.json("add", "--scope", "g", "--title", "Brute force", "--body", "Try every order of numbers and operators.")
+    a = crib.json("add", "--scope", "g", "--kind", "pitfall", "--title", "Exact division",
+                  "--body", "Use fractions.")
+    b = crib.json("add", "--scope", "g", "--title", "Brute force",
+                  "--body", "Try every order of numbers and operators.")
     assert a["status"] == "active" and a["kind"] == "pitfall"
     assert [e["id"] for e in crib.json("list", "--scope", "g")] == sorted([a["id"], b["id"]])
     assert crib.json("show", a["id"])["body"] == "Use fractions."
     hits = crib.json("search", "reach 24 by trying all orders", "--scope", "g", "-k", "1")
     assert hits[0]["id"] == b["id"]
 
-    assert crib.json("edit", a["id"], "--body", "Use fractions.Fraction for exact division.")["version"] == 2
+    edited = crib.json("edit", a["id"], "--body", "Use fractions.Fraction for exact division.")
+    assert edited["version"] == 2
     assert crib.json("pin", a["id"])["pinned"] is True
     assert crib.json("rm", b["id"])["status"] == "archived"
     assert [e["id"] for e in crib.json("list", "--scope", "g")] == [a["id"]]
@@ -51,7 +54,8 @@ def test_cli_round_trip(crib, tmp_path):
     assert crib.json("rollback", "2", "--scope", "g")["version"] == 7
     restored = {e["id"]: e for e in crib.json("list", "--scope", "g")}
     assert restored[a["id"]]["body"] == "Use fractions." and b["id"] in restored
-    assert crib.json("search", "reach 24 by trying all orders", "--scope", "g", "-k", "1")[0]["id"] == b["id"]
+    found = crib.json("search", "reach 24 by trying all orders", "--scope", "g", "-k", "1")
+    assert found[0]["id"] == b["id"]
 
     out = tmp_path / "sheet.json"
     assert crib.json("export", str(out), "--scope", "g")["entries"] == 2
@@ -61,10 +65,11 @@ def test_cli_round_trip(crib, tmp_path):
     md = tmp_path / "sheet.md"
     crib("export", str(md), "--format", "md", "--scope", "g")
     assert "### Exact division" in md.read_text() and "Use fractions." in md.read_text()
-    assert crib.json("reindex", "--scope", "g2") == {"scope": "g2", "index": str(tmp_path / "data" / "chroma"),
-                                                     "entries": 2, "problems": 0}
+    assert crib.json("reindex", "--scope", "g2") == {
+        "scope": "g2", "index": str(tmp_path / "data" / "chroma"), "entries": 2, "problems": 0}
     stats = crib.json("stats", "--scope", "g")
-    assert stats["entries"] == {"active": 2, "quarantined": 0, "archived": 0} and stats["tokens_active"] > 0
+    assert stats["entries"] == {"active": 2, "quarantined": 0, "archived": 0}
+    assert stats["tokens_active"] > 0
     assert crib.json("copy", "g3", "--scope", "g")["entries"] == 2
     # human output works too
     assert "Exact division" in crib("list", "--scope", "g").stdout

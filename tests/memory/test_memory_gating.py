@@ -18,8 +18,8 @@ def test_failed_answer_insight_lands_in_quarantine(store):
         e = store.get(r.changed_ids[0])
         assert e.status == "quarantined" and e.provenance.verdict is not True
     # Updates become quarantined proposals; the active entry is untouched. Archives are refused.
-    r = store.apply("s", [UpdateOp(id=keep.id, body="rewritten after a failure"), ArchiveOp(id=other.id)],
-                    gated_by=False)
+    r = store.apply("s", [UpdateOp(id=keep.id, body="rewritten after a failure"),
+                          ArchiveOp(id=other.id)], gated_by=False)
     assert store.get(keep.id).body == "good content" and store.get(keep.id).status == "active"
     proposal = store.get(r.changed_ids[0])
     assert proposal.status == "quarantined" and keep.id in proposal.provenance.note

@@ -7,8 +7,9 @@ def test_history_diff_rollback_round_trip(store):
     b = store.add("s", "beta", "second body")
     v2 = store.version("s")
     assert v2 == 2
-    store.apply("s", [UpdateOp(id=a.id, body="first body, revised"), ArchiveOp(id=b.id, reason="dup"),
-                      AddOp(title="gamma", body="third body")], gated_by=True)
+    store.apply("s", [UpdateOp(id=a.id, body="first body, revised"),
+                      ArchiveOp(id=b.id, reason="dup"), AddOp(title="gamma", body="third body")],
+                gated_by=True)
     store.pin(a.id)
     v_now = store.version("s")
     assert v_now == 6
@@ -19,7 +20,8 @@ def test_history_diff_rollback_round_trip(store):
     assert [e.action for e in store.history("s", a.id)] == ["add", "update", "pin"]
 
     then = store.state_at("s", v2)
-    assert then[a.id]["body"] == "first body" and then[b.id]["status"] == "active" and len(then) == 2
+    assert then[a.id]["body"] == "first body" and then[b.id]["status"] == "active"
+    assert len(then) == 2
 
     d = store.diff("s", v2, v_now)
     assert [e["title"] for e in d.added] == ["gamma"]

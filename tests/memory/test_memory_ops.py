@@ -4,7 +4,8 @@ import pytest
 
 from crib.memory.models import Provenance
 from crib.memory.ops import (
-    AddOp, ArchiveOp, MalformedOutput, MergeOp, NoopOp, UpdateOp, find_placeholder, parse_operations,
+    AddOp, ArchiveOp, MalformedOutput, MergeOp, NoopOp, UpdateOp, find_placeholder,
+    parse_operations,
 )
 
 
@@ -13,7 +14,8 @@ def _sheet(store, n=4, scope="s"):
 
 
 def _snapshot(store, scope="s"):
-    return store.version(scope), [e.model_dump(exclude={"created_at", "updated_at"}) for e in store.entries(scope)]
+    return store.version(scope), [e.model_dump(exclude={"created_at", "updated_at"})
+                                  for e in store.entries(scope)]
 
 
 @pytest.mark.parametrize("text", [
@@ -96,18 +98,21 @@ def test_valid_ops_applied_in_one_transaction(store):
 
 def test_same_id_twice_in_one_set_rejected(store):
     a, = _sheet(store, n=1)
-    result = store.apply("s", [UpdateOp(id=a.id, body="one"), UpdateOp(id=a.id, body="two")], gated_by=True)
+    result = store.apply("s", [UpdateOp(id=a.id, body="one"), UpdateOp(id=a.id, body="two")],
+                         gated_by=True)
     assert result.status == "partial" and store.get(a.id).body == "one"
     assert "already changed" in result.rejected[0]["reason"]
 
 
 def test_parse_operations_variants():
-    ops, rej = parse_operations('Sure!\n```json\n{"operations": [{"op": "add", "title": "t", "body": "b"}, '
+    ops, rej = parse_operations('Sure!\n```json\n{"operations": '
+                                '[{"op": "add", "title": "t", "body": "b"}, '
                                 '{"op": "explode"}]}\n```')
     assert isinstance(ops[0], AddOp) and len(rej) == 1 and "invalid" in rej[0].reason
     ops, _ = parse_operations('[{"op": "noop", "reason": "fine"}]')
     assert isinstance(ops[0], NoopOp)
-    ops, _ = parse_operations('I will archive one: {"op": "archive", "id": "m-1", "reason": "dup"} done')
+    ops, _ = parse_operations(
+        'I will archive one: {"op": "archive", "id": "m-1", "reason": "dup"} done')
     assert isinstance(ops[0], ArchiveOp)
     with pytest.raises(MalformedOutput):
         parse_operations("I think the sheet is fine as it is.")
@@ -124,9 +129,11 @@ def test_curate_prompt_and_apply_of_a_proposal(store):
 
     async def complete(messages):
         seen.append(messages)
-        return json.dumps({"operations": [{"op": "update", "id": a.id, "body": "better body"}, {"op": "bogus"}]})
+        return json.dumps({"operations": [{"op": "update", "id": a.id, "body": "better body"},
+                                          {"op": "bogus"}]})
 
-    proposal = asyncio.run(curate(complete, "Make 24 from 1 2 3 4", "1*2*3*4", True, [a], feedback="24 == 24"))
+    proposal = asyncio.run(curate(complete, "Make 24 from 1 2 3 4", "1*2*3*4", True, [a],
+                                  feedback="24 == 24"))
     prompt = seen[0][1]["content"]
     assert a.id in prompt and "PASSED" in prompt and "24 == 24" in prompt and "1*2*3*4" in prompt
     assert "placeholder" in seen[0][0]["content"]  # the system prompt warns about placeholders

@@ -12,7 +12,8 @@ from crib.memory.embedding import MiniLMEmbedding
 TEXTS = [
     ("Brute force", "Try every permutation of the four numbers and every operator to reach 24."),
     ("Exact fractions", "Use fractions.Fraction so that 8/(3-8/3) is exact; floats give 23.999."),
-    ("Balance by atoms", "Count each element on both sides and solve the linear system for coefficients."),
+    ("Balance by atoms",
+     "Count each element on both sides and solve the linear system for coefficients."),
     ("Capital cities", "Paris is the capital of France and Berlin the capital of Germany."),
     ("Unit tests first", "Run the examples as tests before returning a function."),
 ]
@@ -20,8 +21,8 @@ TEXTS = [
 
 def test_embeddings_are_unit_length_and_sensible():
     emb = MiniLMEmbedding()
-    v = emb.embed(["A cat sits on the mat.", "A kitten rests on a rug.", "Stock prices fell sharply today.",
-                   "A cat sits on the mat."])
+    v = emb.embed(["A cat sits on the mat.", "A kitten rests on a rug.",
+                   "Stock prices fell sharply today.", "A cat sits on the mat."])
     assert v.shape == (4, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] > 0.5 > v[0] @ v[2]
     assert np.allclose(v[0], v[3], atol=1e-6)  # deterministic, and batching/padding-independent
@@ -48,13 +49,15 @@ def _same(got, want):
     """Same ids in the same order; scores equal up to float noise (batching changes padding)."""
     assert got[1] == want[1]
     assert [[i for i, _ in q] for q in got[0]] == [[i for i, _ in q] for q in want[0]]
-    assert np.allclose([s for q in got[0] for _, s in q], [s for q in want[0] for _, s in q], atol=1e-4)
+    assert np.allclose([s for q in got[0] for _, s in q], [s for q in want[0] for _, s in q],
+                       atol=1e-4)
 
 
 def test_reindex_from_sql_gives_same_results(indexed_store, tmp_path):
     _fill(indexed_store)
     before = _results(indexed_store)
-    assert before[0][0][0][0] == indexed_store.entries("s")[[e.title for e in indexed_store.entries("s")].index("Brute force")].id
+    by_title = {e.title: e.id for e in indexed_store.entries("s")}
+    assert before[0][0][0][0] == by_title["Brute force"]
     from crib.memory.store import MemoryStore
 
     # An empty index directory: as if the Chroma data were lost. (Chroma caches a client per
@@ -82,8 +85,8 @@ def test_filters_come_from_sql_and_scopes_stay_apart(indexed_store):
     indexed_store.record_problem("other", "Make 24 from 2 2 6 6", "2*6+2*6", True)
     both = [p.answer for p, _ in indexed_store.similar_problems("s", "make 24 from four ones", k=3)]
     assert "no" in both and "2*6+2*6" not in both  # the other scope's problem never shows
-    passed = [p.answer for p, _ in indexed_store.similar_problems("s", "make 24 from four ones", k=3,
-                                                                  passed_only=True)]
+    similar = indexed_store.similar_problems("s", "make 24 from four ones", k=3, passed_only=True)
+    passed = [p.answer for p, _ in similar]
     assert "no" not in passed and passed  # "passed" is read from SQL: Chroma holds no metadata
     assert all(e.scope == "s" for e, _ in indexed_store.search("s", "make 24", k=10))
 
@@ -118,8 +121,9 @@ def test_retrieval_works_without_network(tmp_path):
     """A fresh process in a network namespace with no interfaces: embed, index, query."""
     if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rn (user + network namespace) is not available here")
-    proc = subprocess.run(["unshare", "-rn", sys.executable, "-c", SCRIPT, f"sqlite:///{tmp_path / 'db.sqlite'}",
-                           str(tmp_path / "chroma")], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(["unshare", "-rn", sys.executable, "-c", SCRIPT,
+                           f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "chroma")],
+                          capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -140,9 +144,11 @@ def test_chroma_server_by_url(engine, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False", "HOME": str(tmp_path)})
+    proc = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False",
+                                 "HOME": str(tmp_path)})
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -160,7 +166,8 @@ def test_chroma_server_by_url(engine, tmp_path):
         ids = {e.title: e.id for e in store.entries("s")}
         assert store.search("s", "which city is the capital", k=1)[0][0].id == ids["Capital cities"]
         assert store.reindex("s") == {"entries": 5, "problems": 2}
-        assert store.search("s", "balance a chemical equation", k=1)[0][0].id == ids["Balance by atoms"]
+        hit = store.search("s", "balance a chemical equation", k=1)[0][0]
+        assert hit.id == ids["Balance by atoms"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
