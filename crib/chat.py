@@ -18,7 +18,8 @@ from crib.cliutil import agent_problem, clean_message, console, esc
 HELP = """\
 /help               this help
 /agent NAME         answer with a sandboxed agent (`direct` streams plainly): {agents}
-/domain D           game24, equation-balancer, math-numeric, multiple-choice, code-synthesis, arc, drop, free
+/domain D           game24, equation-balancer, math-numeric, multiple-choice, code-synthesis,
+                    arc, drop, free
 /memory             show the cheatsheet in use
 /verify on|off      check answers where the domain has a checker, and retry on failure
 /cost               calls, tokens and cost of this session
@@ -62,7 +63,8 @@ class ChatSession:
         if name in ("quit", "exit", "q"):
             return False
         if name == "help":
-            self.out.print(HELP.format(agents=", ".join(["direct", *agent_names()])), highlight=False)
+            self.out.print(HELP.format(agents=", ".join(["direct", *agent_names()])),
+                           highlight=False)
         elif name == "agent":
             problem = None if arg == "direct" else agent_problem(arg)
             if problem:
@@ -179,14 +181,16 @@ class ChatSession:
             if verdict.passed or round_ == RETRY_ROUNDS:
                 break
             messages += [{"role": "assistant", "content": text},
-                         {"role": "user", "content": f"A checker found a problem: {verdict.feedback}\n"
-                                                     "Please correct your answer."}]
-        self.state.history += [{"role": "user", "content": user}, {"role": "assistant", "content": text}]
+                         {"role": "user",
+                          "content": f"A checker found a problem: {verdict.feedback}\n"
+                                     "Please correct your answer."}]
+        self.state.history += [{"role": "user", "content": user},
+                               {"role": "assistant", "content": text}]
         self.state.transcript.append(f"**crib:** {text}")
         answer = domain.extract(text) if domain.has_checker else text
         passed = verdicts[-1].passed if verdicts else None
-        return ProblemOutcome(problem_id=problem.id, answer=answer, passed=passed, verdicts=verdicts,
-                              agent_name="direct")
+        return ProblemOutcome(problem_id=problem.id, answer=answer, passed=passed,
+                              verdicts=verdicts, agent_name="direct")
 
     async def _agent(self, problem, domain, hook):
         from rich.markdown import Markdown
@@ -221,9 +225,9 @@ async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) 
     prompt = PromptSession(history=FileHistory(str(history_file)))
     session = ChatSession(ctx, state, run_id)
     out = session.out
-    out.print(f"[bold]crib chat[/] — agent {esc(state.agent)}, domain {esc(state.domain)}, memory "
-              f"{esc(state.memory_mode)} (scope {esc(state.scope)}). /help for commands, /quit to "
-              "leave.", highlight=False)
+    out.print(f"[bold]crib chat[/] — agent {esc(state.agent)}, domain {esc(state.domain)}, "
+              f"memory {esc(state.memory_mode)} (scope {esc(state.scope)}). /help for commands, "
+              "/quit to leave.", highlight=False)
     loop = asyncio.get_running_loop()
     while True:
         try:

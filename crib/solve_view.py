@@ -79,7 +79,8 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
         errors = tally["errors"]
         spend = ctx.llm.spend(ctx.llm.run_id)  # running totals while the run is tracked
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
-                        f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  errors {errors}")
+                        f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  "
+                        f"errors {errors}")
 
     from crib.agents.executors import ExecutorUnavailable
     from crib.executor_wiring import open_executor
@@ -105,10 +106,12 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
     try:
         for mode in modes:
             run_opts = opts
-            if ablate:  # each mode learns in a scope of its own, so the modes cannot help each other
-                run_opts = replace(opts, memory=mode, scope=f"{opts.scope or opts.domain}-ablate-{mode}")
-            summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id, resume=resume,
-                                     retry_errors=retry_errors, show_progress=sys.stderr.isatty() or not json_out,
+            if ablate:  # each mode learns in a scope of its own: the modes cannot help each other
+                run_opts = replace(opts, memory=mode,
+                                   scope=f"{opts.scope or opts.domain}-ablate-{mode}")
+            summary = await _one_run(cfg, run_opts, run_id=None if ablate else run_id,
+                                     resume=resume, retry_errors=retry_errors,
+                                     show_progress=sys.stderr.isatty() or not json_out,
                                      executor=executor, ray_address=ray_address)
             summaries.append((mode, summary))
         if ablate:  # the compute-matched baseline: no memory, best-of-n at the memory run's calls
@@ -133,7 +136,8 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
         else:
             print_json(summaries[0][1].model_dump())
     else:
-        title = "Ablation over memory modes" if ablate else f"crib solve — {opts.domain} with {opts.agent}"
+        title = ("Ablation over memory modes" if ablate
+                 else f"crib solve — {opts.domain} with {opts.agent}")
         label = (lambda m, s: m) if ablate else (lambda m, s: s.run_id)
         console().print(summary_table([(label(m, s), s) for m, s in summaries], title))
         if ablate or opts.memory != "none":  # memory runs show what they learned

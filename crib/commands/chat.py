@@ -5,12 +5,16 @@ import typer
 
 
 def chat(
-    agent: str = typer.Option("direct", "--agent", help="`direct` (streamed) or a seed agent / agent file run in the sandbox."),
-    domain: str = typer.Option("free", "--domain", help="Domain whose answer format and checker apply."),
+    agent: str = typer.Option(
+        "direct", "--agent", help="`direct` (streamed) or a seed agent / agent file run in the "
+                                  "sandbox."),
+    domain: str = typer.Option(
+        "free", "--domain", help="Domain whose answer format and checker apply."),
     memory: str = typer.Option(None, "--memory", help="Memory mode (default: config memory.mode)."),
     scope: str = typer.Option("chat", "--scope", help="Memory scope; it persists across sessions."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Start with /verify off."),
-    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
+    unsafe_no_sandbox: bool = typer.Option(
+        False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
 ) -> None:
     """Talk to Crib in the terminal: streamed Markdown answers, checks, memory, slash commands.
 
@@ -45,7 +49,8 @@ def chat(
 
             RunStore(ctx.engine).create(run_id, "chat", base_manifest(models=ctx.model_manifest()))
             await run_chat(ctx, state, run_id, cfg.data_dir / "chat_history")
-            RunStore(ctx.engine).set_status(run_id, "done", {"spend": ctx.llm.spend(run_id).model_dump()})
+            RunStore(ctx.engine).set_status(run_id, "done",
+                                            {"spend": ctx.llm.spend(run_id).model_dump()})
 
     asyncio.run(main())
 

@@ -44,31 +44,48 @@ def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int 
 def search(
     ctx: typer.Context,
     domain: str = typer.Option(None, "--domain", help="Domain to design agents for, e.g. game24."),
-    generations: int = typer.Option(None, "--generations", min=0, help="Generations to run in all (default 10; on --resume: the stored number)."),
+    generations: int = typer.Option(
+        None, "--generations", min=0, help="Generations to run in all (default 10; on --resume: "
+                                           "the stored number)."),
     val_size: int = typer.Option(32, "--val-size", min=1, help="Validation problems."),
     test_size: int = typer.Option(64, "--test-size", min=0, help="Held-out test problems."),
-    file: Path = typer.Option(None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
+    file: Path = typer.Option(
+        None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
     strategy: str = typer.Option("adas", "--strategy", help="adas | evolve (the code space)."),
     space: str = typer.Option(None, "--space", help=SPACE_HELP),
-    memory: str = typer.Option("none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
-    meta_memory: bool = typer.Option(False, "--meta-memory", help="Keep and curate design lessons for the meta-agent."),
-    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly at this spend (resumable)."),
-    budget_tokens: int = typer.Option(None, "--budget-tokens", help="Stop cleanly at this many tokens."),
+    memory: str = typer.Option(
+        "none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
+    meta_memory: bool = typer.Option(
+        False, "--meta-memory", help="Keep and curate design lessons for the meta-agent."),
+    budget_usd: float = typer.Option(
+        None, "--budget-usd", help="Stop cleanly at this spend (resumable)."),
+    budget_tokens: int = typer.Option(
+        None, "--budget-tokens", help="Stop cleanly at this many tokens."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     db: str = typer.Option(None, "--db", help="Database URL (default: SQLite in the data dir)."),
-    resume: str = typer.Option(None, "--resume", help="Resume the search run RUN where it stopped."),
-    seeds: str = typer.Option(None, "--seeds", help="Comma-separated seed agents (default: the library)."),
+    resume: str = typer.Option(
+        None, "--resume", help="Resume the search run RUN where it stopped."),
+    seeds: str = typer.Option(
+        None, "--seeds", help="Comma-separated seed agents (default: the library)."),
     minibatch: int = typer.Option(16, "--minibatch", min=1, help="Cascade minibatch size."),
     smoke: int = typer.Option(2, "--smoke", min=1, help="Smoke-run problems."),
-    debug_rounds: int = typer.Option(3, "--debug-rounds", min=0, help="Debug rounds on smoke failures."),
-    full: bool = typer.Option(False, "--no-cascade", help="Evaluate every candidate on full validation."),
+    debug_rounds: int = typer.Option(
+        3, "--debug-rounds", min=0, help="Debug rounds on smoke failures."),
+    full: bool = typer.Option(
+        False, "--no-cascade", help="Evaluate every candidate on full validation."),
     loop: str = typer.Option("single", "--loop", help="Verifier loop during evaluation."),
-    reflections: int = typer.Option(None, "--reflections", min=0, max=2, help="Reflection passes per proposal (default 2; fewer for slow local models)."),
-    archive_tokens: int = typer.Option(3000, "--archive-tokens", min=200, help="Token cap of the archive view the meta-agent sees."),
+    reflections: int = typer.Option(
+        None, "--reflections", min=0, max=2, help="Reflection passes per proposal (default 2; "
+                                                  "fewer for slow local models)."),
+    archive_tokens: int = typer.Option(
+        3000, "--archive-tokens", min=200, help="Token cap of the archive view the meta-agent "
+                                                "sees."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight."),
     seed: int = typer.Option(0, "--seed", help="Seed for splits and bootstrap intervals."),
-    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agents without isolation (dangerous)."),
+    unsafe_no_sandbox: bool = typer.Option(
+        False, "--unsafe-no-sandbox", help="Run agents without isolation (dangerous)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON (last line)."),
 ) -> None:
     """Search for agents: a meta-agent writes candidates, the cascade scores them in the sandbox.
@@ -245,10 +262,12 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
 def test_cmd(
     run: str = typer.Argument(..., help="Search run id."),
     top: int = typer.Option(3, "--top", min=1, help="Score the top K agents by validation."),
-    test_size: int = typer.Option(None, "--test-size", min=1, help="Override the stored test size."),
+    test_size: int = typer.Option(
+        None, "--test-size", min=1, help="Override the stored test size."),
     db: str = typer.Option(None, "--db", help="Database URL."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
@@ -273,7 +292,8 @@ def transfer_cmd(
     size: int = typer.Option(32, "--size", min=1, help="Problems to score on."),
     db: str = typer.Option(None, "--db", help="Database URL."),
     executor: str = typer.Option("local", "--executor", help="local | ray."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address (with --executor ray)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:

@@ -15,39 +15,63 @@ STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "mem
 
 def solve(
     ctx: typer.Context,
-    file: Path = typer.Argument(None, help="JSONL or CSV dataset; omit to generate the domain's own problems."),
-    domain: str = typer.Option("game24", "--domain", help="game24, equation-balancer, math-numeric, multiple-choice, code-synthesis, arc, drop, free."),
-    agent: str = typer.Option("cot", "--agent", help="Seed agent name or a path to an agent .py file."),
+    file: Path = typer.Argument(
+        None, help="JSONL or CSV dataset; omit to generate the domain's own problems."),
+    domain: str = typer.Option(
+        "game24", "--domain", help="game24, equation-balancer, math-numeric, multiple-choice, "
+                                   "code-synthesis, arc, drop, free."),
+    agent: str = typer.Option(
+        "cot", "--agent", help="Seed agent name or a path to an agent .py file."),
     loop: str = typer.Option("single", "--loop", help="single | retry | best-of-n | vote."),
     rounds: int = typer.Option(3, "--rounds", help="Retry rounds for --loop retry."),
     samples: int = typer.Option(5, "--samples", help="Samples for --loop best-of-n and vote."),
-    memory: str = typer.Option(None, "--memory", help="none | empty | full-history | retrieval | dc-cu | dc-rs (default: config memory.mode)."),
+    memory: str = typer.Option(
+        None, "--memory", help="none | empty | full-history | retrieval | dc-cu | dc-rs "
+                               "(default: config memory.mode)."),
     scope: str = typer.Option(None, "--scope", help="Memory scope (default: the domain name)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight at once."),
     limit: int = typer.Option(None, "--limit", min=1, help="Solve only the first N problems."),
-    seed: int = typer.Option(0, "--seed", help="Seed for generated problems and the bootstrap interval."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed for generated problems and the bootstrap interval."),
     cache: str = typer.Option(None, "--cache", help="LLM response cache: on | off | read | write."),
     out: Path = typer.Option(None, "--out", help="Write one JSON line per problem to this file."),
     run_id: str = typer.Option(None, "--run-id", help="Name the new run (default: generated)."),
-    resume: str = typer.Option(None, "--resume", help="Finish the run with this id (after a kill or a budget stop)."),
-    retry_errors: bool = typer.Option(False, "--retry-errors", help="With --resume: solve again the problems that ended in an error."),
-    skip_bad_lines: bool = typer.Option(False, "--skip-bad-lines", help="Record broken dataset lines and go on (default: stop before any work)."),
+    resume: str = typer.Option(
+        None, "--resume", help="Finish the run with this id (after a kill or a budget stop)."),
+    retry_errors: bool = typer.Option(
+        False, "--retry-errors", help="With --resume: solve again the problems that ended in an "
+                                      "error."),
+    skip_bad_lines: bool = typer.Option(
+        False, "--skip-bad-lines", help="Record broken dataset lines and go on (default: stop "
+                                        "before any work)."),
     input_field: str = typer.Option("input", "--input-field"),
     target_field: str = typer.Option("target", "--target-field"),
-    ablate: bool = typer.Option(False, "--ablate", help=f"Run the same problems under memory modes {', '.join(ABLATION_MODES)} and compare."),
-    budget_usd: float = typer.Option(None, "--budget-usd", help="Stop cleanly when the run has spent this much."),
-    budget_tokens: int = typer.Option(None, "--budget-tokens", help="Stop cleanly after this many tokens."),
-    executor: str = typer.Option("local", "--executor", help="local | ray: where problems run (ray: on a Ray cluster)."),
-    ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster address HOST:PORT (with --executor ray; default: $RAY_ADDRESS)."),
-    db: str = typer.Option(None, "--db", help="Database URL (default: SQLite in the data dir; PostgreSQL for a multi-machine Ray cluster)."),
-    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
+    ablate: bool = typer.Option(
+        False, "--ablate",
+        help=f"Run the same problems under memory modes {', '.join(ABLATION_MODES)} and compare."),
+    budget_usd: float = typer.Option(
+        None, "--budget-usd", help="Stop cleanly when the run has spent this much."),
+    budget_tokens: int = typer.Option(
+        None, "--budget-tokens", help="Stop cleanly after this many tokens."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local | ray: where problems run (ray: on a Ray cluster)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address HOST:PORT (with --executor ray; "
+                                    "default: $RAY_ADDRESS)."),
+    db: str = typer.Option(
+        None, "--db", help="Database URL (default: SQLite in the data dir; PostgreSQL for a "
+                           "multi-machine Ray cluster)."),
+    unsafe_no_sandbox: bool = typer.Option(
+        False, "--unsafe-no-sandbox", help="Run agent code without isolation (dangerous)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON (last line)."),
 ) -> None:
     """Solve a batch of problems with an agent inside the sandbox and the verifier loop.
 
-    Example: crib solve --domain game24 --limit 10 --agent program-of-thought --loop retry --memory dc-cu
+    Example: crib solve --domain game24 --limit 10 --agent program-of-thought --loop retry
+    --memory dc-cu
 
-    On a Ray cluster: crib solve data.jsonl --executor ray --ray-address HOST:6379 --db postgresql+psycopg://crib@HOST/crib --memory none
+    On a Ray cluster: crib solve data.jsonl --executor ray --ray-address HOST:6379
+    --db postgresql+psycopg://crib@HOST/crib --memory none
     """
     import asyncio
 
@@ -94,11 +118,12 @@ def solve(
 
     try:
         code = asyncio.run(run_and_report(cfg, opts, run_id=resume or run_id, resume=bool(resume),
-                                          retry_errors=retry_errors, ablate=ablate, json_out=json_out,
-                                          executor=executor, ray_address=ray_address))
+                                          retry_errors=retry_errors, ablate=ablate,
+                                          json_out=json_out, executor=executor,
+                                          ray_address=ray_address))
     except KeyboardInterrupt:  # asyncio.run cancels the run (its status becomes "interrupted")
-        fail("interrupted: finished problems are saved; continue with `crib solve --resume <run id>` "
-             "(the id is printed above)", 130)
+        fail("interrupted: finished problems are saved; continue with "
+             "`crib solve --resume <run id>` (the id is printed above)", 130)
     raise typer.Exit(code)
 
 
