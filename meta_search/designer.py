@@ -16,6 +16,7 @@ is quoted to the model), up to `attempts` calls; every call counts against the r
 """
 from __future__ import annotations
 
+import difflib
 import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -130,6 +131,26 @@ def _change(a: BlockConfig, name: str, value: str) -> BlockConfig:
     return BlockConfig(**{**a.model_dump(), name: parsed})
 
 
+def quoted_problem(text: str, failures: list[dict]) -> str | None:
+    """The shown task or answer an instruction copies, if any: an instruction tailored to a
+    validation problem overfits validation (small designers do this, e.g. "the answer to 3 5 9
+    9 is ..."). A copy is a shared run of at least 30 characters, or the whole task or answer
+    when shorter (answers under 8 characters are too common to count)."""
+    def norm(s: str) -> str:
+        return " ".join(s.lower().split())
+
+    mine = norm(text)
+    for f in failures:
+        for kind, other in (("task", norm(f["task"])), ("answer", norm(f["answer"]))):
+            if not other or (kind == "answer" and len(other) < 8):
+                continue
+            m = difflib.SequenceMatcher(None, mine, other, autojunk=False).find_longest_match(
+                0, len(mine), 0, len(other))
+            if m.size >= min(len(other), 30):
+                return f"{kind} {other[:60]!r}"
+    return None
+
+
 def _why_not(exc: Exception) -> str:
     """pydantic's first complaint (field and message) or the ValueError's text."""
     if isinstance(exc, ValidationError):
@@ -186,6 +207,14 @@ class Designer:
                 config = apply_move(move, reply, parents, slot)
             except (ValueError, ValidationError) as exc:
                 design.trace.append({**note, "reason": f"impossible value: {_why_not(exc)}",
+                                     "reply": reply.model_dump()})
+                continue
+            copied = quoted_problem(reply.instruction, [
+                f for p in design.parents for f in failures.get(p.entry.id, [])]) \
+                if move == "rewrite" else None
+            if copied is not None:
+                design.trace.append({**note, "reason": f"the instruction quotes a validation "
+                                     f"{copied}: it must help on every problem, not name one",
                                      "reply": reply.model_dump()})
                 continue
             twin = near_duplicate(config, archived)

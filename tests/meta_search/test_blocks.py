@@ -144,3 +144,16 @@ def test_the_designer_prompt_fits_its_token_budget():
                              previous="near-duplicate of #1 (cot)")
     assert "Current text: 'Check the answer above" in rewrite[1]["content"]
     assert "rejected: near-duplicate of #1" in rewrite[1]["content"]
+
+
+def test_an_instruction_that_names_a_validation_problem_is_caught():
+    from crib.meta_search.designer import quoted_problem
+
+    shown = [{"task": "3 5 9 9", "answer": "(3 + 5) * (5 - 1)", "feedback": "uses 1"},
+             {"task": "Natalia sold clips to 48 of her friends in April, and then she sold "
+                      "half as many clips in May.", "answer": "1 + 1", "feedback": ""}]
+    assert quoted_problem("Solve the problem of 3  5 9 9 carefully.", shown) == "task '3 5 9 9'"
+    assert quoted_problem("The correct expression is (3 + 5) * (5 - 1).", shown)
+    assert quoted_problem("Natalia sold clips to 48 of her friends: add them.", shown)
+    assert quoted_problem("Use each number once and check 1 + 1 style slips.", shown) is None
+    assert quoted_problem("Try every order and operator, then check the result.", shown) is None
