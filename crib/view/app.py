@@ -85,7 +85,16 @@ def create_app(engine: Any):
         shown = [p for p in problems if p["failed"]] if failures else problems
         curve = queries.learning(problems, seed=run["summary"].get("ci_seed") or 0)
         return page("solve.html", title=run_id, run=run, problems=shown, failures=failures,
-                    total=len(problems), curve=curve, calls=queries.loose_calls(engine, run_id))
+                    total=len(problems), curve=curve,
+                    loose=queries.loose_call_count(engine, run_id))
+
+    async def calls_page(request):
+        run_id = request.path_params["run_id"]
+        run = queries.run(engine, run_id)
+        if run is None:
+            return missing(f"run {run_id}")
+        return page("calls.html", title=f"calls of {run_id}", run=run,
+                    calls=queries.loose_calls(engine, run_id))
 
     async def curve_svg(request):
         problems = queries.solve_problems(engine, request.path_params["run_id"])
@@ -98,6 +107,7 @@ def create_app(engine: Any):
         if data is None:
             return missing(f"search run {run['id']}")
         return page("search.html", title=run["id"], run=run, s=data,
+                    loose=queries.loose_call_count(engine, run["id"]),
                     progress=search_queries.by_generation(
                         data["entries"], data["spend"].get("history") or []))
 
@@ -174,6 +184,7 @@ def create_app(engine: Any):
         Route("/", runs_page),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/curve.svg", curve_svg),
+        Route("/runs/{run_id}/calls", calls_page),
         Route("/search/{run_id}/progress.svg", progress_svg),
         Route("/search/{run_id}/entries/{entry_id:int}", entry_page),
         Route("/attempts/{attempt_id:path}", attempt_page),

@@ -129,6 +129,14 @@ def attempt(engine: Any, attempt_id: str) -> dict | None:
             "events": events(engine, attempt_id=attempt_id)}
 
 
+def loose_call_count(engine: Any, run_id: str) -> int:
+    from crib.agents.transcripts import TranscriptEventRow as t
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(
+            t.run_id == run_id, t.attempt_id.is_(None), t.kind == "call")).scalar() or 0
+
+
 def loose_calls(engine: Any, run_id: str) -> list[dict]:
     """A run's model calls outside any attempt (chat turns, meta-agent proposals, curation)."""
     return events(engine, run_id=run_id, kinds=("call",))

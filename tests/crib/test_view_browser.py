@@ -141,6 +141,10 @@ def test_search_run_leaderboard_lineage_diff_and_rejections(browser, viewer, dat
     assert len(browser.find_elements("css selector", "#lineage li")) >= 3
     progress = browser.find_element("id", "progress")
     assert browser.execute_script("return arguments[0].naturalWidth", progress) > 0
+    browser.find_element("id", "loose-calls").click()
+    text = visit(browser, browser.current_url, "search-meta-calls")
+    assert "model call · meta" in text and "This is generation 1 of the search" in text
+    browser.back()
     browser.find_element("link text", "strong").click()
     text = visit(browser, browser.current_url, "search-entry")
     assert "Code diff against its parent" in text and INJECTED in text  # the thought, as text
