@@ -29,12 +29,13 @@ def served_model(base_url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=10)
-    parser.add_argument("--configs", default="cot:single,program-of-thought:single,program-of-thought:retry")
+    parser.add_argument("--configs", default="cot:single,program-of-thought:single,"
+                                             "program-of-thought:retry")
     parser.add_argument("--memory", default="none", help="memory mode for every configuration")
     parser.add_argument("--model", default=None, help="local model (default: config local_model)")
     parser.add_argument("--base-url", default=None,
-                        help="an already running OpenAI-compatible server (default: the embedded one, "
-                             "started by each `crib solve`)")
+                        help="an already running OpenAI-compatible server (default: the embedded "
+                             "one, started by each `crib solve`)")
     args = parser.parse_args()
     env = dict(os.environ)
     env.pop("OPENAI_BASE_URL", None)
@@ -44,11 +45,14 @@ def main() -> None:
         env["OPENAI_BASE_URL"] = args.base_url
         env["CRIB_LLM__MODEL"] = served_model(args.base_url)
     source = [str(DATA)] if DATA.is_file() else []
-    print(f"puzzles: {DATA if source else 'generated (seed 0)'}  limit {args.limit}  memory {args.memory}")
-    print(f"{'agent':22} {'loop':8} {'acc':>6} {'95% CI':>13} {'calls':>6} {'tok out':>8} {'time s':>8}")
+    print(f"puzzles: {DATA if source else 'generated (seed 0)'}  limit {args.limit}  "
+          f"memory {args.memory}")
+    print(f"{'agent':22} {'loop':8} {'acc':>6} {'95% CI':>13} {'calls':>6} {'tok out':>8} "
+          f"{'time s':>8}")
     for config in args.configs.split(","):
         agent, loop = config.split(":")
-        cmd = [sys.executable, "-m", "crib", "solve", *source, "--domain", "game24", "--limit", str(args.limit),
+        cmd = [sys.executable, "-m", "crib", "solve", *source, "--domain", "game24",
+               "--limit", str(args.limit),
                "--agent", agent, "--loop", loop, "--memory", args.memory, "--concurrency", "1",
                "--scope", f"bench-{agent}-{loop}", "--json"]
         r = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -36,29 +36,36 @@ problem taught, and remove what is wrong. Output the full cheatsheet between <ch
 # curator has real content to carry forward, as it would after some problems.
 START_SHEET = [
     ("strategy", "Search pairs exhaustively",
-     "Pick any two numbers, replace them by a+b, a-b, b-a, a*b, a/b or b/a, and recurse on the three "
-     "numbers left; stop when one number remains and check it equals 24. There are at most 4*3/2*6 "
-     "choices at the first level, so the whole search is tiny."),
+     "Pick any two numbers, replace them by a+b, a-b, b-a, a*b, a/b or b/a, and recurse on the "
+     "three numbers left; stop when one number remains and check it equals 24. There are at most "
+     "4*3/2*6 choices at the first level, so the whole search is tiny."),
     ("code", "Exact Game of 24 solver in Python",
      "from fractions import Fraction\nfrom itertools import combinations\n\n"
-     "def solve(nums):\n    items = [(Fraction(n), str(n)) for n in nums]\n    return _rec(items)\n\n"
-     "def _rec(items):\n    if len(items) == 1:\n        return items[0][1] if items[0][0] == 24 else None\n"
-     "    for i, j in combinations(range(len(items)), 2):\n        (a, ea), (b, eb) = items[i], items[j]\n"
+     "def solve(nums):\n    items = [(Fraction(n), str(n)) for n in nums]\n"
+     "    return _rec(items)\n\n"
+     "def _rec(items):\n    if len(items) == 1:\n"
+     "        return items[0][1] if items[0][0] == 24 else None\n"
+     "    for i, j in combinations(range(len(items)), 2):\n"
+     "        (a, ea), (b, eb) = items[i], items[j]\n"
      "        rest = [items[k] for k in range(len(items)) if k not in (i, j)]\n"
-     "        options = [(a + b, f'({ea}+{eb})'), (a - b, f'({ea}-{eb})'), (b - a, f'({eb}-{ea})'),\n"
+     "        options = [(a + b, f'({ea}+{eb})'), (a - b, f'({ea}-{eb})'), "
+     "(b - a, f'({eb}-{ea})'),\n"
      "                   (a * b, f'({ea}*{eb})')]\n"
      "        if b: options.append((a / b, f'({ea}/{eb})'))\n"
      "        if a: options.append((b / a, f'({eb}/{ea})'))\n"
      "        for value, expr in options:\n            found = _rec(rest + [(value, expr)])\n"
      "            if found:\n                return found\n    return None"),
     ("pitfall", "Floating point division",
-     "8/(3-8/3) is exactly 24 but floats give 23.999999999999996. Compare with Fraction or round to 1e-9."),
+     "8/(3-8/3) is exactly 24 but floats give 23.999999999999996. Compare with Fraction or round "
+     "to 1e-9."),
     ("pitfall", "Use each number exactly once",
-     "Check the final expression uses every given number exactly once, no more, no fewer, and no other "
-     "constants (no 2 to square, no concatenation like 1 and 2 into 12)."),
+     "Check the final expression uses every given number exactly once, no more, no fewer, and no "
+     "other constants (no 2 to square, no concatenation like 1 and 2 into 12)."),
     ("strategy", "Common targets",
-     "Aim for 3*8, 4*6, 2*12, 48/2 or 72/3: make one factor from two numbers and the other from the rest."),
-    ("fact", "Answer format", "Reply with the expression alone on the last line, e.g. (8-4)*(7-1)."),
+     "Aim for 3*8, 4*6, 2*12, 48/2 or 72/3: make one factor from two numbers and the other from "
+     "the rest."),
+    ("fact", "Answer format",
+     "Reply with the expression alone on the last line, e.g. (8-4)*(7-1)."),
 ]
 
 SOLVER = ("Use the numbers {nums} exactly once each with + - * / and parentheses to make 24. "
@@ -100,7 +107,8 @@ def check(nums: list[int], text: str) -> bool:
     except SyntaxError:
         return False
     used = sorted(int(n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant))
-    if used != sorted(nums) or any(isinstance(n, (ast.Call, ast.Name, ast.Attribute)) for n in ast.walk(tree)):
+    if used != sorted(nums) or any(isinstance(n, (ast.Call, ast.Name, ast.Attribute))
+                                   for n in ast.walk(tree)):
         return False
 
     def ev(node):
@@ -124,12 +132,14 @@ def check(nums: list[int], text: str) -> bool:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
-    ap.add_argument("--model", default=None, help="Model name (default: the first the endpoint lists).")
+    ap.add_argument("--model", default=None,
+                    help="Model name (default: the first the endpoint lists).")
     ap.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "not-needed"))
     ap.add_argument("--problems", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-tokens", type=int, default=1024)
-    ap.add_argument("--empty-start", action="store_true", help="Start both curators from an empty sheet.")
+    ap.add_argument("--empty-start", action="store_true",
+                    help="Start both curators from an empty sheet.")
     args = ap.parse_args()
 
     from openai import AsyncOpenAI
@@ -156,43 +166,53 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="crib-bench-curation-") as tmp:
         store = MemoryStore(open_database(f"sqlite:///{tmp}/m.db"))
-        session = MemorySession(store, "dc-cu", "bench", complete=lambda m: ask(m, "ops"), gating=False)
+        session = MemorySession(store, "dc-cu", "bench", complete=lambda m: ask(m, "ops"),
+                                gating=False)
         sheet = "(empty)"
-        print(f"model {model} at {args.base_url}; {args.problems} Game of 24 problems, seed {args.seed}")
+        print(f"model {model} at {args.base_url}; {args.problems} Game of 24 problems, "
+              f"seed {args.seed}")
         if not args.empty_start:
             for kind, title, body in START_SHEET:
                 store.add("bench", title, body, kind=kind)
             sheet = render_sheet(store.entries("bench"), None, 10**9, count_tokens).text
-        print(f"starting sheet: {len(store.entries('bench'))} entries, {count_tokens(sheet)} tokens (both curators)")
+        print(f"starting sheet: {len(store.entries('bench'))} entries, {count_tokens(sheet)} "
+              f"tokens (both curators)")
         placeholders = malformed = 0
-        print(f"{'#':>3} {'nums':<14} {'ok':<3} {'ops_tok':>7} {'rewrite_tok':>11} {'entries':>7} {'sheet_chars':>11}")
+        print(f"{'#':>3} {'nums':<14} {'ok':<3} {'ops_tok':>7} {'rewrite_tok':>11} "
+              f"{'entries':>7} {'sheet_chars':>11}")
         for i, nums in enumerate(game24_problems(args.problems, args.seed), 1):
             ops_before = sum(usage["ops"])
             ctx = await session.prepare(" ".join(map(str, nums)))
-            answer = await ask([{"role": "user", "content": ctx.text + "\n\n" + SOLVER.format(nums=nums)}])
+            answer = await ask([{"role": "user",
+                                 "content": ctx.text + "\n\n" + SOLVER.format(nums=nums)}])
             ok = check(nums, answer)
             problem = SOLVER.format(nums=nums)
             result = await session.after(problem, answer, ok, problem_id=str(i), context=ctx)
             malformed += result.status == "malformed"
             verdict = "PASSED verification" if ok else "FAILED verification"
+            request = (f"## Previous cheatsheet\n{sheet}\n\n## Problem\n{problem}\n\n"
+                       f"## Answer given\n{answer}\n\n## Verification\n{verdict}\n\n"
+                       "Output the full updated cheatsheet.")
             rewritten = await ask([{"role": "system", "content": REWRITE_SYSTEM},
-                                   {"role": "user", "content": f"## Previous cheatsheet\n{sheet}\n\n## Problem\n{problem}\n\n"
-                                    f"## Answer given\n{answer}\n\n## Verification\n{verdict}\n\nOutput the full updated cheatsheet."}],
-                                  "rewrite")
+                                   {"role": "user", "content": request}], "rewrite")
             m = re.search(r"<cheatsheet>(.*?)(</cheatsheet>|$)", rewritten, re.DOTALL)
             sheet = (m.group(1) if m else rewritten).strip() or sheet
             placeholders += find_placeholder(sheet) is not None
-            print(f"{i:>3} {str(nums):<14} {'y' if ok else 'n':<3} {sum(usage['ops']) - ops_before:>7} {usage['rewrite'][-1]:>11} "
+            print(f"{i:>3} {str(nums):<14} {'y' if ok else 'n':<3} "
+                  f"{sum(usage['ops']) - ops_before:>7} {usage['rewrite'][-1]:>11} "
                   f"{len(store.entries('bench', 'active')):>7} {len(sheet):>11}")
         ops_total, rw_total = sum(usage["ops"]), sum(usage["rewrite"])
         print(f"total curator output tokens: operations {ops_total}, full rewrite {rw_total}, "
               f"ratio {ops_total / max(rw_total, 1):.3f} (target <= 0.3)")
-        print(f"replies cut at --max-tokens {args.max_tokens}: operations {capped['ops']}, rewrite {capped['rewrite']}")
-        print(f"per problem: operations {ops_total / args.problems:.1f}, rewrite {rw_total / args.problems:.1f}")
-        print(f"operations curator: {malformed} malformed replies; final sheet {len(store.entries('bench', 'active'))} "
-              f"active entries, {sum(len(e.body) for e in store.entries('bench', 'active'))} chars")
-        print(f"rewrite curator: {placeholders} of {args.problems} rewritten sheets held placeholder text; "
-              f"final sheet {len(sheet)} chars")
+        print(f"replies cut at --max-tokens {args.max_tokens}: operations {capped['ops']}, "
+              f"rewrite {capped['rewrite']}")
+        print(f"per problem: operations {ops_total / args.problems:.1f}, "
+              f"rewrite {rw_total / args.problems:.1f}")
+        active = store.entries('bench', 'active')
+        print(f"operations curator: {malformed} malformed replies; final sheet {len(active)} "
+              f"active entries, {sum(len(e.body) for e in active)} chars")
+        print(f"rewrite curator: {placeholders} of {args.problems} rewritten sheets held "
+              f"placeholder text; final sheet {len(sheet)} chars")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ def fill(store, scope: str, n: int, rng: np.random.Generator) -> float:
         ids = [f"{scope}-{r:07d}" for r in rows]
         with store.engine.begin() as conn:
             conn.execute(insert(EntryRow), [
-                {"id": i, "scope": scope, "kind": "strategy", "title": f"entry {i}", "body": f"body of {i}",
-                 "tags": [], "provenance": {}, "status": "archived" if r % 10 == 0 else "active"}
+                {"id": i, "scope": scope, "kind": "strategy", "title": f"entry {i}",
+                 "body": f"body of {i}", "tags": [], "provenance": {},
+                 "status": "archived" if r % 10 == 0 else "active"}
                 for i, r in zip(ids, rows)])
         vecs = rng.standard_normal((len(ids), 384)).astype(np.float32)
         col.add(ids=ids, embeddings=vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
@@ -97,7 +98,8 @@ def main() -> None:
                 store.search(scope, text, k=args.k)
                 index_ms.append((time.perf_counter() - t0) * 1000)
             print(f"{n:>8} {fill_s:>7.1f} {pct(embed_ms, 50):>10.2f} {pct(index_ms, 50):>10.2f} "
-                  f"{pct(index_ms, 90):>10.2f} {pct(search_ms, 50):>11.2f} {pct(search_ms, 90):>11.2f}")
+                  f"{pct(index_ms, 90):>10.2f} {pct(search_ms, 50):>11.2f} "
+                  f"{pct(search_ms, 90):>11.2f}")
         engine.dispose()
     print(f"(load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 

@@ -66,7 +66,8 @@ def cpu_ms(sb: Sandbox) -> tuple[float, float]:
     return host, sum(_proc_cpu_ms(p) for p in pids)
 
 
-async def tier_latency(sb: Sandbox, tier: str, n: int, gap_s: float = 0.0) -> tuple[list[float], dict]:
+async def tier_latency(sb: Sandbox, tier: str, n: int,
+                       gap_s: float = 0.0) -> tuple[list[float], dict]:
     """Runs one after another; with `gap_s`, each starts that long after the last one ended
     (so the last run's teardown and the next warm process are done: what one run waits)."""
     for _ in range(5):
@@ -83,7 +84,8 @@ async def tier_latency(sb: Sandbox, tier: str, n: int, gap_s: float = 0.0) -> tu
             raise SystemExit(f"{tier} run failed: {r.error}\n{r.stderr}")
     await asyncio.sleep(0.2)  # the last run's teardown
     host1, box1 = cpu_ms(sb)
-    return out, {"host_ms": round((host1 - host0) / n, 2), "sandbox_ms": round((box1 - box0) / n, 2)}
+    return out, {"host_ms": round((host1 - host0) / n, 2),
+                 "sandbox_ms": round((box1 - box0) / n, 2)}
 
 
 async def first_run_latency(sb: Sandbox, n: int) -> list[float] | None:
@@ -107,7 +109,8 @@ def memory_summary(procs: list[dict]) -> dict:
     """Count, RSS and PSS each, PSS in all (MB) of processes given as dicts with rss_kb, pss_kb."""
     if not procs:
         return {"n": 0}
-    return {"n": len(procs), "rss_mb_each": round(sum(p["rss_kb"] for p in procs) / len(procs) / 1024, 1),
+    return {"n": len(procs),
+            "rss_mb_each": round(sum(p["rss_kb"] for p in procs) / len(procs) / 1024, 1),
             "pss_mb_each": round(sum(p["pss_kb"] for p in procs) / len(procs) / 1024, 1),
             "pss_mb_total": round(sum(p["pss_kb"] for p in procs) / 1024, 1)}
 
@@ -117,7 +120,8 @@ async def rpc_latency(sb: Sandbox, n: int) -> list[float]:
         return {"text": "ok", "tokens_in": 1, "tokens_out": 1}
     code = ("import time, crib_runtime as rt\nts = []\n"
             f"for _ in range({n + 10}):\n"
-            "    t0 = time.perf_counter(); rt.llm('ping'); ts.append((time.perf_counter() - t0) * 1000)\n"
+            "    t0 = time.perf_counter(); rt.llm('ping')\n"
+            "    ts.append((time.perf_counter() - t0) * 1000)\n"
             "def result():\n    return ts[10:]\n")
     from crib.sandbox import Limits
     r = await sb.run(code, tier="snippet", entry="result", rpc=handler,
@@ -171,7 +175,8 @@ async def main() -> None:
         res["agent_zygote_memory"] = memory_summary(sb.zygotes())  # bubblewrap included
         res["snippet_warm_child_memory"] = memory_summary(sb.warm_children())
     res["python -c"] = summary(subprocess_latency([sys.executable, "-c", TRIVIAL], n))
-    res["python -I -S -c"] = summary(subprocess_latency([sys.executable, "-I", "-S", "-c", TRIVIAL], n))
+    res["python -I -S -c"] = summary(subprocess_latency(
+        [sys.executable, "-I", "-S", "-c", TRIVIAL], n))
     res["loadavg_start_end"] = [round(load0[0], 2), round(os.getloadavg()[0], 2)]
     res["cpus"] = os.cpu_count()
     if args.json:

@@ -61,8 +61,9 @@ async def main() -> None:
     args = ap.parse_args()
     skills = (SKILLS * 3)[: args.generations]
     with ScriptedServer() as srv, tempfile.TemporaryDirectory() as tmp:
-        srv.script(Script(proposals={g + 1: proposal(f"g{g + 1}-skill{s}", agent(s, f"g{g + 1}-skill{s}"))
-                                     for g, s in enumerate(skills)}))
+        srv.script(Script(proposals={
+            g + 1: proposal(f"g{g + 1}-skill{s}", agent(s, f"g{g + 1}-skill{s}"))
+            for g, s in enumerate(skills)}))
         cascade, best_c, wall_c, solver_c = await one(srv.url, Path(tmp) / "c.db", "ucb", args)
         full, best_f, wall_f, solver_f = await one(srv.url, Path(tmp) / "f.db", "all", args)
     print(f"candidates (skill by generation): {skills}; validation {args.val_size}, "
