@@ -49,7 +49,8 @@ def _store(index: bool = True):
     if not index:
         return MemoryStore(engine)
     url = cfg.memory.chroma_url
-    return MemoryStore(engine, chroma_dir=None if url else str(cfg.data_dir / "chroma"), chroma_url=url)
+    return MemoryStore(engine, chroma_dir=None if url else str(cfg.data_dir / "chroma"),
+                       chroma_url=url)
 
 
 def _dump(entry) -> dict:
@@ -95,10 +96,12 @@ def _show_entry(e, record: Any = None) -> None:
     from crib.cliutil import console
 
     p = e.provenance
-    meta = (f"{e.kind} · {e.status}{' · pinned' if e.pinned else ''} · v{e.version} · scope {e.scope}\n"
+    meta = (f"{e.kind} · {e.status}{' · pinned' if e.pinned else ''} · v{e.version} · "
+            f"scope {e.scope}\n"
             f"used {e.used} · helped {e.helped} · hurt {e.hurt}"
             + (f" · tags {', '.join(e.tags)}" if e.tags else "") +
-            f"\nfrom: {p.source}, problem {p.problem_id}, run {p.run_id}, model {p.model}, verdict {p.verdict}"
+            f"\nfrom: {p.source}, problem {p.problem_id}, run {p.run_id}, model {p.model}, "
+            f"verdict {p.verdict}"
             + (f"\nnote: {p.note}" if p.note else "")
             + (f"\nskill record: {record.text()}" if record is not None else ""))
     from rich.text import Text
@@ -113,8 +116,10 @@ def _show_entry(e, record: Any = None) -> None:
 @_errors
 def list_(scope: Optional[str] = typer.Option(
               None, "--scope", "-s", help="Memory scope (default: every scope)."),
-          status: str = typer.Option("live", help="active, quarantined, archived, live (active+quarantined) or all."),
-          version: Optional[int] = typer.Option(None, help="List the sheet as it was at this version."),
+          status: str = typer.Option(
+              "live", help="active, quarantined, archived, live (active+quarantined) or all."),
+          version: Optional[int] = typer.Option(
+              None, help="List the sheet as it was at this version."),
           json_out: bool = JsonOpt) -> None:
     """List the entries of a scope.
 
@@ -129,7 +134,8 @@ def list_(scope: Optional[str] = typer.Option(
     if scope is None:  # every scope: `crib solve` learns in a scope named after the domain
         if version is not None:
             raise UsageError("--version goes with --scope S")
-        entries = [e for row in store.scopes() for e in store.entries(row["scope"], status=statuses)]
+        entries = [e for row in store.scopes()
+                   for e in store.entries(row["scope"], status=statuses)]
     elif version is not None:
         _check_version(store, scope, version)
         entries = [MemoryEntry.model_validate(s) for s in store.state_at(scope, version).values()]
@@ -153,7 +159,8 @@ def list_(scope: Optional[str] = typer.Option(
 
 @app.command("show")
 @_errors
-def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show the entry as it was at this sheet version."),
+def show(entry_id: str, version: Optional[int] = typer.Option(
+             None, help="Show the entry as it was at this sheet version."),
          json_out: bool = JsonOpt) -> None:
     """Show one entry in full.
 
@@ -168,7 +175,8 @@ def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show t
         _check_version(store, entry.scope, version)
         state = store.state_at(entry.scope, version).get(entry_id)
         if state is None:
-            raise ValueError(f"entry {entry_id} did not exist at version {version} of scope {entry.scope!r}")
+            raise ValueError(f"entry {entry_id} did not exist at version {version} "
+                             f"of scope {entry.scope!r}")
         entry = MemoryEntry.model_validate(state)
     record = None
     if entry.kind == "skill":  # its code is the body; its record is its tests and uses
@@ -187,8 +195,10 @@ def show(entry_id: str, version: Optional[int] = typer.Option(None, help="Show t
 
 @app.command("search")
 @_errors
-def search(text: str, scope: str = ScopeOpt, k: int = typer.Option(5, "-k", help="How many entries."),
-           all_statuses: bool = typer.Option(False, "--all", help="Include quarantined and archived entries."),
+def search(text: str, scope: str = ScopeOpt,
+           k: int = typer.Option(5, "-k", help="How many entries."),
+           all_statuses: bool = typer.Option(
+               False, "--all", help="Include quarantined and archived entries."),
            json_out: bool = JsonOpt) -> None:
     """Entries most similar to TEXT (offline embeddings, Chroma).
 
@@ -214,13 +224,15 @@ def add(scope: str = ScopeOpt,
         file: Optional[Path] = typer.Option(
             None, "--file", help="Read the body from this file (a skill: its Python code)."),
         domain: Optional[str] = typer.Option(
-            None, help="A skill's domain, whose problems and checker test it (default: the scope)."),
+            None, help="A skill's domain, whose problems and checker test it "
+                       "(default: the scope)."),
         tags: str = typer.Option("", help="Comma-separated tags."),
         pinned: bool = typer.Option(False, "--pinned", help="Always render this entry first."),
         json_out: bool = JsonOpt) -> None:
     """Add an entry by hand (active at once; hand-written entries are not gated).
 
-    Example: crib memory add --scope game24 --kind pitfall --title "Exact division" --body "Use fractions."
+    Example: crib memory add --scope game24 --kind pitfall --title "Exact division"
+    --body "Use fractions."
     """
     from crib.memory.ops import find_placeholder
 
@@ -240,7 +252,8 @@ def add(scope: str = ScopeOpt,
         raise UsageError("--title is required (except for --kind skill)")
     if found := find_placeholder(text):
         raise ValueError(f"--body holds placeholder text {found!r}; write the content out")
-    entry = _store().add(scope, title, text, kind=kind, tags=[t.strip() for t in tags.split(",") if t.strip()],
+    entry = _store().add(scope, title, text, kind=kind,
+                         tags=[t.strip() for t in tags.split(",") if t.strip()],
                          pinned=pinned, reason="added by user")
     _report(json_out, _dump(entry),
             f"added [{entry.id}] to scope {scope!r}")
@@ -280,9 +293,12 @@ def _last_reason(entry) -> str:
 
 @app.command("edit")
 @_errors
-def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optional[str] = typer.Option(None, help="New body ('-' reads standard input)."),
-         kind: Optional[str] = typer.Option(None), tags: Optional[str] = typer.Option(None, help="Comma-separated tags."),
-         status: Optional[str] = typer.Option(None, help="active, quarantined or archived (e.g. release from quarantine)."),
+def edit(entry_id: str, title: Optional[str] = typer.Option(None),
+         body: Optional[str] = typer.Option(None, help="New body ('-' reads standard input)."),
+         kind: Optional[str] = typer.Option(None),
+         tags: Optional[str] = typer.Option(None, help="Comma-separated tags."),
+         status: Optional[str] = typer.Option(
+             None, help="active, quarantined or archived (e.g. release from quarantine)."),
          json_out: bool = JsonOpt) -> None:
     """Edit an entry (a new version; the old one stays in the history).
 
@@ -308,7 +324,8 @@ def edit(entry_id: str, title: Optional[str] = typer.Option(None), body: Optiona
 
 @app.command("rm")
 @_errors
-def rm(entry_id: str, reason: str = typer.Option("removed by user"), json_out: bool = JsonOpt) -> None:
+def rm(entry_id: str, reason: str = typer.Option("removed by user"),
+       json_out: bool = JsonOpt) -> None:
     """Archive an entry (nothing is deleted; `rollback` can bring it back).
 
     Example: crib memory rm m-1a2b3c4d5e --reason "wrong"
@@ -320,7 +337,8 @@ def rm(entry_id: str, reason: str = typer.Option("removed by user"), json_out: b
 
 @app.command("pin")
 @_errors
-def pin(entry_id: str, unpin: bool = typer.Option(False, "--unpin"), json_out: bool = JsonOpt) -> None:
+def pin(entry_id: str, unpin: bool = typer.Option(False, "--unpin"),
+        json_out: bool = JsonOpt) -> None:
     """Pin an entry (rendered before all others) or unpin it.
 
     Example: crib memory pin m-1a2b3c4d5e
@@ -332,7 +350,8 @@ def pin(entry_id: str, unpin: bool = typer.Option(False, "--unpin"), json_out: b
 
 @app.command("history")
 @_errors
-def history(entry_id: Optional[str] = typer.Argument(None), scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
+def history(entry_id: Optional[str] = typer.Argument(None), scope: str = ScopeOpt,
+            json_out: bool = JsonOpt) -> None:
     """The change log of a scope, or of one entry.
 
     Example: crib memory history --scope game24
@@ -397,13 +416,15 @@ def rollback(version: int, scope: str = ScopeOpt, json_out: bool = JsonOpt) -> N
     store = _store()
     before = store.version(scope)
     after = store.rollback(scope, version)
-    _report(json_out, {"scope": scope, "restored": version, "version_before": before, "version": after},
+    _report(json_out, {"scope": scope, "restored": version, "version_before": before,
+                       "version": after},
             f"scope {scope!r} restored to the content of version {version} (now version {after})")
 
 
 @app.command("export")
 @_errors
-def export(file: Path, scope: str = ScopeOpt, fmt: str = typer.Option("json", "--format", help="json or md."),
+def export(file: Path, scope: str = ScopeOpt,
+           fmt: str = typer.Option("json", "--format", help="json or md."),
            json_out: bool = JsonOpt) -> None:
     """Write a scope to FILE as JSON (re-importable) or Markdown (for reading).
 
@@ -481,7 +502,8 @@ def reindex(scope: str = ScopeOpt, json_out: bool = JsonOpt) -> None:
     store = _store()
     counts = store.reindex(scope)
     _report(json_out, {"scope": scope, "index": store.index.where, **counts},
-            f"reindexed scope {scope!r}: {counts['entries']} entries, {counts['problems']} past problems "
+            f"reindexed scope {scope!r}: {counts['entries']} entries, "
+            f"{counts['problems']} past problems "
             f"({store.index.where})")
 
 
@@ -508,5 +530,6 @@ def stats(scope: str = ScopeOpt, top: int = typer.Option(5, help="How many most 
         c.print("curations: " + ", ".join(f"{k} {v}" for k, v in data["curations"].items()),
                 markup=False, highlight=False)
     for h in data["most_helpful"]:
-        c.print(f"  helped {h['helped']:>3}  hurt {h['hurt']:>3}  used {h['used']:>3}  [{h['id']}] {h['title']}",
+        c.print(f"  helped {h['helped']:>3}  hurt {h['hurt']:>3}  used {h['used']:>3}  "
+                f"[{h['id']}] {h['title']}",
                 markup=False, highlight=False)
