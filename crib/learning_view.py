@@ -23,6 +23,8 @@ def learning_table(rows: list[tuple[str, Any]], title: str = "Learning curve"):
     its 95% bootstrap interval."""
     from rich.table import Table
 
+    from crib.cliutil import esc
+
     table = Table(title=title)
     for col in ("", "part", "problems", "accuracy (95% CI)", "calls / solved", "tokens / solved"):
         table.add_column(col, justify="left" if col in ("", "part") else "right")
@@ -33,7 +35,7 @@ def learning_table(rows: list[tuple[str, Any]], title: str = "Learning curve"):
         for name, part in (("cold", curve.cold), ("warm", curve.warm)):
             if part is None:
                 continue
-            table.add_row(label, name, f"{part.first}–{part.last}",
+            table.add_row(esc(label), name, f"{part.first}–{part.last}",  # a run id: as written
                           _interval(part.accuracy, part.accuracy_low, part.accuracy_high, True),
                           _interval(part.calls_per_solved, part.calls_per_solved_low,
                                     part.calls_per_solved_high, digits=2),

@@ -14,7 +14,7 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON for mac
 
     Example: crib config show --json
     """
-    from crib.cliutil import config_or_fail, console, print_json
+    from crib.cliutil import config_or_fail, console, esc, print_json
     from crib.config import describe
 
     cfg, sources = config_or_fail()
@@ -30,5 +30,5 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print JSON for mac
         table.add_column(column)
     for r in rows:
         value = "—" if r["value"] is None else str(r["value"])
-        table.add_row(r["key"], value, r["source"])
+        table.add_row(esc(r["key"]), esc(value), esc(r["source"]))  # values are the user's text
     console().print(table)
