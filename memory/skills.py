@@ -79,7 +79,7 @@ def parse_skill(code: str, name: str | None = None) -> SkillSignature:
     else:
         defs = [n for n in defs if ast.get_docstring(n)] or defs
     if not defs:
-        what = f"a function named {name!r}" if name else "a public top-level function"
+        what = f"function named {name!r}" if name else "public top-level function"
         raise SkillError(f"skill code defines no {what}")
     fn = defs[0]
     doc = ast.get_docstring(fn) or ""
