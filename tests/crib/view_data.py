@@ -68,11 +68,14 @@ def crib(args: list[str], env: dict, cwd: Path) -> str:
     return r.stdout
 
 
-def build(root: Path) -> ViewData:
+def build(root: Path, db_url: str | None = None) -> ViewData:
+    """Runs on `db_url` (default: SQLite in root/data)."""
     data = root / "data"
+    path = data / "crib.db"
+    db_url = db_url or f"sqlite:///{path}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
-    env.update(CRIB_DATA_DIR=str(data), CRIB_LLM__MODEL="scripted", OPENAI_API_KEY=SECRET,
-               NO_COLOR="1")
+    env.update(CRIB_DATA_DIR=str(data), CRIB_DB_URL=db_url, CRIB_LLM__MODEL="scripted",
+               OPENAI_API_KEY=SECRET, NO_COLOR="1")
     with ScriptedServer() as server:
         state: dict = {}
         server.script(lambda body: solver(body, state))
@@ -91,8 +94,7 @@ def build(root: Path) -> ViewData:
                                   "--reflections", "0", "--json"],
                                  env, root).strip().splitlines()[-1])
         crib(["search", "test", search["run_id"], "--top", "2", "--json"], env, root)
-    path = data / "crib.db"
-    return ViewData(db_url=f"sqlite:///{path}", db_path=path, solve_run=summary["run_id"],
+    return ViewData(db_url=db_url, db_path=path, solve_run=summary["run_id"],
                     search_run=search["run_id"], scope="viewtest")
 
 
