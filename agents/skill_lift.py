@@ -18,6 +18,9 @@ from crib.memory.skills import MAX_SKILL_CHARS, SkillError
 
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
 PARAMS = ("numbers", "text")  # what a skill may take: both are read off any problem's text
+# Inside the lifted script the values go by these names, so a script variable that is itself
+# called `numbers` (`numbers = list(numbers[:-1])`) cannot shadow the input it was lifted from.
+INNER = {"numbers": "_numbers_in", "text": "_text_in"}
 
 
 def problem_numbers(text: str) -> list[int | float]:
@@ -61,10 +64,11 @@ def _run_slice(values: list, nums: list) -> tuple[int, int] | None:
 
 def _numbers_expr(i: int, j: int, total: int) -> ast.expr:
     if (i, j) == (0, total):
-        return ast.Name("numbers", ast.Load())
+        return ast.Name(INNER["numbers"], ast.Load())
     lower = ast.Constant(i) if i else None
     upper = None if j == total else ast.Constant(j - total)  # from the end: lengths vary
-    return ast.Subscript(ast.Name("numbers", ast.Load()), ast.Slice(lower, upper), ast.Load())
+    return ast.Subscript(ast.Name(INNER["numbers"], ast.Load()), ast.Slice(lower, upper),
+                         ast.Load())
 
 
 class _Lifter(ast.NodeTransformer):
@@ -99,7 +103,7 @@ class _Lifter(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.expr:
         if isinstance(node.value, str) and self.text and node.value.strip() == self.text:
             self.used.add("text")
-            return ast.Name("text", ast.Load())
+            return ast.Name(INNER["text"], ast.Load())
         return node
 
     def visit_Compare(self, node: ast.Compare) -> ast.expr:
@@ -127,8 +131,8 @@ class _ScalarLifter(ast.NodeTransformer):
                 and isinstance(node.targets[0], ast.Name):
             i = self.where[value.value]
             index = i - self.total if i == self.total - 1 else i
-            node.value = ast.Subscript(ast.Name("numbers", ast.Load()), ast.Constant(index),
-                                       ast.Load())
+            node.value = ast.Subscript(ast.Name(INNER["numbers"], ast.Load()),
+                                       ast.Constant(index), ast.Load())
             self.used = True
         return node
 
@@ -163,7 +167,8 @@ def lift_script(code: str, problem_text: str, name: str, domain: str,
     skill = (f"def {name}({signature}):\n"
              f"{textwrap.indent(_docstring(doc), '    ')}\n"
              "    import contextlib\n    import io\n\n"
-             f"    def _program({signature}):\n{textwrap.indent(body, ' ' * 8)}\n\n"
+             f"    def _program({', '.join(INNER[p] for p in params)}):\n"
+             f"{textwrap.indent(body, ' ' * 8)}\n\n"
              "    _out = io.StringIO()\n"
              "    with contextlib.redirect_stdout(_out):\n"
              f"        _program({signature})\n"

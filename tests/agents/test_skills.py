@@ -105,7 +105,7 @@ def test_lifting_turns_the_problems_numbers_into_a_parameter():
     code, params = lift_script(SOLVER, "4 5 6 10", "solve_game24", "game24", "problem p1")
     assert params == ["numbers"]
     assert "[4, 5, 6, 10]" not in code.split('"""')[2]  # only the docstring's example keeps them
-    assert "nums = list(numbers)" in code and code.startswith("def solve_game24(numbers):")
+    assert "nums = list(_numbers_in)" in code and code.startswith("def solve_game24(numbers):")
     assert problem_numbers("14 ? 16 ? 20 = 2.5") == [14, 16, 20, 2.5]
 
 
@@ -217,3 +217,34 @@ def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_whe
     assert r.ok and r.stdout.strip() == "42 ['broken']", r
     r = asyncio.run(sandbox.run("import skills"))
     assert not r.ok and "No module named 'skills'" in r.error
+
+
+EQUATION_SNIPPET = '''from fractions import Fraction
+from itertools import product
+
+numbers = [11, 19, 7]
+target = 23
+for ops in product("+-*/", repeat=len(numbers) - 1):
+    expr = str(numbers[0]) + "".join(f" {o} {n}" for o, n in zip(ops, numbers[1:]))
+    try:
+        if eval(expr.replace("/", "*Fraction(1)/")) == target:
+            print("Answer:", expr, "=", target)
+            break
+    except ZeroDivisionError:
+        pass
+'''
+
+
+def test_an_equation_balancer_snippet_is_lifted_run_and_target_and_promoted(engine, sandbox):
+    from crib.agents.domains.equation_balancer import EquationBalancer
+    from crib.agents.loop import Attempt
+
+    loop = SkillLoop(MemoryStore(engine), "eq", EquationBalancer(), sandbox, run_id="run1")
+    attempt = Attempt(id="a", problem_id="e1", agent_name="pot", agent_hash="h", policy="single",
+                      index=0)
+    entry = asyncio.run(loop.capture(Problem(id="e1", input="11 ? 19 ? 7 = 23"),
+                                     EQUATION_SNIPPET, attempt))
+    assert entry.status == "active" and entry.title == "solve_equation_balancer(numbers)"
+    # the script's own `numbers` cannot shadow the input it was lifted from
+    assert "numbers = list(_numbers_in[:-1])" in entry.body
+    assert "target = _numbers_in[-1]" in entry.body
