@@ -16,9 +16,9 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crib.agents.llm.settings import DEFAULT_LLM, ROLES, ModelSettings
+from crib.memory.mode_names import MemoryMode
 
 CacheMode = Literal["on", "off", "read", "write"]
-MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs"]
 
 
 def default_data_dir() -> Path:

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crib.memory.curator import Complete, curate
+from crib.memory.mode_names import MEMORY_MODES
 from crib.memory.models import CurationResult, MemoryEntry, PastProblem, Provenance, verdict_passed
 from crib.memory.render import rank
 from crib.memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
 
-MODES: tuple[str, ...] = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+MODES = MEMORY_MODES
 
 CHEATSHEET_INTRO = """\
 # Cheatsheet

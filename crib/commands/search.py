@@ -5,9 +5,10 @@ from pathlib import Path
 
 import typer
 
+from crib.memory.mode_names import MEMORY_MODES
+
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
-MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
 # What a resumed search takes from its stored config (--generations and --reflections it takes
 # from the command line; budgets, database and executor are this process's).
 STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "memory",

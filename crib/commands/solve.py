@@ -5,7 +5,8 @@ from pathlib import Path
 
 import typer
 
-MEMORY_MODES = ("none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs")
+from crib.memory.mode_names import MEMORY_MODES
+
 ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
 # What a resumed run takes from its manifest, not from the command line.
 STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "memory", "scope",

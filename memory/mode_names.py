@@ -1,0 +1,11 @@
+"""The memory modes' names, defined once (memory/modes.py implements them).
+
+Importing this module loads nothing else, so the CLI checks `--memory` against it without
+loading the store, and the config types its field with `MemoryMode`.
+"""
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs"]
+MEMORY_MODES: tuple[MemoryMode, ...] = get_args(MemoryMode)
