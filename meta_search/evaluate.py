@@ -6,17 +6,25 @@ at a time in order, so the cheatsheet learns across them (cold = first half, war
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
+from crib.agents.executors import Executor, LocalExecutor
 from crib.agents.library import AgentSpec
 from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext
 from crib.agents.problems import Problem
 from crib.meta_search.archive import Archive, Entry, Outcome
 from crib.meta_search.blocks import config_of
-from crib.agents.executors import Executor, LocalExecutor
 
-# scope name -> MemoryHook (agents/memory_hook.py); built by the caller (crib wiring).
-MemoryFactory = Callable[[str], Any]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.llm import LLM
+    from crib.agents.memory_hook import MemoryHook
+    from crib.sandbox import Limits, Sandbox
+
+# scope name -> its memory hook; built by the caller (crib wiring).
+MemoryFactory = Callable[[str], "MemoryHook"]
 
 
 def to_outcome(o: ProblemOutcome) -> Outcome:
@@ -34,10 +42,11 @@ def spec_of(entry: Entry) -> AgentSpec:
 
 
 class Evaluator:
-    def __init__(self, archive: Archive, domain: Any, llm: Any, sandbox: Any, *,
-                 policy: LoopPolicy | None = None, concurrency: int = 4,
-                 memory_factory: MemoryFactory | None = None, engine: Any = None,
-                 executor: Executor | None = None, limits: Any = None):
+    def __init__(self, archive: Archive, domain: DomainProtocol, llm: LLM,
+                 sandbox: Sandbox | None, *, policy: LoopPolicy | None = None,
+                 concurrency: int = 4, memory_factory: MemoryFactory | None = None,
+                 engine: Engine | None = None, executor: Executor | None = None,
+                 limits: Limits | None = None):
         self.archive = archive
         self.domain = domain
         self.llm = llm
