@@ -78,17 +78,26 @@ async def open_worker_context(payload: dict, secrets: Secrets) -> AsyncIterator[
 
     cfg = CribConfig(**payload["config"])
     sandbox = Sandbox(unsafe_no_sandbox=cfg.sandbox.unsafe_no_sandbox)
-    engine = llm = None
+    engine = llm = transcripts = None
     try:
         secrets.export()
         engine = make_engine(cfg.database_url)  # the driver has migrated it already
         roles = {r: ModelSettings(**s) for r, s in payload["roles"].items()}
+        if cfg.transcripts:  # after the keys are in the environment: they are then redacted
+            from crib.agents.transcripts import TranscriptStore
+
+            transcripts = TranscriptStore(engine)
         llm = LLM(engine=engine, roles=roles, cache=cfg.cache, budget_tokens=cfg.budget_tokens,
-                  budget_usd=cfg.budget_usd, endpoint_ids=payload["endpoint_ids"])
+                  budget_usd=cfg.budget_usd, endpoint_ids=payload["endpoint_ids"],
+                  recorder=transcripts)
+        if transcripts is not None:
+            transcripts.share_writer(llm.writer)
         yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles)
     finally:
         try:
             sandbox.close()
+            if transcripts is not None:
+                transcripts.flush()
             if engine is not None:
                 engine.dispose()
         finally:

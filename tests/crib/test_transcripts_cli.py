@@ -122,3 +122,30 @@ def test_chat_records_its_streamed_calls(scripted_server, tmp_path):
     assert len(calls) == 2 and all(c["call"] == "stream" for c in calls)
     assert "3 3 8 8" in texts[calls[0]["messages"][-1]["text"]]
     assert "Let me fix that" in texts[calls[1]["reply"]]
+
+
+def test_ray_workers_record_transcripts_without_the_key(scripted_server, ray_cluster, tmp_path):
+    """Calls made on a Ray worker land in the shared database's transcripts, the key (sent to
+    the worker by the host) redacted out of them."""
+    from tests.crib.test_solve_cli import crib as crib_cli
+    from tests.crib.test_solve_cli import crib_env
+    from tests.crib.test_solve_ray import KEY, last_json
+    from tests.meta_search.helpers import solver_reply
+
+    scripted_server.script(lambda body: solver_reply(body) + f" (not {KEY})")
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    summary = last_json(crib_cli(["solve", "--domain", "game24", "--limit", "2", "--agent", "cot",
+                                  "--memory", "none", "--json", "--executor", "ray",
+                                  "--ray-address", ray_cluster.address], env, tmp_path))
+    db = tmp_path / "data" / "crib.db"
+    with sqlite3.connect(db) as conn:
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM transcript_events WHERE run_id = ?"
+                                  " GROUP BY kind", (summary["run_id"],)).fetchall())
+        texts = [t for (t,) in conn.execute("SELECT text FROM transcript_texts")]
+        data = [d for (d,) in conn.execute("SELECT data FROM transcript_events")]
+    assert kinds.get("call") == summary["calls"] == 2 and kinds.get("sandbox") == 2
+    replies = [t for t in texts if "(not " in t]
+    assert replies and all("[redacted]" in t for t in replies)
+    # (The reply itself, key and all, is also in the response cache, the attempt and the
+    # result: what a model says is stored as said there; transcripts redact it.)
+    assert not [t for t in texts + data if KEY in t]
