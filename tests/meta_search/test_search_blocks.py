@@ -175,3 +175,24 @@ def test_default_space_follows_the_designer_model():
     assert default_space(CribConfig(llm={**remote, "model": "gpt-4o"})) == "code"
     assert default_space(CribConfig(llm={**remote, "model": "Qwen2.5-7B-Instruct"})) == "code"
     assert default_space(CribConfig(meta={**remote, "model": "llama-3.2-1b"})) == "blocks"
+
+
+def test_blocks_search_stopped_by_budget_resumes_to_the_same_archive(engine, scripted_server,
+                                                                     tmp_path):
+    from crib.storage import open_database
+
+    scripted_server.script(generic_designer)
+    config = search_config(space="blocks", seeds=["cot", "step-back"], generations=3,
+                           cascade={"minibatch": 4, "zero_is_failure": False})
+    _, stopped = asyncio.run(run_search(engine, scripted_server.url, "br", config,
+                                        llm_options={"budget_tokens": 2500}))
+    assert stopped.status == "stopped" and "budget" in stopped.stop_reason
+    _, done = asyncio.run(run_search(engine, scripted_server.url, "br", config))
+    assert done.status == "done" and done.generations_done == 3
+    clean = open_database(f"sqlite:///{tmp_path / 'clean.db'}")
+    _, straight = asyncio.run(run_search(clean, scripted_server.url, "br", config))
+    resumed = [(e.generation, e.name, e.status, e.code_hash, e.parents)
+               for e in Archive(engine, "br").entries()]
+    assert resumed == [(e.generation, e.name, e.status, e.code_hash, e.parents)
+                       for e in Archive(clean, "br").entries()]
+    assert [g for g, *_ in resumed] == [0, 0, 1, 2, 3]
