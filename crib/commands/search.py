@@ -11,7 +11,7 @@ app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 
 # What a resumed search takes from its stored config (--generations and --reflections it takes
 # from the command line; budgets, database and executor are this process's).
-STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "memory",
+STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "space", "memory",
                     "meta_memory", "seeds", "minibatch", "smoke", "debug_rounds", "full", "loop",
                     "archive_tokens", "concurrency", "seed")
 SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
