@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
 
 from sqlalchemy import CursorResult, Engine, Select, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -28,6 +28,9 @@ from crib.memory.ops import CurationPolicy, Rejection, validate_ops
 from crib.memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
 from crib.memory.tokens import TokenCounter
 from crib.memory.tokens import count_tokens as default_count_tokens
+
+if TYPE_CHECKING:  # Chroma loads only when an index is used
+    from crib.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,8 @@ def _problem(row: ProblemRow) -> PastProblem:
 class MemoryStore:
     def __init__(self, engine: Engine, chroma_dir: str | None = None, chroma_url: str | None = None,
                  embed: Any = None, count_tokens: TokenCounter | None = None,
-                 policy: CurationPolicy | None = None, index: Any = None, retries: int = 20):
+                 policy: CurationPolicy | None = None, index: VectorIndex | None = None,
+                 retries: int = 20):
         self.engine = engine
         self.policy = policy or CurationPolicy()
         self.count_tokens = count_tokens or default_count_tokens

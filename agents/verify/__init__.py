@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from crib.agents.verify.agreement import Agreement, answer_key, majority
 from crib.agents.verify.base import (VerifyContext, Verifier, VerifyUsage, combine,
@@ -18,17 +18,20 @@ from crib.agents.verify.code_execution import CodeExecution, code_in
 from crib.agents.verify.domain_checker import DomainChecker
 from crib.agents.verify.llm_judge import DEFAULT_RUBRIC, JudgeReply, LLMJudge
 
+if TYPE_CHECKING:
+    from crib.agents.domains.base import DomainProtocol
+
 CHECKED_DOMAINS = {"game24", "equation-balancer", "code-synthesis"}
 
 
-def _has_checker(domain: Any) -> bool:
+def _has_checker(domain: DomainProtocol | None) -> bool:
     flag = getattr(domain, "has_checker", None)
     if flag is not None:
         return bool(flag)
     return getattr(domain, "name", None) in CHECKED_DOMAINS
 
 
-def default_verifiers(domain: Any) -> list[Verifier]:
+def default_verifiers(domain: DomainProtocol | None) -> list[Verifier]:
     name = getattr(domain, "name", None)
     if name == "code-synthesis":
         return [DomainChecker(), CodeExecution()]

@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.agents.verify.base import VerifyContext
 
+if TYPE_CHECKING:
+    from crib.agents.domains.base import DomainProtocol
+
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
-def answer_key(answer: Any, domain: Any = None) -> str | None:
+def answer_key(answer: Any, domain: DomainProtocol | None = None) -> str | None:
     """Normal form for comparing answers; None for "no answer".
 
     A domain may define `answer_key(answer)` (e.g. to canonicalise expressions); otherwise text
@@ -45,7 +48,8 @@ def answer_key(answer: Any, domain: Any = None) -> str | None:
     return json.dumps(answer, sort_keys=True, separators=(",", ":"))
 
 
-def majority(answers: list[Any], domain: Any = None) -> tuple[int | None, int, int]:
+def majority(answers: list[Any],
+             domain: DomainProtocol | None = None) -> tuple[int | None, int, int]:
     """(index of the first answer with the most votes, its votes, answers with a key).
 
     Ties go to the answer seen first, so the choice is deterministic.
