@@ -155,14 +155,14 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
 def _print_errors(label: str, s: Any) -> None:
     """The most frequent error reasons and, for a batch stopped early, why and what next
     (on stderr: stdout keeps the table or the JSON line)."""
-    from rich.markup import escape
+    from crib.cliutil import shorten
 
     out = err_console()
     if s.top_errors:
-        out.print(f"{escape(label)}: most frequent errors:", highlight=False)
-        for reason, count in s.top_errors:
-            out.print(f"  {count} × {escape(reason)}", highlight=False, soft_wrap=True)
+        out.print(f"{esc(label)}: most frequent errors:", highlight=False)
+        for reason, count in s.top_errors:  # a reason may quote a model's reply: capped
+            out.print(f"  {count} × {esc(shorten(reason))}", highlight=False, soft_wrap=True)
     if s.stopped_because:
-        out.print(f"[bold red]stopped early:[/] {escape(s.stopped_because)}. Fix the endpoint, "
-                  f"then `crib solve --resume {escape(s.run_id)} --retry-errors`.",
+        out.print(f"[bold red]stopped early:[/] {esc(shorten(s.stopped_because))}. Fix the "
+                  f"endpoint, then `crib solve --resume {esc(s.run_id)} --retry-errors`.",
                   highlight=False, soft_wrap=True)
