@@ -426,9 +426,7 @@ def _print_generations(rows: list[dict]) -> None:
 
 
 def _print_comparison(c) -> None:
-    from rich.markup import escape
-
-    from crib.cliutil import console
+    from crib.cliutil import console, esc
 
     lines = [f"Selected {c.selected} vs best seed {c.seed} on {c.split} (n={c.n}): "
              f"{c.selected_accuracy:.3f} vs {c.seed_accuracy:.3f}, difference "
@@ -442,7 +440,7 @@ def _print_comparison(c) -> None:
     if c.note:
         lines.append(c.note)
     for line in lines:
-        console().print(escape(line), highlight=False)
+        console().print(esc(line), highlight=False)
 
 
 def _print_report(rows, split: str) -> None:
