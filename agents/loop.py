@@ -157,8 +157,11 @@ class _Solver:
         self.notes: list[str] = []
 
     def verify_context(self, a: Attempt, samples: list[Any]) -> VerifyContext:
+        sandbox, transcript = self.ctx.sandbox, transcript_of(self.ctx)
+        if transcript is not None and sandbox is not None:  # the verifiers' snippet runs too
+            sandbox = transcript.recording(sandbox, self.ctx.run_id, a.id)
         return VerifyContext(domain=self.domain, task=self.task, raw_output=a.raw_output or "",
-                             samples=samples, sandbox=self.ctx.sandbox, llm=self.ctx.llm,
+                             samples=samples, sandbox=sandbox, llm=self.ctx.llm,
                              run_id=self.ctx.run_id, attempt=a.index, attempt_id=a.id)
 
     async def verify(self, a: Attempt, verifiers: list[Verifier], samples: list[Any]) -> None:

@@ -23,9 +23,9 @@ import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crib.agents.records import Base, utcnow
@@ -157,6 +157,10 @@ class TranscriptStore:
                 "cpu_ms": _field(result, "cpu_ms")}
         self._event(run_id, attempt_id, "sandbox", data)
 
+    def recording(self, sandbox: Any, run_id: str | None, attempt_id: str | None) -> Any:
+        """`sandbox`, with each `run` it makes recorded as this attempt's (a verifier's)."""
+        return RecordingSandbox(sandbox, self, run_id, attempt_id)
+
     def verdicts(self, run_id: str | None, attempt_id: str | None, verdicts: Iterable[Any]) -> None:
         for v in verdicts:
             self._event(run_id, attempt_id, "verdict", {
@@ -247,14 +251,36 @@ class TranscriptStore:
             self._pending.discard(future)
 
 
-_EVENTS = TranscriptEventRow.__table__
+class RecordingSandbox:
+    """A sandbox whose `run` calls are recorded (the verifiers' snippet runs: hidden tests,
+    executed answers); everything else is the sandbox's own."""
+
+    def __init__(self, sandbox: Any, store: TranscriptStore, run_id: str | None,
+                 attempt_id: str | None) -> None:
+        self._sandbox, self._store = sandbox, store
+        self._run_id, self._attempt_id = run_id, attempt_id
+
+    async def run(self, code: str, tier: str = "snippet", **kwargs: Any) -> Any:
+        result = await self._sandbox.run(code, tier=tier, **kwargs)
+        inputs = kwargs.get("inputs")
+        self._store.sandbox_run(self._run_id, self._attempt_id, code=code, result=result,
+                                tier=tier, inputs=None if inputs is None else json.dumps(
+                                    inputs, ensure_ascii=False, default=str))
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sandbox, name)
+
+
+_EVENTS = cast(Table, TranscriptEventRow.__table__)
+_TEXTS = cast(Table, TranscriptTextRow.__table__)
 
 
 def _insert_ignore(engine: Any) -> Any:
     """An insert of a text that does nothing when the hash is already there."""
-    table = TranscriptTextRow.__table__
-    if engine is not None and engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=["hash"])
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    postgres = engine is not None and engine.dialect.name == "postgresql"
+    insert: Any = pg_insert if postgres else sqlite_insert
+    return insert(_TEXTS).on_conflict_do_nothing(index_elements=["hash"])

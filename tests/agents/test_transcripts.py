@@ -149,3 +149,59 @@ def test_redact_removes_secret_values_and_key_shapes(monkeypatch):
     monkeypatch.setenv("SOME_SERVICE_TOKEN", "plainvalue123")
     assert redact("it was plainvalue123.") == f"it was {REDACTED}."
     assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_the_loop_records_the_agent_run_the_verifiers_runs_and_verdicts(tmp_path,
+                                                                        scripted_server):
+    """A real attempt: the agent's sandbox run, its model call, a verifier that runs a
+    snippet in the sandbox (recorded as the attempt's), and the verdicts."""
+    from crib.agents.domains.game24 import Game24
+    from crib.agents.library import load_agent
+    from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
+    from crib.agents.problems import Problem
+    from crib.sandbox import Limits, Sandbox
+    from crib.storage import open_database
+
+    class RunsASnippet:
+        name, needs_samples = "snippet-check", False
+
+        async def verify(self, problem, answer, ctx):
+            r = await ctx.sandbox.run("print(6 * 4)", tier="snippet",
+                                      limits=Limits(timeout_s=60))
+            return Verdict(passed=r.stdout.strip() == "24", score=1.0, verifier=self.name,
+                           feedback=f"the snippet printed {r.stdout.strip()}")
+
+    scripted_server.script(lambda body: "Answer: 4 * 5 - (6 - 10)")
+    engine = open_database(f"sqlite:///{tmp_path / 'crib.db'}")
+    sandbox = Sandbox()
+    try:
+        store = TranscriptStore(engine)
+        llm = make_llm(engine, scripted_server.url, store)
+        spec = load_agent({"name": "ask", "code": 'def forward(task):\n'
+                                                  '    return llm(task + answer_format)\n'})
+        ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run-t", engine=engine,
+                           limits=Limits(timeout_s=60))
+
+        async def one_problem():
+            try:
+                return await solve_problem(Problem(id="p1", input="4 5 6 10"), Game24(), spec,
+                                           ctx, LoopPolicy(kind="single"),
+                                           verifiers=[RunsASnippet()])
+            finally:
+                await llm.aclose()
+
+        out = asyncio.run(one_problem())
+        store.flush()
+        got = attempt_events(engine, out.attempts[0].id)
+        kinds = [e["kind"] for e in got]
+        assert kinds.count("call") == 1 and kinds.count("verdict") == 1
+        agent_run, snippet = [e for e in got if e["kind"] == "sandbox"]
+        assert agent_run["tier"] == "agent" and "return llm(task" in agent_run["code"]
+        assert agent_run["result"].startswith("Answer: 4 * 5")
+        assert (snippet["tier"], snippet["code"], snippet["stdout"]) == (
+            "snippet", "print(6 * 4)", "24\n")
+        verdict = next(e for e in got if e["kind"] == "verdict")
+        assert verdict["passed"] is True and verdict["feedback"] == "the snippet printed 24"
+    finally:
+        sandbox.close()
+        engine.dispose()
