@@ -206,6 +206,12 @@ def import_cmd(
     from crib.meta_search.archive import Archive
     from crib.meta_search.search import SearchConfig, create_run
 
+    from crib.agents.domains import UnknownDomain, get_domain
+
+    try:
+        get_domain(domain)
+    except UnknownDomain as exc:
+        fail(str(exc), 2)
     try:
         agents, skipped = parse_adas_archive(file)
     except ImportError_ as exc:

@@ -77,6 +77,8 @@ def test_unreadable_archives_are_one_line_errors(crib, tmp_path):
                        (tmp_path / "missing.json", "cannot read")):
         r = crib("import", str(path), "--domain", "game24")
         assert r.exit_code == 1 and said in r.output and "Traceback" not in r.output, r.output
+    r = crib("import", str(nothing), "--domain", "chess")  # checked before the file is read
+    assert r.exit_code == 2 and "unknown domain 'chess'" in r.output
 
 
 def test_search_dashboard_shows_a_markup_name_as_written(crib, tmp_path):
