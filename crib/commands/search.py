@@ -101,6 +101,8 @@ def search(
 
     if not resume and not domain:
         fail("give --domain D for a new search, or --resume RUN", 2)
+    if domain and not resume:
+        _check_domain(domain)
     if file is not None and not resume and not file.is_file():  # before a run is recorded
         fail(f"--file {file} " + ("is a directory" if file.is_dir() else "does not exist"), 2)
     if resume and (ignored := flags_given(ctx, STORED_ON_RESUME)):
@@ -308,10 +310,23 @@ def transfer_cmd(
 
     if not domain and not model:
         fail("give --domain D and/or --model M", 2)
+    if domain:
+        _check_domain(domain)
     _precheck(executor, ray_address)
     cfg = _config(db, model=model, unsafe=unsafe_no_sandbox)
     raise typer.Exit(asyncio.run(_score(cfg, run, top, "transfer", domain, model, size,
                                         json_out, executor, ray_address)))
+
+
+def _check_domain(name: str) -> None:
+    """An unknown domain is a usage error, said before a run is recorded."""
+    from crib.agents.domains import UnknownDomain, get_domain
+    from crib.cliutil import fail
+
+    try:
+        get_domain(name)
+    except UnknownDomain as exc:
+        fail(str(exc), 2)
 
 
 def _precheck(executor: str, ray_address: str | None) -> None:

@@ -40,3 +40,11 @@ def test_a_missing_dataset_stops_before_a_run_is_recorded(tmp_path):
     r = crib(["search", "--domain", "game24", "--file", str(tmp_path / "nope.jsonl")], env)
     assert r.returncode == 2 and "--file" in r.stderr and "does not exist" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "data" / "crib.db").exists()
+
+
+def test_an_unknown_domain_is_a_usage_error(tmp_path):
+    env = dict(os.environ, CRIB_DATA_DIR=str(tmp_path / "data"))
+    for args in (["search", "--domain", "chess"], ["search", "transfer", "x", "--domain", "chess"]):
+        r = crib(args, env)
+        assert r.returncode == 2 and "unknown domain 'chess'" in r.stderr, r.stderr[-2000:]
+        assert "Traceback" not in r.stderr
