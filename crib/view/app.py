@@ -193,7 +193,16 @@ def create_app(engine: Any):
         Route("/static/pygments.css", pygments),
         Mount("/static", StaticFiles(directory=HERE / "static")),
     ]
-    inner = Starlette(routes=routes)
+    async def database_error(request, exc):
+        # An older database (no transcript tables yet) or one that went away: say so, no trace.
+        return page("missing.html", 500, title="database error",
+                    what=f"the database could not answer ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:300]}); an older database is upgraded "
+                         "by any crib command that writes, e.g. crib runs stats")
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    inner = Starlette(routes=routes, exception_handlers={SQLAlchemyError: database_error})
 
     async def app(scope, receive, send):
         if scope["type"] == "http":

@@ -205,3 +205,24 @@ def test_a_missing_database_is_one_clear_line(tmp_path):
                         f"sqlite:///{tmp_path / 'none.db'}"], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and "none.db" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_older_database_without_transcripts_is_said_not_traced(data, tmp_path):
+    from starlette.testclient import TestClient
+
+    from crib.view.app import create_app, readonly_engine
+
+    old = tmp_path / "old.db"
+    with sqlite3.connect(data.db_path) as src, sqlite3.connect(old) as dst:
+        src.backup(dst)
+        dst.execute("DROP TABLE transcript_events")
+    engine = readonly_engine(f"sqlite:///{old}")
+    try:
+        client = TestClient(create_app(engine), raise_server_exceptions=False)
+        assert client.get("/").status_code == 200  # what does not need them still works
+        attempt = attempt_ids(data, data.solve_run)[0]
+        r = client.get(f"/attempts/{quote(attempt, safe=':')}")
+        assert r.status_code == 500 and "no such table: transcript_events" in r.text
+        assert "Traceback" not in r.text and "crib runs stats" in r.text
+    finally:
+        engine.dispose()
