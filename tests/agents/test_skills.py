@@ -88,8 +88,8 @@ def make_loop(engine, sandbox, llm, **kw) -> SkillLoop:
                      complete=llm.completer("curator", run_id="run1"), run_id="run1", **kw)
 
 
-def solve_with_skills(engine, sandbox, llm, skill_loop, problem):
-    hook = MemoryHook(skill_loop.store, mode="empty", scope="game24", run_id="run1", llm=llm)
+def solve_with_skills(engine, sandbox, llm, skill_loop, problem, mode="empty"):
+    hook = MemoryHook(skill_loop.store, mode=mode, scope="game24", run_id="run1", llm=llm)
     hook.skills = skill_loop
     ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
                        limits=Limits(timeout_s=60))
@@ -127,10 +127,15 @@ def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
 
     use = "```python\nfrom skills import solve_game24\nprint(solve_game24([1, 2, 3, 4]))\n```"
     scripted_server.script(lambda body: use)
-    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p2", input="1 2 3 4"))
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p2", input="1 2 3 4"),
+                            mode="dc-cu")  # the sheet, with the skill listed, reaches the solver
     assert out.passed is True, out
+    solver_prompt = scripted_server.chat_requests[-2].body["messages"][0]["content"]
+    assert "from skills import solve_game24" in solver_prompt
     record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
     assert (record.uses, record.uses_passed) == (1, 1)
+    shown = loop.store.get(skill.id)  # it was in the solver's prompt: its counters moved
+    assert (shown.used, shown.helped, shown.hurt) == (1, 1, 0)
     # a use, not new code
     assert len([e for e in loop.store.entries("game24") if e.kind == "skill"]) == 1
 
