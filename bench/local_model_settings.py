@@ -43,8 +43,15 @@ def _burn(stop) -> None:
         sum(i * i for i in range(10_000))
 
 
+_calls = iter(range(1, 1 << 30))
+
+
 async def _call(session, url: str, max_tokens: int) -> dict:
-    body = {"model": "local", "messages": PROMPT, "max_tokens": max_tokens, "temperature": 0,
+    # A new first line each call: llama.cpp reuses a slot's cached prompt prefix, and an
+    # identical prompt would time only its last few tokens.
+    messages = [{"role": "system", "content": f"Request {next(_calls)}. {PROMPT[0]['content']}"},
+                *PROMPT[1:]]
+    body = {"model": "local", "messages": messages, "max_tokens": max_tokens, "temperature": 0,
             "seed": 1, "stream": False}
     started = time.monotonic()
     async with session.post(url + "/chat/completions", json=body) as reply:
@@ -53,7 +60,8 @@ async def _call(session, url: str, max_tokens: int) -> dict:
     timings = data.get("timings") or {}
     out = (data.get("usage") or {}).get("completion_tokens") or 0
     return {"wall_s": wall, "gen_tps": timings.get("predicted_per_second") or out / wall,
-            "prompt_tps": timings.get("prompt_per_second"), "tokens_out": out}
+            "prompt_tps": timings.get("prompt_per_second"), "tokens_out": out,
+            "prompt_n": timings.get("prompt_n")}
 
 
 async def measure(url: str, calls: int, parallel: int, max_tokens: int) -> list[dict]:
@@ -121,7 +129,8 @@ def main() -> None:
                       f"  gen_threads {gen_threads}"
                       f"  poll {poll:3d}  parallel {args.parallel}  gen {row['gen_tok_s']:6.2f}"
                       f" tok/s (min {row['gen_tok_s_min']:6.2f})  prompt {row['prompt_tok_s']}"
-                      f" tok/s  call p50 {row['wall_s_p50']:6.2f} s", flush=True)
+                      f" tok/s  call p50 {row['wall_s_p50']:6.2f} s  all calls"
+                      f" {row['aggregate_tok_s']:6.2f} tok/s", flush=True)
     if args.json:
         print(json.dumps({"model": args.model, "cpus": os.cpu_count(), "rows": rows}))
 

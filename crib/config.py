@@ -51,6 +51,9 @@ class CribConfig(BaseModel):
     db_url: str | None = None  # None: SQLite file in data_dir
     local_model: str = "qwen2.5-coder-1.5b"
     local_ctx: int = 8192
+    local_threads: int | None = Field(None, ge=1)  # None: every core but one
+    # Two slots decode two calls at once for about the cost of one (docs/local-model.md).
+    local_parallel: int = Field(2, ge=1)
     cache: CacheMode = "on"
     transcripts: bool = True  # keep what each call, sandbox run and verdict said (crib view)
     budget_usd: float | None = None
@@ -87,6 +90,8 @@ class _EnvLayer(BaseSettings):
     db_url: str | None = None
     local_model: str | None = None
     local_ctx: int | None = None
+    local_threads: int | None = None
+    local_parallel: int | None = None
     cache: str | None = None
     transcripts: bool | None = None
     budget_usd: float | None = None

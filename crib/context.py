@@ -112,6 +112,7 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
             path = local_model.ensure(cfg.local_model, cfg.data_dir / "models")
             (cfg.data_dir / "logs").mkdir(parents=True, exist_ok=True)
             server = LocalServer(path, ctx=cfg.local_ctx, alias=cfg.local_model,
+                                 threads=cfg.local_threads, parallel=cfg.local_parallel,
                                  log_path=cfg.data_dir / "logs" / "llama-server.log")
             await server.astart()
             local_url, alias = server.base_url, cfg.local_model

@@ -32,11 +32,15 @@ class LocalServerError(Exception):
     """The embedded server failed to start or answer (message includes its log tail)."""
 
 
-def _busy() -> bool:
-    try:
-        return os.getloadavg()[0] >= (os.cpu_count() or 1)
-    except OSError:
-        return False
+def default_threads() -> int:
+    """Threads for prompt processing and generation: every core but one. llama.cpp's threads
+    meet at a barrier for every token, so one thread waiting for a core stalls them all: with
+    all cores on a 2-core machine the 0.5B model fell to 0.5 tok/s while anything else ran
+    (Crib's own sandbox and agents during a solve, other jobs), against 4-6 tok/s with one
+    thread (bench/local_model_settings.py, load 6-11). The core left over is what a busy
+    machine takes anyway; a quiet one gives up at most half its speed (1.5B: 9-10 tok/s with
+    2 threads, 5-5.5 with 1). Set `local_threads` for a machine kept free for the model."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -64,7 +68,7 @@ class LocalServer:
         threads: int | None = None,
         gen_threads: int | None = None,
         parallel: int = 1,
-        poll: int = 50,
+        poll: int | None = None,
         batch: int | None = None,
         warmup: bool = True,
         alias: str | None = None,
@@ -73,13 +77,13 @@ class LocalServer:
     ) -> None:
         self.model_path = Path(model_path)
         self.ctx = ctx
-        self.threads = threads or os.cpu_count() or 1
-        # Generation threads: all cores on a quiet machine, one when it is already busy.
-        # llama.cpp's per-token thread barrier collapses under CPU contention (measured on 2
-        # cores at load 13: 0.3 tok/s with 2 threads, 6.5-8.7 tok/s with 1).
-        self.gen_threads = gen_threads or (1 if _busy() else self.threads)
+        self.threads = threads or default_threads()  # prompt processing
+        self.gen_threads = gen_threads or self.threads
         self.parallel = parallel
-        self.poll = poll  # llama.cpp's busy-wait level (0..100); 0 yields the CPU when idle
+        # llama.cpp's busy-wait level (0..100). Several threads: 0, a waiting thread yields
+        # the core a late one needs (2 threads at load ~10: 0.95 tok/s with 0, 0.48 with 50).
+        # One thread has no one to wait for: 50 (4.6 tok/s against 4.0 with 0, within noise).
+        self.poll = poll if poll is not None else (50 if self.gen_threads == 1 else 0)
         self.batch = batch  # prompt tokens decoded per step (n_batch = n_ubatch); None: llama.cpp's
         self.warmup = warmup  # one empty decode at start; off saves a second in tests
         self.alias = alias or self.model_path.stem

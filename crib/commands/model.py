@@ -162,7 +162,8 @@ def serve(
     name = model or cfg.local_model
     try:
         path = local_model.ensure(name, models_dir)
-        server = LocalServer(path, ctx=ctx or cfg.local_ctx, alias=name)
+        server = LocalServer(path, ctx=ctx or cfg.local_ctx, alias=name,
+                             threads=cfg.local_threads, parallel=cfg.local_parallel)
         server.serve_forever(on_ready=lambda s: console().print(
             f"serving {name} at {s.base_url}  (export OPENAI_BASE_URL={s.base_url}; Ctrl-C stops)"))
     except (local_model.ModelError, LocalServerError) as exc:

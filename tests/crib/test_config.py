@@ -66,7 +66,8 @@ def test_broken_toml_and_bad_values_are_clear_errors(isolated):
         load_config(cwd=proj)
     assert "\n" not in str(err.value)
     (proj / "crib.toml").write_text('cache = "sometimes"\n')
-    with pytest.raises(ConfigError, match=r"cache = 'sometimes' \(from ./crib.toml\): Input") as err:
+    bad_value = r"cache = 'sometimes' \(from ./crib.toml\): Input"
+    with pytest.raises(ConfigError, match=bad_value) as err:
         load_config(cwd=proj)
     assert "\n" not in str(err.value)
 
