@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from jinja2 import Undefined
 from markupsafe import Markup, escape
 
 
@@ -30,7 +31,13 @@ def pygments_css() -> str:
     return HtmlFormatter().get_style_defs(".highlight")
 
 
+def _given(value: Any) -> Any:
+    """None for a field the record does not have (a chat run has no accuracy)."""
+    return None if isinstance(value, Undefined) else value
+
+
 def num(value: Any, digits: int = 3) -> str:
+    value = _given(value)
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -39,12 +46,14 @@ def num(value: Any, digits: int = 3) -> str:
 
 
 def usd(value: Any) -> str:
+    value = _given(value)
     return "–" if value is None else f"${float(value):.4f}"
 
 
 def interval(row: Any, value: str = "accuracy") -> Markup:
     get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
-    v, lo, hi = get(value if isinstance(row, dict) else "median"), get("ci_low"), get("ci_high")
+    v, lo, hi = (_given(get(value if isinstance(row, dict) else "median")),
+                 _given(get("ci_low")), _given(get("ci_high")))
     if v is None:
         return Markup("–")
     if lo is None or hi is None:
@@ -53,12 +62,14 @@ def interval(row: Any, value: str = "accuracy") -> Markup:
 
 
 def when(value: Any) -> str:
+    value = _given(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return "" if value is None else str(value)[:19]
 
 
 def verdict(passed: Any) -> Markup:
+    passed = _given(passed)
     cls, text = {True: ("pass", "pass"), False: ("fail", "fail")}.get(passed, ("unknown", "?"))
     return Markup('<span class="badge {}">{}</span>').format(cls, text)
 

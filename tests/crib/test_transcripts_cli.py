@@ -122,6 +122,21 @@ def test_chat_records_its_streamed_calls(scripted_server, tmp_path):
     assert len(calls) == 2 and all(c["call"] == "stream" for c in calls)
     assert "3 3 8 8" in texts[calls[0]["messages"][-1]["text"]]
     assert "Let me fix that" in texts[calls[1]["reply"]]
+    # ... and the viewer shows the session's turns.
+    from starlette.testclient import TestClient
+
+    from crib.view.app import create_app, readonly_engine
+
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as conn:
+        (run_id,) = conn.execute("SELECT id FROM runs WHERE mode = 'chat'").fetchone()
+    engine = readonly_engine(f"sqlite:///{tmp_path / 'data' / 'crib.db'}")
+    try:
+        client = TestClient(create_app(engine))
+        assert "2 model calls outside attempts" in client.get(f"/runs/{run_id}").text
+        page = client.get(f"/runs/{run_id}/calls").text
+        assert "3 3 8 8" in page and "Let me fix that" in page
+    finally:
+        engine.dispose()
 
 
 def test_ray_workers_record_transcripts_without_the_key(scripted_server, ray_cluster, tmp_path):
