@@ -69,3 +69,17 @@ def test_a_hand_written_skill_is_tested_before_it_is_trusted(scripted_server, tm
     r = crib(["memory", "add", "--scope", "game24", "--kind", "skill", "--file",
               str(tmp_path / "broken.py")], env, tmp_path)
     assert r.returncode != 0 and "does not parse" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ablate_adds_the_compute_matched_baseline(scripted_server, tmp_path):
+    scripted_server.script(learner)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["solve", "--domain", "game24", "--limit", "3", "--agent", "program-of-thought",
+              "--ablate", "--concurrency", "1", "--json"], env, tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr
+    runs = json.loads(r.stdout.strip().splitlines()[-1])["ablation"]
+    # dc-cu makes a solver and a curator call per problem; a plain attempt makes one call
+    assert list(runs) == ["none", "empty", "retrieval", "dc-cu", "none+best-of-n (n=2)"]
+    matched = runs["none+best-of-n (n=2)"]
+    assert matched["n"] == 3 and matched["learning"]["cold"]["n"] == 3
+    assert runs["dc-cu"]["calls"] == 6 and runs["none"]["calls"] == 3
