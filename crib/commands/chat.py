@@ -30,8 +30,12 @@ def chat(
     from crib.cliutil import agent_problem, config_or_fail, fail
     from crib.context import open_context, start_sandbox
 
+    from crib.commands.solve import MEMORY_MODES
+
     if agent != "direct" and (problem := agent_problem(agent)):
         fail(problem, 2)
+    if memory is not None and memory not in MEMORY_MODES:
+        fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
     try:
         get_domain(domain)
     except UnknownDomain as exc:

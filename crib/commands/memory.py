@@ -432,17 +432,19 @@ def export(file: Path, scope: str = ScopeOpt,
     """
     from crib.memory.transfer import export_scope, to_markdown
 
+    if fmt not in ("json", "md"):
+        raise UsageError(f"--format must be json or md, not {fmt!r}")
     store = _store(index=False)
     if fmt == "json":
         data = export_scope(store, scope)
-        file.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        n = len(data["entries"])
-    elif fmt == "md":
-        entries = store.entries(scope, status=("active", "quarantined"))
-        file.write_text(to_markdown(scope, store.version(scope), entries))
-        n = len(entries)
+        text, n = json.dumps(data, indent=2, ensure_ascii=False), len(data["entries"])
     else:
-        raise UsageError(f"--format must be json or md, not {fmt!r}")
+        entries = store.entries(scope, status=("active", "quarantined"))
+        text, n = to_markdown(scope, store.version(scope), entries), len(entries)
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot write {file}: {exc.strerror or exc}") from exc
     _report(json_out, {"file": str(file), "format": fmt, "entries": n},
             f"wrote {n} entries of scope {scope!r} to {file}")
 

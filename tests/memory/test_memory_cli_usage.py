@@ -11,3 +11,9 @@ def test_usage_errors_exit_2_and_lookups_exit_1(crib):  # noqa: F811
         assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, r.output
     r = crib("show", "m-0000000000", ok=False)
     assert r.exit_code == 1 and "no memory entry" in r.output
+
+
+def test_export_to_a_path_that_cannot_be_written(crib, tmp_path):  # noqa: F811
+    (tmp_path / "adir").mkdir()
+    r = crib("export", str(tmp_path / "adir"), ok=False)
+    assert r.exit_code == 1 and "cannot write" in r.output and "Is a directory" in r.output
