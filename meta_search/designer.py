@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
-                                     near_duplicate, seed_config)
+from crib.meta_search.blocks import (MAX_INSTRUCTION_CHARS, PARAMS, BlockConfig, compile_agent,
+                                     describe, near_duplicate, seed_config)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent
 from crib.meta_search.skeletons import SKELETONS
@@ -32,19 +32,23 @@ from crib.meta_search.skeletons import SKELETONS
 MOVE_WEIGHTS = {"rewrite": 0.6, "change": 0.25, "cross": 0.15}
 
 
+# Lengths are capped in the schema so a grammar-constrained endpoint (llama.cpp) ends each
+# string in time: a 0.5B designer looped inside one until max_tokens cut the reply.
 class RewriteReply(BaseModel):
-    diagnosis: str = Field(description="what went wrong on the failed problems, and why")
-    instruction: str = Field(description="the complete new instruction text")
+    diagnosis: str = Field(description="what went wrong on the failed problems, and why",
+                           max_length=400)
+    instruction: str = Field(description="the complete new instruction text",
+                             max_length=MAX_INSTRUCTION_CHARS)
 
 
 class ChangeReply(BaseModel):
-    why: str = Field(description="why this change should help")
+    why: str = Field(description="why this change should help", max_length=400)
     field: Literal["skeleton", "temperature", "samples", "rounds", "loop", "memory"]
-    value: str = Field(description="the new value")
+    value: str = Field(description="the new value", max_length=40)
 
 
 class CrossReply(BaseModel):
-    why: str = Field(description="why this combination should help")
+    why: str = Field(description="why this combination should help", max_length=400)
     skeleton_from: Literal["A", "B"]
     instructions_from: Literal["A", "B"]
     settings_from: Literal["A", "B"]
