@@ -63,9 +63,11 @@ def unwrap(candidate: str | None) -> str | None:
         fence = _WRAPPED_FENCE.match(s)
         if fence:
             s = fence.group(1).strip()
-        for left, right in _PAIRS:
-            if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
-                s = s[len(left):-len(right)].strip()
+        for left, right in _PAIRS:  # one pair around the whole, not "**A** or **B**"
+            inner = s[len(left):-len(right)]
+            if (len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right)
+                    and left not in inner):
+                s = inner.strip()
         s = _ANSWER_PREFIX.sub("", s).strip()
         if s == before:
             return s or None

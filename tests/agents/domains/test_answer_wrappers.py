@@ -71,5 +71,6 @@ def test_unwrap_takes_off_nested_wrappers_and_keeps_the_rest():
     assert ex.unwrap("$x + 1$") == "x + 1"
     assert ex.unwrap("a < b and c > d") == "a < b and c > d"  # not a tag
     assert ex.unwrap("Answer:") is None
+    assert ex.unwrap("**A** or **B**") == "**A** or **B**"  # two bold parts: not one wrapper
     # a reply cut inside the tag still yields what it holds
     assert ex.tagged("Reasoning <answer> 17") == "17"
