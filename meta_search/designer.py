@@ -107,6 +107,9 @@ def apply_move(move: str, reply: BaseModel, parents: list[Parent], slot: str | N
     if move == "change":
         return _change(a, reply.field, reply.value.strip())
     b = parents[1].config
+    if reply.skeleton_from == reply.instructions_from == reply.settings_from:
+        raise ValueError("a cross takes at least one part from each parent (all from "
+                         f"{reply.skeleton_from} is parent {reply.skeleton_from} again)")
     pick = {"A": a, "B": b}
     skeleton = pick[reply.skeleton_from].skeleton
     texts = pick[reply.instructions_from].instructions
@@ -155,6 +158,10 @@ def quoted_problem(text: str, failures: list[dict]) -> str | None:
     return None
 
 
+def _used(move: str, parents: list[Parent]) -> list[Parent]:
+    return parents[:2] if move == "cross" else parents[:1]
+
+
 def _why_not(exc: Exception) -> str:
     """pydantic's first complaint (field and message) or the ValueError's text."""
     if isinstance(exc, ValidationError):
@@ -186,10 +193,14 @@ class Designer:
         from crib.agents.llm import StructuredOutputError
 
         move, slot = plan_move(generation, parents, self.seed, self.moves)
-        used = parents[:2] if move == "cross" else parents[:1]
-        design = Design(move=move, slot=slot, parents=used)
-        schema = REPLIES[move]
+        design = Design(move=move, slot=slot, parents=_used(move, parents))
         for attempt in range(self.attempts):
+            if move == "cross" and design.rejected:
+                # Parents too alike to cross into anything new: rewrite parent A instead.
+                move, slot = "rewrite", plan_move(generation, parents[:1], self.seed,
+                                                  ["rewrite"])[1]
+                design.move, design.slot, design.parents = move, slot, _used(move, parents)
+            schema = REPLIES[move]
             messages = build_messages(
                 move, slot, parents, failures, lessons, domain=self.domain,
                 description=self.description, answer_format=self.answer_format,

@@ -91,6 +91,9 @@ def test_moves_make_the_child_they_describe():
                                            settings_from="B"), [a2, b], None)
     assert child.skeleton == "cot-sc" and child.instructions["solve"] == "Mine."
     assert child.samples == 5 and child.temperature == 0.8
+    with pytest.raises(ValueError, match="at least one part from each parent"):
+        apply_move("cross", CrossReply(why="w", skeleton_from="A", instructions_from="A",
+                                       settings_from="A"), [a2, b], None)
 
 
 def test_plan_cycles_given_moves_and_never_crosses_one_parent():

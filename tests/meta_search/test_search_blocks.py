@@ -196,3 +196,19 @@ def test_blocks_search_stopped_by_budget_resumes_to_the_same_archive(engine, scr
     assert resumed == [(e.generation, e.name, e.status, e.code_hash, e.parents)
                        for e in Archive(clean, "br").entries()]
     assert [g for g, *_ in resumed] == [0, 0, 1, 2, 3]
+
+
+def test_a_cross_that_repeats_a_parent_turns_into_a_rewrite(engine, scripted_server):
+    same = json.dumps({"why": "keep A", "skeleton_from": "A", "instructions_from": "A",
+                       "settings_from": "A"})
+    script = Designer(rewrite=[rewrite(80)], change=[CHANGE], cross=[same])
+    scripted_server.script(script)
+    config = search_config(space="blocks", seeds=["cot", "step-back"], generations=1,
+                           moves=["cross"], cascade={"minibatch": 4, "zero_is_failure": False})
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "bx", config))
+    [g1] = [e for e in Archive(engine, "bx").entries() if e.generation == 1]
+    [bad] = [h for h in g1.history if h.get("reason")]
+    assert bad["move"] == "cross" and "at least one part from each parent" in bad["reason"]
+    assert g1.name.startswith("g1-rewrite-") and len(g1.parents) == 1
+    assert config_of(g1.code).instructions["solve"].endswith("skill=80")
+    assert "rejected: impossible value: a cross" in script.prompts["rewrite"][0]
