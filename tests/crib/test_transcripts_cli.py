@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.crib.view_data import SECRET, build
+from tests.crib.view_data import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("transcripts"))
+def data(view_data):
+    return view_data
 
 
 def crib(*args: str, db: str) -> subprocess.CompletedProcess:

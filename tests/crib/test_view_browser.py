@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.crib.view_data import INJECTED, SECRET, build
+from tests.crib.view_data import INJECTED, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -26,8 +26,8 @@ ARTIFACTS = Path(os.environ.get("CRIB_TEST_ARTIFACTS", ROOT / "build" / "test-ar
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("view"))
+def data(view_data):
+    return view_data
 
 
 @pytest.fixture(scope="module")
