@@ -143,11 +143,12 @@ def create_app(engine: Any):
         if a["memory_entry_ids"]:
             from crib.memory.store import MemoryStore
 
-            try:
-                store = MemoryStore(engine)
-                entries = [store.get(i) for i in a["memory_entry_ids"]]
-            except KeyError:
-                entries = []
+            store = MemoryStore(engine)
+            for entry_id in a["memory_entry_ids"]:
+                try:
+                    entries.append(store.get(entry_id))
+                except KeyError:  # deleted since: the others still show
+                    continue
         return page("attempt.html", title=attempt_id, a=a, entries=entries)
 
     async def scopes_page(request):
