@@ -49,6 +49,10 @@ async def list_models(base_url: str, api_key: str, timeout_s: float = CHECK_TIME
         key = f"${key_name}" if key_name else "the API key"
         said = f": {text}" if text else ""
         raise ConfigError(f"the model endpoint {shown} refused {key} (HTTP {status}{said})")
+    if status >= 500:
+        said = f": {text}" if text else ""
+        raise ConfigError(f"the model endpoint {shown} is failing (HTTP {status}{said} "
+                          "to GET /models)")
     if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), list):
         return None  # reachable; some OpenAI-compatible servers have no model list
     return [str(m["id"]) for m in body["data"] if isinstance(m, dict) and m.get("id")]

@@ -3,9 +3,11 @@ early stop of a batch whose model calls all fail the same way (an endpoint that 
 or hangs mid-run), so it does not grind through every problem with no word said."""
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections import Counter
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 _NUMBERS = re.compile(r"\d+(\.\d+)?")
 # Where a failed model call's own reason starts in a problem's error text (agents/attempts.py
@@ -44,21 +46,48 @@ def top_errors(outcomes: list[dict[str, Any]], k: int = 3) -> list[list[Any]]:
     return [[example[key], n] for key, n in counts.most_common(k)]
 
 
+PROBE_EVERY_S = 30.0  # at most one endpoint probe this often
+
+
 class FailureWatch:
     """Trips when the last `window` problems finished here all failed on a model call for
-    the same reason: every call is failing, and the rest of the batch would only fail too."""
+    the same reason: every call is failing, and the rest of the batch would only fail too.
+    With `probe` (async, returns why the endpoints are unusable, or None), a problem that
+    failed on a model call also has the endpoints checked: one that is down stops the batch
+    at its first failed problem."""
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int,
+                 probe: Callable[[], Awaitable[str | None]] | None = None) -> None:
         self.window = max(1, window)
         self.streak = 0
         self.key: str | None = None
         self.reason: str | None = None
+        self.probe = probe
+        self.down: str | None = None  # what the probe found
+        self._probed_at = float("-inf")
+        self._probing = asyncio.Lock()
 
     @classmethod
-    def for_concurrency(cls, concurrency: int) -> "FailureWatch":
+    def for_concurrency(cls, concurrency: int, probe=None) -> "FailureWatch":
         # Two full waves of problems in flight, at least 6: problems that were already in
         # flight when the endpoint failed all fail together, so one wave proves little.
-        return cls(max(6, 2 * concurrency))
+        return cls(max(6, 2 * concurrency), probe)
+
+    async def check(self, outcome: dict[str, Any]) -> bool:
+        """`see` the outcome and, when it failed on a model call, probe the endpoints (once
+        per PROBE_EVERY_S). True once the watch has tripped."""
+        if self.see(outcome) or self.probe is None or not self.streak:
+            return self.tripped
+        async with self._probing:  # problems failing together share one probe
+            if self.down is None and time.monotonic() - self._probed_at >= PROBE_EVERY_S:
+                self._probed_at = time.monotonic()
+                self.down = await self.probe()
+        return self.tripped
+
+    def why(self) -> str:
+        if self.down is not None:
+            return f"the model endpoint stopped answering: {self.down}"
+        return f"the last {self.streak} problems failed the same way: {self.reason}"
 
     def see(self, outcome: dict[str, Any]) -> bool:
         """Record one finished problem; True once the watch has tripped."""
@@ -75,4 +104,4 @@ class FailureWatch:
 
     @property
     def tripped(self) -> bool:
-        return self.streak >= self.window
+        return self.streak >= self.window or self.down is not None

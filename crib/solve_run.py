@@ -243,7 +243,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     outcomes = list(done)
     started = time.monotonic()
     status = "done"
-    watch = FailureWatch.for_concurrency(opts.concurrency)
+    watch = FailureWatch.for_concurrency(opts.concurrency, probe=_endpoint_probe(ctx))
 
     # Results go through the LLM layer's SQL writer thread (its own if the LLM has none):
     # one transaction for what finished meanwhile, ledger rows included, instead of a
@@ -271,8 +271,8 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
         outcomes.append(record)
         if on_progress:
             on_progress(record, outcomes)
-        if watch.see(record) and batch is not None:
-            batch.cancel()  # every model call fails the same way: the rest would too
+        if await watch.check(record) and batch is not None:
+            batch.cancel()  # every model call fails (the same way): the rest would too
 
     try:
         batch = asyncio.ensure_future(executor.run(
@@ -302,7 +302,21 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     summary.top_errors = top_errors(outcomes)
     summary.learning = learning_curve(outcomes, [p.id for p in loaded.problems], seed=opts.seed)
     if watch.tripped:
-        summary.stopped_because = (f"the last {watch.streak} problems failed the same way: "
-                                   f"{watch.reason}")
+        summary.stopped_because = watch.why()
     store.set_status(run_id, status, summary.model_dump())
     return summary
+
+
+def _endpoint_probe(ctx: Any):
+    """What FailureWatch calls after a failed model call: the run's endpoints checked again
+    (crib/endpoints.py); why they are unusable, or None."""
+    async def probe() -> str | None:
+        from crib.config import ConfigError
+        from crib.endpoints import check_endpoints
+
+        try:
+            await check_endpoints(getattr(ctx, "roles", None) or {})
+        except ConfigError as exc:
+            return str(exc)
+        return None
+    return probe

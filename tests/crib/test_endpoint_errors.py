@@ -98,3 +98,11 @@ def test_bad_config_file_is_one_line_with_file_and_line(scripted_server, tmp_pat
     env = crib_env(scripted_server.url, tmp_path / "data")
     for args in (SOLVE, ["config", "show"]):
         assert expected in one_clear_line(crib(args, env, tmp_path))
+
+
+def test_failing_endpoint_is_named(scripted_server, tmp_path):
+    scripted_server.models_status = 503
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    line = one_clear_line(crib(SOLVE, env, tmp_path))
+    assert f"the model endpoint {scripted_server.url} is failing (HTTP 503: " in line
+    assert scripted_server.served == 0

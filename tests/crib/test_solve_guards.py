@@ -39,6 +39,35 @@ def test_a_batch_whose_calls_all_fail_stops_early_and_names_the_reason(scripted_
     assert summary["n"] == 24 and summary["errors"] == 0 and summary["status"] == "done"
 
 
+def test_an_endpoint_that_goes_down_mid_run_stops_the_batch_at_once(scripted_server, tmp_path):
+    scripted_server.script(game24_solver)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    env["CRIB_LLM__MAX_RETRIES"] = "0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", "24", "--agent",
+         "cot", "--memory", "none", "--concurrency", "1", "--json"],
+        env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while scripted_server.served < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The endpoint breaks mid-run: calls and its model list fail alike.
+        scripted_server.models_status = 503
+        scripted_server.script(lambda body: Reply.error(503, "server shutting down"))
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    summary = json.loads(stdout.splitlines()[-1])
+    # Stopped at the first failed problem (the streak rule alone would wait for 6).
+    assert summary["status"] == "stopped" and 1 <= summary["errors"] < 6
+    assert summary["stopped_because"].startswith("the model endpoint stopped answering: "
+                                                 "the model endpoint http://127.0.0.1")
+    assert "is failing (HTTP 503" in summary["stopped_because"]
+    assert "stopped early: the model endpoint stopped answering" in stderr
+
+
 def test_a_second_resume_of_a_run_being_worked_on_is_refused(scripted_server, tmp_path):
     release = threading.Event()
 
