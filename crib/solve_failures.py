@@ -46,7 +46,8 @@ def top_errors(outcomes: list[dict[str, Any]], k: int = 3) -> list[list[Any]]:
     return [[example[key], n] for key, n in counts.most_common(k)]
 
 
-PROBE_EVERY_S = 30.0  # at most one endpoint probe this often
+PROBE_EVERY_S = 30.0  # at most one endpoint probe this often after failed problems
+STALL_S = 60.0  # no problem finished for this long: probe the endpoints (a hung one?)
 
 
 class FailureWatch:
@@ -66,6 +67,7 @@ class FailureWatch:
         self.down: str | None = None  # what the probe found
         self._probed_at = float("-inf")
         self._probing = asyncio.Lock()
+        self._progress_at = time.monotonic()
 
     @classmethod
     def for_concurrency(cls, concurrency: int, probe=None) -> "FailureWatch":
@@ -76,6 +78,7 @@ class FailureWatch:
     async def check(self, outcome: dict[str, Any]) -> bool:
         """`see` the outcome and, when it failed on a model call, probe the endpoints (once
         per PROBE_EVERY_S). True once the watch has tripped."""
+        self._progress_at = time.monotonic()
         if self.see(outcome) or self.probe is None or not self.streak:
             return self.tripped
         async with self._probing:  # problems failing together share one probe
@@ -83,6 +86,25 @@ class FailureWatch:
                 self._probed_at = time.monotonic()
                 self.down = await self.probe()
         return self.tripped
+
+    async def watch_stalls(self, stall_s: float, on_trip: Callable[[], Any]) -> None:
+        """Run beside the batch: whenever no problem has finished for `stall_s`, probe the
+        endpoints; one that is down or hung trips the watch and calls `on_trip`. A hung
+        endpoint is then found in a minute, not after every call's timeout and retries
+        (300 s x 5 at the defaults); a slow one that still answers goes on."""
+        if self.probe is None:
+            return
+        while not self.tripped:
+            await asyncio.sleep(max(0.0, self._progress_at + stall_s - time.monotonic()))
+            if time.monotonic() - self._progress_at < stall_s:
+                continue  # a problem finished meanwhile
+            async with self._probing:
+                if self.down is None:
+                    self.down = await self.probe()
+            if self.down is not None:
+                on_trip()
+                return
+            self._progress_at = time.monotonic()  # answers: look again after another stall
 
     def why(self) -> str:
         if self.down is not None:

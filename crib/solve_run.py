@@ -274,10 +274,12 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
         if await watch.check(record) and batch is not None:
             batch.cancel()  # every model call fails (the same way): the rest would too
 
+    stalls = None
     try:
         batch = asyncio.ensure_future(executor.run(
             todo, domain, spec, solve_ctx, policy, concurrency=opts.concurrency,
             on_outcome=finished))
+        stalls = asyncio.ensure_future(watch.watch_stalls(_stall_s(ctx), batch.cancel))
         try:
             await batch
         except asyncio.CancelledError:
@@ -291,8 +293,9 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     finally:
         # Results of problems that finished before a stop are committed (and their lines
         # written) before the file closes.
-        if batch is not None and not batch.done():
-            batch.cancel()
+        for task in (batch, stalls):
+            if task is not None and not task.done():
+                task.cancel()
         wait_futures(list(in_flight), timeout=FLUSH_WAIT_S)
         out.close()
     prior_wall = (row.summary or {}).get("wall_s", 0.0) if resume else 0.0
@@ -305,6 +308,15 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
         summary.stopped_because = watch.why()
     store.set_status(run_id, status, summary.model_dump())
     return summary
+
+
+def _stall_s(ctx: Any) -> float:
+    """How long no problem may finish before the endpoints are probed: STALL_S, or half the
+    shortest call timeout when that is shorter (short timeouts ask for quick answers)."""
+    from crib.solve_failures import STALL_S
+
+    timeouts = [s.timeout_s for s in (getattr(ctx, "roles", None) or {}).values() if s.timeout_s]
+    return min([STALL_S, *(t / 2 for t in timeouts)])
 
 
 def _endpoint_probe(ctx: Any):

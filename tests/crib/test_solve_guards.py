@@ -68,6 +68,30 @@ def test_an_endpoint_that_goes_down_mid_run_stops_the_batch_at_once(scripted_ser
     assert "stopped early: the model endpoint stopped answering" in stderr
 
 
+def test_a_hung_endpoint_is_found_while_its_calls_still_wait(scripted_server, tmp_path):
+    release = threading.Event()
+
+    def hang_after_two(body):
+        if scripted_server.served >= 2:  # then every call hangs, and the model list fails
+            scripted_server.models_status = 503
+            release.wait(120)
+        return game24_solver(body)
+
+    scripted_server.script(hang_after_two)
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    env.update(CRIB_LLM__MAX_RETRIES="0", CRIB_LLM__TIMEOUT_S="20")  # probed after 10 s idle
+    try:
+        r = crib(["solve", "--domain", "game24", "--limit", "24", "--agent", "cot", "--memory",
+                  "none", "--concurrency", "1", "--json"], env, tmp_path)
+    finally:
+        release.set()
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    # Stopped by the stall probe while the third call was still waiting: no call failed yet.
+    assert summary["status"] == "stopped" and summary["n"] == 2 and summary["errors"] == 0
+    assert "is failing (HTTP 503" in summary["stopped_because"]
+
+
 def test_a_second_resume_of_a_run_being_worked_on_is_refused(scripted_server, tmp_path):
     release = threading.Event()
 
