@@ -106,7 +106,16 @@ class _EnvLayer(BaseSettings):
 
 
 def _env_layer() -> dict[str, Any]:
-    layer = _EnvLayer().model_dump(exclude_none=True)
+    from pydantic_settings import SettingsError
+
+    try:
+        layer = _EnvLayer().model_dump(exclude_none=True)
+    except ValidationError as exc:
+        bad = "; ".join(f"CRIB_{'__'.join(map(str, e['loc'])).upper()} = {e['input']!r}: "
+                        f"{e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid configuration in the environment: {bad}") from None
+    except SettingsError as exc:  # a nested section given as a value (CRIB_LLM='{')
+        raise ConfigError(f"invalid configuration in the environment: {exc}") from None
     # The OpenAI client's own variables count as environment configuration too.
     if os.environ.get("OPENAI_BASE_URL") and "base_url" not in layer.get("llm", {}):
         layer.setdefault("llm", {})["base_url"] = os.environ["OPENAI_BASE_URL"]

@@ -102,3 +102,16 @@ def test_show_masks_secrets_and_names_sources(isolated, monkeypatch):
     assert data["sources"]["solver.api_key"] == "$OPENAI_API_KEY"
     cfg, src = load_config(cwd=isolated / "proj")
     assert all(secret not in str(r["value"]) for r in describe(cfg, src))
+
+
+@pytest.mark.parametrize("name, value, said", [
+    ("CRIB_LOCAL_CTX", "abc", "CRIB_LOCAL_CTX = 'abc': Input should be a valid integer"),
+    ("CRIB_LLM", "{", "CRIB_LLM = '{': Input should be a valid dictionary"),
+    ("CRIB_LLM__TEMPERATURE", "hot", "llm.temperature = 'hot' (from environment)"),
+])
+def test_bad_environment_values_are_one_line_and_exit_2(isolated, name, value, said):
+    env = {**os.environ, name: value}
+    r = subprocess.run([sys.executable, "-m", "crib", "config", "show"], capture_output=True,
+                       text=True, cwd=isolated / "proj", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and said in r.stderr, r.stderr
