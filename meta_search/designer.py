@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from crib.meta_search.blocks import (MAX_INSTRUCTION_CHARS, PARAMS, BlockConfig, compile_agent,
-                                     describe, near_duplicate, seed_config)
+from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
+                                     near_duplicate, seed_config)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent
 from crib.meta_search.skeletons import SKELETONS
@@ -33,22 +33,26 @@ MOVE_WEIGHTS = {"rewrite": 0.6, "change": 0.25, "cross": 0.15}
 
 
 # Lengths are capped in the schema so a grammar-constrained endpoint (llama.cpp) ends each
-# string in time: a 0.5B designer looped inside one until max_tokens cut the reply.
+# string in time: a 0.5B designer looped inside one until max_tokens cut the reply. At worst a
+# character is a token (digits are), so the caps plus the JSON stay under MAX_REPLY_TOKENS.
+WHY_CHARS, REWRITE_CHARS, MAX_REPLY_TOKENS = 200, 600, 900
+
+
 class RewriteReply(BaseModel):
     diagnosis: str = Field(description="what went wrong on the failed problems, and why",
-                           max_length=400)
+                           max_length=WHY_CHARS)
     instruction: str = Field(description="the complete new instruction text",
-                             max_length=MAX_INSTRUCTION_CHARS)
+                             max_length=REWRITE_CHARS)
 
 
 class ChangeReply(BaseModel):
-    why: str = Field(description="why this change should help", max_length=400)
+    why: str = Field(description="why this change should help", max_length=WHY_CHARS)
     field: Literal["skeleton", "temperature", "samples", "rounds", "loop", "memory"]
     value: str = Field(description="the new value", max_length=40)
 
 
 class CrossReply(BaseModel):
-    why: str = Field(description="why this combination should help", max_length=400)
+    why: str = Field(description="why this combination should help", max_length=WHY_CHARS)
     skeleton_from: Literal["A", "B"]
     instructions_from: Literal["A", "B"]
     settings_from: Literal["A", "B"]
@@ -178,7 +182,8 @@ def _why(reply: BaseModel) -> str:
 class Designer:
     def __init__(self, llm: Any, *, domain: str, domain_description: str = "",
                  answer_format: str = "", run_id: str | None = None, attempts: int = 3,
-                 token_budget: int = 2500, seed: int = 0, max_tokens: int | None = 600,
+                 token_budget: int = 2500, seed: int = 0,
+                 max_tokens: int | None = MAX_REPLY_TOKENS,
                  moves: list[str] | None = None):
         self.llm = llm
         self.domain, self.description = domain, domain_description
