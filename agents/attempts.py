@@ -211,12 +211,11 @@ def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) ->
 
 def _write(conn: Any, delete_stmt: Any, table: Any, first: Attempt, prefix: str,
            rows: list[dict]) -> None:
-    from crib.agents.sql_insert import insert_rows  # the rows on the DBAPI cursor: see there
-
     if delete_stmt is not None:
         conn.execute(delete_stmt, {"problem": first.problem_id,
                                    "prefix": _like_escape(prefix) + "%"})
-    insert_rows(conn, table, rows)
+    if rows:
+        conn.execute(table.insert(), rows)
 
 
 def _like_escape(text: str) -> str:
@@ -239,5 +238,5 @@ def _attempt_statements() -> tuple:
         _STATEMENTS = (
             table.delete().where(table.c.problem_id == bindparam("problem"),
                                  table.c.id.like(bindparam("prefix"), escape="\\")),
-            table)  # rows go in through agents.sql_insert
+            table)
     return _STATEMENTS

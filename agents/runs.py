@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from crib.agents.attempts import save_attempts
 from crib.agents.records import ResultRow, RunRow, utcnow
-from crib.agents.sql_insert import insert_rows
 
 _RESULTS = ResultRow.__table__
+_INSERT_RESULT = _RESULTS.insert()
 _DELETE_RESULT = _RESULTS.delete().where(_RESULTS.c.run_id == bindparam("run"),
                                          _RESULTS.c.problem_id == bindparam("problem"))
 
@@ -101,20 +101,20 @@ class RunStore:
 
 
 def result_write(run_id: str, position: int, outcome: dict[str, Any],
-                 attempts: list | None = None, replace: bool = True) -> Callable[[Connection], None]:
+                 attempts: list | None = None,
+                 replace: bool = True) -> Callable[[Connection], None]:
     """`write(conn)` that replaces one problem's result row (and writes its attempts) in the
-    connection's transaction, for the `SqlWriter` that commits many problems' rows together
-    (the insert on the DBAPI cursor: agents/sql_insert.py). `replace=False` skips deleting
-    earlier rows of the problem: only for a run that cannot have any (a new run; an earlier row
-    would then fail the insert rather than be counted twice). Core statements built once (an ORM merge costs a SELECT
-    and several ms of CPU per problem)."""
+    connection's transaction, for the `SqlWriter` that commits many problems' rows together.
+    `replace=False` skips deleting earlier rows of the problem: only for a run that cannot have
+    any (a new run; an earlier row would then fail the insert rather than be counted twice).
+    Core statements built once (an ORM merge costs a SELECT and several ms of CPU a problem)."""
     def write(conn: Connection) -> None:
         if attempts:
             save_attempts(conn, attempts, replace=replace)
         if replace:
             conn.execute(_DELETE_RESULT, {"run": run_id, "problem": outcome["problem_id"]})
-        insert_rows(conn, _RESULTS, [{
+        conn.execute(_INSERT_RESULT, {
             "run_id": run_id, "problem_id": outcome["problem_id"], "position": position,
             "score": outcome.get("score"), "passed": outcome.get("passed"),
-            "error": outcome.get("error"), "outcome": outcome, "created_at": utcnow()}])
+            "error": outcome.get("error"), "outcome": outcome, "created_at": utcnow()})
     return write

@@ -29,7 +29,6 @@ from sqlalchemy import JSON, DateTime, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crib.agents.records import Base, utcnow
-from crib.agents.sql_insert import insert_rows
 
 MAX_TEXT_CHARS = 200_000  # one text at most (a runaway stdout is cut, and says so)
 KINDS = ("call", "sandbox", "verdict", "memory")
@@ -243,7 +242,8 @@ class TranscriptStore:
             texts, events = taken[0]
             if texts:
                 conn.execute(self._insert_text, texts)
-            insert_rows(conn, _EVENTS, events)
+            if events:
+                conn.execute(_EVENTS.insert(), events)
         return write
 
     def _done(self, future: Future) -> None:
