@@ -31,7 +31,8 @@ def _key(run_id: str) -> int:
 
 
 class RunLock:
-    """`with RunLock(engine, run_id):` holds the run; raises RunLocked if another has it."""
+    """`with RunLock(engine, run_id):` (or `acquire()` ... `release()`) holds the run; raises
+    RunLocked if another process has it."""
 
     def __init__(self, engine: Engine, run_id: str) -> None:
         self.engine = engine
@@ -40,6 +41,9 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def acquire(self) -> "RunLock":
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             self._lock_postgres()

@@ -169,8 +169,9 @@ async def run_solve(
     if resume and store.get(run_id) is None:
         raise SolveError(f"no run {run_id!r} to resume (see the run ids printed by crib solve)")
     run_id = run_id or new_run_id("solve")
+    lock = RunLock(ctx.engine, run_id)
     try:
-        lock = RunLock(ctx.engine, run_id).__enter__()
+        lock.acquire()
     except RunLocked as exc:
         raise SolveError(str(exc)) from None
     try:

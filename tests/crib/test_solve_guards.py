@@ -128,7 +128,7 @@ HOLD = """
 import sys, time
 from sqlalchemy import create_engine
 from crib.run_lock import RunLock
-lock = RunLock(create_engine(sys.argv[1]), "r1").__enter__()
+lock = RunLock(create_engine(sys.argv[1]), "r1").acquire()
 print("held", flush=True)
 time.sleep(600)
 """
@@ -148,7 +148,7 @@ def test_the_run_lock_holds_across_processes_and_dies_with_its_holder(database_u
     try:
         assert holder.stdout.readline().strip() == "held", holder.stderr.read()
         with pytest.raises(RunLocked, match="run 'r1' is being worked on by another"):
-            RunLock(engine, "r1").__enter__()
+            RunLock(engine, "r1").acquire()
         with RunLock(engine, "r2"):  # other runs are free
             pass
         os.kill(holder.pid, signal.SIGKILL)  # no clean-up: the lock must go with the process
