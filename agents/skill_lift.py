@@ -183,6 +183,25 @@ def _docstring(text: str) -> str:
     return '"""' + text.replace("\\", "\\\\").replace('"""', "'''") + '\n"""'
 
 
+def only_definitions(code: str) -> str:
+    """`code` without its top-level statements that do something when imported (a model's
+    repair often ends with test calls such as `print(solve([1, 2, 3]))`, which would print
+    into every run that imports the skill): only imports, definitions, assignments and the
+    docstring stay. Code that does not parse is returned as it is (its tests will say why)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return code
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+            ast.Assign, ast.AnnAssign)
+    body = [n for i, n in enumerate(tree.body) if isinstance(n, kept) or (
+        i == 0 and isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    if len(body) == len(tree.body):
+        return code  # nothing to drop: keep the model's text as written
+    tree.body = body
+    return ast.unparse(tree) + "\n"
+
+
 def code_block(reply: str) -> str | None:
     """The last ```python block of a model reply (or None)."""
     blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)

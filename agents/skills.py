@@ -26,7 +26,9 @@ from typing import Any, Awaitable, Callable
 
 from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.problems import Problem
-from crib.agents.skill_lift import code_block, lift_script, skill_function_name, skill_inputs
+from crib.agents.skill_lift import (
+    code_block, lift_script, only_definitions, skill_function_name, skill_inputs,
+)
 from crib.memory.models import MemoryEntry, Provenance
 from crib.memory.skills import (
     SkillError, candidate, parse_skill, record_trials, should_demote, skill_name, skill_params,
@@ -181,6 +183,7 @@ class SkillLoop:
         body = code_block(reply or "")
         if body is None:
             raise SkillError(f"{why}; and the model's generalisation held no code block")
+        body = only_definitions(body)
         parse_skill(body, name)
         return body
 
@@ -274,6 +277,7 @@ class SkillLoop:
         try:
             if body is None:
                 raise SkillError("the reply held no code block")
+            body = only_definitions(body)
             fixed = parse_skill(body, sig.name)
             if fixed.params != sig.params:
                 raise SkillError(f"the repair changed the parameters to {fixed.title}")

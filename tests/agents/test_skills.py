@@ -13,7 +13,7 @@ from crib.agents.llm import LLM, ModelSettings
 from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
 from crib.agents.memory_hook import MemoryHook
 from crib.agents.problems import Problem
-from crib.agents.skill_lift import lift_script, problem_numbers
+from crib.agents.skill_lift import lift_script, only_definitions, problem_numbers
 from crib.agents.skills import SkillLoop
 from crib.memory.skills import skill_records, trials
 from crib.memory.store import MemoryStore
@@ -107,6 +107,14 @@ def test_lifting_turns_the_problems_numbers_into_a_parameter():
     assert "[4, 5, 6, 10]" not in code.split('"""')[2]  # only the docstring's example keeps them
     assert "nums = list(_numbers_in)" in code and code.startswith("def solve_game24(numbers):")
     assert problem_numbers("14 ? 16 ? 20 = 2.5") == [14, 16, 20, 2.5]
+
+
+def test_a_repairs_test_calls_are_dropped_so_importing_the_skill_prints_nothing():
+    repaired = ('import math\n\ndef f(x):\n    """Doc."""\n    return x\n\n# Test cases\n'
+                'print(f(3))\nif __name__ == "__main__":\n    f(1)\n')
+    assert only_definitions(repaired) == 'import math\n\ndef f(x):\n    """Doc."""\n    return x\n'
+    clean = 'def f(x):\n    """Doc."""\n    return x  # as written\n'
+    assert only_definitions(clean) == clean
 
 
 def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
