@@ -265,7 +265,9 @@ class SkillLoop:
         if self.complete is None:
             return None
         sig = parse_skill(entry.body, skill_name(entry))
-        cases = "\n".join(f"- input {c['inputs']}: returned {c['output']!r}; {c['error']}"
+        cases = "\n".join(f"- problem {c['problem']!r}, called as {sig.name}("
+                          f"{', '.join(f'{k}={v!r}' for k, v in c['inputs'].items())}): "
+                          f"returned {c['output']!r}; {c['error']}"
                           for c in report.failures[:MAX_CASES_SHOWN])
         try:
             reply = await self.complete([{"role": "user", "content": REPAIR_PROMPT.format(
