@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,6 +71,7 @@ class EventRow(Base):
 
 class ProblemRow(Base):
     __tablename__ = "memory_problems"
+    __table_args__ = (Index("ix_memory_problems_run_problem", "run_id", "problem_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(String(200), index=True)
@@ -87,6 +88,7 @@ class CurationRow(Base):
     """One curation attempt: what the curator proposed, what was applied, what was rejected."""
 
     __tablename__ = "memory_curations"
+    __table_args__ = (Index("ix_memory_curations_run_problem", "run_id", "problem_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(String(200), index=True)
@@ -105,6 +107,7 @@ class OutcomeRow(Base):
     """Audit of counter moves: which rendered entries an attempt saw and its verdict."""
 
     __tablename__ = "memory_outcomes"
+    __table_args__ = (Index("ix_memory_outcomes_run_attempt", "run_id", "attempt_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     scope: Mapped[str] = mapped_column(String(200), index=True)
