@@ -4,7 +4,9 @@ Every call (completion, structured output, stream) goes through LangChain's chat
 interface: `ChatOpenAI` (which drives the `openai` SDK) for an OpenAI-compatible endpoint, the
 default, or `init_chat_model` for any other provider LangChain supports (a role's `provider`,
 e.g. "anthropic"; needs `pip install 'crib[providers]'` and the provider's package). LangChain's
-and the SDK's own retries are off: the client retries (agents/llm/retry.py).
+and the SDK's own retries are off: the client retries (agents/llm/retry.py). A provider's
+package may keep one HTTP client per process, bound to the first event loop that used it: with
+a provider, make all calls from one loop (crib does).
 """
 from __future__ import annotations
 
