@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from crib.agents.llm.errors import LLMError
 from crib.agents.llm.sql_writer import SqlWriter
 from crib.agents.runs import RunStore, base_manifest, new_run_id, result_write
 
@@ -208,6 +209,12 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
         spec = load_agent(opts.agent)
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise SolveError(f"agent {opts.agent!r}: {exc}") from exc
+    if executor.name == "local":  # the model client, ready before the run is recorded
+        ctx.llm.want_in_flight(opts.concurrency)  # --concurrency: calls in flight too (or warn)
+        try:
+            ctx.llm.prepare()  # its imports now, not on the batch's first call
+        except LLMError as exc:  # e.g. a provider whose package is not installed
+            raise SolveError(str(exc)) from None
     if not resume:
         store.create(run_id, "solve", base_manifest(
             options=opts.manifest(), agent={"name": spec.name, "code_hash": spec.code_hash},
@@ -216,8 +223,6 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     ctx.llm.run_id = run_id
     if executor.name == "local":  # every call of the run is made here: keep its spend in memory
         ctx.llm.track(run_id)
-        ctx.llm.want_in_flight(opts.concurrency)  # --concurrency: calls in flight too (or warn)
-        ctx.llm.prepare()  # the model client's imports before the batch, not on its first call
 
     done = store.results(run_id)
     done_ids = {o["problem_id"] for o in done}
