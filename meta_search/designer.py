@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -146,12 +147,18 @@ def quoted_problem(text: str, failures: list[dict]) -> str | None:
     """The shown task or answer an instruction copies, if any: an instruction tailored to a
     validation problem overfits validation (small designers do this, e.g. "the answer to 3 5 9
     9 is ..."). A copy is a shared run of at least 30 characters, or the whole task or answer
-    when shorter (answers under 8 characters are too common to count)."""
+    when shorter (answers under 8 characters are too common to count), or a task's numbers (3
+    or more) in a row, whatever stands between them ("1, 2, 5, and 7")."""
     def norm(s: str) -> str:
         return " ".join(s.lower().split())
 
     mine = norm(text)
+    my_numbers = re.findall(r"\d+(?:\.\d+)?", text)
     for f in failures:
+        numbers = re.findall(r"\d+(?:\.\d+)?", f["task"])
+        if len(numbers) >= 3 and any(my_numbers[i:i + len(numbers)] == numbers
+                                     for i in range(len(my_numbers) - len(numbers) + 1)):
+            return f"task's numbers {' '.join(numbers)[:60]!r}"
         for kind, other in (("task", norm(f["task"])), ("answer", norm(f["answer"]))):
             if not other or (kind == "answer" and len(other) < 8):
                 continue

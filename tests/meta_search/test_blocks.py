@@ -155,8 +155,12 @@ def test_an_instruction_that_names_a_validation_problem_is_caught():
     shown = [{"task": "3 5 9 9", "answer": "(3 + 5) * (5 - 1)", "feedback": "uses 1"},
              {"task": "Natalia sold clips to 48 of her friends in April, and then she sold "
                       "half as many clips in May.", "answer": "1 + 1", "feedback": ""}]
-    assert quoted_problem("Solve the problem of 3  5 9 9 carefully.", shown) == "task '3 5 9 9'"
+    assert quoted_problem("Solve the problem of 3  5 9 9 carefully.", shown)
     assert quoted_problem("The correct expression is (3 + 5) * (5 - 1).", shown)
     assert quoted_problem("Natalia sold clips to 48 of her friends: add them.", shown)
+    assert quoted_problem("Use the numbers 3, 5, 9, and 9 exactly once.", shown) == \
+        "task's numbers '3 5 9 9'"
+    assert quoted_problem("Check 3 5 9 and then 9 more.", shown) is not None
+    assert quoted_problem("Use 3 and 5 first, then 9.", shown) is None
     assert quoted_problem("Use each number once and check 1 + 1 style slips.", shown) is None
     assert quoted_problem("Try every order and operator, then check the result.", shown) is None
