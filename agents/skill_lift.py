@@ -46,9 +46,19 @@ def skill_function_name(domain: str, taken: set[str]) -> str:
     return name
 
 
+def _number(node: ast.AST) -> int | float | None:
+    """The value of a number literal (`-495` is a minus applied to 495), else None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _number(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    if (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)):
+        return node.value
+    return None
+
+
 def _is_number(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
-            and not isinstance(node.value, bool))
+    return _number(node) is not None
 
 
 def _run_slice(values: list, nums: list) -> tuple[int, int] | None:
@@ -80,7 +90,7 @@ class _Lifter(ast.NodeTransformer):
     def _display(self, node: ast.expr, maker: str) -> ast.expr:
         if not node.elts or not all(_is_number(e) for e in node.elts):
             return self.generic_visit(node)
-        values = [e.value for e in node.elts]
+        values = [_number(e) for e in node.elts]
         total = len(self.nums)
         found = _run_slice(values, self.nums)
         if found is None and len(values) == total and sorted(values) == sorted(self.nums):
@@ -116,8 +126,9 @@ class _Lifter(ast.NodeTransformer):
 
 
 class _ScalarLifter(ast.NodeTransformer):
-    """`target = 25` where 25 is one of the problem's numbers that no lifted display took, and
-    appears once in it: the number read from its position (the last from the end)."""
+    """`target = 25` or `if value == 25:` where 25 is one of the problem's numbers that no
+    lifted display took, and appears once in it: the number read from its position (the last
+    from the end)."""
 
     def __init__(self, nums: list, covered: set[int]) -> None:
         self.where = {v: i for i, v in enumerate(nums)
@@ -125,16 +136,25 @@ class _ScalarLifter(ast.NodeTransformer):
         self.total = len(nums)
         self.used = False
 
+    def _lift(self, node: ast.expr) -> ast.expr:
+        value = _number(node)
+        if value is None or value not in self.where:
+            return node
+        i = self.where[value]
+        self.used = True
+        index = i - self.total if i == self.total - 1 else i
+        return ast.Subscript(ast.Name(INNER["numbers"], ast.Load()), ast.Constant(index),
+                             ast.Load())
+
     def visit_Assign(self, node: ast.Assign) -> ast.Assign:
-        value = node.value
-        if _is_number(value) and value.value in self.where and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name):
-            i = self.where[value.value]
-            index = i - self.total if i == self.total - 1 else i
-            node.value = ast.Subscript(ast.Name(INNER["numbers"], ast.Load()),
-                                       ast.Constant(index), ast.Load())
-            self.used = True
-        return node
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            node.value = self._lift(node.value)
+        return self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.Compare:
+        node.left = self._lift(node.left)
+        node.comparators = [self._lift(c) for c in node.comparators]
+        return self.generic_visit(node)
 
 
 def lift_script(code: str, problem_text: str, name: str, domain: str,

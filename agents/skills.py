@@ -281,6 +281,8 @@ class SkillLoop:
                 raise SkillError("the reply held no code block")
             body = only_definitions(body)
             fixed = parse_skill(body, sig.name)
+            if " ".join(body.split()) == " ".join(entry.body.split()):
+                raise SkillError("the repair returned the same code")
             if fixed.params != sig.params:
                 raise SkillError(f"the repair changed the parameters to {fixed.title}")
         except SkillError as exc:

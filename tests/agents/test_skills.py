@@ -107,6 +107,10 @@ def test_lifting_turns_the_problems_numbers_into_a_parameter():
     assert "[4, 5, 6, 10]" not in code.split('"""')[2]  # only the docstring's example keeps them
     assert "nums = list(_numbers_in)" in code and code.startswith("def solve_game24(numbers):")
     assert problem_numbers("14 ? 16 ? 20 = 2.5") == [14, 16, 20, 2.5]
+    # a target compared against, as the 1.5B model wrote it for "1 ? 6 ? 7 ? 5 ? 14 = -495"
+    code, _ = lift_script("nums = [1, 6, 7, 5, 14]\nif sum(nums) == -495:\n    print(nums)\n",
+                          "1 ? 6 ? 7 ? 5 ? 14 = -495", "f", "eq")
+    assert "-495" not in code.split('"""')[2] and "== _numbers_in[-1]" in code
 
 
 def test_a_repairs_test_calls_are_dropped_so_importing_the_skill_prints_nothing():
