@@ -14,15 +14,15 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from crib.agents.records import CacheRow, utcnow
 
 # Statement objects built once: SQLAlchemy compiles and caches them on first use.
 _SELECT = select(CacheRow.response).where(CacheRow.key == bindparam("key"))
-_DELETE = CacheRow.__table__.delete().where(CacheRow.key == bindparam("key"))
-_INSERT = CacheRow.__table__.insert()
+_DELETE = delete(CacheRow).where(CacheRow.key == bindparam("key"))
+_INSERT = insert(CacheRow)
 
 CacheMode = Literal["on", "off", "read", "write"]
 CACHE_MODES = ("on", "off", "read", "write")
@@ -58,14 +58,14 @@ class ResponseCache:
         return self.engine is not None and self.mode in ("on", "write")
 
     def get(self, key: str) -> dict | None:
-        if not self.reads:
+        if self.engine is None or not self.reads:
             return None
         with self.engine.connect() as conn:
             return conn.execute(_SELECT, {"key": key}).scalar()
 
     def put(self, key: str, model: str, response: dict, conn: Connection | None = None) -> None:
         """Store a reply; inside `conn`'s transaction when given (the ledger row shares it)."""
-        if not self.writes:
+        if self.engine is None or not self.writes:
             return
         if conn is None:
             with self.engine.begin() as own:

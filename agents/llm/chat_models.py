@@ -23,7 +23,7 @@ def build_chat_model(settings: ModelSettings, model: str, base_url: str | None,
     """A chat model for one role on one event loop. `api_key` is None when the provider's
     package should read its own key variable; `connections` sizes the HTTP pool (OpenAI path)."""
     if settings.provider is None:
-        import httpx
+        import httpx2  # the SDK's own httpx fork (openai >= 3)
         from langchain_openai import ChatOpenAI
         from openai import DefaultAioHttpClient
 
@@ -31,7 +31,7 @@ def build_chat_model(settings: ModelSettings, model: str, base_url: str | None,
         # on httpx's own (docs/performance.md), which kept a batch from its calls in flight.
         # The pool as large as the endpoint's concurrency limit: the SDK's default (100
         # connections, 20 kept alive) would close and reopen connections above 20 in flight.
-        http = DefaultAioHttpClient(timeout=settings.timeout_s, limits=httpx.Limits(
+        http = DefaultAioHttpClient(timeout=settings.timeout_s, limits=httpx2.Limits(
             max_connections=connections, max_keepalive_connections=connections))
         return ChatOpenAI(model=model, base_url=base_url, api_key=api_key, max_retries=0,
                           timeout=settings.timeout_s, stream_usage=True, http_async_client=http)
@@ -86,11 +86,12 @@ def reply_of(message: Any) -> tuple[str, int, int, str | None, str | None]:
             meta.get("finish_reason") or meta.get("stop_reason"))
 
 
-def require_endpoint(name: str, settings: ModelSettings) -> None:
-    """A role needs a model, and a base_url unless it names a provider."""
+def require_endpoint(name: str, settings: ModelSettings) -> str:
+    """A role needs a model, and a base_url unless it names a provider; returns the model."""
     if not settings.model:
         raise LLMError(f"role {name!r} has no model: set it in config or let crib start the "
                        "embedded model for roles without an endpoint")
     if not settings.base_url and settings.provider is None:
         raise LLMError(f"role {name!r} has no base_url: set it (or a provider) in config or let "
                        "crib start the embedded model for roles without an endpoint")
+    return settings.model

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Mapping, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -38,6 +38,9 @@ from crib.agents.llm.recorder import CallKind, CallRecord, CallRecorder
 from crib.agents.llm.retry import RETRY_STATUSES, Backoff, Failure, classify
 from crib.agents.llm.settings import ModelSettings
 from crib.agents.llm.sql_writer import SqlWriter
+
+if TYPE_CHECKING:  # langchain loads only when a chat model is built
+    from langchain_core.messages import UsageMetadata
 
 T = TypeVar("T", bound=BaseModel)
 NO_KEY = "sk-no-key"  # local servers want some key; never a real one
@@ -103,9 +106,9 @@ class LLM:
         self._roles: dict[str, _Role] = {}
         configured: dict[str, int | None] = {}
         for name, s in roles.items():
-            require_endpoint(name, s)
+            model = require_endpoint(name, s)
             endpoint = s.base_url.rstrip("/") if s.base_url else f"provider:{s.provider}"
-            self._roles[name] = _Role(name, s, s.model, endpoint)
+            self._roles[name] = _Role(name, s, model, endpoint)
             # Roles sharing an endpoint share its limit (the largest any of them sets).
             configured[endpoint] = max(filter(None, (configured.get(endpoint), s.concurrency)),
                                        default=None)
@@ -214,8 +217,8 @@ class LLM:
                "model": call.role.model, "base_url": call.role.endpoint, "tokens_in": tokens_in,
                "tokens_out": tokens_out, "cost_usd": cost, "latency_ms": latency_ms,
                "cached": cached, "error": error[:2000] if error else None}
-        if self.ledger.engine is None:
-            self.ledger.record(**row)
+        if self._writer is None:  # no engine: the ledger keeps the row in memory
+            self.ledger.record(None, **row)
             return
         key = call.key if reply is not None and self.cache.writes else None
 
@@ -373,7 +376,8 @@ class LLM:
         r, timeout = call.role, call.role.settings.timeout_s
         chat, options = self._chat(r), call_options(call.params)
         pieces: list[str] = []
-        usage, finish, started = {}, None, time.monotonic()
+        usage: UsageMetadata | None = None
+        finish, started = None, time.monotonic()
         for tried in range(1, r.retries + 2):
             try:
                 async with self._endpoints.place(r.endpoint):
@@ -403,8 +407,8 @@ class LLM:
                     raise await self._failed(call, failure, tried, "stream from") from exc
                 await asyncio.sleep(self.backoff.delay(tried - 1, failure))
         text = "".join(pieces)
-        tokens_in = int(usage.get("input_tokens") or 0)
-        tokens_out = int(usage.get("output_tokens") or 0)
+        tokens_in = int(usage.get("input_tokens") or 0) if usage else 0
+        tokens_out = int(usage.get("output_tokens") or 0) if usage else 0
         cost = cost_usd(r.model, tokens_in, tokens_out, self.prices)
         await self.budget.add(call.run, tokens_in + tokens_out, cost)
         await self._store(call, text, tokens_in, tokens_out, cost,

