@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -33,7 +34,8 @@ class AdasAgent(BaseModel):
     generation: Any = None
 
 
-class SkippedItem(NamedTuple):
+@dataclass(frozen=True)
+class SkippedItem:  # not a NamedTuple: `index` would shadow tuple.index
     index: int
     reason: str
 

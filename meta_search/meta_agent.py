@@ -82,7 +82,8 @@ class MetaAgent:
         messages = [
             {"role": "system", "content": prompts.SYSTEM},
             {"role": "user", "content": prompts.TASK.format(
-                generation=generation, domain=self.domain, domain_description=self.domain_description or self.domain,
+                generation=generation, domain=self.domain,
+                domain_description=self.domain_description or self.domain,
                 answer_format=self.answer_format or "(as the task says)", api=self.api,
                 archive="(omitted while debugging)", lessons="")},
             {"role": "user", "content": prompts.DEBUG.format(name=name, failure=failure,

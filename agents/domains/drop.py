@@ -62,7 +62,7 @@ def _numbers_agree(gold: set[str], pred: set[str]) -> bool:
     return not gold_numbers or bool(gold_numbers & {w for w in pred if _is_number(w)})
 
 
-def drop_f1(predicted: str | list[str], gold: str | list[str]) -> float:
+def drop_f1(predicted: str | list[str], gold: str | list[str] | tuple[str, ...]) -> float:
     """Token F1 of one prediction against one gold answer (spans aligned optimally)."""
     pred_bags, gold_bags = _bags(predicted), _bags(gold)
     scores = [[_f1(p, g) if _numbers_agree(g, p) else 0.0 for p in pred_bags] for g in gold_bags]
@@ -88,7 +88,9 @@ def max_f1(predicted: str | None, targets: object) -> float:
     if predicted is None or not str(predicted).strip():
         return 0.0
     golds = targets if isinstance(targets, list) else [targets]
-    return max((drop_f1(predicted, g) for g in golds if g is not None), default=0.0)
+    # a gold is one answer or a multi-span list; a bare number is compared as its text
+    return max((drop_f1(predicted, g if isinstance(g, (list, tuple)) else str(g))
+                for g in golds if g is not None), default=0.0)
 
 
 class Drop(Domain):

@@ -144,8 +144,13 @@ def all_solvable(low: int = 1, high: int = 13) -> tuple[tuple[int, int, int, int
     if (low, high) != (1, 13):
         return enumerate_solvable(low, high)
     text = resources.files("crib.agents.domains").joinpath(SOLVABLE_FILE).read_text()
-    return tuple(tuple(int(n) for n in line.split()) for line in text.splitlines()
+    return tuple(_four(line) for line in text.splitlines()
                  if line.strip() and not line.startswith("#"))
+
+
+def _four(line: str) -> tuple[int, int, int, int]:
+    a, b, c, d = (int(n) for n in line.split())
+    return a, b, c, d
 
 
 def check_expression(numbers: list[int], answer: str | None) -> tuple[bool, str]:

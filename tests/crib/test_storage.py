@@ -13,7 +13,8 @@ def _round_trip(url: str) -> None:
     assert {"runs", "llm_cache", "llm_calls", "alembic_version"} <= tables
     with Session(engine) as s:
         s.add(RunRow(id="r1", mode="solve", manifest={"seed": 1}, summary={}))
-        s.add(CallRow(run_id="r1", role="solver", model="m", base_url="u", tokens_in=3, tokens_out=4))
+        s.add(CallRow(run_id="r1", role="solver", model="m", base_url="u", tokens_in=3,
+                      tokens_out=4))
         s.commit()
     migrate(engine)  # idempotent: a second upgrade changes nothing and keeps the rows
     with Session(engine) as s:
