@@ -108,6 +108,9 @@ class ModelBridge:
             self.errors.append(str(exc))
             raise
         messages = params.get("messages")
+        if not isinstance(messages, list):
+            raise ValueError(f"complete: 'messages' must be a list of messages, "
+                             f"not {type(messages).__name__}")
         role = params.get("role") or "solver"
         role = role if role in ALLOWED_ROLES else "solver"
         messages = self.sheet.place(messages, role)
@@ -230,13 +233,12 @@ def _attempt_statements() -> tuple:
     lets the database use its index instead of scanning every attempt for the id prefix."""
     global _STATEMENTS
     if not _STATEMENTS:
-        from sqlalchemy import bindparam
+        from sqlalchemy import bindparam, delete
 
         from crib.agents.records import AttemptRow
 
-        table = AttemptRow.__table__
         _STATEMENTS = (
-            table.delete().where(table.c.problem_id == bindparam("problem"),
-                                 table.c.id.like(bindparam("prefix"), escape="\\")),
-            table)
+            delete(AttemptRow).where(AttemptRow.problem_id == bindparam("problem"),
+                                     AttemptRow.id.like(bindparam("prefix"), escape="\\")),
+            AttemptRow.__table__)
     return _STATEMENTS

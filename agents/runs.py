@@ -15,16 +15,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from crib.agents.attempts import save_attempts
 from crib.agents.records import ResultRow, RunRow, utcnow
 
-_RESULTS = ResultRow.__table__
-_INSERT_RESULT = _RESULTS.insert()
-_DELETE_RESULT = _RESULTS.delete().where(_RESULTS.c.run_id == bindparam("run"),
-                                         _RESULTS.c.problem_id == bindparam("problem"))
+_INSERT_RESULT = insert(ResultRow)
+_DELETE_RESULT = delete(ResultRow).where(ResultRow.run_id == bindparam("run"),
+                                         ResultRow.problem_id == bindparam("problem"))
 
 TRACKED_PACKAGES = ("crib", "langchain-openai", "langchain-core", "openai", "chromadb",
                     "pydantic", "sqlalchemy", "xllamacpp")
@@ -82,6 +81,8 @@ class RunStore:
     def set_status(self, run_id: str, status: str, summary: dict[str, Any] | None = None) -> None:
         with Session(self.engine) as s, s.begin():
             row = s.get(RunRow, run_id)
+            if row is None:
+                raise KeyError(f"run {run_id!r} is not in the database")
             row.status = status
             if summary is not None:
                 row.summary = summary
@@ -94,9 +95,9 @@ class RunStore:
 
     def forget_errors(self, run_id: str) -> int:
         """Drop the results that ended in an error so `--retry-errors` solves them again."""
-        with Session(self.engine) as s, s.begin():
-            gone = s.execute(delete(ResultRow).where(ResultRow.run_id == run_id,
-                                                     ResultRow.error.is_not(None)))
+        with self.engine.begin() as conn:  # a Connection's result carries the rowcount
+            gone = conn.execute(delete(ResultRow).where(ResultRow.run_id == run_id,
+                                                        ResultRow.error.is_not(None)))
             return gone.rowcount or 0
 
 

@@ -222,7 +222,7 @@ async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) 
     from prompt_toolkit.history import FileHistory
 
     history_file.parent.mkdir(parents=True, exist_ok=True)
-    prompt = PromptSession(history=FileHistory(str(history_file)))
+    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history_file)))
     session = ChatSession(ctx, state, run_id)
     out = session.out
     out.print(f"[bold]crib chat[/] — agent {esc(state.agent)}, domain {esc(state.domain)}, "

@@ -36,7 +36,8 @@ class Context:
         from crib.sandbox import Limits
 
         r = await self.sandbox.run(code, tier="snippet", limits=Limits(timeout_s=timeout_s))
-        return {"ok": r.ok, "stdout": r.stdout, "stderr": r.stderr, "value": r.value, "error": r.error}
+        return {"ok": r.ok, "stdout": r.stdout, "stderr": r.stderr, "value": r.value,
+                "error": r.error}
 
     def domain(self, name: str):
         from crib.agents.domains import get_domain
@@ -61,12 +62,14 @@ class Context:
         if self._memory_store is None:
             from crib.memory.store import MemoryStore
 
-            self._memory_store = MemoryStore(self.engine, chroma_dir=str(self.cfg.data_dir / "chroma"),
+            self._memory_store = MemoryStore(self.engine,
+                                             chroma_dir=str(self.cfg.data_dir / "chroma"),
                                              chroma_url=self.cfg.memory.chroma_url)
         return self._memory_store
 
     def memory_hook(self, mode: str, scope: str, run_id: str):
-        """The seam the verifier loop calls before and after each problem (agents/memory_hook.py)."""
+        """The seam the verifier loop calls before and after each problem
+        (agents/memory_hook.py)."""
         from crib.agents.memory_hook import MemoryHook
 
         return MemoryHook(self.memory_store, mode=mode, scope=scope, run_id=run_id, llm=self.llm,
@@ -124,7 +127,8 @@ async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandb
                   recorder=transcripts)
         if transcripts is not None:
             transcripts.share_writer(llm.writer)
-        yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles, local_server=server)
+        yield Context(cfg=cfg, engine=engine, llm=llm, sandbox=sandbox, roles=roles,
+                      local_server=server)
     finally:
         try:
             if sandbox is not None:

@@ -167,7 +167,9 @@ async def run_solve(
     from crib.run_lock import RunLock, RunLocked
 
     store = RunStore(ctx.engine)
-    if resume and store.get(run_id) is None:
+    if resume and not run_id:
+        raise SolveError("resuming needs the id of the run (see the run ids printed by crib solve)")
+    if resume and run_id and store.get(run_id) is None:
         raise SolveError(f"no run {run_id!r} to resume (see the run ids printed by crib solve)")
     run_id = run_id or new_run_id("solve")
     lock = RunLock(ctx.engine, run_id)
@@ -196,6 +198,8 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     row = None
     if resume:
         row = store.get(run_id)
+        if row is None:  # checked before the lock: only a concurrent delete gets here
+            raise SolveError(f"no run {run_id!r} to resume")
         opts = SolveOptions.from_manifest(row.manifest["options"])
         if retry_errors:
             store.forget_errors(run_id)
@@ -289,7 +293,8 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
         try:
             await batch
         except asyncio.CancelledError:
-            if not watch.tripped or asyncio.current_task().cancelling():
+            me = asyncio.current_task()  # never None inside a coroutine
+            if not watch.tripped or me is None or me.cancelling():
                 raise
             status = "stopped"
     except BaseException as exc:
@@ -304,7 +309,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
                 task.cancel()
         wait_futures(list(in_flight), timeout=FLUSH_WAIT_S)
         out.close()
-    prior_wall = (row.summary or {}).get("wall_s", 0.0) if resume else 0.0
+    prior_wall = (row.summary or {}).get("wall_s", 0.0) if row is not None else 0.0
     summary = summarize(run_id, outcomes, ctx.llm.spend(run_id),
                         prior_wall + time.monotonic() - started, seed=opts.seed,
                         skipped_lines=len(loaded.skipped_lines), status=status)

@@ -2,13 +2,22 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from crib.cliutil import console, err_console, esc, print_error, print_json
 from crib.solve_run import SolveError, SolveOptions, run_solve
 
 ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
+
+
+@dataclass
+class _Tally:
+    """Running figures for the progress line: O(1) an update."""
+    seen: int = 0
+    scored: int = 0
+    score: float = 0.0
+    errors: int = 0
 
 
 def _fmt_pct(x: float | None) -> str:
@@ -64,19 +73,19 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
                             f" (resume with: crib solve --resume {esc(rid)})", highlight=False)
         task_id = progress.add_task(esc(opts.domain), total=total, completed=done, stats="")
 
-    tally = {"seen": 0, "scored": 0, "score": 0.0, "errors": 0}  # running: O(1) an update
+    tally = _Tally()
 
     def on_progress(_record: dict, outcomes: list[dict]) -> None:
-        if not show_progress:
+        if not show_progress or task_id is None:  # no bar yet (on_start makes it)
             return
-        for o in outcomes[tally["seen"]:]:  # the new ones (all of them at the first call)
+        for o in outcomes[tally.seen:]:  # the new ones (all of them at the first call)
             if o.get("score") is not None or o.get("error"):
-                tally["scored"] += 1
-                tally["score"] += o.get("score") or 0.0
-            tally["errors"] += bool(o.get("error"))
-        tally["seen"] = len(outcomes)
-        acc = tally["score"] / tally["scored"] if tally["scored"] else None
-        errors = tally["errors"]
+                tally.scored += 1
+                tally.score += o.get("score") or 0.0
+            tally.errors += bool(o.get("error"))
+        tally.seen = len(outcomes)
+        acc = tally.score / tally.scored if tally.scored else None
+        errors = tally.errors
         spend = ctx.llm.spend(ctx.llm.run_id)  # running totals while the run is tracked
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
                         f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  "
@@ -144,8 +153,8 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
             from crib.learning_view import learning_table
 
             console().print(learning_table([(label(m, s), s) for m, s in summaries]))
-    for label, s in summaries:
-        _print_errors(label if ablate else s.run_id, s)
+    for mode, s in summaries:
+        _print_errors(mode if ablate else s.run_id, s)
     worst = summaries[-1][1]
     if any(s.stopped_because for _, s in summaries):
         return 1

@@ -41,7 +41,8 @@ class PostgresServer:
             try:
                 self.user = pwd.getpwnam("postgres")
             except KeyError as exc:
-                raise RuntimeError("running as root and no `postgres` user to run the server") from exc
+                raise RuntimeError(
+                    "running as root and no `postgres` user to run the server") from exc
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
 
     def _run(self, *args: str) -> None:

@@ -53,7 +53,8 @@ class Reply:
 
     @classmethod
     def bad_request(cls, message: str = "bad request") -> "Reply":
-        return cls(status=400, body={"error": {"message": message, "type": "invalid_request_error"}})
+        return cls(status=400,
+                   body={"error": {"message": message, "type": "invalid_request_error"}})
 
     @classmethod
     def malformed(cls) -> "Reply":
@@ -303,11 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.close_connection = True
-        base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk", "created": int(time.time()),
+        base = {"id": "chatcmpl-stream", "object": "chat.completion.chunk",
+                "created": int(time.time()),
                 "model": reply.model or body.get("model") or self.owner.model}
 
         def event(choices: list, **extra) -> None:
-            self.wfile.write(f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode())
+            chunk = json.dumps({**base, "choices": choices, **extra})
+            self.wfile.write(f"data: {chunk}\n\n".encode())
             self.wfile.flush()
 
         event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])

@@ -6,7 +6,8 @@ imports only typer and the standard library at top level."""
 COMMAND_GROUPS: list[tuple[str, str, str]] = [
     ("config", "config", "Show the effective configuration and where each value came from."),
     ("model", "model", "The embedded local model: status, install, serve."),
-    ("solve", "solve", "Solve a batch of problems (a dataset or generated) with the verifier loop."),
+    ("solve", "solve",
+     "Solve a batch of problems (a dataset or generated) with the verifier loop."),
     ("chat", "chat", "An interactive session: streamed answers, checks, memory, slash commands."),
     ("search", "search", "Meta Agent Search: a meta-agent writes agents, the cascade scores them."),
     ("memory", "memory", "The cheatsheet memory: inspect, edit, version, export, reindex."),

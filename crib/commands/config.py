@@ -1,4 +1,5 @@
-"""`crib config show`: the effective configuration, secrets masked, with the source of each value."""
+"""`crib config show`: the effective configuration, secrets masked, with the source of each
+value."""
 from __future__ import annotations
 
 import typer

@@ -19,13 +19,16 @@ def _fail(message: str, code: int = 1) -> None:
 @app.command("run")
 def run(
     file: Path = typer.Argument(..., help="A Python file to run in the sandbox."),
-    tier: str = typer.Option("snippet", "--tier", help="agent (bubblewrap) or snippet (fork-server)."),
+    tier: str = typer.Option(
+        "snippet", "--tier", help="agent (bubblewrap) or snippet (fork-server)."),
     timeout: float = typer.Option(10.0, "--timeout", help="Wall-clock limit in seconds."),
     memory: int = typer.Option(1024, "--memory", help="Address-space limit in MB."),
-    entry: str = typer.Option(None, "--entry", help="A function to call after the file ran."),
-    inputs: str = typer.Option(None, "--inputs", help="JSON arguments for --entry (list or object)."),
-    unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox",
-                                           help="Run WITHOUT isolation where no tier works (loud)."),
+    entry: str = typer.Option(
+        None, "--entry", help="A function to call after the file ran."),
+    inputs: str = typer.Option(
+        None, "--inputs", help="JSON arguments for --entry (list or object)."),
+    unsafe_no_sandbox: bool = typer.Option(
+        False, "--unsafe-no-sandbox", help="Run WITHOUT isolation where no tier works (loud)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Run FILE in the sandbox and print what it printed, then a summary (stderr).
@@ -88,7 +91,9 @@ def run(
 
 
 @app.command("check")
-def check_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+def check_cmd(
+    json_out: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
     """Report which isolation tiers work on this machine and why not; each working tier also
     runs one real snippet end to end. Exit status 0 when a safe tier works.
 
@@ -126,7 +131,8 @@ def check_cmd(json_out: bool = typer.Option(False, "--json", help="Print JSON fo
         for tier, what in (("agent", "bubblewrap"), ("snippet", "fork-server")):
             st = getattr(report, tier)
             t = trials.get(tier)
-            trial_txt = "—" if t is None else (f"{t['wall_ms']:.1f} ms" if t["ok"] else f"failed: {t['error']}")
+            trial_txt = ("—" if t is None else f"{t['wall_ms']:.1f} ms" if t["ok"]
+                         else f"failed: {t['error']}")
             table.add_row(f"{tier} ({what})", "[green]yes[/]" if st.ok else "[red]no[/]",
                           st.reason, trial_txt)
         console().print(table)

@@ -24,9 +24,10 @@ def test_solve_three_puzzles_on_the_embedded_model(local_model_path, tmp_path):
     env.update(CRIB_DATA_DIR=str(tmp_path / "data"), CRIB_LOCAL_MODEL=FAST_MODEL,
                CRIB_LOCAL_CTX="4096", CRIB_LLM__MAX_TOKENS="256")
     out = tmp_path / "out.jsonl"
-    r = subprocess.run([sys.executable, "-m", "crib", "solve", "--domain", "game24", "--limit", "3",
-                        "--agent", "cot", "--memory", "none", "--concurrency", "1", "--out", str(out),
-                        "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, "-m", "crib", "solve", "--domain", "game24",
+                        "--limit", "3", "--agent", "cot", "--memory", "none",
+                        "--concurrency", "1", "--out", str(out), "--json"],
+                       env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["n"] == 3 and summary["calls"] >= 3 and summary["tokens_out"] > 0

@@ -10,7 +10,8 @@ from tests.meta_search.helpers import run_search, search_config
 def main() -> None:
     db_url, url, run_id = sys.argv[1:4]
     engine = open_database(db_url)
-    _, result = asyncio.run(run_search(engine, url, run_id, search_config(generations=2, val_size=6)))
+    _, result = asyncio.run(run_search(engine, url, run_id,
+                                       search_config(generations=2, val_size=6)))
     print(result.model_dump_json())
 
 

@@ -135,7 +135,8 @@ def test_resume_after_kill_9_has_no_duplicates(tmp_path, scripted_server):
     _no_duplicate_evaluations(engine)
     # The same search uninterrupted gives the same archive and scores.
     clean = open_database(f"sqlite:///{tmp_path / 'clean.db'}")
-    asyncio.run(run_search(clean, scripted_server.url, "k1", search_config(generations=2, val_size=6)))
+    asyncio.run(run_search(clean, scripted_server.url, "k1",
+                           search_config(generations=2, val_size=6)))
     a = [(e.name, e.status, e.code_hash) for e in entries]
     b = [(e.name, e.status, e.code_hash) for e in _entries(clean, "k1")]
     assert a == b, [(e.name, e.reason) for e in _entries(clean, "k1")]
@@ -206,7 +207,8 @@ def test_memory_aware_fitness_and_meta_lessons(engine, scripted_server):
 
 
 def test_cli_search_test_and_resume(scripted_server, tmp_path):
-    """`crib search --json`, `crib search test RUN`, `crib search --resume RUN` as users run them."""
+    """`crib search --json`, `crib search test RUN`, `crib search --resume RUN` as users run
+    them."""
     scripted_server.script(Script(proposals={1: proposal("strong", agent(90, "strong")),
                                              2: proposal("second", agent(80, "second"))}))
     env = dict(os.environ, OPENAI_BASE_URL=scripted_server.url, OPENAI_API_KEY="x",
