@@ -15,11 +15,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # Repository paths (folders or files); mypy names them through the `crib` namespace.
 CLEAN = [
     "sandbox", "memory", "agents/executors.py", "agents/ray_executor.py", "agents/stats.py",
-    "agents/records.py", "agents/verify", "agents/domains/base.py", "meta_search/archive.py",
+    "agents/records.py", "agents/verify", "agents/domains", "agents/llm", "agents/runs.py",
+    "agents/attempts.py", "meta_search/archive.py",
     "meta_search/dashboard.py", "meta_search/splits.py", "meta_search/plot.py",
     "meta_search/cascade.py", "meta_search/evaluate.py", "meta_search/static_check.py",
-    "meta_search/meta_memory.py", "meta_search/records.py", "crib/cli.py", "crib/storage.py",
-    "crib/executor_wiring.py", "tests/sandbox", "tests/memory",
+    "meta_search/meta_memory.py", "meta_search/records.py", "meta_search/adas_import.py",
+    "meta_search/meta_agent.py", "crib/cli.py", "crib/storage.py",
+    "crib/executor_wiring.py", "crib/solve_view.py", "crib/solve_run.py", "crib/chat.py",
+    "crib/context.py", "crib/commands/__init__.py", "crib/commands/config.py",
+    "crib/commands/sandbox.py", "tests/sandbox", "tests/memory", "tests/agents/llm",
+    "tests/crib/test_solve_e2e.py", "tests/crib/test_storage.py",
+    "tests/meta_search/search_proc.py", "tests/meta_search/test_search_e2e.py",
+    "tests/postgres.py", "tests/scripted_server.py",
 ]
 LAYERS = ("agents", "memory", "sandbox", "meta_search")
 
