@@ -104,6 +104,13 @@ class Archive:
         with Session(self.engine, expire_on_commit=False) as s:
             return s.get(SearchRunRow, self.run_id)
 
+    def require_run(self) -> SearchRunRow:
+        """The run's row, for code that runs only after `create_run` (KeyError otherwise)."""
+        row = self.run()
+        if row is None:
+            raise KeyError(f"no search run {self.run_id!r}")
+        return row
+
     def update_run(self, **fields: Any) -> None:
         with Session(self.engine) as s, s.begin():
             row = s.get(SearchRunRow, self.run_id)

@@ -20,7 +20,7 @@ import difflib
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -83,11 +83,13 @@ class Design:
         return f"{self.move}-{self.config.skeleton}" if self.config else "unusable"
 
     def code(self) -> str:
+        if self.config is None:
+            raise ValueError(f"design {self.name!r} has no configuration to compile")
         return compile_agent(self.config, self.thought)
 
 
 def plan_move(generation: int, parents: list[Parent], seed: int = 0,
-              moves: list[str] | None = None) -> tuple[str, str | None]:
+              moves: Sequence[str] | None = None) -> tuple[str, str | None]:
     """The move kind (`moves` in turn, else a seeded draw) and, for a rewrite, the slot. A
     cross needs two parents: with one it becomes a rewrite."""
     rng = random.Random(seed * 7_919 + generation)
@@ -102,23 +104,37 @@ def plan_move(generation: int, parents: list[Parent], seed: int = 0,
     return move, slot
 
 
+Reply = TypeVar("Reply", bound=BaseModel)
+
+
+def _reply_of(move: str, reply: BaseModel, schema: type[Reply]) -> Reply:
+    """The reply as the move's schema (the designer asks each move for its own)."""
+    if not isinstance(reply, schema):
+        raise TypeError(f"a {move} move takes a {schema.__name__}, not {type(reply).__name__}")
+    return reply
+
+
 def apply_move(move: str, reply: BaseModel, parents: list[Parent], slot: str | None
                ) -> BlockConfig:
     """The child configuration; ValueError/ValidationError name what is impossible."""
     a = parents[0].config
     if move == "rewrite":
-        return BlockConfig(**{**a.model_dump(),
-                              "instructions": {**a.instructions, slot: reply.instruction}})
+        if slot is None:
+            raise TypeError("a rewrite move needs the instruction slot it rewrites")
+        text = _reply_of(move, reply, RewriteReply).instruction
+        return BlockConfig(**{**a.model_dump(), "instructions": {**a.instructions, slot: text}})
     if move == "change":
-        return _change(a, reply.field, reply.value.strip())
+        change = _reply_of(move, reply, ChangeReply)
+        return _change(a, change.field, change.value.strip())
+    cross = _reply_of(move, reply, CrossReply)
     b = parents[1].config
-    if reply.skeleton_from == reply.instructions_from == reply.settings_from:
+    if cross.skeleton_from == cross.instructions_from == cross.settings_from:
         raise ValueError("a cross takes at least one part from each parent (all from "
-                         f"{reply.skeleton_from} is parent {reply.skeleton_from} again)")
+                         f"{cross.skeleton_from} is parent {cross.skeleton_from} again)")
     pick = {"A": a, "B": b}
-    skeleton = pick[reply.skeleton_from].skeleton
-    texts = pick[reply.instructions_from].instructions
-    settings = pick[reply.settings_from]
+    skeleton = pick[cross.skeleton_from].skeleton
+    texts = pick[cross.instructions_from].instructions
+    settings = pick[cross.settings_from]
     child = seed_config(skeleton)
     return BlockConfig(**{**child.model_dump(),
                           **{p: getattr(settings, p) for p in PARAMS},
@@ -135,9 +151,11 @@ def _change(a: BlockConfig, name: str, value: str) -> BlockConfig:
         child = seed_config(key)
         return child.model_copy(update={"temperature": a.temperature, "loop": a.loop,
                                         "memory": a.memory})
+    parsers: dict[str, Callable[[str], float | int | str]] = {
+        "temperature": float, "samples": lambda v: int(float(v)),
+        "rounds": lambda v: int(float(v))}
     try:
-        parsed: Any = {"temperature": float, "samples": lambda v: int(float(v)),
-                       "rounds": lambda v: int(float(v))}.get(name, str.lower)(value)
+        parsed = parsers.get(name, str.lower)(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
     return BlockConfig(**{**a.model_dump(), name: parsed})
@@ -191,7 +209,7 @@ class Designer:
                  answer_format: str = "", run_id: str | None = None, attempts: int = 3,
                  token_budget: int = 2500, seed: int = 0,
                  max_tokens: int | None = MAX_REPLY_TOKENS,
-                 moves: list[str] | None = None):
+                 moves: Sequence[str] | None = None):
         self.llm = llm
         self.domain, self.description = domain, domain_description
         self.answer_format = answer_format

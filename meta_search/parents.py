@@ -33,7 +33,9 @@ def candidates(entries: list[Entry]) -> list[Parent]:
     pool = []
     for e in entries:
         fit = fitness_of(e)
-        config = config_of(e.code) if fit is not None and e.duplicate_of is None else None
+        if fit is None or e.duplicate_of is not None:
+            continue
+        config = config_of(e.code)
         if config is not None:
             pool.append(Parent(e, config, fit))
     return pool

@@ -49,7 +49,8 @@ def report(archive: Archive, split: str, k: int | None = None) -> list[ReportRow
     chosen = board[0].id if board else None
     rows = []
     for e in board[:k] if k else board:
-        v, o = e.val, e.fitness.get(split)
+        # The validation leaderboard holds only entries scored on validation.
+        v, o = e.fitness["validation"], e.fitness.get(split)
         rows.append(ReportRow(
             id=e.id, name=e.name, generation=e.generation, status=e.status,
             val_median=v.median, val_low=v.ci_low, val_high=v.ci_high, val_n=v.n,
@@ -82,7 +83,7 @@ def _passed_smoke(e: Entry) -> bool:
 
 def generation_rows(archive: Archive) -> list[GenerationRow]:
     entries = archive.entries()
-    history = {h["generation"]: h for h in (archive.run().spend or {}).get("history", [])}
+    history = {h["generation"]: h for h in (archive.require_run().spend or {}).get("history", [])}
     rows, best, previous = [], None, (0, 0.0)
     for e in entries:
         if e.generation == 0 and e.val is not None:
@@ -154,7 +155,7 @@ def compare_with_seed(archive: Archive, split: str, seed: int = 0,
     acc_b = sum(b[p].score for p in shared) / len(shared)
     tok_a = sum(a[p].tokens_in + a[p].tokens_out for p in shared) / len(shared)
     tok_b = sum(b[p].tokens_in + b[p].tokens_out for p in shared) / len(shared)
-    spend = archive.run().spend or {}
+    spend = archive.require_run().spend or {}
     search_tokens = int(spend.get("tokens_in", 0) + spend.get("tokens_out", 0))
     out = SeedComparison(split=split, selected=f"#{chosen.id} {chosen.name}",
                          seed=f"#{base.id} {base.name}", n=len(shared),

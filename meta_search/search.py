@@ -10,7 +10,7 @@ continues where it stopped.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,9 @@ from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from crib.meta_search.records import REJECTED, SearchRunRow
 from crib.meta_search.strategies import make_strategy
+
+if TYPE_CHECKING:
+    from crib.meta_search.designer import Designer
 
 
 class SearchConfig(BaseModel):
@@ -98,6 +101,18 @@ def load_config(engine, run_id: str) -> SearchConfig:
         return SearchConfig(**row.config)
 
 
+def update_config(engine, run_id: str, **changes: Any) -> dict:
+    """Merge `changes` into the run's stored configuration; returns what is stored now."""
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as s, s.begin():
+        row = s.get(SearchRunRow, run_id)
+        if row is None:
+            raise KeyError(f"no search run {run_id!r} in this database")
+        row.config = {**row.config, **changes}
+        return row.config
+
+
 def seed_specs(names: Sequence[str] | None, space: str = "code") -> list[AgentSpec]:
     """The seeds: library agents, or in the blocks space each skeleton's seed configuration
     compiled (ValueError names an unknown seed)."""
@@ -136,7 +151,7 @@ class Search:
                               domain_description=getattr(domain, "description", ""),
                               answer_format=str(getattr(domain, "answer_format", "") or ""),
                               run_id=run_id, reflections=config.reflections)
-        self.designer = None
+        self.designer: Designer | None = None
         if config.space == "blocks":
             from crib.meta_search.designer import Designer
 
@@ -158,6 +173,8 @@ class Search:
 
     def _outcome(self, entry: Entry, split: str, outcome: Any) -> None:
         """Forward to the observer; refresh live spend every few problems (one SQL query)."""
+        if self.observer is None:  # wired only with an observer: nothing to forward to
+            return
         self.observer.outcome(entry, split, outcome)
         self._outcomes_seen += 1
         if self._outcomes_seen % 4 == 0:
@@ -170,7 +187,7 @@ class Search:
         status, reason = "done", None
         try:
             await self._seed()
-            row = self.archive.run()
+            row = self.archive.require_run()
             for g in range(row.next_generation, self.config.generations + 1):
                 if self.observer:
                     self.observer.generation(g, self.config.generations)
@@ -198,18 +215,18 @@ class Search:
     def result(self) -> SearchResult:
         from crib.meta_search.reports import generation_rows
 
-        row = self.archive.run()
-        best = self.archive.best()
+        row = self.archive.require_run()
+        best = self.archive.best()  # the validation leader: scored on validation
         return SearchResult(
             run_id=self.run_id, status=row.status, stop_reason=row.stop_reason,
             generations_done=row.next_generation - 1,
             best={"id": best.id, "name": best.name, "generation": best.generation,
-                  **best.val.model_dump()} if best else None,
+                  **best.fitness["validation"].model_dump()} if best else None,
             spend=row.spend,
             generations=[r.model_dump() for r in generation_rows(self.archive)])
 
     async def _seed(self) -> None:
-        row = self.archive.run()
+        row = self.archive.require_run()
         if not row.seeded:
             for i, spec in enumerate(seed_specs(self.config.seeds, self.config.space)):
                 self.archive.add_entry(generation=0, slot=i, origin="seed", name=spec.name,
@@ -223,7 +240,8 @@ class Search:
     async def _generation(self, g: int) -> None:
         entry = self.archive.entry_at(g, 0)
         if entry is None:
-            entry = await (self._design(g) if self.designer else self._propose(g))
+            entry = await (self._design(g, self.designer) if self.designer
+                           else self._propose(g))
             if entry is None:
                 return
         if self.observer:
@@ -262,7 +280,7 @@ class Search:
             thought=proposal.thought, code=proposal.code, parents=view.parents,
             history=trace)
 
-    async def _design(self, g: int) -> Entry | None:
+    async def _design(self, g: int, designer: Designer) -> Entry | None:
         """The blocks space: parents by tournament, one designer move, compiled to code."""
         from crib.meta_search.blocks import config_of
         from crib.meta_search.parents import failures_of, select_parents
@@ -278,7 +296,7 @@ class Search:
         archived = [(e.id, e.name, c) for e in entries
                     if e.duplicate_of is None and (c := config_of(e.code)) is not None]
         lessons = self.lessons.render() if self.lessons else ""
-        design = await self.designer.design(g, parents, failures, archived, lessons)
+        design = await designer.design(g, parents, failures, archived, lessons)
         parent_ids = [p.entry.id for p in design.parents]
         if design.config is None:
             reason = (f"no usable design after {len(design.trace)} replies: "
@@ -299,13 +317,13 @@ class Search:
         spend = self.llm.spend(self.run_id)
         if self.observer:
             self.observer.spend(spend)
-        history = list((self.archive.run().spend or {}).get("history", []))
+        history = list((self.archive.require_run().spend or {}).get("history", []))
         if generation is not None:
             best = self.archive.best()
             history = [h for h in history if h["generation"] != generation] + [{
                 "generation": generation, "cost_usd": spend.cost_usd,
                 "tokens": spend.tokens_in + spend.tokens_out,
-                "best": best.val.median if best else None}]
+                "best": best.score() if best else None}]
         return {"history": history, "calls": spend.calls, "cached_calls": spend.cached_calls,
                 "tokens_in": spend.tokens_in, "tokens_out": spend.tokens_out,
                 "cost_usd": spend.cost_usd,

@@ -13,6 +13,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.parents import fitness_of
 from crib.meta_search.records import EVALUATED, MINIBATCH
 
 
@@ -58,7 +59,8 @@ def failed_lines(entries: list[Entry], limit: int = 8) -> str:
     bad = [e for e in entries if e.status not in (EVALUATED, MINIBATCH) and e.reason][-limit:]
     if not bad:
         return ""
-    lines = [f"- {e.name} (gen {e.generation}, {e.status}): {e.reason[:200]}" for e in bad]
+    lines = [f"- {e.name} (gen {e.generation}, {e.status}): {(e.reason or '')[:200]}"
+             for e in bad]
     return "\nRecent candidates that failed (do not repeat their mistakes):\n" + "\n".join(lines)
 
 
@@ -87,8 +89,7 @@ class AdasStrategy:
     def view(self, archive: Archive, generation: int, token_budget: int) -> ArchiveView:
         entries = archive.entries()
         scored = [e for e in entries if e.fitness and e.duplicate_of is None]
-        best = sorted(scored, key=lambda e: -(e.score() if e.score() is not None
-                                              else e.score("minibatch") or 0.0))
+        best = sorted(scored, key=lambda e: -(fitness_of(e) or 0.0))
         head = best[: self.best_first]
         rest = sorted((e for e in scored if e not in head), key=lambda e: -e.id)
         blocks = [(e.id, entry_json(e)) for e in head + rest]
@@ -109,8 +110,7 @@ class EvolveStrategy:
     def view(self, archive: Archive, generation: int, token_budget: int) -> ArchiveView:
         entries = archive.entries()
         pool = [e for e in entries if e.fitness and e.duplicate_of is None]
-        ranked = sorted(pool, key=lambda e: (-(e.score() if e.score() is not None
-                                                else e.score("minibatch") or 0.0), e.id))
+        ranked = sorted(pool, key=lambda e: (-(fitness_of(e) or 0.0), e.id))
         elites = ranked[: self.elites]
         others = [e for e in ranked if e not in elites]
         rng = random.Random(self.seed * 1_000_003 + generation)

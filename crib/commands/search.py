@@ -129,7 +129,8 @@ def search(
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
-    config.space = space or default_space(cfg)
+    # --space was checked above: None, code or blocks.
+    config.space = "blocks" if (space or default_space(cfg)) == "blocks" else "code"
     # Compiled configurations cannot have code bugs: their smoke run catches errors (limits,
     # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
     config.cascade.zero_is_failure = config.space == "code"
@@ -175,15 +176,14 @@ async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor
 
 
 async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, runner) -> int:
-    from contextlib import nullcontext
+    from contextlib import AbstractContextManager, nullcontext
 
     from crib.agents.llm import LLMError
     from crib.cliutil import console, err_console, esc, print_error, print_json
     from crib.meta_search.dashboard import SearchDashboard
     from crib.meta_search.meta_memory import MetaLessons
-    from crib.meta_search.search import Search, create_run, load_config
+    from crib.meta_search.search import Search, create_run, load_config, update_config
     from crib.meta_search.splits import SplitError, make_splits
-    from crib.meta_search.records import SearchRunRow
 
     if resume:
         try:
@@ -196,20 +196,12 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
         config.generations = overrides.get("generations", config.generations)
         if "reflections" in overrides:
             config.reflections = overrides["reflections"]
-        from sqlalchemy.orm import Session
-
-        with Session(ctx.engine) as s, s.begin():
-            row = s.get(SearchRunRow, run_id)
-            row.config = {**row.config, "generations": config.generations,
-                          "reflections": config.reflections}
-            extra = row.config.get("extra", extra)
+        stored = update_config(ctx.engine, run_id, generations=config.generations,
+                               reflections=config.reflections)
+        extra = stored.get("extra", extra)
     else:
-        config_dump = config.model_dump()
         create_run(ctx.engine, run_id, config, manifest={"models": ctx.model_manifest()})
-        from sqlalchemy.orm import Session
-
-        with Session(ctx.engine) as s, s.begin():
-            s.get(SearchRunRow, run_id).config = {**config_dump, "extra": extra}
+        update_config(ctx.engine, run_id, extra=extra)
     # Said now, not at the end: a killed run (output piped to a log) can still be resumed.
     err_console().print(f"run {esc(run_id)}: {'resumed' if resume else 'started'} (resume with: "
                         f"crib search --resume {esc(run_id)})", highlight=False, soft_wrap=True)
@@ -232,7 +224,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
                     validation=validation, config=config, run_id=run_id,
                     memory_factory=lambda scope: ctx.memory_hook(config.memory, scope, run_id),
                     lessons=lessons, observer=dash, executor=runner)
-    live = nullcontext()
+    live: AbstractContextManager[object] = nullcontext()
     if not json_out and console().is_terminal:
         from rich.live import Live
 
@@ -350,19 +342,15 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
                                           select_top)
     from crib.meta_search.search import load_config
     from crib.meta_search.splits import SplitError, make_splits
-    from crib.meta_search.records import SearchRunRow
 
     async with open_context(cfg, run_id=run_id) as ctx:
-        from sqlalchemy.orm import Session
-
         try:
             config = load_config(ctx.engine, run_id)
         except KeyError as exc:
             print_error(f"{exc.args[0]} ({cfg.database_url})")
             return 2
-        with Session(ctx.engine) as s:
-            extra = s.get(SearchRunRow, run_id).config.get("extra", {})
         archive = Archive(ctx.engine, run_id)
+        extra = archive.require_run().config.get("extra", {})
         chosen = select_top(archive, top)
         seed_entry = best_seed(archive)
         if kind == "test" and seed_entry is not None and seed_entry.id not in {

@@ -1,10 +1,11 @@
 """Archive behaviour: duplicates detected and kept, idempotent writes, fitness records,
 strategy views within their token budget, and the dashboard rendering."""
+import pytest
 from rich.console import Console
 
 from crib.meta_search.archive import Archive, Outcome, code_hash
 from crib.meta_search.dashboard import SearchDashboard
-from crib.meta_search.search import SearchConfig, create_run
+from crib.meta_search.search import SearchConfig, create_run, update_config
 from crib.meta_search.strategies import approx_tokens, make_strategy
 
 CODE = "def forward(self, taskInfo):\n    return 'x'\n"
@@ -25,6 +26,18 @@ def test_duplicate_code_is_detected_and_kept(engine):
     assert dup.status == "rejected" and dup.duplicate_of == first.id
     assert f"duplicate of #{first.id}" in dup.reason
     assert len(a.entries()) == 2
+
+
+def test_run_rows_are_required_and_configs_merged(engine):
+    a = _archive(engine)
+    assert a.require_run().config["domain"] == "game24"
+    stored = update_config(engine, "run1", extra={"test_size": 8}, generations=3)
+    assert stored["extra"] == {"test_size": 8} and stored["generations"] == 3
+    assert a.require_run().config == stored and stored["strategy"] == "adas"
+    with pytest.raises(KeyError, match="no search run 'other'"):
+        Archive(engine, "other").require_run()
+    with pytest.raises(KeyError, match="no search run 'other'"):
+        update_config(engine, "other", generations=1)
 
 
 def test_writes_are_idempotent_for_resume(engine):

@@ -6,8 +6,8 @@ from pydantic import ValidationError
 from crib.meta_search.archive import Entry, Fitness
 from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
                                      seed_config)
-from crib.meta_search.designer import (ChangeReply, CrossReply, RewriteReply, apply_move,
-                                       plan_move)
+from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
+                                       apply_move, plan_move)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
 from crib.meta_search.skeletons import SKELETONS
@@ -94,6 +94,20 @@ def test_moves_make_the_child_they_describe():
     with pytest.raises(ValueError, match="at least one part from each parent"):
         apply_move("cross", CrossReply(why="w", skeleton_from="A", instructions_from="A",
                                        settings_from="A"), [a2, b], None)
+
+
+def test_a_reply_of_another_move_or_a_rewrite_without_slot_is_a_bug_not_a_rejection():
+    """The design loop records ValueError/ValidationError as the model's fault: a reply of the
+    wrong schema, a rewrite without its slot or compiling an unusable design must not pass as
+    one."""
+    a = _parent(1, seed_config("cot"), 0.5)
+    rewrite = RewriteReply(diagnosis="d", instruction="New text.")
+    with pytest.raises(TypeError, match="a change move takes a ChangeReply, not RewriteReply"):
+        apply_move("change", rewrite, [a], None)
+    with pytest.raises(TypeError, match="needs the instruction slot"):
+        apply_move("rewrite", rewrite, [a], None)
+    with pytest.raises(ValueError, match="no configuration to compile"):
+        Design(move="rewrite", slot="solve", parents=[a]).code()
 
 
 def test_plan_cycles_given_moves_and_never_crosses_one_parent():
