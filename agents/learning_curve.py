@@ -97,7 +97,7 @@ def learning_curve(outcomes: Sequence[dict[str, Any]], order: Sequence[str] | No
     (the rest) parts of a run's outcome records (outcomes of problems not in `order` go
     last). Without `order` the outcomes are taken as given."""
     rank = {pid: i for i, pid in enumerate(order or [])}
-    ordered = sorted(outcomes, key=lambda o: rank.get(o.get("problem_id"), len(rank))) \
+    ordered = sorted(outcomes, key=lambda o: rank.get(o.get("problem_id") or "", len(rank))) \
         if order is not None else list(outcomes)
     cold, warm = ordered[:cold_size], ordered[cold_size:]
     return LearningCurve(cold_size=cold_size, seed=seed, cold=part(cold, 1, seed),

@@ -57,10 +57,6 @@ def _number(node: ast.AST) -> int | float | None:
     return None
 
 
-def _is_number(node: ast.AST) -> bool:
-    return _number(node) is not None
-
-
 def _run_slice(values: list, nums: list) -> tuple[int, int] | None:
     """(i, j) with nums[i:j] == values, the first such run of two or more."""
     n = len(values)
@@ -87,10 +83,10 @@ class _Lifter(ast.NodeTransformer):
         self.used: set[str] = set()
         self.covered: set[int] = set()  # indices of the numbers a lifted display took
 
-    def _display(self, node: ast.expr, maker: str) -> ast.expr:
-        if not node.elts or not all(_is_number(e) for e in node.elts):
+    def _display(self, node: ast.List | ast.Tuple | ast.Set, maker: str) -> ast.AST:
+        values = [v for v in map(_number, node.elts) if v is not None]
+        if not node.elts or len(values) < len(node.elts):
             return self.generic_visit(node)
-        values = [_number(e) for e in node.elts]
         total = len(self.nums)
         found = _run_slice(values, self.nums)
         if found is None and len(values) == total and sorted(values) == sorted(self.nums):
@@ -101,22 +97,22 @@ class _Lifter(ast.NodeTransformer):
         self.covered.update(range(*found))
         return ast.Call(ast.Name(maker, ast.Load()), [_numbers_expr(*found, total)], [])
 
-    def visit_List(self, node: ast.List) -> ast.expr:
+    def visit_List(self, node: ast.List) -> ast.AST:
         return self._display(node, "list") if isinstance(node.ctx, ast.Load) else node
 
-    def visit_Tuple(self, node: ast.Tuple) -> ast.expr:
+    def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
         return self._display(node, "tuple") if isinstance(node.ctx, ast.Load) else node
 
-    def visit_Set(self, node: ast.Set) -> ast.expr:
+    def visit_Set(self, node: ast.Set) -> ast.AST:
         return self._display(node, "set")
 
-    def visit_Constant(self, node: ast.Constant) -> ast.expr:
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, str) and self.text and node.value.strip() == self.text:
             self.used.add("text")
             return ast.Name(INNER["text"], ast.Load())
         return node
 
-    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
         # `if __name__ == "__main__":` must still run once the script is a function body
         if (isinstance(node.left, ast.Name) and node.left.id == "__name__"
                 and len(node.comparators) == 1 and isinstance(node.comparators[0], ast.Constant)
@@ -146,12 +142,12 @@ class _ScalarLifter(ast.NodeTransformer):
         return ast.Subscript(ast.Name(INNER["numbers"], ast.Load()), ast.Constant(index),
                              ast.Load())
 
-    def visit_Assign(self, node: ast.Assign) -> ast.Assign:
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             node.value = self._lift(node.value)
         return self.generic_visit(node)
 
-    def visit_Compare(self, node: ast.Compare) -> ast.Compare:
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
         node.left = self._lift(node.left)
         node.comparators = [self._lift(c) for c in node.comparators]
         return self.generic_visit(node)
@@ -214,7 +210,7 @@ def only_definitions(code: str) -> str:
         return code
     kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
             ast.Assign, ast.AnnAssign)
-    body = [n for i, n in enumerate(tree.body) if isinstance(n, kept) or (
+    body: list[ast.stmt] = [n for i, n in enumerate(tree.body) if isinstance(n, kept) or (
         i == 0 and isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
     if len(body) == len(tree.body):
         return code  # nothing to drop: keep the model's text as written

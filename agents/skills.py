@@ -176,6 +176,8 @@ class SkillLoop:
         return await self.test_and_promote(entry, exclude=text)
 
     async def _generalise(self, problem: Problem, code: str, name: str, why: Exception) -> str:
+        if self.complete is None:
+            raise why  # no model to ask: the lifting error stands
         text = problem_input(problem)
         reply = await self.complete([{"role": "user", "content": GENERALISE_PROMPT.format(
             problem=text, code=code, name=name, numbers=skill_inputs(text, ["numbers"])["numbers"],

@@ -13,6 +13,8 @@ def _interval(value: float | None, low: float | None, high: float | None, pct: b
               digits: int = 1) -> str:
     if value is None:
         return "—"
+    if low is None or high is None:  # no interval (a part with no solved problem)
+        return f"{100 * value:.{digits}f}%" if pct else f"{value:,.{digits}f}"
     if pct:
         return f"{100 * value:.{digits}f}% ({100 * low:.0f}–{100 * high:.0f})"
     return f"{value:,.{digits}f} ({low:,.{digits}f}–{high:,.{digits}f})"

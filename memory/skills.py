@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -132,7 +132,7 @@ def _docstring(code: str, name: str) -> str:
 # ---- trials -----------------------------------------------------------------------------------
 
 def record_trials(engine: Any, entry: MemoryEntry, trial: str,
-                  results: list[tuple[str | None, bool, str | None]],
+                  results: Sequence[tuple[str | None, bool, str | None]],
                   run_id: str | None = None) -> None:
     """Record (problem id, passed, detail) results of `entry` at its current version."""
     if trial not in ("test", "use"):

@@ -238,7 +238,7 @@ def add(scope: str = ScopeOpt,
 
     if (body is None) == (file is None):
         raise UsageError("give the entry's text with --body or --file (one of them)")
-    text = file.read_text() if file is not None else sys.stdin.read() if body == "-" else body
+    text = file.read_text() if file is not None else sys.stdin.read() if body == "-" else body or ""
     if kind == "skill":
         from crib.skill_cli import add_skill
 
