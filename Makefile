@@ -12,7 +12,7 @@ SYSTEM_PKGS := bubblewrap postgresql tmux chromium chromium-driver
 FAST_MODEL := qwen2.5-coder-0.5b
 DEMO_MODEL := qwen2.5-coder-1.5b
 
-.PHONY: demo test install system models bench clean
+.PHONY: demo test lint install system models bench clean
 
 demo: system $(STAMP)
 	$(CRIB) model install --model $(DEMO_MODEL)
@@ -20,9 +20,14 @@ demo: system $(STAMP)
 		--agent program-of-thought --loop retry --memory dc-cu --concurrency 2
 	$(CRIB) memory list --scope game24
 
-test: system $(STAMP) $(RAY_STAMP)
+test: system $(STAMP) $(RAY_STAMP) lint
 	$(CRIB) model install --model $(FAST_MODEL)
 	$(VENV)/bin/pytest -q -ra
+
+# Undefined names, unused imports, 100 columns, the one namespace; types through `crib`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy -p crib
 
 install: $(STAMP)
 
