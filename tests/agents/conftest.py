@@ -1,8 +1,10 @@
-"""Fixtures shared by the agents-layer tests: a real SQLite database with the records' tables."""
+"""Fixtures shared by the agents-layer tests: a real SQLite database with the records' tables,
+and a real sandbox per test module."""
 import pytest
 from sqlalchemy import create_engine
 
 from crib.agents.records import Base
+from crib.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -11,3 +13,10 @@ def engine(tmp_path):
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sb = Sandbox()
+    yield sb
+    sb.close()

@@ -18,7 +18,7 @@ from crib.agents.problems import Problem
 from crib.agents.records import AttemptRow, CallRow
 from crib.agents.verdict import Verdict
 from crib.storage import open_database
-from crib.sandbox import Limits, Sandbox
+from crib.sandbox import Limits
 from tests.scripted_server import Reply
 
 RIGHT = "4 * 5 - (6 - 10)"
@@ -33,13 +33,6 @@ def forward(task):
 
 def spec_of(code: str, name: str = "ask"):
     return load_agent({"name": name, "code": code})
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
 
 
 @pytest.fixture

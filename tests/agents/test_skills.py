@@ -17,7 +17,7 @@ from crib.agents.skill_lift import lift_script, only_definitions, problem_number
 from crib.agents.skills import SkillLoop
 from crib.memory.skills import skill_records, trials
 from crib.memory.store import MemoryStore
-from crib.sandbox import Limits, Sandbox
+from crib.sandbox import Limits
 from crib.storage import open_database
 
 # What a model's program-of-thought snippet looks like: this puzzle's numbers written in.
@@ -60,13 +60,6 @@ def forward(task):
     code = reply.split("```python\\n", 1)[1].split("```", 1)[0]
     return run_python(code, timeout=20)["stdout"]
 '''
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
 
 
 @pytest.fixture

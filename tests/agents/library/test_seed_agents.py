@@ -12,7 +12,7 @@ from crib.agents.llm import LLM, ModelSettings
 from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
 from crib.agents.problems import Problem
 from crib.storage import open_database
-from crib.sandbox import Limits, Sandbox
+from crib.sandbox import Limits
 from tests.scripted_server import Reply
 
 RIGHT = "4 * 5 - (6 - 10)"
@@ -53,13 +53,6 @@ def reply(body):
 CALLS = {"cot": 1, "cot-sc": 5, "self-refine": 2, "debate": 7, "step-back": 2,
          "quality-diversity": 4, "role-assignment": 2, "program-of-thought": 1,
          "think-and-execute": 2, "dc-generator": 2}
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
 
 
 @pytest.fixture

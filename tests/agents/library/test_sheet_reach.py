@@ -13,19 +13,12 @@ from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
 from crib.agents.memory_hook import MemoryHook
 from crib.agents.problems import Problem
 from crib.memory.store import MemoryStore
-from crib.sandbox import Limits, Sandbox
+from crib.sandbox import Limits
 from crib.storage import open_database
 from tests.agents.library.test_seed_agents import reply
 
 MARKER = "MARKER-Q7: reach 24 as 4 * 6 or 3 * 8 first."
 SCOPE = "game24"
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
 
 
 @pytest.fixture
