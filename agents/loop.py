@@ -228,6 +228,9 @@ class _Solver:
             a.error = f"sandbox failed: {type(exc).__name__}: {exc}"
         if transcript is not None:
             transcript.sandbox_run(ctx.run_id, aid, code=spec.code, result=result, inputs=task)
+            for snippet in getattr(result, "snippets", None) or []:  # its run_python calls
+                transcript.sandbox_run(ctx.run_id, aid, code=snippet["code"], result=snippet,
+                                       tier="snippet")
         if bridge.budget_error is not None:
             raise bridge.budget_error
         if result is not None:

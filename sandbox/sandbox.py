@@ -312,7 +312,9 @@ class Sandbox:
                 out = await self._nested(params, limits, deadline, request.get("skills"))
                 snippets.append({"code": str(params.get("code", ""))[:NESTED_CODE_KEPT],
                                  "ok": out["ok"], "stdout": out["stdout"][:NESTED_STDOUT_KEPT],
-                                 "error": out["error"]})
+                                 "stderr": out["stderr"][:NESTED_STDOUT_KEPT],
+                                 "exit_code": out["exit_code"], "error": out["error"],
+                                 "limit_hit": out["limit_hit"], "wall_ms": out["wall_ms"]})
                 return out
 
             chan = ChannelServer(limits, rpc, request.get("cheatsheet") or "", run_nested)

@@ -153,8 +153,9 @@ def test_redact_removes_secret_values_and_key_shapes(monkeypatch):
 
 def test_the_loop_records_the_agent_run_the_verifiers_runs_and_verdicts(tmp_path,
                                                                         scripted_server):
-    """A real attempt: the agent's sandbox run, its model call, a verifier that runs a
-    snippet in the sandbox (recorded as the attempt's), and the verdicts."""
+    """A real attempt: the agent's sandbox run, the snippet it ran with run_python, its model
+    call, a verifier that runs a snippet in the sandbox (recorded as the attempt's), and the
+    verdicts."""
     from crib.agents.domains.game24 import Game24
     from crib.agents.library import load_agent
     from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
@@ -178,6 +179,7 @@ def test_the_loop_records_the_agent_run_the_verifiers_runs_and_verdicts(tmp_path
         store = TranscriptStore(engine)
         llm = make_llm(engine, scripted_server.url, store)
         spec = load_agent({"name": "ask", "code": 'def forward(task):\n'
+                                                  '    run_python("print(2 + 3)")\n'
                                                   '    return llm(task + answer_format)\n'})
         ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run-t", engine=engine,
                            limits=Limits(timeout_s=60))
@@ -195,8 +197,10 @@ def test_the_loop_records_the_agent_run_the_verifiers_runs_and_verdicts(tmp_path
         got = attempt_events(engine, out.attempts[0].id)
         kinds = [e["kind"] for e in got]
         assert kinds.count("call") == 1 and kinds.count("verdict") == 1
-        agent_run, snippet = [e for e in got if e["kind"] == "sandbox"]
+        agent_run, nested, snippet = [e for e in got if e["kind"] == "sandbox"]
         assert agent_run["tier"] == "agent" and "return llm(task" in agent_run["code"]
+        assert (nested["tier"], nested["code"], nested["stdout"], nested["ok"]) == (
+            "snippet", "print(2 + 3)", "5\n", True)
         assert agent_run["result"].startswith("Answer: 4 * 5")
         assert (snippet["tier"], snippet["code"], snippet["stdout"]) == (
             "snippet", "print(6 * 4)", "24\n")
