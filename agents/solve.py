@@ -76,7 +76,8 @@ class Summary(BaseModel):
     ci_high: float | None
     ci_seed: int
     verifier_pass_rate: float | None
-    calls: int
+    calls: int  # the model calls the agents made (ledger rows)
+    requests: int = 0  # the requests those calls sent: retries included, none when cached
     cached_calls: int
     tokens_in: int
     tokens_out: int
@@ -116,6 +117,7 @@ def summarize(
         ci_seed=seed,
         verifier_pass_rate=(sum(verified) / len(verified)) if verified else None,
         calls=spend.calls,
+        requests=spend.requests,
         cached_calls=spend.cached_calls,
         tokens_in=spend.tokens_in,
         tokens_out=spend.tokens_out,

@@ -40,6 +40,7 @@ def summary_table(summaries: list[tuple[str, Any]], title: str):
                     for _, s in summaries]),
         ("verified", [_fmt_pct(s.verifier_pass_rate) for _, s in summaries]),
         ("calls", [f"{s.calls} ({s.cached_calls} cached)" for _, s in summaries]),
+        ("requests", [str(s.requests) for _, s in summaries]),  # retries included
         ("tokens in/out", [f"{s.tokens_in}/{s.tokens_out}" for _, s in summaries]),
         ("cost $", [f"{s.cost_usd:.4f}" for _, s in summaries]),
         ("time s", [f"{s.wall_s:.1f}" for _, s in summaries]),
@@ -88,6 +89,7 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
         errors = tally.errors
         spend = ctx.llm.spend(ctx.llm.run_id)  # running totals while the run is tracked
         progress.update(task_id, advance=1, stats=f"acc {_fmt_pct(acc)}  calls {spend.calls}  "
+                        f"req {spend.requests}  "
                         f"tok {spend.tokens_in + spend.tokens_out}  ${spend.cost_usd:.4f}  "
                         f"errors {errors}")
 

@@ -5,7 +5,8 @@ interface (`agents/llm/chat_models.py`: ChatOpenAI for OpenAI-compatible endpoin
 provider LangChain supports by name). Around each call, the same steps: the SQL response cache,
 the budget check, a per-endpoint concurrency limit (`agents/llm/endpoints.py`), retries with
 backoff (ours, honouring Retry-After; a stream retries only before its first piece), a per-call
-timeout, one ledger row and one record for the optional `recorder` (agents/llm/recorder.py).
+timeout, one ledger row (with `tries`: the requests it sent, retries included; 0 when cached)
+and one record for the optional `recorder` (agents/llm/recorder.py).
 See docs/interfaces.md ("Language models"). Call `await llm.aclose()` when done on a loop
 (crib's wiring does) to close its connections.
 """
@@ -208,15 +209,16 @@ class LLM:
 
     async def _store(self, call: _Call, text: str, tokens_in: int, tokens_out: int,
                      cost: float, latency_ms: float, cached: bool, error: str | None = None,
-                     reply: dict | None = None) -> None:
+                     reply: dict | None = None, tries: int = 1) -> None:
         """The call's record, then its ledger row (and, with `reply`, its cache entry) in one
         transaction of the SQL writer thread; returns once committed. Not cancelled with the
-        caller: a call that was made is recorded."""
+        caller: a call that was made is recorded. `tries`: the requests the call sent."""
         self._record(call, text, tokens_in, tokens_out, latency_ms, cached, error, reply)
         row = {"run_id": call.run, "attempt_id": call.attempt_id, "role": call.role.name,
                "model": call.role.model, "base_url": call.role.endpoint, "tokens_in": tokens_in,
                "tokens_out": tokens_out, "cost_usd": cost, "latency_ms": latency_ms,
-               "cached": cached, "error": error[:2000] if error else None}
+               "cached": cached, "tries": 0 if cached else tries,
+               "error": error[:2000] if error else None}
         if self._writer is None:  # no engine: the ledger keeps the row in memory
             self.ledger.record(None, **row)
             return
@@ -250,7 +252,7 @@ class LLM:
         r = call.role
         message = (f"{r.name} {what} {r.model} at {r.endpoint} failed"
                    f"{f' after {tries} attempts' if tries > 1 else ''}: {failure.description}")
-        await self._store(call, "", 0, 0, 0.0, 0.0, False, message)
+        await self._store(call, "", 0, 0, 0.0, 0.0, False, message, tries=tries)
         return EndpointError(message, status=failure.status, attempts=tries)
 
     def _failure(self, exc: BaseException, timeout: float | None) -> Failure:
@@ -287,7 +289,7 @@ class LLM:
         chat, options = self._chat(role), call_options(call.params)  # before the clock starts
         started = time.monotonic()
         try:
-            reply = await self._with_retries(call, chat, options)
+            reply, tries = await self._with_retries(call, chat, options)
         except _Failed as failed:
             raise await self._failed(call, failed.failure, failed.tries, "call to") from None
         latency_ms = (time.monotonic() - started) * 1000
@@ -298,24 +300,27 @@ class LLM:
         value, ok = _validated(text, validate)
         if not ok:
             await self._store(call, text, tokens_in, tokens_out, cost, latency_ms, False,
-                              f"structured output: {value}")
+                              f"structured output: {value}", tries=tries)
             raise StructuredOutputError(
                 f"{role.name} reply from {role.model} at {role.endpoint} is not valid: {value}"
                 + (" (the reply was cut at max_tokens)" if finish == "length" else ""), raw=text)
         await self._store(call, text, tokens_in, tokens_out, cost, latency_ms, False, reply={
             "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out, "model": model,
-            "finish_reason": finish})
+            "finish_reason": finish}, tries=tries)
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost,
                           latency_ms=latency_ms, cached=False, model=model, finish_reason=finish,
                           role=role.name, attempt=call.attempt), value
 
-    async def _with_retries(self, call: _Call, chat, options: dict):
+    async def _with_retries(self, call: _Call, chat, options: dict) -> tuple[tuple, int]:
+        """The reply and the number of requests it took (retries included)."""
         role, timeout = call.role, call.role.settings.timeout_s
-        for tried in range(1, role.retries + 2):
+        tried = 0
+        while True:  # ends by a reply, or by _Failed once retries are spent
+            tried += 1
             async with self._endpoints.place(role.endpoint):
                 try:
                     async with asyncio.timeout(timeout):
-                        return reply_of(await chat.ainvoke(call.messages, **options))
+                        return reply_of(await chat.ainvoke(call.messages, **options)), tried
                 except Exception as exc:  # noqa: BLE001 - classified, never swallowed
                     failure = self._failure(exc, timeout)
             if not failure.retryable or tried > role.retries:
@@ -399,7 +404,8 @@ class LLM:
                 # unknown.
                 await self._store(call, "".join(pieces), 0, len(pieces), 0.0,
                                   (time.monotonic() - started) * 1000, False,
-                                  f"stream stopped by the caller after {len(pieces)} pieces")
+                                  f"stream stopped by the caller after {len(pieces)} pieces",
+                                  tries=tried)
                 raise
             except Exception as exc:  # noqa: BLE001 - classified, never swallowed
                 failure = self._failure(exc, timeout)
@@ -414,7 +420,7 @@ class LLM:
         await self._store(call, text, tokens_in, tokens_out, cost,
                           (time.monotonic() - started) * 1000, False, reply={
                               "text": text, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                              "model": r.model, "finish_reason": finish})
+                              "model": r.model, "finish_reason": finish}, tries=tried)
 
     # -- accounting and adapters -----------------------------------------------------------
     def spend(self, run_id: str | None = None, fresh: bool = False) -> LedgerSpend:

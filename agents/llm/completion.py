@@ -19,9 +19,12 @@ class Completion(BaseModel):
 
 class Spend(BaseModel):
     """Calls and what they cost: an attempt's, a problem's, a role's or a run's. Cached calls
-    are counted but free (no tokens sent, no cost): budgets compare against this."""
+    are counted but free (no tokens sent, no cost): budgets compare against this. `calls`
+    counts the calls asked for; `requests` the HTTP requests they sent (retries included,
+    none for a cached call), where it is known (the ledger's; 0 elsewhere)."""
 
     calls: int = 0
+    requests: int = 0
     cached_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
@@ -32,7 +35,7 @@ class Spend(BaseModel):
         return self.tokens_in + self.tokens_out
 
     def add(self, other: "Spend") -> None:
-        for name in ("calls", "cached_calls", "tokens_in", "tokens_out", "cost_usd"):
+        for name in ("calls", "requests", "cached_calls", "tokens_in", "tokens_out", "cost_usd"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 

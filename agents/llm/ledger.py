@@ -1,5 +1,9 @@
 """The call ledger: one `llm_calls` row per call (cached or not, failed or not) and the sums.
 
+A row's `tries` is the requests the call sent: 1, more when it was retried, 0 when cached.
+`calls` counts rows (what the agents asked for), `requests` sums `tries` (what the endpoints
+were sent, the figure a provider bills and rate-limits).
+
 Spend counts cached calls as free (no tokens, no cost): that is what budgets compare against.
 
 A run this process drives can be *tracked* (`track(run_id)`, before its first call): its
@@ -70,9 +74,10 @@ class Ledger:
         else:
             rows = self._rows(run_id)
         total = LedgerSpend()
-        for role, calls, cached, errors, t_in, t_out, usd in rows:
-            part = LedgerSpend(calls=calls, cached_calls=cached or 0, errors=errors or 0,
-                               tokens_in=t_in or 0, tokens_out=t_out or 0, cost_usd=usd or 0.0)
+        for role, calls, requests, cached, errors, t_in, t_out, usd in rows:
+            part = LedgerSpend(calls=calls, requests=requests or 0, cached_calls=cached or 0,
+                               errors=errors or 0, tokens_in=t_in or 0, tokens_out=t_out or 0,
+                               cost_usd=usd or 0.0)
             total.by_role[role] = part
             total.add(part)
             total.errors += part.errors
@@ -90,6 +95,7 @@ class Ledger:
             select(
                 CallRow.role,
                 func.count(),
+                func.sum(CallRow.tries),
                 func.sum(case((CallRow.cached.is_(True), 1), else_=0)),
                 func.sum(case((CallRow.error.is_not(None), 1), else_=0)),
                 func.sum(case((paid, CallRow.tokens_in), else_=0)),
@@ -104,13 +110,14 @@ class Ledger:
 
 
 def _add(by_role: dict[str, list], r: dict) -> None:
-    """Sum one ledger row into `by_role` ([role, calls, cached, errors, tokens in, tokens out,
-    usd] per role, the shape of the SQL aggregate)."""
-    acc = by_role.setdefault(r["role"], [r["role"], 0, 0, 0, 0, 0, 0.0])
+    """Sum one ledger row into `by_role` ([role, calls, requests, cached, errors, tokens in,
+    tokens out, usd] per role, the shape of the SQL aggregate)."""
+    acc = by_role.setdefault(r["role"], [r["role"], 0, 0, 0, 0, 0, 0, 0.0])
     paid = not r["cached"]
     acc[1] += 1
-    acc[2] += int(r["cached"])
-    acc[3] += int(r["error"] is not None)
-    acc[4] += r["tokens_in"] if paid else 0
-    acc[5] += r["tokens_out"] if paid else 0
-    acc[6] += r["cost_usd"] if paid else 0.0
+    acc[2] += r.get("tries", 0 if r["cached"] else 1)
+    acc[3] += int(r["cached"])
+    acc[4] += int(r["error"] is not None)
+    acc[5] += r["tokens_in"] if paid else 0
+    acc[6] += r["tokens_out"] if paid else 0
+    acc[7] += r["cost_usd"] if paid else 0.0

@@ -55,6 +55,22 @@ def test_solve_reports_accuracy_and_writes_each_problem_once(scripted_server, tm
     assert "sk-test-never-leaks" not in r.stdout + r.stderr + out.read_text()
 
 
+def test_summary_counts_the_requests_retries_sent(scripted_server, tmp_path):
+    """`calls` counts the calls the agents made, `requests` what was sent: retries included."""
+    failures = [Reply.error(500), Reply.rate_limited(retry_after=0), Reply.error(502)]
+    scripted_server.script(lambda body: failures.pop(0) if failures else game24_solver(body))
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["solve", "--domain", "game24", "--limit", "4", "--agent", "cot", "--memory", "none",
+              "--run-id", "retried"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"calls\W+4 \(0 cached\)", r.stdout), r.stdout  # table cells: "│"
+    assert re.search(r"requests\W+7\b", r.stdout), r.stdout
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as db:  # what --json prints
+        stored = db.execute("SELECT summary FROM runs WHERE id = 'retried'").fetchone()[0]
+    summary = json.loads(stored)
+    assert summary["calls"] == 4 and summary["requests"] == scripted_server.served == 7
+
+
 def test_kill_minus_9_then_resume_counts_every_problem_once(scripted_server, tmp_path):
     def slow(body):
         reply = game24_solver(body)

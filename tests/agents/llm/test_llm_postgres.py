@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel
 
 from crib.agents.llm import LLM, Backoff, ModelSettings
-from tests.agents.llm.llm_helpers import cache_rows, user
+from tests.agents.llm.llm_helpers import cache_rows, calls, retried_run, script_retries, user
 
 pytestmark = pytest.mark.postgres
 
@@ -44,3 +44,15 @@ def test_cache_ledger_and_racing_writes_on_postgresql(pg_engine, scripted_server
     spend = llm.spend()
     assert spend.calls == 11 and spend.cached_calls == 1 and spend.errors == 0
     assert spend.tokens_out == 9 * 1 + 2 and spend.cost_usd > 0  # "hi" x9, {"a": 1}
+
+
+def test_requests_count_retries_on_postgresql(pg_engine, scripted_server):
+    script_retries(scripted_server)
+    settings = ModelSettings(model="scripted-model", base_url=scripted_server.url,
+                             temperature=0.0, max_tokens=8, timeout_s=10, max_retries=2)
+    llm = LLM(pg_engine, {"solver": settings}, run_id="run-r", backoff=Backoff(base_s=0.01))
+    asyncio.run(retried_run(llm))
+    assert [r.tries for r in calls(pg_engine) if r.run_id == "run-r"] == [3, 3, 2, 1, 0]
+    tracked, fresh = llm.spend("run-r"), llm.spend("run-r", fresh=True)
+    assert tracked.model_dump() == fresh.model_dump()
+    assert fresh.calls == 5 and fresh.requests == scripted_server.served == 9
