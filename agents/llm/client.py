@@ -213,11 +213,12 @@ class LLM:
         """The call's record, then its ledger row (and, with `reply`, its cache entry) in one
         transaction of the SQL writer thread; returns once committed. Not cancelled with the
         caller: a call that was made is recorded. `tries`: the requests the call sent."""
-        self._record(call, text, tokens_in, tokens_out, latency_ms, cached, error, reply)
+        tries = 0 if cached else tries
+        self._record(call, text, tokens_in, tokens_out, latency_ms, cached, error, reply, tries)
         row = {"run_id": call.run, "attempt_id": call.attempt_id, "role": call.role.name,
                "model": call.role.model, "base_url": call.role.endpoint, "tokens_in": tokens_in,
                "tokens_out": tokens_out, "cost_usd": cost, "latency_ms": latency_ms,
-               "cached": cached, "tries": 0 if cached else tries,
+               "cached": cached, "tries": tries,
                "error": error[:2000] if error else None}
         if self._writer is None:  # no engine: the ledger keeps the row in memory
             self.ledger.record(None, **row)
@@ -236,10 +237,11 @@ class LLM:
         await asyncio.shield(asyncio.wrap_future(future))
 
     def _record(self, call: _Call, text, tokens_in, tokens_out, latency_ms, cached, error,
-                reply) -> None:
+                reply, tries) -> None:
         if self.recorder is None:
             return
         extra = {"finish_reason": reply.get("finish_reason")} if reply else {}
+        extra["tries"] = tries
         try:
             self.recorder.record(CallRecord(
                 call.kind, call.run, call.attempt_id, call.role.name, call.role.model,

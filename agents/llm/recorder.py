@@ -32,7 +32,7 @@ class CallRecord:
     latency_ms: float
     cached: bool
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # finish_reason, attempts
+    extra: dict[str, Any] = field(default_factory=dict)  # finish_reason, tries (as the ledger)
 
 
 class CallRecorder(Protocol):

@@ -40,7 +40,9 @@ def test_one_record_per_completion_cached_or_not(make_llm, scripted_server, engi
     assert first.params["max_tokens"] == 64 and isinstance(first.params["seed"], int)
     assert (first.tokens_in, first.tokens_out, first.cached, first.error) == (7, 1, False, None)
     assert first.latency_ms > 0 and first.extra["finish_reason"] == "stop"
+    assert first.extra["tries"] == 1
     assert (second.cached, second.text, second.latency_ms) == (True, "four", 0.0)
+    assert second.extra["tries"] == 0  # served from the cache: no request sent
     assert len(calls(engine)) == 2 and scripted_server.served == 1
 
 

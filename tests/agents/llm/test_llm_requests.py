@@ -5,6 +5,7 @@ import pytest
 
 from crib.agents.llm import EndpointError
 from tests.agents.llm.llm_helpers import calls, retried_run, script_retries, user
+from tests.agents.llm.test_llm_recorder import Keep
 from tests.scripted_server import Reply
 
 
@@ -12,9 +13,11 @@ def test_requests_count_retries_in_the_ledger_rows_and_the_spend(make_llm, scrip
                                                                  engine):
     script_retries(scripted_server)
     llm = make_llm(run_id="run-r", max_retries=2)
+    llm.recorder = Keep()
     asyncio.run(retried_run(llm))
     assert scripted_server.served == 9
     assert [r.tries for r in calls(engine)] == [3, 3, 2, 1, 0]
+    assert [r.extra["tries"] for r in llm.recorder.records] == [3, 3, 2, 1, 0]
     tracked, fresh = llm.spend("run-r"), llm.spend("run-r", fresh=True)
     assert tracked.model_dump() == fresh.model_dump()  # running totals = the SQL aggregate
     assert fresh.calls == 5 and fresh.requests == 9 and fresh.cached_calls == 1
