@@ -6,9 +6,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from crib.cliutil import console, err_console, esc, print_error, print_json
+from crib.memory.mode_names import ABLATION_MODES
 from crib.solve_run import SolveError, SolveOptions, run_solve
-
-ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
 
 
 @dataclass

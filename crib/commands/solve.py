@@ -5,9 +5,8 @@ from pathlib import Path
 
 import typer
 
-from crib.memory.mode_names import MEMORY_MODES
+from crib.memory.mode_names import ABLATION_MODES, MEMORY_MODES
 
-ABLATION_MODES = ("none", "empty", "retrieval", "dc-cu")
 # What a resumed run takes from its manifest, not from the command line.
 STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "memory", "scope",
                     "concurrency", "limit", "seed", "out", "run_id", "skip_bad_lines",
