@@ -112,6 +112,7 @@ def check() -> CheckReport:
         return CheckReport(platform=sys.platform, machine=platform.machine(), root=False,
                            bwrap=None, landlock_abi=0, agent=no, snippet=no,
                            notes=["use --unsafe-no-sandbox only for code you trust"])
+    # Loaded after the platform check: the guest's Landlock module is Linux-only.
     from crib.sandbox.guest.crib_landlock import abi_version
 
     abi = abi_version()

@@ -6,6 +6,7 @@ Paths are mirrored (the interpreter prefix, the venv's site-packages and the gue
 appear inside at their host paths) so the interpreter's RUNPATH and sys.path stay valid."""
 from __future__ import annotations
 
+import compileall
 import marshal
 import os
 import shutil
@@ -103,8 +104,6 @@ class Layout:
 def precompile_guest() -> None:
     """Byte-compile the guest modules once: inside the sandbox they are read-only, and
     compiling them on every agent-tier start would cost more than the rest of the startup."""
-    import compileall
-
     try:
         compileall.compile_dir(GUEST_DIR, quiet=2, maxlevels=0)
     except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import time
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -66,8 +67,6 @@ def reap_orphans(uids: range, pgid: int | None = None) -> int:
 def reap_group(uids: range, pgid: int, timeout_s: float = 2.0) -> None:
     """Reap what is left of process group `pgid` (a dead fork-server's: its pre-forked child
     dies of PDEATHSIG a moment after it), waiting up to `timeout_s` for it to die."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         reap_orphans(uids, pgid=pgid)
