@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from crib.meta_search.archive import Entry
 from crib.meta_search.blocks import BlockConfig, config_of, distance
+
+ParentMethod = Literal["tournament", "top-k"]
+PARENT_METHODS: tuple[str, ...] = get_args(ParentMethod)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.cascade import Cascade, CascadePolicy
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
+from crib.meta_search.parents import ParentMethod
 from crib.meta_search.records import REJECTED, SearchRunRow
 from crib.meta_search.strategies import make_strategy
 
@@ -49,7 +50,7 @@ class SearchConfig(BaseModel):
     space: Literal["code", "blocks"] = "code"
     designer_attempts: int = Field(default=3, ge=1)  # blocks: replies asked per generation
     designer_tokens: int = Field(default=2500, ge=300)  # blocks: the designer prompt's cap
-    parents: Literal["tournament", "top-k"] = "tournament"
+    parents: ParentMethod = "tournament"
     # blocks: move kinds to cycle through by generation (e.g. ["rewrite"] for GEPA-style
     # reflective rewrites only); None: a seeded draw (designer.MOVE_WEIGHTS).
     moves: list[Literal["rewrite", "change", "cross"]] | None = None

@@ -13,12 +13,17 @@ app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 # from the command line; budgets, database and executor are this process's).
 STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "space", "memory",
                     "meta_memory", "seeds", "minibatch", "smoke", "debug_rounds", "full", "loop",
-                    "archive_tokens", "concurrency", "seed")
+                    "archive_tokens", "concurrency", "seed", "moves", "parents")
 SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
               "blocks: the designer makes one small edit of a seed skeleton's instructions or "
               "settings per call (for small models). Default: blocks when the designer (the "
               "meta role) is the embedded local model or a model named as 3B parameters or "
               "fewer, else code.")
+MOVES_HELP = ("blocks: the designer's moves, comma-separated, taken in turn by generation "
+              "(e.g. rewrite for reflective rewrites only): rewrite, change, cross. Default: "
+              "a seeded draw (60% rewrite, 25% change, 15% cross).")
+PARENTS_HELP = ("blocks: how the two parents are chosen by validation fitness (plus a diversity "
+                "term): tournament (seeded, 3 drawn, the best wins) or top-k (the best ones).")
 
 
 def default_space(cfg) -> str:
@@ -30,6 +35,21 @@ def default_space(cfg) -> str:
         return "blocks"
     size = re.search(r"(\d+(?:\.\d+)?)\s*b\b", (meta.model or "").lower())
     return "blocks" if size and float(size.group(1)) <= 3 else "code"
+
+
+def _moves(text: str | None) -> list | None:
+    """--moves as a list of known move kinds (None: the seeded draw); exit 2 on a bad one."""
+    from crib.cliutil import fail
+    from crib.meta_search.designer import MOVE_WEIGHTS
+
+    if text is None:
+        return None
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MOVE_WEIGHTS]
+    if unknown or not names:
+        what = f"unknown move {', '.join(map(repr, unknown))}" if unknown else "no move given"
+        fail(f"--moves: {what}; the moves are {', '.join(MOVE_WEIGHTS)}", 2)
+    return names
 
 
 def _config(db: str | None, budget_usd: float | None = None, budget_tokens: int | None = None,
@@ -54,6 +74,8 @@ def search(
         None, "--file", help="Dataset (JSONL/CSV) to split; default: generated."),
     strategy: str = typer.Option("adas", "--strategy", help="adas | evolve (the code space)."),
     space: str = typer.Option(None, "--space", help=SPACE_HELP),
+    moves: str = typer.Option(None, "--moves", help=MOVES_HELP),
+    parents: str = typer.Option("tournament", "--parents", help=PARENTS_HELP),
     memory: str = typer.Option(
         "none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
     meta_memory: bool = typer.Option(
@@ -114,6 +136,11 @@ def search(
         fail(f"--space must be code or blocks, not {space!r}", 2)
     if memory not in MEMORY_MODES:
         fail(f"--memory must be one of {', '.join(MEMORY_MODES)}, not {memory!r}", 2)
+    move_list = _moves(moves)
+    from crib.meta_search.parents import PARENT_METHODS
+
+    if parents not in PARENT_METHODS:
+        fail(f"--parents must be {' or '.join(PARENT_METHODS)}, not {parents!r}", 2)
     _precheck(executor, ray_address)
     from crib.meta_search.cascade import CascadePolicy
     from crib.meta_search.search import SearchConfig
@@ -124,8 +151,8 @@ def search(
         memory=None if memory == "none" else memory, meta_memory=meta_memory,
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
         concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
-        reflections=2 if reflections is None else reflections,
-        cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
+        reflections=2 if reflections is None else reflections, moves=move_list,
+        parents=parents, cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
@@ -134,6 +161,9 @@ def search(
     # Compiled configurations cannot have code bugs: their smoke run catches errors (limits,
     # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
     config.cascade.zero_is_failure = config.space == "code"
+    if config.space == "code" and not resume and (unused := flags_given(ctx, ("moves",
+                                                                              "parents"))):
+        warn(f"{', '.join(unused)} apply to --space blocks only; ignored in the code space")
     if not resume:
         from crib.meta_search.search import seed_specs
 
