@@ -9,6 +9,8 @@ collection reopens with it.
 """
 from __future__ import annotations
 
+import ctypes
+import glob
 import json
 import os
 import threading
@@ -19,6 +21,8 @@ from typing import Any
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
 
 from crib.memory.model_files import model_dir
 
@@ -52,9 +56,6 @@ class _MiniLM:
     """Weights and forward pass; shared by every MiniLMEmbedding in the process."""
 
     def __init__(self, path: Path):
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
         cfg = json.loads((path / "config.json").read_text())
         self.heads = cfg["num_attention_heads"]
         self.eps = cfg["layer_norm_eps"]
@@ -119,9 +120,6 @@ def _blas_threads_setter():
     fifth on an idle machine (16 vs 20 ms for a 20-token query on the 2 vCPUs here) and are
     about 10x slower on a loaded one, where OpenBLAS's spinning worker threads fight the other
     processes (measured: one query 80 ms vs 800 ms p50 at load 9 on 2 cores)."""
-    import ctypes
-    import glob
-
     libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
     found = [sorted(glob.glob(str(libs / name)))
              for name in ("libscipy_openblas*.so", "libopenblas*.so")]

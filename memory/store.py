@@ -26,6 +26,8 @@ from crib.memory.models import (
 )
 from crib.memory.ops import CurationPolicy, Rejection, validate_ops
 from crib.memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
+from crib.memory.render import render_sheet
+from crib.memory.skills import skill_records
 from crib.memory.tokens import TokenCounter
 from crib.memory.tokens import count_tokens as default_count_tokens
 
@@ -76,7 +78,7 @@ class MemoryStore:
         self.count_tokens = count_tokens or default_count_tokens
         self.retries = retries
         if index is None and (chroma_dir or chroma_url):
-            from crib.memory.vectors import VectorIndex
+            from crib.memory.vectors import VectorIndex  # numpy, Chroma: only with an index
 
             index = VectorIndex(path=chroma_dir, url=chroma_url, embed=embed)
         self.index = index
@@ -436,9 +438,6 @@ class MemoryStore:
     # ---- retrieval and rendering -----------------------------------------------------------
     def render(self, scope: str, problem_text: str = "", token_budget: int = 1500):
         """The active sheet as prompt text within `token_budget` (deterministic)."""
-        from crib.memory.render import render_sheet
-        from crib.memory.skills import skill_records
-
         active = self.entries(scope, status="active")
         relevance = self.index.relevance(scope, problem_text, [e.id for e in active]) \
             if self.index is not None and problem_text and active else {}

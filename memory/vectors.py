@@ -38,6 +38,7 @@ def entry_document(e: MemoryEntry) -> str:
 
 class VectorIndex:
     def __init__(self, path: str | Path | None = None, url: str | None = None, embed: Any = None):
+        # Chroma (and the embedding model built on it) is heavy: it loads when an index is made.
         import chromadb
         from chromadb.config import Settings
 
