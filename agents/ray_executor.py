@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from crib.agents.executors import ExecutorUnavailable, LocalExecutor, OutcomeSink
+from crib.agents.llm.errors import BudgetExceeded
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -107,7 +108,7 @@ class WorkerSetup:
 
 def _hide_password(url: str) -> str:
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url  # heavy; this module stays light for crib
 
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -148,7 +149,8 @@ class SolveWorker:
                     verifiers: list[Verifier] | None) -> tuple:
         """("ok", outcome) or ("budget", message, budget, limit, spent): the budget error is
         sent as plain values because its exception class does not survive pickling."""
-        from crib.agents.llm import BudgetExceeded
+        # The loop loads on the worker when it first solves: crib's --executor check
+        # imports this module before the sandbox starts.
         from crib.agents.loop import SolveContext, solve_problem
 
         ctx = self._ctx
@@ -275,8 +277,6 @@ class RayExecutor:
     async def run(self, items: Sequence[tuple[int, Problem]], domain: DomainProtocol,
                   spec: AgentSpec, ctx: SolveContext, policy: LoopPolicy, *, concurrency: int,
                   on_outcome: OutcomeSink) -> list[ProblemOutcome]:
-        from crib.agents.llm import BudgetExceeded
-
         if ctx.memory is not None:  # learns in order, on this host (see above)
             return await LocalExecutor().run(items, domain, spec, ctx, policy,
                                              concurrency=concurrency, on_outcome=on_outcome)

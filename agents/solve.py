@@ -10,36 +10,41 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from crib.agents.learning_curve import LearningCurve
+from crib.agents.llm.completion import LedgerSpend
+from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext, solve_problem
+from crib.agents.problems import Problem
 from crib.agents.stats import bootstrap_ci
 
-OnOutcome = Callable[[int, Any], Awaitable[None] | None]
+if TYPE_CHECKING:
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.library import AgentSpec
+
+OnOutcome = Callable[[int, ProblemOutcome], Awaitable[None] | None]
 
 
 async def solve_batch(
-    items: Sequence[tuple[int, Any]],
-    domain: Any,
-    spec: Any,
-    ctx: Any,
-    policy: Any,
+    items: Sequence[tuple[int, Problem]],
+    domain: DomainProtocol,
+    spec: AgentSpec,
+    ctx: SolveContext,
+    policy: LoopPolicy,
     *,
     concurrency: int = 4,
     on_outcome: OnOutcome | None = None,
-) -> list[Any]:
+) -> list[ProblemOutcome]:
     """Solve `(position, problem)` pairs; `on_outcome(position, outcome)` runs as each finishes.
 
     Returns the outcomes in the order they finished.
     """
-    from crib.agents.loop import solve_problem
-
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[int, Problem]] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
-    finished: list[Any] = []
+    finished: list[ProblemOutcome] = []
 
     async def worker() -> None:
         while True:
@@ -94,7 +99,7 @@ class Summary(BaseModel):
 def summarize(
     run_id: str,
     outcomes: Sequence[dict[str, Any]],
-    spend: Any,
+    spend: LedgerSpend,
     wall_s: float,
     seed: int = 0,
     skipped_lines: int = 0,

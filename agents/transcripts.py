@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, cast
 from sqlalchemy import JSON, DateTime, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crib.agents.llm.sql_writer import SqlWriter
 from crib.agents.records import Base, utcnow
 
 MAX_TEXT_CHARS = 200_000  # one text at most (a runaway stdout is cut, and says so)
@@ -97,8 +98,6 @@ class TranscriptStore:
     """Records transcript events (implements the LLM's `CallRecorder`: `record(call)`)."""
 
     def __init__(self, engine: Any, writer: Any = None) -> None:
-        from crib.agents.llm.sql_writer import SqlWriter
-
         self.engine = engine
         self.writer: Any = writer if writer is not None else SqlWriter(engine)
         self._known: OrderedDict[str, None] = OrderedDict()  # hashes already written
@@ -278,6 +277,7 @@ _TEXTS = cast(Table, TranscriptTextRow.__table__)
 
 def _insert_ignore(engine: Any) -> Any:
     """An insert of a text that does nothing when the hash is already there."""
+    # The dialect modules load when first used (PostgreSQL's alone costs ≈0.1 s).
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 

@@ -5,6 +5,7 @@ CLI start) never pulls in langchain or openai.
 """
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
@@ -40,7 +41,5 @@ if TYPE_CHECKING:  # noqa: F401 below: re-exported for type checkers, lazily at 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'crib.agents.llm' has no attribute {name!r}")

@@ -22,6 +22,7 @@ def build_chat_model(settings: ModelSettings, model: str, base_url: str | None,
                      api_key: str | None, connections: int) -> Any:
     """A chat model for one role on one event loop. `api_key` is None when the provider's
     package should read its own key variable; `connections` sizes the HTTP pool (OpenAI path)."""
+    # langchain and the openai SDK are heavy: they load when the first chat model is built.
     if settings.provider is None:
         import httpx2  # the SDK's own httpx fork (openai >= 3)
         from langchain_openai import ChatOpenAI

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import ctypes
 import json
 import os
 import signal
@@ -49,8 +50,6 @@ def _die_with_parent(parent_pid: int) -> None:
     not died already (done here rather than in a preexec_fn, which is unsafe in a parent
     that runs threads)."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except OSError:
@@ -261,6 +260,8 @@ def _stop_all() -> None:
 # -- the child ---------------------------------------------------------------------------
 def _child(args: dict) -> None:
     _die_with_parent(int(args["parent"]))
+    # Optional (crib[local]) and slow to load: only this child needs it, once it will die
+    # with its parent.
     import xllamacpp
 
     params = xllamacpp.CommonParams()

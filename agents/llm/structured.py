@@ -21,6 +21,7 @@ T = TypeVar("T", bound=BaseModel)
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema made `strict`-compatible (every property required, no extras),
     as LangChain's ChatOpenAI makes it for its own structured output."""
+    # langchain is heavy: it loads with the first chat model, not with this module.
     from langchain_core.utils.function_calling import convert_to_openai_function
 
     return convert_to_openai_function(model, strict=True)["parameters"]

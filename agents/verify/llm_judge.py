@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.agents.verify.base import VerifyContext, clip
@@ -55,8 +56,6 @@ class LLMJudge:
         if answer is None:
             return Verdict(passed=False, score=0.0, verifier=self.name,
                            feedback="No answer could be extracted from the reply.")
-        from crib.agents.llm import BudgetExceeded  # lazy: the llm package is heavy to import
-
         fmt = str(getattr(ctx.domain, "answer_format", "") or "")
         messages = judge_messages(ctx.task, answer, self.rubric, fmt)
         ctx.usage.calls += 1
