@@ -24,6 +24,7 @@ from typing import Any, Callable, Literal, Sequence, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from crib.agents.llm.errors import StructuredOutputError
 from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
                                      near_duplicate, seed_config)
 from crib.meta_search.designer_prompt import build_messages
@@ -220,8 +221,6 @@ class Designer:
     async def design(self, generation: int, parents: list[Parent],
                      failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
                      lessons: str = "") -> Design:
-        from crib.agents.llm import StructuredOutputError
-
         move, slot = plan_move(generation, parents, self.seed, self.moves)
         design = Design(move=move, slot=slot, parents=_used(move, parents))
         for attempt in range(self.attempts):

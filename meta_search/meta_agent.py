@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from crib.agents.llm.errors import StructuredOutputError
 from crib.meta_search import prompts
 
 
@@ -46,8 +47,6 @@ class MetaAgent:
         return [{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": user}]
 
     async def _ask(self, messages: list[dict], attempt: int) -> Proposal:
-        from crib.agents.llm import StructuredOutputError
-
         try:
             return await self.llm.structured(messages, Proposal, role="meta", attempt=attempt,
                                              run_id=self.run_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Awaitable, Callable
 
+from crib.memory.ops import MalformedOutput, parse_operations
 from crib.meta_search.archive import Entry
 from crib.meta_search.strategies import fitness_text
 
@@ -35,8 +36,6 @@ class MetaLessons:
         return getattr(sheet, "text", sheet) or ""
 
     async def curate(self, generation: int, entries: list[Entry]) -> Any:
-        from crib.memory.ops import MalformedOutput, parse_operations
-
         results = "\n".join(
             f"- {e.name}: {e.status}; {e.reason or ''}; {fitness_text(e)}" for e in entries)
         current = self.store.entries(self.scope, status="active")

@@ -26,7 +26,7 @@ def series(archive: Archive) -> dict:
 
 
 def plot_run(archive: Archive, path: str | Path) -> Path:
-    import matplotlib
+    import matplotlib  # optional (crib[plot]) and heavy
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

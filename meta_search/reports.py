@@ -8,6 +8,7 @@ from typing import Sequence
 from pydantic import BaseModel
 
 from crib.agents.problems import Problem
+from crib.agents.stats import bootstrap_ci
 from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.evaluate import Evaluator
 from crib.meta_search.records import EVALUATED, MINIBATCH, PROPOSED
@@ -140,8 +141,6 @@ def compare_with_seed(archive: Archive, split: str, seed: int = 0,
     break-even point: a solved problem is worth what the best seed spends per solved problem,
     and the selected agent must earn back the search's tokens plus its own extra tokens per
     problem. None when either agent lacks scores on `split`."""
-    from crib.agents.stats import bootstrap_ci
-
     chosen, base = archive.best(), best_seed(archive)
     if chosen is None or base is None:
         return None

@@ -10,24 +10,29 @@ continues where it stopped.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
+import asyncio
+from typing import Any, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from crib.agents.library import AgentSpec
+from crib.agents.library import AgentSpec, list_agents, load_agent
+from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.loop import LoopPolicy
 from crib.agents.problems import Problem
 from crib.agents.records import RunRow
+from crib.agents.runs import base_manifest
 from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.blocks import compile_agent, config_of, seed_config
 from crib.meta_search.cascade import Cascade, CascadePolicy
+from crib.meta_search.designer import Designer
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
-from crib.meta_search.parents import ParentMethod
+from crib.meta_search.parents import ParentMethod, failures_of, select_parents
 from crib.meta_search.records import REJECTED, SearchRunRow
+from crib.meta_search.reports import generation_rows
+from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import make_strategy
-
-if TYPE_CHECKING:
-    from crib.meta_search.designer import Designer
 
 
 class SearchConfig(BaseModel):
@@ -77,10 +82,6 @@ class SearchResult(BaseModel):
 
 
 def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None = None) -> None:
-    from sqlalchemy.orm import Session
-
-    from crib.agents.runs import base_manifest
-
     with Session(engine) as s, s.begin():
         if s.get(RunRow, run_id) is None:
             s.add(RunRow(id=run_id, mode="search", status="running",
@@ -93,8 +94,6 @@ def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None 
 
 
 def load_config(engine, run_id: str) -> SearchConfig:
-    from sqlalchemy.orm import Session
-
     with Session(engine) as s:
         row = s.get(SearchRunRow, run_id)
         if row is None:
@@ -104,8 +103,6 @@ def load_config(engine, run_id: str) -> SearchConfig:
 
 def update_config(engine, run_id: str, **changes: Any) -> dict:
     """Merge `changes` into the run's stored configuration; returns what is stored now."""
-    from sqlalchemy.orm import Session
-
     with Session(engine) as s, s.begin():
         row = s.get(SearchRunRow, run_id)
         if row is None:
@@ -118,9 +115,6 @@ def seed_specs(names: Sequence[str] | None, space: str = "code") -> list[AgentSp
     """The seeds: library agents, or in the blocks space each skeleton's seed configuration
     compiled (ValueError names an unknown seed)."""
     if space == "blocks":
-        from crib.meta_search.blocks import compile_agent, seed_config
-        from crib.meta_search.skeletons import SKELETONS
-
         unknown = [n for n in names or () if n not in SKELETONS]
         if unknown:
             raise ValueError(f"unknown skeleton(s) {', '.join(unknown)}; the blocks space has "
@@ -128,8 +122,6 @@ def seed_specs(names: Sequence[str] | None, space: str = "code") -> list[AgentSp
         return [AgentSpec(name=n, thought=SKELETONS[n].idea,
                           code=compile_agent(seed_config(n), SKELETONS[n].idea))
                 for n in names or SKELETONS]
-    from crib.agents.library import list_agents, load_agent
-
     return [load_agent(n) for n in names] if names else list_agents()
 
 
@@ -154,8 +146,6 @@ class Search:
                               run_id=run_id, reflections=config.reflections)
         self.designer: Designer | None = None
         if config.space == "blocks":
-            from crib.meta_search.designer import Designer
-
             self.designer = Designer(
                 llm, domain=config.domain, domain_description=self.meta.domain_description,
                 answer_format=self.meta.answer_format, run_id=run_id,
@@ -182,8 +172,6 @@ class Search:
             self.observer.spend(self.llm.spend(self.run_id))
 
     async def run(self) -> SearchResult:
-        from crib.agents.llm import BudgetExceeded
-
         self.archive.update_run(status="running", stop_reason=None)
         status, reason = "done", None
         try:
@@ -201,8 +189,6 @@ class Search:
             status, reason = "failed", str(exc)
             self._error(str(exc))
         except BaseException as exc:  # interrupted or crashed: resumable, say why
-            import asyncio
-
             interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
             status = "stopped" if interrupted else "failed"
             reason = "interrupted" if interrupted else f"{type(exc).__name__}: {exc}"
@@ -214,8 +200,6 @@ class Search:
         return self.result()
 
     def result(self) -> SearchResult:
-        from crib.meta_search.reports import generation_rows
-
         row = self.archive.require_run()
         best = self.archive.best()  # the validation leader: scored on validation
         return SearchResult(
@@ -257,8 +241,6 @@ class Search:
                 self.archive.note(entry.id, {"step": "lessons",
                                              "status": (result or {}).get("status")})
             except Exception as exc:  # noqa: BLE001 - lessons are advisory; budget still stops
-                from crib.agents.llm import BudgetExceeded
-
                 if isinstance(exc, BudgetExceeded):
                     raise
                 self._error(f"meta-memory curation failed: {exc}")
@@ -283,9 +265,6 @@ class Search:
 
     async def _design(self, g: int, designer: Designer) -> Entry | None:
         """The blocks space: parents by tournament, one designer move, compiled to code."""
-        from crib.meta_search.blocks import config_of
-        from crib.meta_search.parents import failures_of, select_parents
-
         entries = self.archive.entries()
         parents = select_parents(entries, 2, g, method=self.config.parents,
                                  seed=self.config.cascade.seed)
@@ -331,8 +310,6 @@ class Search:
                 "by_role": {r: s.model_dump() for r, s in spend.by_role.items()}}
 
     def _set_run_row(self, status: str) -> None:
-        from sqlalchemy.orm import Session
-
         with Session(self.engine) as s, s.begin():
             row = s.get(RunRow, self.run_id)
             if row is not None:
