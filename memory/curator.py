@@ -8,11 +8,11 @@ The store validates the operations against the current sheet when it applies the
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from pydantic import BaseModel, Field
 
-from crib.memory.models import MemoryEntry, verdict_passed
+from crib.memory.models import MemoryEntry, VerdictLike, verdict_passed
 from crib.memory.ops import MalformedOutput, Rejection, parse_operations
 
 Complete = Callable[[list[dict]], Awaitable[str]]
@@ -44,12 +44,12 @@ Operations (reply with one JSON object and nothing else):
 Use only ids shown in the cheatsheet excerpt. At most 3 operations."""
 
 
-def describe_verdict(verdict: Any, feedback: str | None = None) -> str:
+def describe_verdict(verdict: VerdictLike, feedback: str | None = None) -> str:
     passed = verdict_passed(verdict)
     text = {True: "PASSED verification", False: "FAILED verification",
             None: "NOT VERIFIED (no checker)"}[passed]
     fb = (feedback or getattr(verdict, "feedback", None)
-          or (verdict.get("feedback") if isinstance(verdict, dict) else None))
+          or (verdict.get("feedback") if isinstance(verdict, Mapping) else None))
     return f"{text}\nFeedback: {fb}" if fb else text
 
 
@@ -64,8 +64,9 @@ def format_entries_for_curator(entries: list[MemoryEntry]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_curator_messages(problem: str, answer: str, verdict: Any, entries: list[MemoryEntry],
-                           feedback: str | None = None, max_answer_chars: int = 6000) -> list[dict]:
+def build_curator_messages(problem: str, answer: str, verdict: VerdictLike,
+                           entries: list[MemoryEntry], feedback: str | None = None,
+                           max_answer_chars: int = 6000) -> list[dict]:
     if len(answer) > max_answer_chars:  # keep the end: that is where the final answer sits
         answer = "[start of a long answer cut]\n" + answer[-max_answer_chars:]
     user = (f"## Problem\n{problem.strip()}\n\n## Answer given\n{answer.strip()}\n\n"
@@ -85,7 +86,7 @@ class Proposal(BaseModel):
     malformed: str | None = None
 
 
-async def curate(complete: Complete, problem: str, answer: str, verdict: Any,
+async def curate(complete: Complete, problem: str, answer: str, verdict: VerdictLike,
                  relevant_entries: list[MemoryEntry], feedback: str | None = None) -> Proposal:
     """Ask the curator model for operations; schema-check them (the store checks ids, text and
     limits against the current sheet when it applies them)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Mapping, Protocol, Union
 
 from pydantic import BaseModel, Field
 
@@ -84,12 +84,24 @@ class SheetDiff(BaseModel):
     changed: list[dict[str, Any]] = Field(default_factory=list)  # {id, fields: {f: [old, new]}}
 
 
-def verdict_passed(verdict: Any) -> bool | None:
-    """Normalise a verdict (bool, None, or any object with a `passed` attribute, such as the
-    agents layer's Verdict) to True / False / None without importing it."""
+class HasPassed(Protocol):
+    """A verdict object as memory reads it: the agents layer's `Verdict`, which memory cannot
+    import (the layers import one way)."""
+
+    @property
+    def passed(self) -> bool | None: ...
+
+
+# A verdict: a bool, None (unknown), a mapping with "passed", or an object with `passed`.
+VerdictLike = Union[bool, None, Mapping[str, Any], HasPassed]
+
+
+def verdict_passed(verdict: VerdictLike) -> bool | None:
+    """Normalise a verdict (bool, None, a mapping, or any object with a `passed` attribute,
+    such as the agents layer's Verdict) to True / False / None without importing it."""
     if verdict is None or isinstance(verdict, bool):
         return verdict
-    if isinstance(verdict, dict):
+    if isinstance(verdict, Mapping):
         return verdict.get("passed")
     return getattr(verdict, "passed", None)
 

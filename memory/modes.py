@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from crib.memory.curator import Complete, curate
 from crib.memory.mode_names import MEMORY_MODES
-from crib.memory.models import CurationResult, MemoryEntry, PastProblem, Provenance, verdict_passed
+from crib.memory.models import (CurationResult, MemoryEntry, PastProblem, Provenance, VerdictLike,
+                               verdict_passed)
 from crib.memory.render import rank
 from crib.memory.store import MemoryStore
 
@@ -169,7 +169,7 @@ class MemorySession:
         ctx.text = CHEATSHEET_INTRO + text.strip() + "\n"
 
     # ---- after a problem -------------------------------------------------------------------
-    async def after(self, problem: str, answer: str, verdict: Any = None,
+    async def after(self, problem: str, answer: str, verdict: VerdictLike = None,
                     problem_id: str | None = None, run_id: str | None = None,
                     feedback: str | None = None,
                     context: MemoryContext | None = None) -> CurationResult | None:
@@ -207,7 +207,7 @@ class MemorySession:
 
 
 async def curate_and_apply(store: MemoryStore, complete: Complete, scope: str, problem: str,
-                           answer: str, verdict: Any, relevant: list[MemoryEntry],
+                           answer: str, verdict: VerdictLike, relevant: list[MemoryEntry],
                            gating: bool = True, provenance: Provenance | None = None,
                            feedback: str | None = None) -> CurationResult:
     """One curation: ask for operations, apply what validates, record everything (a malformed

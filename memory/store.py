@@ -22,7 +22,7 @@ from crib.memory import history
 from crib.memory.apply import Change, new_entry_id, plan_curation
 from crib.memory.models import (
     CONTENT_FIELDS, CurationResult, MemoryEntry, MemoryEvent, PastProblem, Provenance, SheetDiff,
-    verdict_passed,
+    VerdictLike, verdict_passed,
 )
 from crib.memory.ops import CurationPolicy, Rejection, validate_ops
 from crib.memory.records import CurationRow, EntryRow, EventRow, OutcomeRow, ProblemRow, ScopeRow
@@ -254,7 +254,7 @@ class MemoryStore:
 
     # ---- curation --------------------------------------------------------------------------
     def apply(self, scope: str, ops: Any, provenance: Provenance | None = None,
-              gated_by: Any = None, gating: bool | None = None,
+              gated_by: VerdictLike = None, gating: bool | None = None,
               prior_rejections: list[Rejection] | None = None,
               raw: str | None = None, run_id: str | None = None,
               seen_versions: dict[str, int] | None = None) -> CurationResult:
@@ -332,7 +332,7 @@ class MemoryStore:
                      "raw": r.raw} for r in rows]
 
     # ---- outcomes and past problems --------------------------------------------------------
-    def record_outcome(self, entry_ids: list[str], verdict: Any, run_id: str | None = None,
+    def record_outcome(self, entry_ids: list[str], verdict: VerdictLike, run_id: str | None = None,
                        attempt_id: str | None = None) -> None:
         """An attempt whose prompt held `entry_ids` got `verdict`: `used` moves for each, and
         `helped` (passed) or `hurt` (failed); an unknown verdict moves `used` only. Atomic
@@ -354,7 +354,7 @@ class MemoryStore:
             s.add(OutcomeRow(scope=scope, entry_ids=ids, passed=passed, run_id=run_id,
                              attempt_id=attempt_id))
 
-    def record_problem(self, scope: str, problem: str, answer: str, verdict: Any = None,
+    def record_problem(self, scope: str, problem: str, answer: str, verdict: VerdictLike = None,
                        problem_id: str | None = None, run_id: str | None = None,
                        score: float | None = None) -> PastProblem:
         """A past problem; a run's problem is recorded once (a resumed run that solves it
