@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.memory.modes import MemoryContext, MemorySession
+
+if TYPE_CHECKING:  # the loop imports this module; the client and the skill loop load elsewhere
+    from crib.agents.llm import LLM
+    from crib.agents.loop import ProblemOutcome
+    from crib.agents.skills import SkillLoop
+    from crib.memory.store import MemoryStore
 
 
 def problem_text(problem: Problem) -> str:
     return problem.input if isinstance(problem.input, str) else json.dumps(problem.input)
 
 
-def outcome_verdict(outcome: Any) -> Verdict:
+def outcome_verdict(outcome: ProblemOutcome) -> Verdict:
     """One verdict for the whole outcome: passed only when the loop's checks passed."""
     feedback = "; ".join(v.feedback for v in outcome.verdicts if v.feedback)
     if outcome.error:
@@ -28,7 +34,7 @@ def outcome_verdict(outcome: Any) -> Verdict:
 class MemoryHook:
     """What the solve loop asks of memory: `prepare` before a problem, `after` once it is done."""
 
-    def __init__(self, store: Any, *, mode: str, scope: str, run_id: str | None, llm: Any,
+    def __init__(self, store: MemoryStore, *, mode: str, scope: str, run_id: str | None, llm: LLM,
                  gating: bool = True, token_budget: int = 1500) -> None:
         self.store = store
         self.run_id = run_id
@@ -38,7 +44,7 @@ class MemoryHook:
                                      token_budget=token_budget, gating=gating, model=model)
         self._contexts: dict[str, MemoryContext] = {}
         self.last_sheet = ""  # what the latest prepare() rendered (chat's /memory shows it)
-        self.skills: Any = None  # an agents.skills.SkillLoop when the run learns skills
+        self.skills: SkillLoop | None = None  # set when the run learns skills
 
     def skill_sources(self) -> dict[str, str]:
         """The promoted skills' code, importable in the sandbox as `skills`."""
@@ -51,14 +57,15 @@ class MemoryHook:
         self.last_sheet = ctx.text
         return ctx.text, ctx.entry_ids, ctx.version
 
-    async def after(self, problem: Problem, outcome: Any) -> None:
+    async def after(self, problem: Problem, outcome: ProblemOutcome) -> None:
         """Move the counters of the entries each attempt showed the model (its
         `memory_entry_ids`) on that attempt's verdict, then record and curate. An outcome
         with no attempts was answered without the loop by a caller that put the whole sheet in
         its own prompt (chat's direct answers): its rendered entries count, on its verdict."""
         ctx = self._contexts.pop(problem.id, None)
         verdict = outcome_verdict(outcome)
-        shown = [(a.memory_entry_ids, a.passed, a.id) for a in outcome.attempts]
+        shown: list[tuple[list[str], bool | None, str | None]] = [
+            (a.memory_entry_ids, a.passed, a.id) for a in outcome.attempts]
         if not outcome.attempts and ctx is not None:
             shown = [(ctx.entry_ids, outcome.passed, None)]
         for entry_ids, passed, attempt_id in shown:

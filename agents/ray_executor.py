@@ -86,7 +86,7 @@ class WorkerContext(Protocol):
     """What a worker builds once and solves with (crib's `Context` is one)."""
 
     llm: LLM
-    sandbox: Sandbox
+    sandbox: Sandbox | None  # a worker's always has one; crib's Context may not
     engine: Engine
 
     def domain(self, name: str) -> DomainProtocol: ...

@@ -23,13 +23,17 @@ import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
-from typing import Any, Iterable, Mapping, cast
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
 
-from sqlalchemy import JSON, DateTime, Integer, String, Table, Text
+from sqlalchemy import JSON, DateTime, Engine, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crib.agents.llm.sql_writer import SqlWriter
 from crib.agents.records import Base, utcnow
+
+if TYPE_CHECKING:  # the sandbox package loads where a sandbox is started
+    from crib.sandbox import RunResult, Sandbox
+    from crib.sandbox.limits import Tier
 
 MAX_TEXT_CHARS = 200_000  # one text at most (a runaway stdout is cut, and says so)
 KINDS = ("call", "sandbox", "verdict", "memory")
@@ -97,9 +101,9 @@ def _field(obj: Any, *names: str, default: Any = None) -> Any:
 class TranscriptStore:
     """Records transcript events (implements the LLM's `CallRecorder`: `record(call)`)."""
 
-    def __init__(self, engine: Any, writer: Any = None) -> None:
+    def __init__(self, engine: Engine, writer: SqlWriter | None = None) -> None:
         self.engine = engine
-        self.writer: Any = writer if writer is not None else SqlWriter(engine)
+        self.writer = writer if writer is not None else SqlWriter(engine)
         self._known: OrderedDict[str, None] = OrderedDict()  # hashes already written
         self._pending: set[Future] = set()
         self._texts: list[dict] = []  # rows waiting for the writer thread
@@ -109,7 +113,7 @@ class TranscriptStore:
         self._secrets = _secret_values()
         self._insert_text = _insert_ignore(engine)
 
-    def share_writer(self, writer: Any) -> None:
+    def share_writer(self, writer: SqlWriter | None) -> None:
         """Send writes through `writer` (the LLM's), so transcript rows ride in the same group
         commits as the ledger rows instead of contending for the database's write lock."""
         if writer is not None:
@@ -155,7 +159,8 @@ class TranscriptStore:
                 "cpu_ms": _field(result, "cpu_ms")}
         self._event(run_id, attempt_id, "sandbox", data)
 
-    def recording(self, sandbox: Any, run_id: str | None, attempt_id: str | None) -> Any:
+    def recording(self, sandbox: Sandbox, run_id: str | None,
+                  attempt_id: str | None) -> RecordingSandbox:
         """`sandbox`, with each `run` it makes recorded as this attempt's (a verifier's)."""
         return RecordingSandbox(sandbox, self, run_id, attempt_id)
 
@@ -254,12 +259,12 @@ class RecordingSandbox:
     """A sandbox whose `run` calls are recorded (the verifiers' snippet runs: hidden tests,
     executed answers); everything else is the sandbox's own."""
 
-    def __init__(self, sandbox: Any, store: TranscriptStore, run_id: str | None,
+    def __init__(self, sandbox: Sandbox, store: TranscriptStore, run_id: str | None,
                  attempt_id: str | None) -> None:
         self._sandbox, self._store = sandbox, store
         self._run_id, self._attempt_id = run_id, attempt_id
 
-    async def run(self, code: str, tier: str = "snippet", **kwargs: Any) -> Any:
+    async def run(self, code: str, tier: Tier = "snippet", **kwargs: Any) -> RunResult:
         result = await self._sandbox.run(code, tier=tier, **kwargs)
         inputs = kwargs.get("inputs")
         self._store.sandbox_run(self._run_id, self._attempt_id, code=code, result=result,
@@ -275,7 +280,7 @@ _EVENTS = cast(Table, TranscriptEventRow.__table__)
 _TEXTS = cast(Table, TranscriptTextRow.__table__)
 
 
-def _insert_ignore(engine: Any) -> Any:
+def _insert_ignore(engine: Engine | None) -> Any:
     """An insert of a text that does nothing when the hash is already there."""
     # The dialect modules load when first used (PostgreSQL's alone costs ≈0.1 s).
     from sqlalchemy.dialects.postgresql import insert as pg_insert

@@ -11,9 +11,12 @@ import asyncio
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from crib.cliutil import agent_problem, clean_message, console, esc
+
+if TYPE_CHECKING:
+    from crib.context import Context
 
 HELP = """\
 /help               this help
@@ -45,7 +48,7 @@ class ChatState:
 
 
 class ChatSession:
-    def __init__(self, ctx: Any, state: ChatState, run_id: str) -> None:
+    def __init__(self, ctx: Context, state: ChatState, run_id: str) -> None:
         self.ctx = ctx
         self.state = state
         self.run_id = run_id
@@ -217,7 +220,7 @@ class ChatSession:
         return outcome
 
 
-async def run_chat(ctx: Any, state: ChatState, run_id: str, history_file: Path) -> None:
+async def run_chat(ctx: Context, state: ChatState, run_id: str, history_file: Path) -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 

@@ -9,22 +9,33 @@ Ctrl-C.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crib.config import CribConfig, mask_url
+
+if TYPE_CHECKING:  # the layers load when a command opens a context, not at CLI start
+    from sqlalchemy import Engine
+
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.llm import LLM, ModelSettings
+    from crib.agents.llm.local_server import LocalServer
+    from crib.agents.memory_hook import MemoryHook
+    from crib.memory.store import MemoryStore
+    from crib.sandbox import Limits, Sandbox
 
 
 @dataclass
 class Context:
     cfg: CribConfig
-    engine: Any
-    llm: Any
-    sandbox: Any
-    roles: dict[str, Any]
-    local_server: Any = None
-    _memory_store: Any = field(default=None, repr=False)
+    engine: Engine
+    llm: LLM
+    sandbox: Sandbox | None  # None: opened with_sandbox=False (no agent runs)
+    roles: dict[str, ModelSettings]
+    local_server: LocalServer | None = None
+    _memory_store: MemoryStore | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.sandbox is not None:  # no more agent zygotes while model calls queue up
@@ -35,11 +46,13 @@ class Context:
         """The sandbox's snippet tier in the shape domains and verifiers take."""
         from crib.sandbox import Limits
 
+        if self.sandbox is None:
+            raise RuntimeError("this context was opened without a sandbox (with_sandbox=False)")
         r = await self.sandbox.run(code, tier="snippet", limits=Limits(timeout_s=timeout_s))
         return {"ok": r.ok, "stdout": r.stdout, "stderr": r.stderr, "value": r.value,
                 "error": r.error}
 
-    def domain(self, name: str):
+    def domain(self, name: str) -> DomainProtocol:
         from crib.agents.domains import get_domain
 
         return get_domain(name, run_snippet=self.run_snippet)
@@ -50,7 +63,7 @@ class Context:
                        "temperature": s.temperature, "max_tokens": s.max_tokens}
                 for role, s in self.roles.items()}
 
-    def agent_limits(self):
+    def agent_limits(self) -> Limits:
         """The sandbox limits of one agent run, from config (sandbox.timeout_s, memory_mb)."""
         from crib.agents.loop import agent_limits
 
@@ -58,7 +71,7 @@ class Context:
             update={"memory_mb": self.cfg.sandbox.memory_mb})
 
     @property
-    def memory_store(self):
+    def memory_store(self) -> MemoryStore:
         if self._memory_store is None:
             from crib.memory.store import MemoryStore
 
@@ -67,7 +80,7 @@ class Context:
                                              chroma_url=self.cfg.memory.chroma_url)
         return self._memory_store
 
-    def memory_hook(self, mode: str, scope: str, run_id: str):
+    def memory_hook(self, mode: str, scope: str, run_id: str) -> MemoryHook:
         """The seam the verifier loop calls before and after each problem
         (agents/memory_hook.py)."""
         from crib.agents.memory_hook import MemoryHook
@@ -76,7 +89,7 @@ class Context:
                           gating=self.cfg.memory.gating, token_budget=self.cfg.memory.render_tokens)
 
 
-def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
+def start_sandbox(cfg: CribConfig, agent_runs: int = 0) -> Sandbox:
     """The sandbox, started now: a command that knows it will run agents calls this before it
     imports and opens the rest, so the fork-server and the zygotes for `agent_runs` agent runs
     at once start in the background meanwhile (Sandbox.prewarm). Raises SandboxUnavailable."""
@@ -92,7 +105,7 @@ def start_sandbox(cfg: CribConfig, agent_runs: int = 0):
 
 @asynccontextmanager
 async def open_context(cfg: CribConfig, *, run_id: str | None = None, with_sandbox: bool = True,
-                       sandbox: Any = None):
+                       sandbox: Sandbox | None = None) -> AsyncIterator[Context]:
     """`sandbox`: one from `start_sandbox`, which the context then owns (and closes).
     Raises ConfigError when an endpoint is down or refuses the key, or a role has no model."""
     from crib.agents.llm import LLM, resolve_roles

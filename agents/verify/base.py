@@ -15,7 +15,8 @@ from crib.agents.verdict import Verdict
 if TYPE_CHECKING:
     from crib.agents.domains.base import DomainProtocol
     from crib.agents.llm import LLM
-    from crib.sandbox import Sandbox
+    from crib.sandbox import Limits, RunResult
+    from crib.sandbox.limits import Tier
 
 
 @dataclass
@@ -28,13 +29,21 @@ class VerifyUsage:
     cost_usd: float = 0.0
 
 
+class SnippetRunner(Protocol):
+    """What a verifier runs code with: the `Sandbox`, or the transcripts' `RecordingSandbox`
+    around it (agents/transcripts.py), which records each run as the attempt's."""
+
+    async def run(self, code: str, tier: Tier = ..., *,
+                  limits: Limits | None = ...) -> RunResult: ...
+
+
 @dataclass
 class VerifyContext:
     domain: DomainProtocol | None
     task: str = ""  # the rendered task text the agent saw (without retry feedback)
     raw_output: str = ""  # the agent's full return value as text
     samples: list[Any] = field(default_factory=list)  # answers of this problem's attempts so far
-    sandbox: Sandbox | None = None
+    sandbox: SnippetRunner | None = None
     llm: LLM | None = None
     run_id: str | None = None
     attempt: int = 0
