@@ -3,7 +3,9 @@
 Policies (`LoopPolicy.kind`):
 - `single`: one attempt.
 - `retry`: up to `k` attempts; after a failed verdict (or a crashed attempt) the next attempt
-  sees the task plus what the verifiers said about the earlier answers. Stops at the first pass,
+  sees the task plus what the verifiers said about the earlier answers, and its calls that name
+  no temperature sample at `sample_temperature`, so a greedy solver does not repeat its wrong
+  answer. Stops at the first pass,
   and also when the verdict is unknown (no verifier could decide, so there is no feedback to act
   on and another round would only repeat the question).
 - `best-of-n`: up to `n` attempts with distinct attempt indices (so distinct cache keys and
@@ -50,8 +52,8 @@ class LoopPolicy(BaseModel):
     early_stop: bool = True  # best-of-n: stop at the first pass
     max_calls: int | None = Field(default=None, ge=1)  # per problem, all attempts together
     max_tokens: int | None = Field(default=None, ge=1)
-    # best-of-n / vote: the temperature of model calls that name none, so the n samples differ
-    # even when the solver role is configured greedy (temperature 0).
+    # best-of-n / vote, and retries after the first attempt: the temperature of model calls
+    # that name none, so samples differ even when the solver role is configured greedy.
     sample_temperature: float | None = Field(default=0.7, ge=0.0)
 
     @property
@@ -187,6 +189,13 @@ class _Solver:
         a.tokens_out += vctx.usage.tokens_out
         a.cost_usd += vctx.usage.cost_usd
 
+    def samples_differ(self, index: int) -> bool:
+        """Whether this attempt's calls sample at the policy's temperature: every sample of
+        best-of-n and vote, and a retry after the first attempt (a greedy solver shown its
+        wrong answer tends to write the same thing again)."""
+        kind = self.policy.kind
+        return kind in ("best-of-n", "vote") or (kind == "retry" and index > 0)
+
     def budget_left(self) -> bool:
         p, s = self.policy, self.spend
         if p.max_calls is not None and s.calls >= p.max_calls:
@@ -205,7 +214,7 @@ class _Solver:
                              problem_spend=self.spend, max_calls=self.policy.max_calls,
                              max_tokens=self.policy.max_tokens,
                              default_temperature=self.policy.sample_temperature
-                             if self.policy.kind in ("best-of-n", "vote") else None,
+                             if self.samples_differ(index) else None,
                              sheet=PromptSheet(self.sheet, self.entry_ids))
         task = self.task if not feedback else f"{self.task}\n\n{feedback}"
         start = time.perf_counter()

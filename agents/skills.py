@@ -37,7 +37,8 @@ from crib.memory.skills import (
 
 log = logging.getLogger(__name__)
 
-Complete = Callable[[list[dict]], Awaitable[str]]
+Complete = Callable[..., Awaitable[str]]  # async (messages, **params) -> text
+REPAIR_TEMPERATURE = 0.7  # repairs after the first sample: a greedy model resends its code
 TEST_TIMEOUT_S = 10.0
 MAX_CASES_SHOWN = 3  # failing cases a repair prompt shows
 
@@ -208,7 +209,7 @@ class SkillLoop:
             fixed = None
             if asked < rounds:
                 asked += 1
-                fixed = await self._repair(entry, report)
+                fixed = await self._repair(entry, report, sample=asked > 1)
             if fixed is None:
                 return await asyncio.to_thread(
                     self.store.edit, entry.id, action="archive", status="archived",
@@ -263,7 +264,8 @@ class SkillLoop:
                                 self.run_id)
         return TestReport(sum(p for _, p, _ in results), len(results), failures)
 
-    async def _repair(self, entry: MemoryEntry, report: TestReport) -> MemoryEntry | None:
+    async def _repair(self, entry: MemoryEntry, report: TestReport,
+                      sample: bool = False) -> MemoryEntry | None:
         if self.complete is None:
             return None
         sig = parse_skill(entry.body, skill_name(entry))
@@ -272,8 +274,9 @@ class SkillLoop:
                           f"returned {c['output']!r}; {c['error']}"
                           for c in report.failures[:MAX_CASES_SHOWN])
         try:
+            params = {"temperature": REPAIR_TEMPERATURE} if sample else {}
             reply = await self.complete([{"role": "user", "content": REPAIR_PROMPT.format(
-                code=entry.body, cases=cases, signature=sig.title)}])
+                code=entry.body, cases=cases, signature=sig.title)}], **params)
         except Exception as exc:  # a failed call is a failed repair, not a failed run
             log.info("skill repair call failed: %s", exc)
             return None

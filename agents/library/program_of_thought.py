@@ -2,7 +2,9 @@
 
 Crib's version of PoT (Chen et al., 2022) in Crib's agent API. The program runs in the snippet
 tier through `run_python`; when it fails, prints nothing or prints None, that goes back to the
-model for up to two repairs.
+model (with the end of the traceback, which names the failing line) for up to two repairs. A
+repair samples at temperature 0.7: asked greedily, a small model tends to send the same program
+back.
 """
 import re
 
@@ -18,8 +20,8 @@ def forward(task):
               "Reply with the program in one ```python code block.")
     messages = [{"role": "user", "content": prompt}]
     reply = ""
-    for _ in range(3):
-        reply = llm(messages)
+    for repair in range(3):
+        reply = llm(messages, temperature=0.7) if repair else llm(messages)
         blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)
         code = blocks[-1] if blocks else reply
         result = run_python(code, timeout=10)
@@ -27,12 +29,13 @@ def forward(task):
         found = out.rsplit(":", 1)[-1].strip() if "answer" in out.lower() else out
         if result.get("ok") and found not in ("", "None"):
             return out if "answer" in out.lower() else f"Answer: {out}"
-        problem = (result.get("error") or (result.get("stderr") or "")[-500:]
+        trace = "\n".join((result.get("stderr") or "").strip().splitlines()[-6:])
+        problem = (trace or result.get("error")
                    or ("it printed None: it found no answer" if found == "None"
                        else "it printed nothing"))
         messages += [
             {"role": "assistant", "content": reply},
-            {"role": "user", "content": f"Running it failed: {problem}\nFix the program and "
+            {"role": "user", "content": f"Running it failed:\n{problem}\nFix the program and "
                                         "reply with the whole program in one ```python block."},
         ]
     return reply

@@ -434,10 +434,11 @@ class LLM:
         makes the run's calls, before the first one."""
         self.ledger.track(run_id)
 
-    def completer(self, role: str, **defaults) -> Callable[[list[dict]], Awaitable[str]]:
-        """`async (messages) -> text` for lower layers (the memory curator takes one)."""
-        async def complete(messages: list[dict]) -> str:
-            return (await self.complete(messages, role=role, **defaults)).text
+    def completer(self, role: str, **defaults) -> Callable[..., Awaitable[str]]:
+        """`async (messages, **params) -> text` for lower layers (the memory curator and the
+        skill loop take one); `params` (a temperature, say) override `defaults` for one call."""
+        async def complete(messages: list[dict], **params) -> str:
+            return (await self.complete(messages, role=role, **{**defaults, **params})).text
         return complete
 
 
