@@ -45,6 +45,7 @@ class SolveOptions:
     input_field: str = "input"
     target_field: str = "target"
     on_bad_line: str = "stop"  # or "skip"
+    loop_from_agent: bool = False  # `loop` is the one the agent file carries (compiled agents)
 
     def manifest(self) -> dict[str, Any]:
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -237,7 +238,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
 
     memory = (ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id)
               if opts.memory != "none" else None)
-    if memory is not None and opts.memory in ("dc-cu", "dc-rs"):  # cheatsheet modes learn skills
+    if memory is not None and opts.memory in ("dc-cu", "dc-rs", "skills"):  # these learn skills
         from crib.agents.skills import SkillLoop
 
         memory.skills = SkillLoop(

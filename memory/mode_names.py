@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs"]
+MemoryMode = Literal["none", "empty", "full-history", "retrieval", "dc-cu", "dc-rs", "skills"]
 MEMORY_MODES: tuple[MemoryMode, ...] = get_args(MemoryMode)
 # What `crib solve --ablate` compares side by side (plus its compute-matched baseline).
 ABLATION_MODES: tuple[MemoryMode, ...] = ("none", "empty", "retrieval", "dc-cu")

@@ -7,6 +7,9 @@
 - dc-cu:        the curated sheet (pinned, useful, relevant first); curate after each problem.
 - dc-rs:        before each problem, synthesise its own sheet from the entries and the most
                 similar earlier problems (a model call); curate after each problem.
+- skills:       only the verified skills (agents/skills.py learns them in the dc modes and in
+                this one); no prose curation, so no curator call per problem. With no skill
+                yet the prompt is exactly mode none's.
 
 `MemorySession.prepare(problem)` returns the memory part of the prompt and the entry ids in it
 (the solve loop passes those ids to `store.record_outcome` with the attempt's verdict);
@@ -37,6 +40,12 @@ problems of this kind. Use what applies; ignore what does not. If an entry holds
 for this kind of problem, adapt and use it rather than starting from scratch.
 """
 EMPTY_SHEET = "(The cheatsheet is empty so far.)\n"
+SKILLS_INTRO = """\
+# Skills
+Below are Python functions that solved earlier problems of this kind and passed tests on others. \
+If one fits this problem, call it rather than writing a solver from scratch.
+"""
+CURATED = ("dc-cu", "dc-rs")  # the modes a curator model writes the sheet in
 HISTORY_INTRO = "# Earlier problems and the answers given to them\n"
 RETRIEVAL_INTRO = "# Similar earlier problems and the answers given to them\n"
 
@@ -75,7 +84,7 @@ class MemorySession:
                  history_budget: int | None = None, model: str | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown memory mode {mode!r}; modes are {', '.join(MODES)}")
-        if mode in ("dc-cu", "dc-rs") and complete is None:
+        if mode in CURATED and complete is None:
             raise ValueError(f"memory mode {mode} needs a `complete` callable for the curator")
         self.store, self.mode, self.scope, self.complete = store, mode, scope, complete
         self.token_budget, self.k, self.gating, self.curate_k = token_budget, k, gating, curate_k
@@ -108,6 +117,10 @@ class MemorySession:
             ctx.text = CHEATSHEET_INTRO + EMPTY_SHEET
         elif self.mode == "full-history":
             self._full_history(ctx)
+        elif self.mode == "skills":
+            sheet = self.store.render(self.scope, problem, self.token_budget, kinds=("skill",))
+            ctx.entry_ids, ctx.tokens = sheet.entry_ids, sheet.tokens
+            ctx.text = SKILLS_INTRO + sheet.text if sheet.entry_ids else ""
         elif self.mode == "retrieval":
             past = self._similar(problem)
             ctx.problem_ids = [p.id for p in past]
@@ -173,13 +186,14 @@ class MemorySession:
                     problem_id: str | None = None, run_id: str | None = None,
                     feedback: str | None = None,
                     context: MemoryContext | None = None) -> CurationResult | None:
-        """Record the problem (history, retrieval and dc modes) and curate (dc modes)."""
+        """Record the problem (history, retrieval, skills and dc modes: a skill is tested on
+        earlier passed problems where the domain generates none) and curate (dc modes)."""
         if self.mode in ("none", "empty"):
             return None
         await asyncio.to_thread(self.store.record_problem, self.scope, problem, answer, verdict,
                                 problem_id=problem_id, run_id=run_id,
                                 score=getattr(verdict, "score", None))
-        if self.mode not in ("dc-cu", "dc-rs"):
+        if self.mode not in CURATED:
             return None
         if await asyncio.to_thread(self.store.curated, self.scope, run_id, problem_id):
             return None  # a resumed run solved this problem again: it was learned from once

@@ -436,9 +436,12 @@ class MemoryStore:
         return self._transact(scope, plan)[1]
 
     # ---- retrieval and rendering -----------------------------------------------------------
-    def render(self, scope: str, problem_text: str = "", token_budget: int = 1500):
-        """The active sheet as prompt text within `token_budget` (deterministic)."""
-        active = self.entries(scope, status="active")
+    def render(self, scope: str, problem_text: str = "", token_budget: int = 1500,
+               kinds: tuple[str, ...] | None = None):
+        """The active sheet as prompt text within `token_budget` (deterministic); only entries
+        of `kinds` when given."""
+        active = [e for e in self.entries(scope, status="active")
+                  if kinds is None or e.kind in kinds]
         relevance = self.index.relevance(scope, problem_text, [e.id for e in active]) \
             if self.index is not None and problem_text and active else {}
         has_skills = any(e.kind == "skill" for e in active)

@@ -26,8 +26,8 @@ def solve(
     rounds: int = typer.Option(3, "--rounds", help="Retry rounds for --loop retry."),
     samples: int = typer.Option(5, "--samples", help="Samples for --loop best-of-n and vote."),
     memory: str = typer.Option(
-        None, "--memory", help="none | empty | full-history | retrieval | dc-cu | dc-rs "
-                               "(default: config memory.mode)."),
+        None, "--memory", help="none | empty | full-history | retrieval | dc-cu | dc-rs | "
+                               "skills (default: config memory.mode)."),
     scope: str = typer.Option(None, "--scope", help="Memory scope (default: the domain name)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Problems in flight at once."),
     limit: int = typer.Option(None, "--limit", min=1, help="Solve only the first N problems."),
@@ -88,6 +88,9 @@ def solve(
              "started with")
     if not resume and (problem := agent_problem(agent)):
         fail(problem, 2)
+    stored = None if resume else stored_loop(agent)
+    if stored is not None and not flags_given(ctx, ("loop",)):
+        loop = stored  # the loop the search scored this agent with; --loop overrides it
     if out is not None and out.is_dir() and not resume:
         fail(f"--out {out} is a directory; give a file name", 2)
     from crib.agents.executors import ExecutorUnavailable
@@ -97,6 +100,13 @@ def solve(
         precheck(executor, ray_address)
     except ExecutorUnavailable as exc:
         fail(str(exc), 2)
+    if stored is not None:
+        from crib.cliutil import err_console
+
+        err_console().print(f"note: {agent} carries loop {stored}; " + (
+            f"--loop {loop} overrides it" if loop != stored else
+            "solving with it (--loop chooses another)"), highlight=False, markup=False,
+            soft_wrap=True)
     cfg, _ = config_or_fail(run_flags(cache=cache, db=db, budget_usd=budget_usd,
                                       budget_tokens=budget_tokens, unsafe=unsafe_no_sandbox))
 
@@ -107,6 +117,7 @@ def solve(
         memory=memory or cfg.memory.mode, scope=scope, concurrency=concurrency, limit=limit,
         seed=seed, out=out, input_field=input_field, target_field=target_field,
         on_bad_line="skip" if skip_bad_lines else "stop",
+        loop_from_agent=stored is not None and loop == stored,
     )
     if executor == "ray" and opts.memory != "none" and not resume:
         from crib.cliutil import err_console
@@ -125,6 +136,19 @@ def solve(
         fail("interrupted: finished problems are saved; continue with "
              "`crib solve --resume <run id>` (the id is printed above)", 130)
     raise typer.Exit(code)
+
+
+def stored_loop(agent: str) -> str | None:
+    """The verifier loop a compiled (building-block) agent file carries in its CONFIG, if any:
+    the loop the search scored it with."""
+    from crib.agents.library import load_agent
+    from crib.meta_search.blocks import config_of
+
+    try:
+        config = config_of(load_agent(agent).code)
+    except (OSError, UnicodeDecodeError, ValueError):  # agent_problem has said why
+        return None
+    return None if config is None else config.loop
 
 
 app = solve

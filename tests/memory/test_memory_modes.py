@@ -42,6 +42,21 @@ def test_none_and_empty(indexed_store):
     assert indexed_store.problems("s") == []  # these modes keep nothing
 
 
+def test_skills_mode_shows_only_skills_and_nothing_before_the_first(indexed_store):
+    session = MemorySession(indexed_store, "skills", "s")
+    assert run(session.prepare("2 3 4 5")).text == ""  # no skill yet: mode none's prompt
+    indexed_store.add("s", "Try products first", "Look for 4 * 6 or 3 * 8.")
+    assert run(session.prepare("2 3 4 5")).text == ""  # prose is the curated modes' business
+    skill = indexed_store.add("s", "solve_s(numbers)", 'def solve_s(numbers):\n'
+                              '    """Add the numbers."""\n    return str(sum(numbers))\n',
+                              kind="skill")
+    ctx = run(session.prepare("2 3 4 5"))
+    assert ctx.entry_ids == [skill.id] and "Try products" not in ctx.text
+    assert "# Skills" in ctx.text and "from skills import solve_s" in ctx.text
+    assert run(session.after("2 3 4 5", "14", True, problem_id="p1")) is None  # no curation
+    assert [p.problem for p in indexed_store.problems("s")] == ["2 3 4 5"]  # kept for tests
+
+
 def test_full_history_gated_and_ungated(indexed_store):
     s = MemorySession(indexed_store, "full-history", "s")
     run(s.after("problem one", "answer one", True, problem_id="p1"))
