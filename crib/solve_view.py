@@ -147,7 +147,9 @@ async def run_and_report(cfg, opts: SolveOptions, *, run_id, resume, retry_error
             print_json(summaries[0][1].model_dump())
     else:
         title = ("Ablation over memory modes" if ablate
-                 else f"crib solve — {opts.domain} with {opts.agent}")
+                 else f"crib solve — {opts.domain} with {opts.agent}"
+                 + (f", loop {opts.loop} (stored in the agent)" if opts.loop_from_agent
+                    else ""))
         label = (lambda m, s: m) if ablate else (lambda m, s: s.run_id)
         console().print(summary_table([(label(m, s), s) for m, s in summaries], title))
         if ablate or opts.memory != "none":  # memory runs show what they learned

@@ -83,7 +83,8 @@ def compile_agent(config: BlockConfig, thought: str = "") -> str:
     first = (thought.strip().splitlines() or [s.idea])[0].replace('"""', "'")
     doc = (f'"""{first}\n\nCompiled by Crib from a building-block configuration: skeleton '
            f'{config.skeleton}\n({s.idea}). The search changes only CONFIG;\nit scored this '
-           f'agent with `--loop {config.loop}` (give the same flag to `crib solve`).\n"""\n')
+           f'agent with `--loop {config.loop}`, which `crib solve` uses unless given another.'
+           '\n"""\n')
     literal = pprint.pformat(config.model_dump(), width=96, sort_dicts=False)
     return f"{doc}{PRELUDE}\nCONFIG = {literal}\n{HELPERS}\n{s.body.strip()}\n"
 
