@@ -8,7 +8,7 @@ console.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.panel import Panel
@@ -16,6 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from crib.meta_search.archive import Archive, Entry
+
+if TYPE_CHECKING:
+    from crib.agents.llm import LedgerSpend
 
 STATUS_STYLE = {"evaluated": "green", "minibatch": "yellow", "smoke_failed": "red",
                 "rejected": "red", "proposed": "cyan"}
@@ -49,7 +52,7 @@ class SearchDashboard:
     def generation(self, generation: int, total: int) -> None:
         self.gen, self.total = generation, total
 
-    def spend(self, spend: Any) -> None:
+    def spend(self, spend: LedgerSpend) -> None:
         self.by_role = {r: s for r, s in spend.by_role.items()}
         self.total_cost, self.total_tokens = spend.cost_usd, spend.tokens_in + spend.tokens_out
 

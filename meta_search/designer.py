@@ -20,7 +20,7 @@ import difflib
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Literal, Sequence, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -30,6 +30,9 @@ from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describ
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent
 from crib.meta_search.skeletons import SKELETONS
+
+if TYPE_CHECKING:
+    from crib.agents.llm import LLM
 
 MOVE_WEIGHTS = {"rewrite": 0.6, "change": 0.25, "cross": 0.15}
 
@@ -206,7 +209,7 @@ def _why(reply: BaseModel) -> str:
 
 
 class Designer:
-    def __init__(self, llm: Any, *, domain: str, domain_description: str = "",
+    def __init__(self, llm: LLM, *, domain: str, domain_description: str = "",
                  answer_format: str = "", run_id: str | None = None, attempts: int = 3,
                  token_budget: int = 2500, seed: int = 0,
                  max_tokens: int | None = MAX_REPLY_TOKENS,
@@ -255,7 +258,7 @@ class Designer:
                 continue
             copied = quoted_problem(reply.instruction, [
                 f for p in design.parents for f in failures.get(p.entry.id, [])]) \
-                if move == "rewrite" else None
+                if isinstance(reply, RewriteReply) else None  # the rewrite move's schema
             if copied is not None:
                 design.trace.append({**note, "reason": f"the instruction quotes a validation "
                                      f"{copied}: it must help on every problem, not name one",

@@ -8,12 +8,15 @@ the cached replies exactly.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from crib.agents.llm.errors import StructuredOutputError
 from crib.meta_search import prompts
+
+if TYPE_CHECKING:
+    from crib.agents.llm import LLM
 
 
 class Proposal(BaseModel):
@@ -27,7 +30,7 @@ class ProposalError(Exception):
 
 
 class MetaAgent:
-    def __init__(self, llm: Any, *, domain: str, domain_description: str = "",
+    def __init__(self, llm: LLM, *, domain: str, domain_description: str = "",
                  answer_format: str = "", run_id: str | None = None,
                  reflections: int = 2, api_doc: str | None = None):
         self.llm = llm

@@ -6,11 +6,14 @@ prompt. Lessons come from measured results, so they are not verdict-gated (gatin
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from crib.memory.ops import MalformedOutput, parse_operations
 from crib.meta_search.archive import Entry
 from crib.meta_search.strategies import fitness_text
+
+if TYPE_CHECKING:
+    from crib.memory.store import MemoryStore
 
 PROMPT = """You keep the design lessons of an agent-design search in domain "{domain}".
 Generation {generation} produced these candidates (status, reason, fitness):
@@ -26,7 +29,8 @@ or {{"op": "noop", "reason": "..."}}. Keep lessons short, general and grounded i
 
 
 class MetaLessons:
-    def __init__(self, store: Any, scope: str, complete: Callable[[list[dict]], Awaitable[str]],
+    def __init__(self, store: MemoryStore, scope: str,
+                 complete: Callable[[list[dict]], Awaitable[str]],
                  domain: str, token_budget: int = 800, run_id: str | None = None):
         self.store, self.scope, self.complete = store, scope, complete
         self.domain, self.token_budget, self.run_id = domain, token_budget, run_id

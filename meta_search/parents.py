@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from crib.meta_search.archive import Entry
+from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.blocks import BlockConfig, config_of, distance
+
+if TYPE_CHECKING:
+    from crib.agents.domains.base import DomainProtocol
 
 ParentMethod = Literal["tournament", "top-k"]
 PARENT_METHODS: tuple[str, ...] = get_args(ParentMethod)
@@ -83,7 +86,8 @@ def select_parents(entries: list[Entry], k: int, generation: int, *, method: str
     return tournament(pool, k, generation, seed, diversity=diversity)
 
 
-async def failures_of(archive: Any, entry: Entry, problems: dict[str, Any], domain: Any,
+async def failures_of(archive: Archive, entry: Entry, problems: dict[str, Any],
+                      domain: DomainProtocol,
                       limit: int = 3) -> list[dict]:
     """The parent's failed validation problems: task, answer and the checker's feedback (the
     target-free check, or the error the run ended with)."""

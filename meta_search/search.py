@@ -11,7 +11,7 @@ continues where it stopped.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -33,6 +33,16 @@ from crib.meta_search.records import REJECTED, SearchRunRow
 from crib.meta_search.reports import generation_rows
 from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import make_strategy
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.executors import Executor
+    from crib.agents.llm import LLM, LedgerSpend
+    from crib.agents.loop import ProblemOutcome
+    from crib.meta_search.meta_memory import MetaLessons
+    from crib.sandbox import Sandbox
 
 
 class SearchConfig(BaseModel):
@@ -63,10 +73,10 @@ class SearchConfig(BaseModel):
 
 class SearchObserver(Protocol):
     def stage(self, entry: Entry, stage: str) -> None: ...
-    def outcome(self, entry: Entry, split: str, outcome: Any) -> None: ...
+    def outcome(self, entry: Entry, split: str, outcome: ProblemOutcome) -> None: ...
     def error(self, message: str) -> None: ...
     def generation(self, generation: int, total: int) -> None: ...
-    def spend(self, spend: Any) -> None: ...
+    def spend(self, spend: LedgerSpend) -> None: ...
 
 
 class SearchResult(BaseModel):
@@ -126,10 +136,11 @@ def seed_specs(names: Sequence[str] | None, space: str = "code") -> list[AgentSp
 
 
 class Search:
-    def __init__(self, *, engine, llm, sandbox, domain, validation: Sequence[Problem],
-                 config: SearchConfig, run_id: str, memory_factory: MemoryFactory | None = None,
-                 lessons: Any = None, observer: SearchObserver | None = None,
-                 executor: Any = None):
+    def __init__(self, *, engine: Engine, llm: LLM, sandbox: Sandbox | None,
+                 domain: DomainProtocol, validation: Sequence[Problem], config: SearchConfig,
+                 run_id: str, memory_factory: MemoryFactory | None = None,
+                 lessons: MetaLessons | None = None, observer: SearchObserver | None = None,
+                 executor: Executor | None = None):
         self.engine, self.llm, self.domain = engine, llm, domain
         self.config, self.run_id = config, run_id
         self.archive = Archive(engine, run_id)
