@@ -11,7 +11,8 @@ After each problem (`SkillLoop.after`):
 - a candidate runs in the snippet sandbox on `k` other problems of the domain (generated where
   the domain can, else earlier problems whose answers passed), judged by the domain's checker;
   it is promoted at `m` of `k`, else it goes back to the model with its failing cases for up
-  to `repairs` rounds, and is archived if it never gets there.
+  to `repairs` rounds (a reply with no code or the same code spends its round), and is
+  archived if it never gets there.
 Every step is a memory event (add, repair, promote, archive, demote). Capture, tests and
 bookkeeping are Crib's: the model only writes code, and only when asked to generalise or repair.
 """
@@ -38,7 +39,7 @@ from crib.memory.skills import (
 log = logging.getLogger(__name__)
 
 Complete = Callable[..., Awaitable[str]]  # async (messages, **params) -> text
-REPAIR_TEMPERATURE = 0.7  # repairs after the first sample: a greedy model resends its code
+REPAIR_TEMPERATURE = 0.7  # repairs sample: asked greedily, the 1.5B model resent its code
 TEST_TIMEOUT_S = 10.0
 MAX_CASES_SHOWN = 3  # failing cases a repair prompt shows
 
@@ -199,23 +200,21 @@ class SkillLoop:
             return await asyncio.to_thread(self.store.edit, entry.id, action="archive",
                                            status="archived",
                                            reason="no other problems of the domain to test it on")
-        asked = 0
-        while True:
-            report = await self.test(entry, cases)
+        report = await self.test(entry, cases)
+        for _ in range(rounds):
             if report.passed >= min(self.m, report.total):
-                return await asyncio.to_thread(
-                    self.store.edit, entry.id, action="promote", status="active",
-                    reason=f"promoted: passed {report.passed} of {report.total} tests")
-            fixed = None
-            if asked < rounds:
-                asked += 1
-                fixed = await self._repair(entry, report, sample=asked > 1)
-            if fixed is None:
-                return await asyncio.to_thread(
-                    self.store.edit, entry.id, action="archive", status="archived",
-                    reason=(f"failed its tests ({report.passed} of {report.total} passed) after "
-                            f"{asked} repair request(s)"))
-            entry = fixed
+                break
+            fixed = await self._repair(entry, report)
+            if fixed is not None:  # an unusable reply (no code, the same code) spends its round
+                entry, report = fixed, await self.test(fixed, cases)
+        if report.passed >= min(self.m, report.total):
+            return await asyncio.to_thread(
+                self.store.edit, entry.id, action="promote", status="active",
+                reason=f"promoted: passed {report.passed} of {report.total} tests")
+        return await asyncio.to_thread(
+            self.store.edit, entry.id, action="archive", status="archived",
+            reason=(f"failed its tests ({report.passed} of {report.total} passed) after "
+                    f"{rounds} repair request(s)"))
 
     def test_problems(self, entry: MemoryEntry, exclude: str | None) -> list[Problem]:
         """k problems of the domain other than the one the skill came from: generated (seeded
@@ -264,8 +263,7 @@ class SkillLoop:
                                 self.run_id)
         return TestReport(sum(p for _, p, _ in results), len(results), failures)
 
-    async def _repair(self, entry: MemoryEntry, report: TestReport,
-                      sample: bool = False) -> MemoryEntry | None:
+    async def _repair(self, entry: MemoryEntry, report: TestReport) -> MemoryEntry | None:
         if self.complete is None:
             return None
         sig = parse_skill(entry.body, skill_name(entry))
@@ -274,9 +272,9 @@ class SkillLoop:
                           f"returned {c['output']!r}; {c['error']}"
                           for c in report.failures[:MAX_CASES_SHOWN])
         try:
-            params = {"temperature": REPAIR_TEMPERATURE} if sample else {}
             reply = await self.complete([{"role": "user", "content": REPAIR_PROMPT.format(
-                code=entry.body, cases=cases, signature=sig.title)}], **params)
+                code=entry.body, cases=cases, signature=sig.title)}],
+                temperature=REPAIR_TEMPERATURE)
         except Exception as exc:  # a failed call is a failed repair, not a failed run
             log.info("skill repair call failed: %s", exc)
             return None

@@ -179,6 +179,19 @@ def test_a_skill_that_cannot_be_repaired_is_archived_with_the_reason(
     assert last.action == "archive" and "after 1 repair request(s)" in last.reason
 
 
+def test_an_unusable_repair_spends_its_round_and_the_next_sampled_one_is_tried(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, repairs=2)
+    replies = iter([f"```python\n{ONE_OFF}```", "I cannot fix it.", REPAIRED])
+    scripted_server.script(lambda body: next(replies))
+    solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    assert events(loop.store, skill.id) == [("add", "quarantined"), ("repair", "quarantined"),
+                                            ("promote", "active")]
+    repairs = [r.body for r in scripted_server.chat_requests[1:]]
+    assert len(repairs) == 2 and all(b["temperature"] == 0.7 for b in repairs)  # the role: 0
+
+
 HEAD = 'def solve_game24(numbers):\n    """A bad skill."""\n'
 BAD = {
     "syntax": HEAD + "    return (\n",
