@@ -1,17 +1,19 @@
 """Learning curve: does the model get better as it works? Memory against no memory, same bench.
 
 For one target (a dataset slice, the program-of-thought agent with the retry loop, fixed seeds)
-it runs `crib solve` three times, each in a scope of its own:
+it runs `crib solve` once per mode, each in a scope of its own:
   dc-cu    the cumulative cheatsheet with verified skills (learns in order: concurrency 1)
+  skills   the verified skills alone, no curator
   none     no memory
-  matched  no memory, best-of-n with n set so its calls per problem match dc-cu's (the
-           compute-matched baseline: a tool library's gain must survive it)
+  matched  no memory, best-of-n with n set so its calls per problem match the first memory
+           run's (the compute-matched baseline: a tool library's gain must survive it)
 and prints, per run, the cold part (problems 1..10) and the warm part (11..N): accuracy with
 its 95% bootstrap interval, calls and tokens per solved problem (the solver's), the run's total
-calls (curator and skill repairs included), then the targets checked.
+calls (curator and skill repairs included), then the targets checked for each memory run
+against none.
 
     .venv/bin/python bench/learning_curve.py --target game24 --limit 60
-    .venv/bin/python bench/learning_curve.py --target game24 --limit 14 --modes dc-cu,none
+    .venv/bin/python bench/learning_curve.py --target game24 --limit 14 --modes skills,none
     .venv/bin/python bench/learning_curve.py --target equation-balancer
     .venv/bin/python bench/learning_curve.py --target gsm8k
 
@@ -40,6 +42,7 @@ TARGETS = {  # file, domain, default limit, what memory must achieve
 WARM_ACCURACY = 0.90
 TOKEN_RATIO = 1 / 5
 NO_HARM_POINTS = 0.02
+MEMORY_RUNS = ("dc-cu", "skills")  # the modes whose targets are checked against none
 
 
 def crib_solve(args: list[str], log: Path) -> dict:
@@ -73,7 +76,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", choices=sorted(TARGETS), default="game24")
     ap.add_argument("--limit", type=int, help="problems (default: the target's)")
-    ap.add_argument("--modes", default="dc-cu,none,matched")
+    ap.add_argument("--modes", default="dc-cu,skills,none,matched")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "crib-bench")
     opts = ap.parse_args()
@@ -91,13 +94,14 @@ def main() -> int:
     for mode in opts.modes.split(","):
         args = list(base)
         if mode == "matched":
-            if "dc-cu" not in runs or "none" not in runs:
-                sys.exit("--modes matched needs dc-cu and none before it")
-            mem = runs["dc-cu"]
+            memory_runs = [m for m in MEMORY_RUNS if m in runs]
+            if not memory_runs or "none" not in runs:
+                sys.exit("--modes matched needs a memory run (dc-cu or skills) and none before it")
+            mem = runs[memory_runs[0]]
             n = max(1, math.ceil(mem["calls"] / max(mem["n"], 1) / calls_per_attempt(runs["none"])))
             args[args.index("retry")] = "best-of-n"
             args += ["--samples", str(n), "--memory", "none"]
-            label = f"matched (best-of-{n})"
+            label = f"matched to {memory_runs[0]} (best-of-{n})"
         else:
             args += ["--memory", mode]
             label = mode
@@ -119,20 +123,21 @@ def main() -> int:
         curve = s["learning"]
         print(f"{mode:<22} {fmt_part(curve['cold'])} | {fmt_part(curve['warm'])} | "
               f"{s['calls'] / max(s['n'], 1):.2f}")
-    if "dc-cu" in runs and "none" in runs:
-        mem, plain = runs["dc-cu"]["learning"]["warm"], runs["none"]["learning"]["warm"]
+    for memory_run in (m for m in MEMORY_RUNS if m in runs and "none" in runs):
+        mem, plain = runs[memory_run]["learning"]["warm"], runs["none"]["learning"]["warm"]
         if goal == "warm" and mem and plain:
             ratio = (mem["tokens_per_solved"] / plain["tokens_per_solved"]
                      if mem["tokens_per_solved"] and plain["tokens_per_solved"] else None)
-            print(f"target warm accuracy >= {WARM_ACCURACY:.0%}: {100 * mem['accuracy']:.1f}% "
+            print(f"{memory_run}: target warm accuracy >= {WARM_ACCURACY:.0%}: "
+                  f"{100 * mem['accuracy']:.1f}% "
                   f"-> {'met' if mem['accuracy'] >= WARM_ACCURACY else 'NOT met'}")
-            print("target warm tokens/solved <= 1/5 of none: "
+            print(f"{memory_run}: target warm tokens/solved <= 1/5 of none: "
                   + ("no ratio (nothing solved)" if ratio is None else
                      f"{ratio:.2f} -> {'met' if ratio <= TOKEN_RATIO else 'NOT met'}"))
         elif goal == "no-harm":
-            drop = (runs["none"]["accuracy"] or 0) - (runs["dc-cu"]["accuracy"] or 0)
-            print(f"target memory lowers accuracy by <= 2 points: {100 * drop:+.1f} points "
-                  f"-> {'met' if drop <= NO_HARM_POINTS else 'NOT met'}")
+            drop = (runs["none"]["accuracy"] or 0) - (runs[memory_run]["accuracy"] or 0)
+            print(f"{memory_run}: target memory lowers accuracy by <= 2 points: "
+                  f"{100 * drop:+.1f} points -> {'met' if drop <= NO_HARM_POINTS else 'NOT met'}")
     return 0
 
 
