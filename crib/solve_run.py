@@ -41,6 +41,7 @@ class SolveOptions:
     concurrency: int = 4
     limit: int | None = None
     seed: int = 0
+    cold: int = 10  # the learning curve's cold part: the first `cold` problems
     out: Path | None = None
     input_field: str = "input"
     target_field: str = "target"
@@ -315,7 +316,8 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
                         prior_wall + time.monotonic() - started, seed=opts.seed,
                         skipped_lines=len(loaded.skipped_lines), status=status)
     summary.top_errors = top_errors(outcomes)
-    summary.learning = learning_curve(outcomes, [p.id for p in loaded.problems], seed=opts.seed)
+    summary.learning = learning_curve(outcomes, [p.id for p in loaded.problems],
+                                      cold_size=opts.cold, seed=opts.seed)
     if watch.tripped:
         summary.stopped_because = watch.why()
     store.set_status(run_id, status, summary.model_dump())

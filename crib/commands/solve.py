@@ -9,7 +9,7 @@ from crib.memory.mode_names import ABLATION_MODES, MEMORY_MODES
 
 # What a resumed run takes from its manifest, not from the command line.
 STORED_ON_RESUME = ("file", "domain", "agent", "loop", "rounds", "samples", "memory", "scope",
-                    "concurrency", "limit", "seed", "out", "run_id", "skip_bad_lines",
+                    "concurrency", "limit", "seed", "cold", "out", "run_id", "skip_bad_lines",
                     "input_field", "target_field", "ablate")
 
 
@@ -33,6 +33,9 @@ def solve(
     limit: int = typer.Option(None, "--limit", min=1, help="Solve only the first N problems."),
     seed: int = typer.Option(
         0, "--seed", help="Seed for generated problems and the bootstrap interval."),
+    cold: int = typer.Option(
+        10, "--cold", min=1, help="The learning curve's cold part: the first N problems (the "
+                                  "rest are warm)."),
     cache: str = typer.Option(None, "--cache", help="LLM response cache: on | off | read | write."),
     out: Path = typer.Option(None, "--out", help="Write one JSON line per problem to this file."),
     run_id: str = typer.Option(None, "--run-id", help="Name the new run (default: generated)."),
@@ -115,7 +118,7 @@ def solve(
     opts = SolveOptions(
         domain=domain, file=file, agent=agent, loop=loop, k=rounds, n=samples,
         memory=memory or cfg.memory.mode, scope=scope, concurrency=concurrency, limit=limit,
-        seed=seed, out=out, input_field=input_field, target_field=target_field,
+        seed=seed, cold=cold, out=out, input_field=input_field, target_field=target_field,
         on_bad_line="skip" if skip_bad_lines else "stop",
         loop_from_agent=stored is not None and loop == stored,
     )

@@ -83,7 +83,7 @@ def create_app(engine: Any):
         failures = request.query_params.get("failures") == "1"
         problems = queries.solve_problems(engine, run_id)
         shown = [p for p in problems if p["failed"]] if failures else problems
-        curve = queries.learning(problems, seed=run["summary"].get("ci_seed") or 0)
+        curve = queries.learning(problems, run["summary"])
         return page("solve.html", title=run_id, run=run, problems=shown, failures=failures,
                     total=len(problems), curve=curve,
                     loose=queries.loose_call_count(engine, run_id))
@@ -97,8 +97,10 @@ def create_app(engine: Any):
                     calls=queries.loose_calls(engine, run_id))
 
     async def curve_svg(request):
-        problems = queries.solve_problems(engine, request.path_params["run_id"])
-        curve = queries.learning(problems)
+        run_id = request.path_params["run_id"]
+        run = queries.run(engine, run_id)
+        problems = queries.solve_problems(engine, run_id)
+        curve = queries.learning(problems, run["summary"] if run else None)
         return Response(charts.learning_curve(queries.running_accuracy(problems), curve.cold,
                                               curve.warm), media_type="image/svg+xml")
 

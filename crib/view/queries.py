@@ -105,12 +105,16 @@ def running_accuracy(problems: list[dict]) -> list[tuple[int, float]]:
     return points
 
 
-def learning(problems: list[dict], seed: int = 0) -> Any:
-    """The run's cold and warm parts (agents/learning_curve.py, as the run's summary says)."""
-    from crib.agents.learning_curve import learning_curve
+def learning(problems: list[dict], summary: dict | None = None) -> Any:
+    """The run's cold and warm parts (agents/learning_curve.py), split and seeded as the run's
+    summary says."""
+    from crib.agents.learning_curve import COLD_SIZE, learning_curve
 
+    summary = summary or {}
+    cold = (summary.get("learning") or {}).get("cold_size") or COLD_SIZE
     ordered = sorted(problems, key=lambda p: p["position"])
-    return learning_curve([p["outcome"] for p in ordered], seed=seed)
+    return learning_curve([p["outcome"] for p in ordered], cold_size=cold,
+                          seed=summary.get("ci_seed") or 0)
 
 
 def attempt(engine: Any, attempt_id: str) -> dict | None:

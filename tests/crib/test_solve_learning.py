@@ -28,18 +28,19 @@ def learner(body: dict) -> str:
     return "```python\n" + SOLVER.replace("[4, 5, 6, 10]", nums) + "```"
 
 
-@pytest.mark.parametrize("mode", ["dc-cu", "skills"])
+@pytest.mark.parametrize("mode, cold", [("dc-cu", None), ("skills", 4)])
 def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripted_server,
-                                                                          tmp_path, mode):
+                                                                          tmp_path, mode, cold):
     scripted_server.script(learner)
     env = crib_env(scripted_server.url, tmp_path / "data")
     r = crib(["solve", "--domain", "game24", "--limit", "13", "--seed", "2", "--agent",
               "program-of-thought", "--loop", "retry", "--memory", mode, "--concurrency", "1",
-              "--json"], env, tmp_path, timeout=400)
+              "--json", *(["--cold", str(cold)] if cold else [])], env, tmp_path, timeout=400)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
+    split = cold or 10  # the default cold part: the first 10 problems
     cold, warm = summary["learning"]["cold"], summary["learning"]["warm"]
-    assert (cold["first"], cold["last"], warm["first"], warm["last"]) == (1, 10, 11, 13)
+    assert (cold["first"], cold["last"], warm["first"], warm["last"]) == (1, split, split + 1, 13)
     assert cold["accuracy"] == warm["accuracy"] == 1.0
     if mode == "dc-cu":  # in mode skills the cold prompts carry no sheet at all, so with this
         # script's short solver the warm part's listing outweighs the code it saves
