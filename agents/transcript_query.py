@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from crib.agents.transcripts import KINDS, TranscriptEventRow, TranscriptTextRow
 
@@ -34,7 +34,7 @@ def text_refs(kind: str, data: dict) -> list[str]:
     return [r for r in refs if isinstance(r, str)]
 
 
-def texts(engine: Any, hashes: Iterable[str]) -> dict[str, str]:
+def texts(engine: Engine, hashes: Iterable[str]) -> dict[str, str]:
     wanted = sorted(set(hashes))
     found: dict[str, str] = {}
     with engine.connect() as conn:
@@ -57,7 +57,7 @@ def _filled(kind: str, data: dict, found: dict[str, str]) -> dict:
     return out
 
 
-def events(engine: Any, *, attempt_id: str | None = None, run_id: str | None = None,
+def events(engine: Engine, *, attempt_id: str | None = None, run_id: str | None = None,
            kinds: Iterable[str] = KINDS, limit: int = 5000) -> list[dict]:
     """Events (oldest first) of an attempt or of a run's calls outside attempts (attempt_id
     None with a run_id: e.g. a chat's or a meta-agent's calls), with their texts."""
@@ -75,7 +75,7 @@ def events(engine: Any, *, attempt_id: str | None = None, run_id: str | None = N
              "created_at": r.created_at, **_filled(r.kind, r.data or {}, found)} for r in rows]
 
 
-def attempt_events(engine: Any, attempt_id: str) -> list[dict]:
+def attempt_events(engine: Engine, attempt_id: str) -> list[dict]:
     return events(engine, attempt_id=attempt_id)
 
 
@@ -96,7 +96,7 @@ class TranscriptStats:
         return self.referenced_chars / self.text_chars if self.text_chars else 1.0
 
 
-def transcript_stats(engine: Any) -> TranscriptStats:
+def transcript_stats(engine: Engine) -> TranscriptStats:
     t, x = TranscriptEventRow, TranscriptTextRow
     stats = TranscriptStats()
     with engine.connect() as conn:
@@ -123,7 +123,7 @@ class PruneResult:
     texts: int
 
 
-def prune(engine: Any, before: datetime, run_id: str | None = None) -> PruneResult:
+def prune(engine: Engine, before: datetime, run_id: str | None = None) -> PruneResult:
     """Delete events created before `before` (of `run_id` only, when given), then every text
     older than `before` that no remaining event refers to. One transaction: a crash leaves
     everything as it was."""

@@ -23,6 +23,7 @@ import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
 
 from sqlalchemy import JSON, DateTime, Engine, Integer, String, Table, Text
@@ -52,7 +53,7 @@ class TranscriptTextRow(Base):
     hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     chars: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[object] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TranscriptEventRow(Base):
@@ -65,7 +66,7 @@ class TranscriptEventRow(Base):
     attempt_id: Mapped[str | None] = mapped_column(String(128), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict] = mapped_column(JSON, default=dict)
-    created_at: Mapped[object] = mapped_column(DateTime(timezone=True), default=utcnow,
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                index=True)  # `crib runs gc` prunes by age
 
 

@@ -4,13 +4,17 @@ promoted only if it passes; no model is asked to repair it."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
 from crib.memory.models import Provenance
 from crib.memory.skills import candidate
 
+if TYPE_CHECKING:
+    from crib.memory.models import MemoryEntry
+    from crib.memory.store import MemoryStore
 
-def add_skill(store: Any, scope: str, code: str, domain_name: str) -> Any:
+
+def add_skill(store: MemoryStore, scope: str, code: str, domain_name: str) -> MemoryEntry:
     """The new skill entry after its tests (active if they passed, archived with the reason
     if not). Raises ValueError for code that is not a skill or a domain that cannot test it."""
     from crib.agents.domains import DOMAINS, get_domain
