@@ -2,9 +2,9 @@
 
 Crib's version of PoT (Chen et al., 2022) in Crib's agent API. The program runs in the snippet
 tier through `run_python`; when it fails, prints nothing or prints None, that goes back to the
-model (with the end of the traceback, which names the failing line) for up to two repairs. A
-repair samples at temperature 0.7: asked greedily, a small model tends to send the same program
-back.
+model (with the end of the traceback, which names the failing line) for a repair. Repairs
+sample at temperature 0.7, and a reply that sends back a program already run starts the
+conversation afresh: a small model shown its own program tends to copy it, greedy or not.
 """
 import re
 
@@ -18,22 +18,26 @@ def forward(task):
               "possibility exhaustively (every order, every operator, every grouping) and "
               "check each candidate, rather than guessing.\n"
               "Reply with the program in one ```python code block.")
-    messages = [{"role": "user", "content": prompt}]
-    reply = ""
-    for repair in range(3):
-        reply = llm(messages, temperature=0.7) if repair else llm(messages)
+    first = [{"role": "user", "content": prompt}]
+    messages, tried, reply = first, set(), ""
+    for call in range(4):
+        reply = llm(messages, temperature=0.7) if call else llm(messages)
         blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)
         code = blocks[-1] if blocks else reply
+        if code.strip() in tried:  # a copy of a program that failed: start afresh
+            messages = first
+            continue
+        tried.add(code.strip())
         result = run_python(code, timeout=10)
         out = (result.get("stdout") or "").strip()
         found = out.rsplit(":", 1)[-1].strip() if "answer" in out.lower() else out
         if result.get("ok") and found not in ("", "None"):
             return out if "answer" in out.lower() else f"Answer: {out}"
-        trace = "\n".join((result.get("stderr") or "").strip().splitlines()[-6:])
+        trace = "\n".join((result.get("stderr") or "").strip().splitlines()[-8:])
         problem = (trace or result.get("error")
                    or ("it printed None: it found no answer" if found == "None"
                        else "it printed nothing"))
-        messages += [
+        messages = messages + [
             {"role": "assistant", "content": reply},
             {"role": "user", "content": f"Running it failed:\n{problem}\nFix the program and "
                                         "reply with the whole program in one ```python block."},

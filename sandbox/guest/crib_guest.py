@@ -69,6 +69,20 @@ def _run_agent(code: str, path: str, req: dict) -> object:
     return result
 
 
+def _print_traceback(e: BaseException, code: str, code_path: str) -> None:
+    """The job's traceback as its author needs it (a model reads it to repair its code): the
+    job's own source lines shown, and none of the guest's frames, whose host paths say
+    nothing about the job."""
+    import linecache
+    import traceback
+
+    linecache.cache[code_path] = (len(code), None, code.splitlines(True), code_path)
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    traceback.print_exception(type(e), e, tb)
+
+
 def _encode_value(value: object) -> tuple[object, str | None]:
     try:
         text = json.dumps(value)
@@ -127,9 +141,7 @@ def run_job(job_fd: int = JOB_FD) -> int:
         exit_code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException as e:  # noqa: BLE001 - everything the guest raises is reported
         error_type, error = type(e).__name__, f"{type(e).__name__}: {e}"
-        import traceback
-
-        traceback.print_exc()
+        _print_traceback(e, code, code_path)
         exit_code = 1
     value, value_error = _encode_value(value)
     if value_error and not error:

@@ -41,6 +41,11 @@ def test_exceptions_exit_codes_and_stderr(sb, tier):
     r = run(sb, "raise ValueError('boom')", tier)
     assert not r.ok and r.exit_code == 1 and r.error == "ValueError: boom"
     assert "Traceback" in r.stderr
+    r = run(sb, "def f(pairs):\n    for a, b, c in pairs:\n        pass\n\nf([(1, 2)])", tier)
+    # what a model repairing its code needs: the failing lines themselves, no guest frames
+    assert "for a, b, c in pairs:" in r.stderr and "f([(1, 2)])" in r.stderr
+    assert "crib_guest" not in r.stderr and r.stderr.rstrip().endswith(
+        "ValueError: not enough values to unpack (expected 3, got 2)")
     r = run(sb, "import sys\nprint('bye')\nsys.exit(3)", tier)
     assert r.exit_code == 3 and r.stdout == "bye\n" and not r.ok
 
