@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from crib.agents.executors import OutcomeSink
 from crib.agents.learning_curve import LearningCurve
 from crib.agents.llm.completion import LedgerSpend
 from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext, solve_problem
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from crib.agents.domains.base import DomainProtocol
     from crib.agents.library import AgentSpec
 
-OnOutcome = Callable[[int, ProblemOutcome], Awaitable[None] | None]
-
 
 async def solve_batch(
     items: Sequence[tuple[int, Problem]],
@@ -35,7 +34,7 @@ async def solve_batch(
     policy: LoopPolicy,
     *,
     concurrency: int = 4,
-    on_outcome: OnOutcome | None = None,
+    on_outcome: OutcomeSink | None = None,
 ) -> list[ProblemOutcome]:
     """Solve `(position, problem)` pairs; `on_outcome(position, outcome)` runs as each finishes.
 

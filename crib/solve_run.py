@@ -15,11 +15,16 @@ from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from crib.agents.llm.errors import LLMError
 from crib.agents.llm.sql_writer import SqlWriter
 from crib.agents.runs import RunStore, base_manifest, new_run_id, result_write
+
+if TYPE_CHECKING:  # the layers load when a run starts, not at CLI start
+    from crib.agents.executors import Executor
+    from crib.agents.loop import ProblemOutcome
+    from crib.context import Context
 
 FLUSH_WAIT_S = 60.0  # at the end of a run, for result writes still queued
 
@@ -152,7 +157,7 @@ Progress = Callable[[dict[str, Any], list[dict[str, Any]]], None]
 
 
 async def run_solve(
-    ctx: Any,
+    ctx: Context,
     opts: SolveOptions,
     *,
     run_id: str | None = None,
@@ -160,7 +165,7 @@ async def run_solve(
     retry_errors: bool = False,
     on_start: Callable[[str, int, int], None] | None = None,
     on_progress: Progress | None = None,
-    executor: Any = None,
+    executor: Executor | None = None,
 ):
     """Solve (or finish) a run and return its Summary. `ctx` is a crib.context.Context;
     `executor` (agents.executors) is where the problems run (default: this process).
@@ -267,7 +272,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     in_flight: set[Future] = set()
     batch: asyncio.Future | None = None
 
-    async def finished(position: int, outcome: Any) -> None:
+    async def finished(position: int, outcome: ProblemOutcome) -> None:
         record = outcome.model_dump(mode="json")
         # Committed (the problem counts as done for --resume), then its JSONL line is
         # appended and fsynced with the group's others; only then is it reported done.
@@ -324,7 +329,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
     return summary
 
 
-def _stall_s(ctx: Any) -> float:
+def _stall_s(ctx: Context) -> float:
     """How long no problem may finish before the endpoints are probed: STALL_S, or half the
     shortest call timeout when that is shorter (short timeouts ask for quick answers)."""
     from crib.solve_failures import STALL_S
@@ -333,7 +338,7 @@ def _stall_s(ctx: Any) -> float:
     return min([STALL_S, *(t / 2 for t in timeouts)])
 
 
-def _endpoint_probe(ctx: Any):
+def _endpoint_probe(ctx: Context):
     """What FailureWatch calls after a failed model call: the run's endpoints checked again
     (crib/endpoints.py); why they are unusable, or None."""
     async def probe() -> str | None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from crib.view import charts, memory_queries, queries, search_queries
 
 HERE = Path(__file__).parent
@@ -24,7 +26,7 @@ SECURITY_HEADERS = {"content-security-policy": CSP, "x-content-type-options": "n
                     "cache-control": "no-store"}
 
 
-def readonly_engine(url: str) -> Any:
+def readonly_engine(url: str) -> Engine:
     """An engine that cannot write: SQLite opened with mode=ro, PostgreSQL sessions read-only."""
     from sqlalchemy import create_engine
 
@@ -51,7 +53,7 @@ def _templates():
     return env
 
 
-def create_app(engine: Any):
+def create_app(engine: Engine):
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Mount, Route

@@ -2,18 +2,16 @@
 timeline, and the diff between two versions (through the memory layer's own store)."""
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 
-def scopes(engine: Any) -> list[dict]:
+def scopes(engine: Engine) -> list[dict]:
     from crib.memory.store import MemoryStore
 
     return MemoryStore(engine).scopes()
 
 
-def scope(engine: Any, name: str, v1: int | None = None, v2: int | None = None) -> dict | None:
+def scope(engine: Engine, name: str, v1: int | None = None, v2: int | None = None) -> dict | None:
     from crib.memory.records import SkillTrialRow
     from crib.memory.store import MemoryStore
 

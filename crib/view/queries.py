@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from crib.agents.records import AttemptRow, CallRow, ResultRow, RunRow
 from crib.agents.transcript_query import events
@@ -18,7 +18,7 @@ def _options(manifest: dict) -> dict:
     return manifest.get("options") or {}
 
 
-def runs(engine: Any, mode: str = "", status: str = "", domain: str = "",
+def runs(engine: Engine, mode: str = "", status: str = "", domain: str = "",
          text: str = "") -> list[dict]:
     """The runs list, newest first, filtered by mode, status, domain and a substring."""
     from crib.meta_search.records import SearchRunRow
@@ -57,7 +57,7 @@ def runs(engine: Any, mode: str = "", status: str = "", domain: str = "",
     return out
 
 
-def run(engine: Any, run_id: str) -> dict | None:
+def run(engine: Engine, run_id: str) -> dict | None:
     with engine.connect() as conn:
         r = conn.execute(select(RunRow).where(RunRow.id == run_id)).first()
     if r is None:
@@ -66,7 +66,7 @@ def run(engine: Any, run_id: str) -> dict | None:
             "summary": r.summary or {}, "created_at": r.created_at}
 
 
-def solve_problems(engine: Any, run_id: str, failures_only: bool = False) -> list[dict]:
+def solve_problems(engine: Engine, run_id: str, failures_only: bool = False) -> list[dict]:
     """A solve run's problems in order, with their attempts' ids."""
     with engine.connect() as conn:
         results = conn.execute(select(ResultRow).where(ResultRow.run_id == run_id)
@@ -117,7 +117,7 @@ def learning(problems: list[dict], summary: dict | None = None) -> Any:
                           seed=summary.get("ci_seed") or 0)
 
 
-def attempt(engine: Any, attempt_id: str) -> dict | None:
+def attempt(engine: Engine, attempt_id: str) -> dict | None:
     with engine.connect() as conn:
         a = conn.execute(select(AttemptRow).where(AttemptRow.id == attempt_id)).first()
         if a is None:
@@ -133,7 +133,7 @@ def attempt(engine: Any, attempt_id: str) -> dict | None:
             "events": events(engine, attempt_id=attempt_id)}
 
 
-def loose_call_count(engine: Any, run_id: str) -> int:
+def loose_call_count(engine: Engine, run_id: str) -> int:
     from crib.agents.transcripts import TranscriptEventRow as t
 
     with engine.connect() as conn:
@@ -141,6 +141,6 @@ def loose_call_count(engine: Any, run_id: str) -> int:
             t.run_id == run_id, t.attempt_id.is_(None), t.kind == "call")).scalar() or 0
 
 
-def loose_calls(engine: Any, run_id: str) -> list[dict]:
+def loose_calls(engine: Engine, run_id: str) -> list[dict]:
     """A run's model calls outside any attempt (chat turns, meta-agent proposals, curation)."""
     return events(engine, run_id=run_id, kinds=("call",))

@@ -4,14 +4,14 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from crib.agents.records import AttemptRow
 
 SPLITS = ("validation", "test")
 
 
-def search_run(engine: Any, run_id: str) -> dict | None:
+def search_run(engine: Engine, run_id: str) -> dict | None:
     from crib.meta_search.archive import Archive
 
     archive = Archive(engine, run_id)
@@ -81,7 +81,7 @@ def code_diff(parent_code: str, code: str, parent_name: str, name: str) -> list[
     return out
 
 
-def evaluations(engine: Any, entry: Any, policy: str) -> list[dict]:
+def evaluations(engine: Engine, entry: Any, policy: str) -> list[dict]:
     """An entry's evaluations, each with its attempts (linked by the attempt id scheme)."""
     from crib.agents.attempts import attempt_id
     from crib.agents.library import code_hash
