@@ -13,7 +13,7 @@ import json
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -21,6 +21,11 @@ from crib.agents.llm.completion import Spend  # light modules, not the lazy pack
 from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.prompt_sheet import PromptSheet
 from crib.agents.verdict import Verdict
+
+if TYPE_CHECKING:  # SQLAlchemy loads where attempts are saved
+    from sqlalchemy import Connection, Engine
+
+    from crib.agents.llm import LLM
 
 # Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
 # already made in the attempt: CoT-SC's n identical calls at temperature > 0 are n samples,
@@ -72,7 +77,7 @@ class ModelBridge:
     """The RPC handler for one attempt: guest `complete` requests -> `llm.complete`, with the
     attempt's sheet placed in its solver calls (`agents/prompt_sheet.py`)."""
 
-    def __init__(self, llm: Any, *, run_id: str | None, attempt_id: str, index: int,
+    def __init__(self, llm: LLM, *, run_id: str | None, attempt_id: str, index: int,
                  problem_spend: Spend, max_calls: int | None, max_tokens: int | None,
                  default_temperature: float | None = None, sheet: PromptSheet | None = None):
         self.llm = llm
@@ -180,7 +185,8 @@ def clock_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
-def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) -> None:
+def save_attempts(engine: Engine | Connection, attempts: list[Attempt],
+                  replace: bool = True) -> None:
     """Write a problem's attempts in one transaction (`engine` may also be a Connection: then
     in its transaction), replacing an earlier try of the same
     problem by the same agent and policy in the same run (a resumed run counts nothing twice;
@@ -201,7 +207,7 @@ def save_attempts(engine: Any, attempts: list[Attempt], replace: bool = True) ->
         "tokens_in": a.tokens_in, "tokens_out": a.tokens_out, "cost_usd": a.cost_usd,
         "wall_ms": a.wall_ms, "error": a.error, "cheatsheet_version": a.cheatsheet_version,
         "memory_entry_ids": list(a.memory_entry_ids), "created_at": now} for a in attempts]
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection  # here: the loop's import stays free of SQLAlchemy
 
     if not replace:
         delete_stmt = None
@@ -233,6 +239,7 @@ def _attempt_statements() -> tuple:
     lets the database use its index instead of scanning every attempt for the id prefix."""
     global _STATEMENTS
     if not _STATEMENTS:
+        # SQLAlchemy and the records load with the first save, not with the loop.
         from sqlalchemy import bindparam, delete
 
         from crib.agents.records import AttemptRow

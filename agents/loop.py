@@ -39,10 +39,17 @@ from crib.agents.prompt_sheet import PromptSheet
 from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
-from crib.agents.verify.base import clip
+from crib.agents.verify.base import SnippetRunner, clip
 
 if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
+    from sqlalchemy import Engine
+
+    from crib.agents.domains.base import DomainProtocol
+    from crib.agents.library import AgentSpec
+    from crib.agents.llm import LLM
     from crib.agents.memory_hook import MemoryHook
+    from crib.agents.transcripts import TranscriptStore
+    from crib.sandbox import Limits, Sandbox
 
 
 class LoopPolicy(BaseModel):
@@ -63,28 +70,28 @@ class LoopPolicy(BaseModel):
 
 @dataclass
 class SolveContext:
-    llm: Any
-    sandbox: Any
+    llm: LLM
+    sandbox: Sandbox | None  # None: crib's Context opened without one (agents cannot run)
     run_id: str | None = None
-    memory: "MemoryHook | None" = None  # agents/memory_hook.py: the sheet and the counters
-    engine: Any = None  # SQLAlchemy Engine: attempts are recorded when given
+    memory: MemoryHook | None = None  # agents/memory_hook.py: the sheet and the counters
+    engine: Engine | None = None  # attempts are recorded when given
     verifiers: list[Verifier] | None = None  # None: default_verifiers(domain)
-    limits: Any = None  # sandbox Limits for agent runs (None: `agent_limits()`)
+    limits: Limits | None = None  # for agent runs (None: `agent_limits()`)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def transcript_of(ctx: SolveContext) -> Any:
+def transcript_of(ctx: SolveContext) -> TranscriptStore | None:
     """Where this attempt's sandbox runs, verdicts and memory go: the transcript store riding
     on the LLM as its call recorder (agents/transcripts.py), or None when nothing records."""
     recorder = getattr(ctx.llm, "recorder", None)
     return recorder if hasattr(recorder, "sandbox_run") else None
 
 
-def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int = 60) -> Any:
+def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int = 60) -> Limits:
     """Limits of one agent run. The wall clock covers the model calls, so it is generous (a
     small local model on a busy CPU can take minutes per call; each call has its own timeout in
     the LLM layer), while the agent's own CPU time stays small: it mostly waits."""
-    from crib.sandbox import Limits
+    from crib.sandbox import Limits  # the sandbox package loads where a sandbox starts
 
     return Limits(timeout_s=timeout_s, cpu_s=cpu_s, max_llm_calls=max_llm_calls)
 
@@ -145,7 +152,8 @@ def _render(domain: Any, problem: Problem) -> str:
 class _Solver:
     """The state of one problem being solved (kept off the public API)."""
 
-    def __init__(self, problem, domain, spec, ctx, policy, verifiers):
+    def __init__(self, problem: Problem, domain: DomainProtocol, spec: AgentSpec,
+                 ctx: SolveContext, policy: LoopPolicy, verifiers: list[Verifier]) -> None:
         self.problem, self.domain, self.spec, self.ctx, self.policy = (
             problem, domain, spec, ctx, policy)
         self.verifiers = verifiers
@@ -154,14 +162,16 @@ class _Solver:
         self.attempts: list[Attempt] = []
         self.task = _render(domain, problem)
         self.fmt = _answer_format(domain, problem)
-        self.sheet, self.entry_ids, self.sheet_version = "", [], None
+        self.sheet, self.sheet_version = "", None
+        self.entry_ids: list[str] = []
         self.skills: dict[str, str] = {}  # promoted skills, importable in the sandbox
         self.notes: list[str] = []
 
     def verify_context(self, a: Attempt, samples: list[Any]) -> VerifyContext:
-        sandbox, transcript = self.ctx.sandbox, transcript_of(self.ctx)
-        if transcript is not None and sandbox is not None:  # the verifiers' snippet runs too
-            sandbox = transcript.recording(sandbox, self.ctx.run_id, a.id)
+        sandbox: SnippetRunner | None = self.ctx.sandbox
+        transcript = transcript_of(self.ctx)
+        if transcript is not None and self.ctx.sandbox is not None:  # the verifiers' runs too
+            sandbox = transcript.recording(self.ctx.sandbox, self.ctx.run_id, a.id)
         return VerifyContext(domain=self.domain, task=self.task, raw_output=a.raw_output or "",
                              samples=samples, sandbox=sandbox, llm=self.ctx.llm,
                              run_id=self.ctx.run_id, attempt=a.index, attempt_id=a.id)
@@ -229,6 +239,8 @@ class _Solver:
             transcript.memory(ctx.run_id, aid, entry_ids=self.entry_ids, cheatsheet=self.sheet,
                               version=self.sheet_version)
         try:
+            if ctx.sandbox is None:
+                raise RuntimeError("this context has no sandbox to run agents in")
             result = await ctx.sandbox.run_agent(spec.program, **kwargs)
         except asyncio.CancelledError:
             raise
@@ -309,7 +321,8 @@ class _Solver:
         return max(self.attempts, key=lambda a: _rank(a, prefer_late=kind == "retry"))
 
 
-async def solve_problem(problem: Problem, domain: Any, spec: Any, ctx: SolveContext,
+async def solve_problem(problem: Problem, domain: DomainProtocol, spec: AgentSpec,
+                        ctx: SolveContext,
                         policy: LoopPolicy | None = None,
                         verifiers: list[Verifier] | None = None) -> ProblemOutcome:
     """Solve one problem; errors become the outcome's record, `BudgetExceeded` propagates."""

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.problems import Problem
@@ -35,6 +35,10 @@ from crib.memory.skills import (
     SkillError, candidate, parse_skill, record_trials, should_demote, skill_name, skill_params,
     skill_records, skill_sources, uses_skill,
 )
+
+if TYPE_CHECKING:
+    from crib.memory.store import MemoryStore
+    from crib.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ def problem_input(problem: Problem) -> str:
 
 
 class SkillLoop:
-    def __init__(self, store: Any, scope: str, domain: Any, sandbox: Any,
+    def __init__(self, store: MemoryStore, scope: str, domain: Any, sandbox: Sandbox,
                  complete: Complete | None = None, run_id: str | None = None,
                  model: str | None = None, *, k: int = 5, m: int = 4, repairs: int = 2,
                  max_active: int = 3, seed: int = 0,
@@ -229,7 +233,7 @@ class SkillLoop:
 
     async def test(self, entry: MemoryEntry, cases: list[Problem]) -> TestReport:
         """Run the skill on each case in the snippet sandbox; the domain's checker judges."""
-        from crib.sandbox import Limits
+        from crib.sandbox import Limits  # the sandbox package: loaded where a sandbox starts
 
         name, params = skill_name(entry), skill_params(entry)  # the code may not even parse
         limits = Limits(timeout_s=self.test_timeout_s, max_llm_calls=0, max_nested_runs=0,

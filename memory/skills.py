@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from crib.memory.models import MemoryEntry, Provenance
@@ -131,7 +131,7 @@ def _docstring(code: str, name: str) -> str:
 
 # ---- trials -----------------------------------------------------------------------------------
 
-def record_trials(engine: Any, entry: MemoryEntry, trial: str,
+def record_trials(engine: Engine, entry: MemoryEntry, trial: str,
                   results: Sequence[tuple[str | None, bool, str | None]],
                   run_id: str | None = None) -> None:
     """Record (problem id, passed, detail) results of `entry` at its current version."""
@@ -144,7 +144,7 @@ def record_trials(engine: Any, entry: MemoryEntry, trial: str,
                                 detail=(detail or "")[:2000] or None, run_id=run_id))
 
 
-def skill_records(engine: Any, entries: Iterable[MemoryEntry]) -> dict[str, SkillRecord]:
+def skill_records(engine: Engine, entries: Iterable[MemoryEntry]) -> dict[str, SkillRecord]:
     """Each skill's record: the tests of its latest tested code (a repair is tested anew;
     promotion and pins are later versions of the same code) and the uses since then."""
     ids = [e.id for e in entries if e.kind == "skill"]
@@ -170,7 +170,7 @@ def skill_records(engine: Any, entries: Iterable[MemoryEntry]) -> dict[str, Skil
     return records
 
 
-def trials(engine: Any, entry_id: str) -> list[dict[str, Any]]:
+def trials(engine: Engine, entry_id: str) -> list[dict[str, Any]]:
     with Session(engine) as s:
         rows = s.scalars(select(SkillTrialRow).where(SkillTrialRow.entry_id == entry_id)
                          .order_by(SkillTrialRow.id))
