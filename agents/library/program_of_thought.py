@@ -5,6 +5,8 @@ tier through `run_python`; when it fails, prints nothing or prints None, that go
 model (with the end of the traceback, which names the failing line) for a repair. Repairs
 sample at temperature 0.7, and a reply that sends back a program already run starts the
 conversation afresh: a small model shown its own program tends to copy it, greedy or not.
+Replies are capped at 800 tokens: past that the 1.5B model was writing the same line again
+and again, each runaway costing minutes on a CPU.
 """
 import re
 
@@ -14,14 +16,15 @@ from crib_runtime import answer_format, llm, run_python
 def forward(task):
     prompt = (f"{task}\n\nWrite a short Python program that solves this and prints only the "
               f"final answer. What it prints must follow this format: {answer_format}\n"
-              "If the task asks you to find something, let the program search every "
-              "possibility exhaustively (every order, every operator, every grouping) and "
-              "check each candidate, rather than guessing.\n"
+              "If the task asks you to find something, let the program search the "
+              "possibilities systematically and check each candidate, rather than guessing.\n"
               "Reply with the program in one ```python code block.")
     first = [{"role": "user", "content": prompt}]
     messages, tried, reply = first, set(), ""
     for call in range(4):
-        reply = llm(messages, temperature=0.7) if call else llm(messages)
+        # a short program fits in 800 tokens; a longer reply is a model looping on itself
+        reply = (llm(messages, temperature=0.7, max_tokens=800) if call
+                 else llm(messages, max_tokens=800))
         blocks = re.findall(r"```(?:python|py)?[ \t]*\n(.*?)```", reply, re.S)
         code = blocks[-1] if blocks else reply
         if code.strip() in tried:  # a copy of a program that failed: start afresh
