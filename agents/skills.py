@@ -3,7 +3,9 @@ and demote a promoted skill that keeps failing (memory/skills.py keeps the recor
 
 After each problem (`SkillLoop.after`):
 - every attempt whose run_python snippets called an active skill is a *use* of it, recorded
-  with that attempt's verdict; a skill whose uses mostly fail is archived (demoted);
+  with that attempt's verdict; a skill whose uses mostly fail is archived (demoted); a skill
+  that fails on the problem is *refined*: the model fixes it with that case, and the fix is
+  kept only if it solves the problem and still passes its tests (Voyager's skill refinement);
 - when the chosen attempt's answer passed the domain's target-free checker, the last snippet
   of that attempt that ran cleanly becomes a candidate: Crib lifts the problem's literals into
   parameters (agents/skill_lift.py), or, when it finds none, asks the model once to write the
@@ -84,6 +86,7 @@ class TestReport:
     passed: int
     total: int
     failures: list[dict[str, Any]]  # {"problem", "inputs", "output", "error"}
+    results: list[tuple[str, bool, str | None]]  # (problem id, passed, error), in order
 
 
 def problem_input(problem: Problem) -> str:
@@ -95,12 +98,14 @@ class SkillLoop:
     def __init__(self, store: MemoryStore, scope: str, domain: Any, sandbox: Sandbox,
                  complete: Complete | None = None, run_id: str | None = None,
                  model: str | None = None, *, k: int = 5, m: int = 4, repairs: int = 2,
-                 max_active: int = 3, seed: int = 0,
+                 max_active: int = 3, seed: int = 0, refines: int = 3,
                  test_timeout_s: float = TEST_TIMEOUT_S) -> None:
         self.store, self.scope, self.domain, self.sandbox = store, scope, domain, sandbox
         self.complete, self.run_id, self.model = complete, run_id, model
         self.k, self.m, self.repairs, self.max_active, self.seed = k, m, repairs, max_active, seed
         self.test_timeout_s = test_timeout_s
+        self.refines = refines
+        self._refined: dict[str, int] = {}  # skill id -> refinements tried in this run
         self._lock = asyncio.Lock()  # one capture at a time: no twin candidates
         self.enabled = bool(getattr(domain, "has_checker", False))
 
@@ -114,7 +119,15 @@ class SkillLoop:
         if not self.enabled:
             return
         async with self._lock:
-            await asyncio.to_thread(self._record_uses, problem, outcome)
+            failed = await asyncio.to_thread(self._record_uses, problem, outcome)
+            for entry in failed:
+                try:
+                    await self.refine(entry, problem)
+                except BudgetExceeded:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a failed refinement fails nothing
+                    log.warning("refining skill %s failed: %s: %s", entry.id,
+                                type(exc).__name__, exc)
             code, attempt = self._captured_snippet(outcome)
             if code is None:
                 return
@@ -131,7 +144,10 @@ class SkillLoop:
                 log.warning("skill capture for %s failed: %s: %s", problem.id,
                             type(exc).__name__, exc)
 
-    def _record_uses(self, problem: Problem, outcome: Any) -> None:
+    def _record_uses(self, problem: Problem, outcome: Any) -> list[MemoryEntry]:
+        """Record each active skill's uses in this problem's attempts; demote a skill whose
+        uses mostly fail. Returns the skills still active that a failed attempt used."""
+        failed = []
         active = [e for e in self.store.entries(self.scope, status="active") if e.kind == "skill"]
         for entry in active:
             name = skill_name(entry)
@@ -145,6 +161,9 @@ class SkillLoop:
             if should_demote(record):
                 self.store.edit(entry.id, action="demote", status="archived",
                                 reason=f"demoted: {record.text()}")
+            elif not all(passed for _, passed, _ in results):
+                failed.append(entry)
+        return failed
 
     def _captured_snippet(self, outcome: Any) -> tuple[str | None, Any]:
         """The code to learn from: the last clean snippet of the chosen attempt, if it passed
@@ -231,8 +250,11 @@ class SkillLoop:
         return [Problem(id=p.problem_id or f"past-{p.id}", input=p.problem)
                 for p in reversed(past) if p.problem != exclude][: self.k]
 
-    async def test(self, entry: MemoryEntry, cases: list[Problem]) -> TestReport:
-        """Run the skill on each case in the snippet sandbox; the domain's checker judges."""
+    async def test(self, entry: MemoryEntry, cases: list[Problem],
+                   record: bool = True) -> TestReport:
+        """Run the skill on each case in the snippet sandbox; the domain's checker judges.
+        The results are recorded as `entry`'s trials unless `record` is False (a fix not yet
+        kept has no version of its own)."""
         from crib.sandbox import Limits  # the sandbox package: loaded where a sandbox starts
 
         name, params = skill_name(entry), skill_params(entry)  # the code may not even parse
@@ -263,11 +285,21 @@ class SkillLoop:
             if not passed:
                 failures.append({"problem": problem_input(problem), "inputs": inputs,
                                  "output": output[:300], "error": (error or "")[:300]})
-        await asyncio.to_thread(record_trials, self.store.engine, entry, "test", results,
-                                self.run_id)
-        return TestReport(sum(p for _, p, _ in results), len(results), failures)
+        if record:
+            await asyncio.to_thread(record_trials, self.store.engine, entry, "test", results,
+                                    self.run_id)
+        return TestReport(sum(p for _, p, _ in results), len(results), failures, results)
 
     async def _repair(self, entry: MemoryEntry, report: TestReport) -> MemoryEntry | None:
+        body = await self._ask_repair(entry, report)
+        if body is None:
+            return None
+        return await asyncio.to_thread(
+            self.store.edit, entry.id, action="repair", body=body,
+            reason=f"repair after {report.passed} of {report.total} tests passed")
+
+    async def _ask_repair(self, entry: MemoryEntry, report: TestReport) -> str | None:
+        """The model's fix of `entry` for the failures in `report` (None when unusable)."""
         if self.complete is None:
             return None
         sig = parse_skill(entry.body, skill_name(entry))
@@ -295,6 +327,35 @@ class SkillLoop:
         except SkillError as exc:
             log.info("skill repair of %s unusable: %s", entry.id, exc)
             return None
-        return await asyncio.to_thread(
+        return body
+
+    async def refine(self, entry: MemoryEntry, problem: Problem) -> MemoryEntry | None:
+        """A promoted skill was used on `problem` and the answer failed: if the skill itself
+        fails there, ask the model once to fix it with that case, and keep the fix only if it
+        solves the problem and still passes m of its k tests. At most `refines` tries a skill
+        and a run, so a skill that keeps failing is demoted rather than rewritten forever."""
+        if self.complete is None or self._refined.get(entry.id, 0) >= self.refines:
+            return None
+        self._refined[entry.id] = self._refined.get(entry.id, 0) + 1
+        blind = Problem(id=problem.id, input=problem.input)  # the checker never sees a target
+        failing = await self.test(entry, [blind], record=False)
+        if failing.passed:
+            return None  # the skill solves it: the attempt misused it
+        body = await self._ask_repair(entry, failing)
+        if body is None:
+            return None
+        cases = await asyncio.to_thread(self.test_problems, entry, problem_input(problem))
+        report = await self.test(entry.model_copy(update={"body": body}), [blind, *cases],
+                                 record=False)
+        kept = report.results[0][1] and report.passed - 1 >= min(self.m, len(cases))
+        if not kept:
+            log.info("refinement of %s not kept: %d of %d passed", entry.id, report.passed,
+                     report.total)
+            return None
+        fixed = await asyncio.to_thread(
             self.store.edit, entry.id, action="repair", body=body,
-            reason=f"repair after {report.passed} of {report.total} tests passed")
+            reason=(f"refined after failing on problem {problem.id}: the fix solves it and "
+                    f"passes {report.passed - 1} of {len(cases)} tests"))
+        await asyncio.to_thread(record_trials, self.store.engine, fixed, "test",
+                                report.results, self.run_id)
+        return fixed

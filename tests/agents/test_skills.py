@@ -232,6 +232,43 @@ def test_a_promoted_skill_whose_uses_keep_failing_is_demoted(engine, sandbox, ll
     assert loop.sources() == {}
 
 
+GENERAL = REPAIRED.removeprefix("```python\n").removesuffix("\n```") + "\n"
+DOC = '"""Make 24 from `numbers`."""\n'
+# Right on most puzzles, wrong on 3 3 8 8 (a skill learned from too few cases looks like this).
+GAPPY = GENERAL.replace(DOC, DOC + '    if sorted(numbers) == [3, 3, 8, 8]:\n'
+                                   '        return "Answer: 3 * 8"\n')
+USE = "```python\nfrom skills import solve_game24\nprint(solve_game24([3, 3, 8, 8]))\n```"
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_promoted_skill_that_fails_on_a_problem_is_refined_only_by_a_fix_that_works(
+        engine, sandbox, llm, scripted_server, fixed):
+    loop = make_loop(engine, sandbox, llm, refines=1)
+    skill = loop.store.add("game24", "solve_game24(numbers)", GAPPY, kind="skill")
+    still_gappy = GAPPY.replace("3 * 8", "8 * 3")  # a different body that fails the same way
+    fix = f"```python\n{GENERAL if fixed else still_gappy}```"
+    scripted_server.script(lambda body: fix if "Failing cases" in str(body["messages"]) else USE)
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="3 3 8 8"))
+    assert out.passed is False  # this attempt used the gap
+    refine_prompt = scripted_server.chat_requests[-1].body["messages"][-1]["content"]
+    assert "3 3 8 8" in refine_prompt and "Failing cases" in refine_prompt
+    now = loop.store.get(skill.id)
+    assert now.status == "active"
+    if fixed:
+        assert now.body == GENERAL and now.version == skill.version + 1
+        [*_, last] = loop.store.history("game24", skill.id)
+        assert last.action == "repair" and "refined after failing on problem p1" in last.reason
+        tests = [t for t in trials(engine, skill.id) if t["version"] == now.version]
+        assert len(tests) == 6 and all(t["passed"] for t in tests)  # the case and k = 5
+    else:  # the fix does not solve the case: the skill stays as it was, nothing recorded
+        assert now.body == GAPPY and now.version == skill.version
+        assert [t["trial"] for t in trials(engine, skill.id)] == ["use"]
+    again = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p2", input="3 3 8 8"))
+    assert again.passed is fixed
+    # fixed: nothing to refine; not fixed: its one refinement a run is spent
+    assert len(scripted_server.chat_requests) == 3
+
+
 def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
     sources = {"double": 'def double(x):\n    """Twice x."""\n    return 2 * x\n',
                "broken": "def broken(:\n"}
