@@ -7,10 +7,10 @@ it runs `crib solve` once per mode, each in a scope of its own:
   none     no memory
   matched  no memory, best-of-n with n set so its calls per problem match the first memory
            run's (the compute-matched baseline: a tool library's gain must survive it)
-and prints, per run, the cold part (problems 1..10) and the warm part (11..N): accuracy with
-its 95% bootstrap interval, calls and tokens per solved problem (the solver's), the run's total
-calls (curator and skill repairs included), then the targets checked for each memory run
-against none.
+and prints, per run, the cold part (problems 1..10, or --cold) and the warm part (the rest):
+accuracy with its 95% bootstrap interval, calls and tokens per solved problem (the solver's),
+the run's total calls (curator and skill repairs included), then the targets checked for each
+memory run against none.
 
     .venv/bin/python bench/learning_curve.py --target game24 --limit 60
     .venv/bin/python bench/learning_curve.py --target game24 --limit 14 --modes skills,none
@@ -78,6 +78,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="problems (default: the target's)")
     ap.add_argument("--modes", default="dc-cu,skills,none,matched")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cold", type=int, default=10, help="the cold part: the first N problems")
     ap.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "crib-bench")
     opts = ap.parse_args()
     name, domain, default_limit, goal = TARGETS[opts.target]
@@ -89,7 +90,8 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     base = [str(data), "--domain", domain, "--limit", str(limit), "--seed", str(opts.seed),
-            "--agent", "program-of-thought", "--loop", "retry", "--concurrency", "1"]
+            "--agent", "program-of-thought", "--loop", "retry", "--concurrency", "1",
+            "--cold", str(opts.cold)]
     runs: dict[str, dict] = {}
     for mode in opts.modes.split(","):
         args = list(base)
