@@ -122,7 +122,9 @@ class SkillLoop:
             failed = await asyncio.to_thread(self._record_uses, problem, outcome)
             for entry in failed:
                 try:
-                    await self.refine(entry, problem)
+                    if await self.refine(entry, problem) is not None:
+                        outcome.notes.append(f"skill {skill_name(entry)} refined after failing "
+                                             "here")
                 except BudgetExceeded:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed refinement fails nothing
@@ -135,7 +137,9 @@ class SkillLoop:
             if sum(e.kind == "skill" for e in active) >= self.max_active:
                 return
             try:
-                await self.capture(problem, code, attempt)
+                learned = await self.capture(problem, code, attempt)
+                if learned is not None:
+                    outcome.notes.append(await asyncio.to_thread(self._capture_note, learned))
             except SkillError as exc:
                 log.info("skill capture for %s skipped: %s", problem.id, exc)
             except BudgetExceeded:
@@ -157,13 +161,23 @@ class SkillLoop:
             if not results:
                 continue
             record_trials(self.store.engine, entry, "use", results, run_id=self.run_id)
+            passed = sum(p for _, p, _ in results)
+            outcome.notes.append(f"called skill {name} in {len(results)} attempt(s), "
+                                 f"{passed} passed")
             record = skill_records(self.store.engine, [entry])[entry.id]
             if should_demote(record):
                 self.store.edit(entry.id, action="demote", status="archived",
                                 reason=f"demoted: {record.text()}")
+                outcome.notes.append(f"skill {name} demoted: {record.text()}")
             elif not all(passed for _, passed, _ in results):
                 failed.append(entry)
         return failed
+
+    def _capture_note(self, entry: MemoryEntry) -> str:
+        """What the problem's record says about the skill captured from it."""
+        record = skill_records(self.store.engine, [entry])[entry.id]
+        verb = "learned" if entry.status == "active" else "tried and archived"
+        return f"skill {skill_name(entry)} {verb} from this problem: {record.text()}"
 
     def _captured_snippet(self, outcome: Any) -> tuple[str | None, Any]:
         """The code to learn from: the last clean snippet of the chosen attempt, if it passed

@@ -19,6 +19,19 @@ class _Tally:
     errors: int = 0
 
 
+SKILL_MODES = ("dc-cu", "dc-rs", "skills")  # the memory modes that learn skills
+
+
+def problem_line(record: dict) -> str:
+    """One finished problem: passed or not, its spend, and what its skills did."""
+    mark = {True: "✓", False: "✗"}.get(record.get("passed"), "?")
+    calls = record.get("calls", 0)
+    tokens = record.get("tokens_in", 0) + record.get("tokens_out", 0)
+    skills = [n for n in record.get("notes", []) if n.startswith(("skill ", "called skill "))]
+    return (f"  {mark} {record.get('problem_id')}  {calls} call{'s' * (calls != 1)}, "
+            f"{tokens:,} tokens" + "".join(f"; {n}" for n in skills))
+
+
 def _fmt_pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -75,9 +88,11 @@ async def _one_run(cfg, opts: SolveOptions, *, run_id, resume, retry_errors, sho
 
     tally = _Tally()
 
-    def on_progress(_record: dict, outcomes: list[dict]) -> None:
+    def on_progress(record: dict, outcomes: list[dict]) -> None:
         if not show_progress or task_id is None:  # no bar yet (on_start makes it)
             return
+        if opts.memory in SKILL_MODES:  # learning is visible problem by problem
+            progress.console.print(problem_line(record), highlight=False, markup=False)
         for o in outcomes[tally.seen:]:  # the new ones (all of them at the first call)
             if o.get("score") is not None or o.get("error"):
                 tally.scored += 1

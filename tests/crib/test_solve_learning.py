@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from crib.solve_view import problem_line
 from tests.agents.test_skills import SOLVER
 from tests.crib.test_solve_cli import crib, crib_env
 
@@ -35,7 +36,8 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     env = crib_env(scripted_server.url, tmp_path / "data")
     r = crib(["solve", "--domain", "game24", "--limit", "13", "--seed", "2", "--agent",
               "program-of-thought", "--loop", "retry", "--memory", mode, "--concurrency", "1",
-              "--json", *(["--cold", str(cold)] if cold else [])], env, tmp_path, timeout=400)
+              "--json", "--out", str(tmp_path / "out.jsonl"),
+              *(["--cold", str(cold)] if cold else [])], env, tmp_path, timeout=400)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     split = cold or 10  # the default cold part: the first 10 problems
@@ -48,6 +50,16 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     assert (warm["tokens_per_solved_low"] <= warm["tokens_per_solved"]
             <= warm["tokens_per_solved_high"])
     assert cold["calls_per_solved"] == warm["calls_per_solved"] == 1.0
+    # each problem's record says what its skills did; the progress shows it problem by problem
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert records[0]["notes"] == ["skill solve_game24 learned from this problem: passed 5 of "
+                                   "5 tests"]
+    assert all(r["notes"] == ["called skill solve_game24 in 1 attempt(s), 1 passed"]
+               for r in records[1:])
+    assert problem_line(records[1]) == (f"  ✓ {records[1]['problem_id']}  1 call, "
+                                        f"{records[1]['tokens_in'] + records[1]['tokens_out']:,} "
+                                        "tokens; called skill solve_game24 in 1 attempt(s), "
+                                        "1 passed")
     curations = [r for r in scripted_server.chat_requests if '"operations"' in prompt(r.body)]
     assert len(curations) == (13 if mode == "dc-cu" else 0)  # skills: no curator call
 
