@@ -24,7 +24,7 @@ SKILL_MODES = ("dc-cu", "dc-rs", "skills")  # the memory modes that learn skills
 
 def problem_line(record: dict) -> str:
     """One finished problem: passed or not, its spend, and what its skills did."""
-    mark = {True: "✓", False: "✗"}.get(record.get("passed"), "?")
+    mark = {True: "✓", False: "✗", None: "?"}[record.get("passed")]
     calls = record.get("calls", 0)
     tokens = record.get("tokens_in", 0) + record.get("tokens_out", 0)
     skills = [n for n in record.get("notes", []) if n.startswith(("skill ", "called skill "))]
