@@ -161,15 +161,15 @@ class SkillLoop:
             if not results:
                 continue
             record_trials(self.store.engine, entry, "use", results, run_id=self.run_id)
-            passed = sum(p for _, p, _ in results)
+            n_passed = sum(p for _, p, _ in results)
             outcome.notes.append(f"called skill {name} in {len(results)} attempt(s), "
-                                 f"{passed} passed")
+                                 f"{n_passed} passed")
             record = skill_records(self.store.engine, [entry])[entry.id]
             if should_demote(record):
                 self.store.edit(entry.id, action="demote", status="archived",
                                 reason=f"demoted: {record.text()}")
                 outcome.notes.append(f"skill {name} demoted: {record.text()}")
-            elif not all(passed for _, passed, _ in results):
+            elif n_passed < len(results):
                 failed.append(entry)
         return failed
 
