@@ -28,7 +28,7 @@ from crib.agents.llm import structured as so
 from crib.agents.llm.budget import Budget
 from crib.agents.llm.cache import CacheMode, ResponseCache, cache_key
 from crib.agents.llm.chat_models import (OPENAI_KEY_ENV, build_chat_model, call_options,
-                                         close_chat_model, reply_of, require_endpoint, text_of)
+                                         reply_of, require_endpoint, text_of)
 from crib.agents.llm.completion import Completion, LedgerSpend
 from crib.agents.llm.endpoints import Endpoints
 from crib.agents.llm.errors import EndpointError, LLMError, StructuredOutputError
@@ -181,10 +181,9 @@ class LLM:
             role.settings, role.model, role.settings.base_url, self._api_key(role), connections))
 
     async def aclose(self) -> None:
-        """Close this event loop's HTTP connections (safe to call more than once)."""
-        state = self._endpoints.pop_loop()
-        for chat in (state or {}).get("chat", {}).values():
-            await close_chat_model(chat)
+        """Close this event loop's HTTP connections (safe to call more than once). A loop that
+        `asyncio.run` shuts down has them closed without it (agents/llm/endpoints.py)."""
+        await self._endpoints.close_loop()
 
     # -- the shared steps --------------------------------------------------------------------
     def _prepare(self, kind: CallKind, messages, role_name, attempt, temperature, max_tokens,

@@ -1,6 +1,11 @@
 """Per-endpoint plumbing of the client: the concurrency limit, the calls waiting for it, and the
 chat models and semaphores of each event loop.
 
+A loop's chat models hold HTTP pools bound to it. `close_loop()` closes them; a loop that
+`asyncio.run` shuts down has them closed even if nobody called it: asyncio.run closes the
+loop's async generators before the loop, and each loop's state keeps one whose `finally`
+closes its pools (a test or script may call `asyncio.run(llm.complete(...))` many times).
+
 The limit is the one the command asks for (`crib solve --concurrency N` calls `want_in_flight(N)`
 before its batch), else the role's configured `concurrency`, else 8. A configured concurrency
 lower than what the command asks for caps it, and so does the embedded server (its slots + 1:
@@ -12,8 +17,9 @@ import asyncio
 import logging
 import weakref
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any, AsyncGenerator, Callable
 
+from crib.agents.llm.chat_models import close_chat_model
 from crib.agents.llm.local_server import embedded
 
 DEFAULT_LIMIT = 8
@@ -65,8 +71,14 @@ class Endpoints:
         loop = asyncio.get_running_loop()
         state = self._per_loop.get(loop)
         if state is None:
-            state = {"chat": {}, "sem": {}}
-            self._per_loop[loop] = state
+            chats: dict[str, Any] = {}
+            sems: dict[str, asyncio.Semaphore] = {}
+            closer = _closer(chats, sems)
+            try:  # run it to its `yield`: this registers it with the running loop
+                closer.asend(None).send(None)
+            except StopIteration:
+                pass
+            state = self._per_loop[loop] = {"chat": chats, "sem": sems, "closer": closer}
         return state
 
     def chat(self, role: str, make: Callable[[int], Any]) -> Any:
@@ -98,5 +110,24 @@ class Endpoints:
         finally:
             sem.release()
 
-    def pop_loop(self) -> dict | None:
-        return self._per_loop.pop(asyncio.get_running_loop(), None)
+    async def close_loop(self) -> None:
+        """Close this loop's chat models (the next call on it builds new ones)."""
+        state = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state["closer"].aclose()
+
+
+async def _closer(chats: dict[str, Any], sems: dict) -> AsyncGenerator[None, None]:
+    """Waits at its `yield` until closed, then closes the chat models' pools and lets go of
+    them and the semaphores (they hold the loop, which may then be freed). It holds no
+    reference back to its state: an `LLM` dropped while its loop runs is freed by reference
+    counting, its closer first (the loop then schedules the close), its pools after."""
+    try:
+        yield
+    finally:
+        try:
+            for chat in list(chats.values()):
+                await close_chat_model(chat)
+        finally:
+            chats.clear()
+            sems.clear()

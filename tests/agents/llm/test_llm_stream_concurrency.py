@@ -1,6 +1,9 @@
-"""Streaming for chat, and the per-endpoint concurrency limit."""
+"""Streaming for chat, the per-endpoint concurrency limit, and each event loop's pools."""
 import asyncio
+import gc
+import warnings
 
+import aiohttp
 import pytest
 
 from crib.agents.llm import EndpointError, LLMError, ModelSettings, build_llm
@@ -92,10 +95,49 @@ def test_queued_calls_counts_the_calls_waiting_for_the_limit(make_llm, scripted_
     assert seen == [3, 0] and scripted_server.served == 5
 
 
-def test_llm_usable_from_successive_event_loops(make_llm, scripted_server):
-    llm = make_llm(concurrency=2)
-    for i in range(3):
-        assert asyncio.run(llm.complete(user(f"loop {i}"))).text == f"loop {i}"
+def unclosed_pools(work) -> list[str]:
+    """The aiohttp sessions `work()` left open: those still alive after it, and those whose
+    garbage warned "Unclosed ..." (an LLM may outlive `work`: its SQL writer's last job)."""
+    def sessions():
+        return [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession)]
+
+    before = {id(s) for s in sessions()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        work()
+        gc.collect()
+    return ([str(w.message) for w in caught if str(w.message).startswith("Unclosed")]
+            + [repr(s) for s in sessions() if id(s) not in before and not s.closed])
+
+
+def test_llm_usable_from_successive_event_loops_each_closes_its_pools(make_llm,
+                                                                       scripted_server):
+    def successive_loops():
+        llm = make_llm(concurrency=2)
+        for i in range(3):  # no aclose: asyncio.run shutting each loop down closes its pools
+            assert asyncio.run(llm.complete(user(f"loop {i}"))).text == f"loop {i}"
+
+    assert unclosed_pools(successive_loops) == []
+    assert scripted_server.served == 3
+
+
+def test_aclose_then_more_calls_on_the_loop_and_a_dropped_llm(make_llm, scripted_server):
+    async def calls_after_aclose():
+        llm = make_llm()
+        assert (await llm.complete(user("before"))).text == "before"
+        await llm.aclose()
+        await llm.aclose()  # twice is fine
+        assert (await llm.complete(user("after"))).text == "after"  # new pools, closed later
+
+    async def dropped_while_its_loop_runs():
+        llm = make_llm()
+        await llm.complete(user("dropped"))
+        del llm  # its loop closes its pools
+        await asyncio.sleep(0.05)
+
+    assert unclosed_pools(lambda: asyncio.run(calls_after_aclose())) == []
+    assert unclosed_pools(lambda: asyncio.run(dropped_while_its_loop_runs())) == []
+    assert scripted_server.served == 3
 
 
 def test_roles_without_endpoint_go_to_the_local_server(scripted_server):
