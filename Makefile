@@ -16,9 +16,9 @@ DEMO_MODEL := qwen2.5-coder-1.5b
 
 demo: system $(STAMP)
 	$(CRIB) model install --model $(DEMO_MODEL)
-	env -u OPENAI_BASE_URL $(CRIB) solve --domain game24 --limit 10 --seed 0 \
-		--agent program-of-thought --loop retry --memory dc-cu --concurrency 2
-	$(CRIB) memory list --scope game24
+	env -u OPENAI_BASE_URL $(CRIB) solve --domain game24 --limit 12 --seed 0 --cold 4 \
+		--agent program-of-thought --loop retry --memory skills --concurrency 1
+	$(CRIB) memory skills --scope game24
 
 test: system $(STAMP) $(RAY_STAMP) lint
 	$(CRIB) model install --model $(FAST_MODEL)
