@@ -1,6 +1,7 @@
 """Streaming for chat, the per-endpoint concurrency limit, and each event loop's pools."""
 import asyncio
 import gc
+import threading
 import warnings
 
 import aiohttp
@@ -116,9 +117,15 @@ def test_llm_usable_from_successive_event_loops_each_closes_its_pools(make_llm,
         llm = make_llm(concurrency=2)
         for i in range(3):  # no aclose: asyncio.run shutting each loop down closes its pools
             assert asyncio.run(llm.complete(user(f"loop {i}"))).text == f"loop {i}"
+        in_thread = []  # and a loop run by asyncio.run in a worker thread
+        worker = threading.Thread(target=lambda: in_thread.append(
+            asyncio.run(llm.complete(user("in a thread"))).text))
+        worker.start()
+        worker.join()
+        assert in_thread == ["in a thread"]
 
     assert unclosed_pools(successive_loops) == []
-    assert scripted_server.served == 3
+    assert scripted_server.served == 4
 
 
 def test_aclose_then_more_calls_on_the_loop_and_a_dropped_llm(make_llm, scripted_server):
