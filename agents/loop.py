@@ -5,9 +5,10 @@ Policies (`LoopPolicy.kind`):
 - `retry`: up to `k` attempts; after a failed verdict (or a crashed attempt) the next attempt
   sees the task plus what the verifiers said about the earlier answers, and its calls that name
   no temperature sample at `sample_temperature`, so a greedy solver does not repeat its wrong
-  answer. Stops at the first pass,
-  and also when the verdict is unknown (no verifier could decide, so there is no feedback to act
-  on and another round would only repeat the question).
+  answer. After a failed attempt that called a learned skill, the later attempts run without
+  memory (no sheet, no skills): the model would call the same skill again. Stops at the first
+  pass, and also when the verdict is unknown (no verifier could decide, so there is no
+  feedback to act on and another round would only repeat the question).
 - `best-of-n`: up to `n` attempts with distinct attempt indices (so distinct cache keys and
   distinct samples); keeps the best-verified answer. With `early_stop` (the default) it stops
   spending at the first pass, since a target-free verifier's pass is all the loop could hope
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +42,8 @@ from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
 from crib.agents.verify.base import SnippetRunner, clip
+
+SKILLS_IMPORT = re.compile(r"^\s*(from\s+skills\s+import|import\s+skills\b)", re.M)
 
 if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
     from sqlalchemy import Engine
@@ -125,6 +129,11 @@ def retry_feedback(attempts: list[Attempt]) -> str | None:
     if not lines:
         return None
     return "\n".join(lines) + "\nTry again."
+
+
+def called_skills(a: Attempt) -> bool:
+    """Whether one of the attempt's run_python snippets imported the sandbox's skills."""
+    return any(SKILLS_IMPORT.search(s.get("code", "")) for s in a.snippets)
 
 
 def _rank(a: Attempt, prefer_late: bool) -> tuple:
@@ -297,6 +306,12 @@ class _Solver:
                 break
             if kind == "retry" and (a.passed is True or (a.passed is None and a.error is None)):
                 break
+            if kind == "retry" and self.skills and called_skills(a):
+                # A skill gave this wrong answer, and shown it again the model calls it again:
+                # the later attempts solve from scratch (and may be captured as a new skill).
+                self.sheet, self.entry_ids, self.skills = "", [], {}
+                self.notes.append("skills set aside after a failed call: later attempts "
+                                  "without memory")
             if kind == "best-of-n" and self.policy.early_stop and a.passed is True:
                 break
         return await self.choose()

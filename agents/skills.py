@@ -155,21 +155,24 @@ class SkillLoop:
         active = [e for e in self.store.entries(self.scope, status="active") if e.kind == "skill"]
         for entry in active:
             name = skill_name(entry)
-            results = [(problem.id, a.passed is True, a.error)
-                       for a in outcome.attempts if a.passed is not None
-                       and any(uses_skill(s.get("code", ""), name) for s in a.snippets)]
-            if not results:
+            calls = [a for a in outcome.attempts if a.passed is not None
+                     and any(uses_skill(s.get("code", ""), name) for s in a.snippets)]
+            if not calls:
                 continue
-            record_trials(self.store.engine, entry, "use", results, run_id=self.run_id)
-            n_passed = sum(p for _, p, _ in results)
-            outcome.notes.append(f"called skill {name} in {len(results)} attempt(s), "
-                                 f"{n_passed} passed")
+            # One use a problem, passed if an attempt calling the skill passed: a retry that
+            # calls it again on the same problem is not fresh evidence against it.
+            passed = any(a.passed for a in calls)
+            error = next((a.error for a in calls if a.error), None)
+            record_trials(self.store.engine, entry, "use", [(problem.id, passed, error)],
+                          run_id=self.run_id)
+            outcome.notes.append(f"called skill {name} in {len(calls)} attempt(s), "
+                                 f"{sum(a.passed is True for a in calls)} passed")
             record = skill_records(self.store.engine, [entry])[entry.id]
             if should_demote(record):
                 self.store.edit(entry.id, action="demote", status="archived",
                                 reason=f"demoted: {record.text()}")
                 outcome.notes.append(f"skill {name} demoted: {record.text()}")
-            elif n_passed < len(results):
+            elif not passed:
                 failed.append(entry)
         return failed
 

@@ -27,7 +27,8 @@ def problem_line(record: dict) -> str:
     mark = {True: "✓", False: "✗", None: "?"}[record.get("passed")]
     calls = record.get("calls", 0)
     tokens = record.get("tokens_in", 0) + record.get("tokens_out", 0)
-    skills = [n for n in record.get("notes", []) if n.startswith(("skill ", "called skill "))]
+    skills = [n for n in record.get("notes", [])
+              if n.startswith(("skill ", "called skill ", "skills set aside"))]
     return (f"  {mark} {record.get('problem_id')}  {calls} call{'s' * (calls != 1)}, "
             f"{tokens:,} tokens" + "".join(f"; {n}" for n in skills))
 

@@ -39,7 +39,7 @@ class SkillRecord:
     tests_passed: int = 0
     tests: int = 0  # tests of the entry's current version
     uses_passed: int = 0
-    uses: int = 0  # uses since the current version was promoted
+    uses: int = 0  # problems it was used on since the current version was promoted
 
     @property
     def standing(self) -> float | None:
@@ -49,7 +49,7 @@ class SkillRecord:
     def text(self) -> str:
         parts = [f"passed {self.tests_passed} of {self.tests} tests"]
         if self.uses:
-            parts.append(f"used {self.uses} times, {self.uses_passed} passed")
+            parts.append(f"used on {self.uses} problems, {self.uses_passed} passed")
         return "; ".join(parts)
 
 

@@ -269,6 +269,35 @@ def test_a_promoted_skill_that_fails_on_a_problem_is_refined_only_by_a_fix_that_
     assert len(scripted_server.chat_requests) == 3
 
 
+def test_after_a_skill_fails_the_retry_solves_from_scratch_and_is_learned_as_a_second_skill(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm)
+    gappy = loop.store.add("game24", "solve_game24(numbers)", GAPPY, kind="skill")
+    own = f"```python\n{SOLVER.replace('[4, 5, 6, 10]', '[3, 3, 8, 8]')}```"
+
+    def model(body):
+        text = str(body["messages"])
+        if "Failing cases" in text:
+            return "I cannot fix it."
+        return USE if "from skills import solve_game24" in text else own
+    scripted_server.script(model)
+    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
+    hook.skills = loop
+    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
+                       limits=Limits(timeout_s=60))
+    spec = load_agent({"name": "pot", "code": POT})
+    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
+                                    LoopPolicy(kind="retry", k=3)))
+    assert out.passed is True and [a.passed for a in out.attempts] == [False, True]
+    retry = scripted_server.chat_requests[1].body["messages"]
+    assert "skills" not in str(retry)  # no sheet: the model is not pointed at the skill again
+    assert "called skill solve_game24 in 1 attempt(s), 0 passed" in out.notes
+    assert any(n.startswith("skills set aside") for n in out.notes)
+    skills = {e.title: e.status for e in loop.store.entries("game24") if e.kind == "skill"}
+    assert skills == {gappy.title: "active", "solve_game24_2(numbers)": "active"}
+    assert skill_records(engine, [gappy])[gappy.id].uses == 1
+
+
 def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
     sources = {"double": 'def double(x):\n    """Twice x."""\n    return 2 * x\n',
                "broken": "def broken(:\n"}

@@ -36,7 +36,7 @@ def test_the_record_counts_tests_of_the_latest_tested_code_and_uses_since(store)
     record_trials(store.engine, entry, "use", [("c", True, None), ("d", False, "x")] * 2)
     record = skill_records(store.engine, [entry])[entry.id]
     assert (record.tests_passed, record.tests, record.uses, record.uses_passed) == (2, 2, 4, 2)
-    assert record.text() == "passed 2 of 2 tests; used 4 times, 2 passed"
+    assert record.text() == "passed 2 of 2 tests; used on 4 problems, 2 passed"
     assert not should_demote(record)  # half passed: not below the threshold
     record_trials(store.engine, entry, "use", [("e", False, "x")])
     assert should_demote(skill_records(store.engine, [entry])[entry.id])
