@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from crib.agents.llm.errors import LLMError
 from crib.agents.llm.sql_writer import SqlWriter
 from crib.agents.runs import RunStore, base_manifest, new_run_id, result_write
+from crib.memory.mode_names import SKILL_MODES
 
 if TYPE_CHECKING:  # the layers load when a run starts, not at CLI start
     from crib.agents.executors import Executor
@@ -244,7 +245,7 @@ async def _run_locked(ctx, opts: SolveOptions, store: RunStore, *, run_id: str, 
 
     memory = (ctx.memory_hook(opts.memory, opts.scope or opts.domain, run_id)
               if opts.memory != "none" else None)
-    if memory is not None and opts.memory in ("dc-cu", "dc-rs", "skills"):  # these learn skills
+    if memory is not None and opts.memory in SKILL_MODES:
         from crib.agents.skills import SkillLoop
 
         memory.skills = SkillLoop(

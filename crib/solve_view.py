@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from crib.cliutil import console, err_console, esc, print_error, print_json
-from crib.memory.mode_names import ABLATION_MODES
+from crib.memory.mode_names import ABLATION_MODES, SKILL_MODES
 from crib.solve_run import SolveError, SolveOptions, run_solve
 
 
@@ -17,9 +17,6 @@ class _Tally:
     scored: int = 0
     score: float = 0.0
     errors: int = 0
-
-
-SKILL_MODES = ("dc-cu", "dc-rs", "skills")  # the memory modes that learn skills
 
 
 def problem_line(record: dict) -> str:
