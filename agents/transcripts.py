@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import Future
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, cast
 
 from sqlalchemy import JSON, DateTime, Engine, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -216,19 +216,21 @@ class TranscriptStore:
             self._known[digest] = None
             if len(self._known) > 50_000:
                 self._known.popitem(last=False)
-        self._queue(self._texts, {"hash": digest, "text": text, "chars": len(text),
+        self._queue("texts", {"hash": digest, "text": text, "chars": len(text),
                                   "created_at": utcnow()})
         return digest
 
     def _event(self, run_id: str | None, attempt_id: str | None, kind: str, data: dict) -> None:
-        self._queue(self._events, {"run_id": run_id, "attempt_id": attempt_id, "kind": kind,
+        self._queue("events", {"run_id": run_id, "attempt_id": attempt_id, "kind": kind,
                                    "data": data, "created_at": utcnow()})
 
-    def _queue(self, buffer: list[dict], row: dict) -> None:
+    def _queue(self, kind: Literal["texts", "events"], row: dict) -> None:
         """Buffer a row; one write at a time takes every row buffered by the time the writer
         thread runs it (a row each would cost a future and a statement per text and event)."""
         with self._lock:  # held over the submit, so flush() never misses a buffered row
-            buffer.append(row)
+            # The buffer is looked up under the lock: the writer thread swaps in new lists, and
+            # a row appended to a list it has already written would be lost.
+            (self._texts if kind == "texts" else self._events).append(row)
             if self._scheduled:
                 return
             self._scheduled = True
