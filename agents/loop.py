@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal
 
 from pydantic import BaseModel, Field
 
@@ -42,8 +41,8 @@ from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
 from crib.agents.verify.base import SnippetRunner, clip
+from crib.memory.skills import uses_skill
 
-SKILLS_IMPORT = re.compile(r"^\s*(from\s+skills\s+import|import\s+skills\b)", re.M)
 
 if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
     from sqlalchemy import Engine
@@ -131,9 +130,10 @@ def retry_feedback(attempts: list[Attempt]) -> str | None:
     return "\n".join(lines) + "\nTry again."
 
 
-def called_skills(a: Attempt) -> bool:
-    """Whether one of the attempt's run_python snippets imported the sandbox's skills."""
-    return any(SKILLS_IMPORT.search(s.get("code", "")) for s in a.snippets)
+def called_skills(a: Attempt, skills: Iterable[str]) -> list[str]:
+    """The names among `skills` that one of the attempt's run_python snippets called."""
+    return [name for name in skills
+            if any(uses_skill(s.get("code", ""), name) for s in a.snippets)]
 
 
 def _rank(a: Attempt, prefer_late: bool) -> tuple:
@@ -174,6 +174,7 @@ class _Solver:
         self.sheet, self.sheet_version = "", None
         self.entry_ids: list[str] = []
         self.skills: dict[str, str] = {}  # promoted skills, importable in the sandbox
+        self.set_aside_skills: set[str] = set()  # skills that gave this problem a wrong answer
         self.notes: list[str] = []
 
     def verify_context(self, a: Attempt, samples: list[Any]) -> VerifyContext:
@@ -285,6 +286,27 @@ class _Solver:
         a.wall_ms = clock_ms(start)
         return a
 
+    async def set_aside(self, failed: list[str]) -> None:
+        """Leave skills that gave a wrong answer out of this problem's later attempts: shown
+        them again, the model calls them again. The other skills (alternatives, such as one
+        learned from a problem this one failed on) and the rest of the sheet stay; with no
+        skill left, the retry solves from scratch and may be captured as a new skill."""
+        self.set_aside_skills.update(failed)
+        self.skills = {n: c for n, c in self.skills.items() if n not in self.set_aside_skills}
+        self.notes.append(f"skill {', '.join(failed)} set aside after a failed call"
+                          + ("" if self.skills else ": later attempts without skills"))
+        if self.ctx.memory is None:
+            return
+        try:
+            self.sheet, self.entry_ids, self.sheet_version = await self.ctx.memory.prepare(
+                self.problem, set_aside=self.set_aside_skills)
+            self.sheet = self.sheet or ""
+        except BudgetExceeded:
+            raise
+        except Exception as exc:  # the skill is gone from the sandbox; its listing goes too
+            self.sheet, self.entry_ids = "", []
+            self.notes.append(f"memory prepare failed: {type(exc).__name__}: {exc}")
+
     def samples(self) -> list[Any]:
         return [a.answer for a in self.attempts if a.answer is not None]
 
@@ -306,12 +328,8 @@ class _Solver:
                 break
             if kind == "retry" and (a.passed is True or (a.passed is None and a.error is None)):
                 break
-            if kind == "retry" and self.skills and called_skills(a):
-                # A skill gave this wrong answer, and shown it again the model calls it again:
-                # the later attempts solve from scratch (and may be captured as a new skill).
-                self.sheet, self.entry_ids, self.skills = "", [], {}
-                self.notes.append("skills set aside after a failed call: later attempts "
-                                  "without memory")
+            if kind == "retry" and (failed := called_skills(a, self.skills)):
+                await self.set_aside(failed)
             if kind == "best-of-n" and self.policy.early_stop and a.passed is True:
                 break
         return await self.choose()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Collection
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.memory.modes import MemoryContext, MemorySession
+from crib.memory.skills import skill_name
 
 if TYPE_CHECKING:  # the loop imports this module; the client and the skill loop load elsewhere
     from crib.agents.llm import LLM
@@ -50,10 +51,18 @@ class MemoryHook:
         """The promoted skills' code, importable in the sandbox as `skills`."""
         return self.skills.sources() if self.skills is not None else {}
 
-    async def prepare(self, problem: Problem) -> tuple[str, list[str], Any]:
-        """(the sheet text, the ids of the entries rendered into it, the sheet version)."""
-        ctx = await self.session.prepare(problem_text(problem))
-        self._contexts[problem.id] = ctx
+    async def prepare(self, problem: Problem,
+                      set_aside: Collection[str] = ()) -> tuple[str, list[str], Any]:
+        """(the sheet text, the ids of the entries rendered into it, the sheet version).
+        `set_aside`: names of skills to leave out (a retry's, after they failed on `problem`);
+        the problem's first sheet stays the one its curation sees."""
+        without: list[str] = []
+        if set_aside:
+            active = await asyncio.to_thread(self.store.entries, self.session.scope, "active")
+            without = [e.id for e in active if e.kind == "skill" and skill_name(e) in set_aside]
+        ctx = await self.session.prepare(problem_text(problem), without)
+        if not set_aside:
+            self._contexts[problem.id] = ctx
         self.last_sheet = ctx.text
         return ctx.text, ctx.entry_ids, ctx.version
 

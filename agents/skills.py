@@ -77,8 +77,9 @@ This function should solve every problem of its kind, but it failed on some of t
 ## Failing cases
 {cases}
 
-Fix it. Keep the name and the parameters (`def {signature}:`) and the docstring, and return the \
-answer as text. Reply with the whole function in one ```python block."""
+First say in two or three sentences why it fails on these cases: which problems of this kind \
+does it not handle? Then fix it. Keep the name and the parameters (`def {signature}:`) and the \
+docstring, and return the answer as text. Reply with the whole function in one ```python block."""
 
 
 @dataclass
@@ -296,7 +297,11 @@ class SkillLoop:
                                              else f"Answer: {output}")
                 verdict = await self.domain.check(problem, answer)
                 passed = verdict is not None and verdict.passed is True
-                if not passed:
+                if not passed and (answer or "None").strip() == "None":
+                    # The checker's words about the text "None" misled the model's repairs
+                    # (it "fixed" the characters); what happened is that nothing was found.
+                    error = "it found no answer (it returned None)"
+                elif not passed:
                     error = verdict.feedback if verdict is not None else "no verdict"
             results.append((problem.id, passed, error))
             if not passed:

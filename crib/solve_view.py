@@ -25,7 +25,7 @@ def problem_line(record: dict) -> str:
     calls = record.get("calls", 0)
     tokens = record.get("tokens_in", 0) + record.get("tokens_out", 0)
     skills = [n for n in record.get("notes", [])
-              if n.startswith(("skill ", "called skill ", "skills set aside"))]
+              if n.startswith(("skill ", "called skill "))]
     return (f"  {mark} {record.get('problem_id')}  {calls} call{'s' * (calls != 1)}, "
             f"{tokens:,} tokens" + "".join(f"; {n}" for n in skills))
 

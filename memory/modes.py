@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Collection
 
 from crib.memory.curator import Complete, curate
 from crib.memory.mode_names import MEMORY_MODES
@@ -99,16 +100,18 @@ class MemorySession:
     # ---- before a problem ------------------------------------------------------------------
     # Store calls (SQL, embedding, Chroma) block; they run in worker threads so that many
     # problems solved concurrently on one event loop do not queue behind each other.
-    async def prepare(self, problem: str) -> MemoryContext:
+    async def prepare(self, problem: str, without: Collection[str] = ()) -> MemoryContext:
+        """The sheet for `problem`, leaving out the entries whose ids are in `without` (the
+        skills a retry sets aside)."""
         if self.mode == "dc-rs":
             ctx = MemoryContext(mode=self.mode, scope=self.scope)
             await self._synthesise(problem, ctx)
             if ctx.text and not ctx.tokens:
                 ctx.tokens = self.store.count_tokens(ctx.text)
             return ctx
-        return await asyncio.to_thread(self._prepare, problem)
+        return await asyncio.to_thread(self._prepare, problem, without)
 
-    def _prepare(self, problem: str) -> MemoryContext:
+    def _prepare(self, problem: str, without: Collection[str] = ()) -> MemoryContext:
         ctx = MemoryContext(mode=self.mode, scope=self.scope,
                             version=self.store.version(self.scope))
         if self.mode == "none":
@@ -118,7 +121,8 @@ class MemorySession:
         elif self.mode == "full-history":
             self._full_history(ctx)
         elif self.mode == "skills":
-            sheet = self.store.render(self.scope, problem, self.token_budget, kinds=("skill",))
+            sheet = self.store.render(self.scope, problem, self.token_budget, kinds=("skill",),
+                                      exclude=without)
             ctx.entry_ids, ctx.tokens = sheet.entry_ids, sheet.tokens
             ctx.text = SKILLS_INTRO + sheet.text if sheet.entry_ids else ""
         elif self.mode == "retrieval":
@@ -126,7 +130,7 @@ class MemorySession:
             ctx.problem_ids = [p.id for p in past]
             ctx.text = RETRIEVAL_INTRO + format_past(past) if past else ""
         else:
-            sheet = self.store.render(self.scope, problem, self.token_budget)
+            sheet = self.store.render(self.scope, problem, self.token_budget, exclude=without)
             ctx.entry_ids, ctx.tokens = sheet.entry_ids, sheet.tokens
             ctx.text = CHEATSHEET_INTRO + (sheet.text or EMPTY_SHEET)
         if ctx.text and not ctx.tokens:

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, cast
 
 from sqlalchemy import CursorResult, Engine, Select, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -437,11 +437,11 @@ class MemoryStore:
 
     # ---- retrieval and rendering -----------------------------------------------------------
     def render(self, scope: str, problem_text: str = "", token_budget: int = 1500,
-               kinds: tuple[str, ...] | None = None):
+               kinds: tuple[str, ...] | None = None, exclude: Collection[str] = ()):
         """The active sheet as prompt text within `token_budget` (deterministic); only entries
-        of `kinds` when given."""
+        of `kinds` when given, and none of the ids in `exclude`."""
         active = [e for e in self.entries(scope, status="active")
-                  if kinds is None or e.kind in kinds]
+                  if (kinds is None or e.kind in kinds) and e.id not in exclude]
         relevance = self.index.relevance(scope, problem_text, [e.id for e in active]) \
             if self.index is not None and problem_text and active else {}
         has_skills = any(e.kind == "skill" for e in active)

@@ -192,6 +192,20 @@ def test_an_unusable_repair_spends_its_round_and_the_next_sampled_one_is_tried(
     assert len(repairs) == 2 and all(b["temperature"] == 0.7 for b in repairs)  # the role: 0
 
 
+def test_a_skill_that_finds_nothing_is_described_so_and_the_repair_asks_why_first(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, repairs=1)
+    finds_nothing = 'def solve_game24(numbers):\n    """Make 24."""\n    return "Answer: None"\n'
+    scripted_server.script(lambda body: "I cannot fix it.")
+    entry = loop.store.add("game24", "solve_game24(numbers)", finds_nothing, kind="skill",
+                           status="quarantined")
+    asyncio.run(loop.test_and_promote(entry))
+    prompt = scripted_server.chat_requests[-1].body["messages"][-1]["content"]
+    assert prompt.count("it found no answer (it returned None)") == 3  # the cases shown
+    assert "unexpected character" not in prompt  # the checker's words about the text "None"
+    assert "why it fails" in prompt
+
+
 HEAD = 'def solve_game24(numbers):\n    """A bad skill."""\n'
 BAD = {
     "syntax": HEAD + "    return (\n",
@@ -292,10 +306,40 @@ def test_after_a_skill_fails_the_retry_solves_from_scratch_and_is_learned_as_a_s
     retry = scripted_server.chat_requests[1].body["messages"]
     assert "skills" not in str(retry)  # no sheet: the model is not pointed at the skill again
     assert "called skill solve_game24 in 1 attempt(s), 0 passed" in out.notes
-    assert any(n.startswith("skills set aside") for n in out.notes)
+    assert ("skill solve_game24 set aside after a failed call: later attempts without skills"
+            in out.notes)
     skills = {e.title: e.status for e in loop.store.entries("game24") if e.kind == "skill"}
     assert skills == {gappy.title: "active", "solve_game24_2(numbers)": "active"}
     assert skill_records(engine, [gappy])[gappy.id].uses == 1
+
+
+def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, refines=0)
+    gappy = loop.store.add("game24", "solve_game24(numbers)", GAPPY, kind="skill")
+    other = loop.store.add("game24", "make_24(numbers)", GENERAL.replace(
+        "def solve_game24(", "def make_24("), kind="skill")
+    use_other = USE.replace("solve_game24", "make_24")
+
+    def model(body):  # the first skill listed while it is there, else the other
+        text = str(body["messages"])
+        return USE if "from skills import solve_game24" in text else use_other
+    scripted_server.script(model)
+    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
+    hook.skills = loop
+    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
+                       limits=Limits(timeout_s=60))
+    spec = load_agent({"name": "pot", "code": POT})
+    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
+                                    LoopPolicy(kind="retry", k=3)))
+    assert out.passed is True and [a.passed for a in out.attempts] == [False, True]
+    first, retry = (str(r.body["messages"]) for r in scripted_server.chat_requests[:2])
+    assert "solve_game24" in first and "make_24" in first
+    assert "solve_game24" not in retry and "make_24" in retry  # the sheet lists the other only
+    assert out.attempts[1].memory_entry_ids == [other.id]
+    assert "skill solve_game24 set aside after a failed call" in out.notes
+    records = skill_records(engine, [gappy, other])
+    assert (records[gappy.id].uses, records[other.id].uses) == (1, 1)
 
 
 def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
