@@ -435,9 +435,19 @@ class LLM:
 
     def completer(self, role: str, **defaults) -> Callable[..., Awaitable[str]]:
         """`async (messages, **params) -> text` for lower layers (the memory curator and the
-        skill loop take one); `params` (a temperature, say) override `defaults` for one call."""
+        skill loop take one); `params` (a temperature, say) override `defaults` for one call.
+        A request made again gets the next sample index, as an agent's repeated call does
+        (agents/attempts.py): the same index would replay the cached reply, or the same seed,
+        so a skill repair asked twice would get the same unusable answer twice."""
+        seen: dict[str, int] = {}
+
         async def complete(messages: list[dict], **params) -> str:
-            return (await self.complete(messages, role=role, **{**defaults, **params})).text
+            merged = {**defaults, **params}
+            request = hashlib.sha256(json.dumps([messages, merged], sort_keys=True,
+                                                default=str).encode()).hexdigest()
+            repeat = seen[request] = seen.get(request, -1) + 1
+            merged.setdefault("attempt", repeat)
+            return (await self.complete(messages, role=role, **merged)).text
         return complete
 
 

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from crib.agents.llm import EndpointError, LLMError, ModelSettings, build_llm
+from crib.agents.llm.client import derive_seed
 from tests.agents.llm.llm_helpers import calls, user
 from tests.scripted_server import Reply
 
@@ -165,6 +166,14 @@ def test_completer_adapter_for_lower_layers(make_llm, scripted_server):
     complete = make_llm().completer("solver", max_tokens=5)
     assert asyncio.run(complete(user("curate this"))) == "curate this"
     assert scripted_server.chat_requests[0].body["max_completion_tokens"] == 5
+    # Asked again (a repair whose first reply was unusable), a sampled request is a new sample:
+    # another seed, not the cached reply; a different request starts at the first sample.
+    sampled = make_llm().completer("solver", temperature=0.7)
+    for text in ("fix this", "fix this", "fix that"):
+        asyncio.run(sampled(user(text)))
+    seeds = [r.body["seed"] for r in scripted_server.chat_requests[1:]]
+    assert scripted_server.served == 4 and seeds[0] != seeds[1]
+    assert seeds[2] == derive_seed(user("fix that"), 0)
 
 
 def test_stream_stopped_early_is_recorded_not_cached(make_llm, scripted_server, engine):
