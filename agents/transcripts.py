@@ -217,12 +217,12 @@ class TranscriptStore:
             if len(self._known) > 50_000:
                 self._known.popitem(last=False)
         self._queue("texts", {"hash": digest, "text": text, "chars": len(text),
-                                  "created_at": utcnow()})
+                              "created_at": utcnow()})
         return digest
 
     def _event(self, run_id: str | None, attempt_id: str | None, kind: str, data: dict) -> None:
         self._queue("events", {"run_id": run_id, "attempt_id": attempt_id, "kind": kind,
-                                   "data": data, "created_at": utcnow()})
+                               "data": data, "created_at": utcnow()})
 
     def _queue(self, kind: Literal["texts", "events"], row: dict) -> None:
         """Buffer a row; one write at a time takes every row buffered by the time the writer
