@@ -105,7 +105,7 @@ class MemorySession:
         skills a retry sets aside)."""
         if self.mode == "dc-rs":
             ctx = MemoryContext(mode=self.mode, scope=self.scope)
-            await self._synthesise(problem, ctx)
+            await self._synthesise(problem, ctx, without)
             if ctx.text and not ctx.tokens:
                 ctx.tokens = self.store.count_tokens(ctx.text)
             return ctx
@@ -158,14 +158,15 @@ class MemorySession:
         ctx.problem_ids = [p.id for p in past]
         ctx.text = HISTORY_INTRO + format_past(past) if past else ""
 
-    def _gather(self, problem: str):
+    def _gather(self, problem: str, without: Collection[str] = ()):
         version = self.store.version(self.scope)
-        sheet = self.store.render(self.scope, problem, self.token_budget)
+        sheet = self.store.render(self.scope, problem, self.token_budget, exclude=without)
         past = self._similar(problem) if self.store.index is not None else []
         return version, sheet, past
 
-    async def _synthesise(self, problem: str, ctx: MemoryContext) -> None:
-        ctx.version, sheet, past = await asyncio.to_thread(self._gather, problem)
+    async def _synthesise(self, problem: str, ctx: MemoryContext,
+                          without: Collection[str] = ()) -> None:
+        ctx.version, sheet, past = await asyncio.to_thread(self._gather, problem, without)
         ctx.problem_ids = [p.id for p in past]
         if not sheet.entry_ids and not past:
             ctx.text = CHEATSHEET_INTRO + EMPTY_SHEET
