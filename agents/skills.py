@@ -35,7 +35,7 @@ from crib.agents.skill_lift import (
 from crib.memory.models import MemoryEntry, Provenance
 from crib.memory.skills import (
     SkillError, candidate, parse_skill, record_trials, should_demote, skill_name, skill_params,
-    skill_records, skill_sources, uses_skill,
+    skill_records, skill_sources, trials, uses_skill,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ Complete = Callable[..., Awaitable[str]]  # async (messages, **params) -> text
 REPAIR_TEMPERATURE = 0.7  # repairs sample: asked greedily, the 1.5B model resent its code
 TEST_TIMEOUT_S = 10.0
 MAX_CASES_SHOWN = 3  # failing cases a repair prompt shows
+REFINE_SAMPLES = 3  # fixes sampled a refinement
 
 GENERALISE_PROMPT = """\
 This program solved the problem below. Rewrite it as one general Python function that solves \
@@ -100,12 +101,13 @@ class SkillLoop:
                  complete: Complete | None = None, run_id: str | None = None,
                  model: str | None = None, *, k: int = 5, m: int = 4, repairs: int = 2,
                  max_active: int = 3, seed: int = 0, refines: int = 3,
+                 refine_samples: int = REFINE_SAMPLES,
                  test_timeout_s: float = TEST_TIMEOUT_S) -> None:
         self.store, self.scope, self.domain, self.sandbox = store, scope, domain, sandbox
         self.complete, self.run_id, self.model = complete, run_id, model
         self.k, self.m, self.repairs, self.max_active, self.seed = k, m, repairs, max_active, seed
         self.test_timeout_s = test_timeout_s
-        self.refines = refines
+        self.refines, self.refine_samples = refines, refine_samples
         self._refined: dict[str, int] = {}  # skill id -> refinements tried in this run
         self._lock = asyncio.Lock()  # one capture at a time: no twin candidates
         self.enabled = bool(getattr(domain, "has_checker", False))
@@ -353,31 +355,44 @@ class SkillLoop:
 
     async def refine(self, entry: MemoryEntry, problem: Problem) -> MemoryEntry | None:
         """A promoted skill was used on `problem` and the answer failed: if the skill itself
-        fails there, ask the model once to fix it with that case, and keep the fix only if it
-        solves the problem and still passes m of its k tests. At most `refines` tries a skill
-        and a run, so a skill that keeps failing is demoted rather than rewritten forever."""
+        fails there, ask the model to fix it, showing that case and the skill's earlier failed
+        uses it still fails on (one case at a time, the 1.5B model patched the case and missed
+        the pattern). Up to `refine_samples` fixes are sampled; the first that solves the
+        problem and still passes m of its k tests is kept. At most `refines` refinements a
+        skill and a run, so a skill that keeps failing is demoted rather than rewritten
+        forever."""
         if self.complete is None or self._refined.get(entry.id, 0) >= self.refines:
             return None
         self._refined[entry.id] = self._refined.get(entry.id, 0) + 1
         blind = Problem(id=problem.id, input=problem.input)  # the checker never sees a target
-        failing = await self.test(entry, [blind], record=False)
-        if failing.passed:
+        earlier = await asyncio.to_thread(self._failed_uses, entry, problem)
+        failing = await self.test(entry, [blind, *earlier], record=False)
+        if failing.results[0][1]:
             return None  # the skill solves it: the attempt misused it
-        body = await self._ask_repair(entry, failing)
-        if body is None:
-            return None
         cases = await asyncio.to_thread(self.test_problems, entry, problem_input(problem))
-        report = await self.test(entry.model_copy(update={"body": body}), [blind, *cases],
-                                 record=False)
-        kept = report.results[0][1] and report.passed - 1 >= min(self.m, len(cases))
-        if not kept:
+        for _ in range(self.refine_samples):
+            body = await self._ask_repair(entry, failing)  # each ask is a new sample
+            if body is None:
+                continue
+            report = await self.test(entry.model_copy(update={"body": body}), [blind, *cases],
+                                     record=False)
+            if report.results[0][1] and report.passed - 1 >= min(self.m, len(cases)):
+                fixed = await asyncio.to_thread(
+                    self.store.edit, entry.id, action="repair", body=body,
+                    reason=(f"refined after failing on problem {problem.id}: the fix solves "
+                            f"it and passes {report.passed - 1} of {len(cases)} tests"))
+                await asyncio.to_thread(record_trials, self.store.engine, fixed, "test",
+                                        report.results, self.run_id)
+                return fixed
             log.info("refinement of %s not kept: %d of %d passed", entry.id, report.passed,
                      report.total)
-            return None
-        fixed = await asyncio.to_thread(
-            self.store.edit, entry.id, action="repair", body=body,
-            reason=(f"refined after failing on problem {problem.id}: the fix solves it and "
-                    f"passes {report.passed - 1} of {len(cases)} tests"))
-        await asyncio.to_thread(record_trials, self.store.engine, fixed, "test",
-                                report.results, self.run_id)
-        return fixed
+        return None
+
+    def _failed_uses(self, entry: MemoryEntry, problem: Problem) -> list[Problem]:
+        """The problems (other than `problem`) on which uses of `entry` failed, most recent
+        first, as the checker may see them (no targets), at most MAX_CASES_SHOWN - 1."""
+        ids = [t["problem_id"] for t in reversed(trials(self.store.engine, entry.id))
+               if t["trial"] == "use" and not t["passed"] and t["problem_id"] != problem.id]
+        texts = {p.problem_id: p.problem for p in self.store.problems(self.scope)}
+        found = [Problem(id=i, input=texts[i]) for i in dict.fromkeys(ids) if i in texts]
+        return found[: MAX_CASES_SHOWN - 1]

@@ -257,7 +257,7 @@ USE = "```python\nfrom skills import solve_game24\nprint(solve_game24([3, 3, 8, 
 @pytest.mark.parametrize("fixed", [True, False])
 def test_a_promoted_skill_that_fails_on_a_problem_is_refined_only_by_a_fix_that_works(
         engine, sandbox, llm, scripted_server, fixed):
-    loop = make_loop(engine, sandbox, llm, refines=1)
+    loop = make_loop(engine, sandbox, llm, refines=1, refine_samples=1)
     skill = loop.store.add("game24", "solve_game24(numbers)", GAPPY, kind="skill")
     still_gappy = GAPPY.replace("3 * 8", "8 * 3")  # a different body that fails the same way
     fix = f"```python\n{GENERAL if fixed else still_gappy}```"
@@ -281,6 +281,40 @@ def test_a_promoted_skill_that_fails_on_a_problem_is_refined_only_by_a_fix_that_
     assert again.passed is fixed
     # fixed: nothing to refine; not fixed: its one refinement a run is spent
     assert len(scripted_server.chat_requests) == 3
+
+
+
+def test_a_refinement_shows_the_skills_earlier_failures_and_samples_until_a_fix_works(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, refines=2, refine_samples=2)
+    gaps = GENERAL.replace(DOC, DOC + "    if sorted(numbers) in ([3, 3, 8, 8], [1, 5, 5, 5]):\n"
+                                      '        return "Answer: 3 * 8"\n')
+    skill = loop.store.add("game24", "solve_game24(numbers)", gaps, kind="skill")
+    fixes = iter(["I cannot fix it.", "I cannot fix it.",  # the refinement after p0
+                  f"```python\n{gaps.replace('3 * 8', '8 * 3')}```",  # after p1: still a gap
+                  f"```python\n{GENERAL}```"])  # the second sample works
+
+    def model(body):
+        text = str(body["messages"])
+        if "Failing cases" in text:
+            return next(fixes)
+        return USE.replace("[3, 3, 8, 8]", "[1, 5, 5, 5]") if "1 5 5 5" in text else USE
+    scripted_server.script(model)
+    first = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p0", input="3 3 8 8"),
+                              mode="skills")  # skills mode records the problems
+    assert first.passed is False and loop.store.get(skill.id).body == gaps
+    second = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="1 5 5 5"),
+                               mode="skills")
+    assert second.passed is False  # the attempt used the gap; the skill is fixed after it
+    refinements = [r.body["messages"][-1]["content"] for r in scripted_server.chat_requests
+                   if "Failing cases" in str(r.body["messages"])]
+    assert len(refinements) == 4
+    assert "1 5 5 5" in refinements[2] and "3 3 8 8" in refinements[2]  # p0 is shown again
+    now = loop.store.get(skill.id)
+    assert now.body == GENERAL and now.version == skill.version + 1
+    [*_, last] = loop.store.history("game24", skill.id)
+    assert "refined after failing on problem p1" in last.reason
+    assert "skill solve_game24 refined after failing here" in second.notes
 
 
 def test_after_a_skill_fails_the_retry_solves_from_scratch_and_is_learned_as_a_second_skill(
