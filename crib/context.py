@@ -37,11 +37,6 @@ class Context:
     local_server: LocalServer | None = None
     _memory_store: MemoryStore | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.sandbox is not None:  # no more agent zygotes while model calls queue up
-            llm = self.llm
-            self.sandbox.hold_zygotes_while(lambda: llm.queued_calls() > 0)
-
     async def run_snippet(self, code: str, timeout_s: float) -> dict[str, Any]:
         """The sandbox's snippet tier in the shape domains and verifiers take."""
         from crib.sandbox import Limits

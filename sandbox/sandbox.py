@@ -15,7 +15,7 @@ import time
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from crib.sandbox.agent_slots import AgentSlotChooser
 from crib.sandbox.channel import ChannelServer, Handler
@@ -185,13 +185,6 @@ class Sandbox:
             self._zygotes.pop(slot).close()
         return len(idle)
 
-    def hold_zygotes_while(self, bound_elsewhere: Callable[[], bool]) -> None:
-        """Start no agent-tier zygote beyond one per core while `bound_elsewhere()` is true:
-        the runs wait on something else (crib wires in the model endpoint's queue), so more of
-        them at once would not go faster. Called wherever a zygote may start: on the event
-        loop before a slot is taken, and on prewarm()'s thread."""
-        self._agent_slots.held_back = bound_elsewhere
-
     def prewarm(self, runs: int) -> None:
         """Start agent-tier zygotes for `runs` concurrent runs ahead of them, on a thread, while
         the caller goes on with its own start-up (one core is busy with it; a zygote takes
@@ -204,9 +197,9 @@ class Sandbox:
                          name="crib-zygote-prewarm", daemon=True).start()
 
     def _prewarm(self, runs: int) -> None:
-        give_up = time.monotonic() + PREWARM_FOR_S  # a busy CPU may never leave room
+        give_up = time.monotonic() + PREWARM_FOR_S  # a zygote start that hangs
         for _ in range(runs):  # a bound: zygotes that die at once are not restarted forever
-            while not self._agent_slots.may_start(0.0):
+            while not self._agent_slots.may_start():
                 if self._closed or self._agent_runs_began or time.monotonic() > give_up:
                     return
                 time.sleep(RECHECK_S)

@@ -17,7 +17,6 @@ import asyncio
 import fcntl
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -27,7 +26,7 @@ MAX_BLOCKS = 85  # stay below 65534 (nobody)
 LOCK_DIRS = ("/run/crib-sandbox", "/tmp/crib-sandbox-locks")
 RECHECK_S = 0.025  # how often a waiter with a `choose` asks again without a release
 
-Choose = Callable[[list[int], float], "int | None"]  # (free slots, seconds waited) -> slot
+Choose = Callable[[list[int]], "int | None"]  # free slots -> the slot to take, or None
 
 
 class NoFreeUidBlock(RuntimeError):
@@ -89,17 +88,15 @@ class SlotPool:
             return list(self._free[nested])
 
     async def acquire(self, nested: bool = False, choose: Choose | None = None) -> int:
-        """A free slot: the most recently released one, or the one `choose(free, waited_s)`
+        """A free slot: the most recently released one, or the one `choose(free)`
         picks (None: none of them yet; it is asked again on the next release or after
         RECHECK_S, since what it weighs, such as a zygote becoming ready, changes without one)."""
         loop = asyncio.get_running_loop()
-        start = time.monotonic()
         while True:
             with self._lock:
                 free = self._free[nested]
                 if free:
-                    slot = (free[-1] if choose is None
-                            else choose(list(free), time.monotonic() - start))
+                    slot = free[-1] if choose is None else choose(list(free))
                     if slot is not None:
                         free.remove(slot)
                         return slot

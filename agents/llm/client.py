@@ -135,12 +135,6 @@ class LLM:
         commits (`crib solve` does, for its result rows)."""
         return self._writer
 
-    def queued_calls(self) -> int:
-        """Calls waiting for their endpoint's concurrency limit. While some wait, the endpoint
-        is the bottleneck: starting more work that calls it only adds waiters (the sandbox
-        asks this before it starts another agent zygote)."""
-        return self._endpoints.queued
-
     def want_in_flight(self, n: int) -> list[str]:
         """Up to `n` calls in flight per endpoint (a batch's --concurrency); returns the caps
         that keep an endpoint lower, each also logged once (see agents/llm/endpoints.py)."""

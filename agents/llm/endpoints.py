@@ -33,7 +33,6 @@ class Endpoints:
         self._warned: set[str] = set()
         # Chat models and semaphores belong to one event loop: one set per loop.
         self._per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.queued = 0  # calls waiting for a place under their endpoint's limit
 
     def limit(self, endpoint: str) -> int:
         configured = self._configured.get(endpoint)
@@ -100,11 +99,7 @@ class Endpoints:
         sem = sems.get(endpoint)
         if sem is None:
             sem = sems[endpoint] = asyncio.Semaphore(self.limit(endpoint))
-        self.queued += 1  # (acquire does not yield when a place is free)
-        try:
-            await sem.acquire()
-        finally:
-            self.queued -= 1
+        await sem.acquire()
         try:
             yield
         finally:

@@ -1,17 +1,15 @@
 """Which slot an agent-tier run takes (sandbox/agent_slots.py): a warm zygote's first, a new
-zygote only while fewer than one per core are starting and the CPU has room or the run has
-waited long enough, and none beyond one per core while the runs are held back elsewhere (the
-model endpoint's queue). The policy is checked on its own with plain state records, then on a
-real Sandbox: sequential runs share one zygote, runs that wait on the model grow the pool,
-and `prewarm` starts zygotes ahead of the runs, which then use them."""
+zygote only while fewer than one per core are starting. The policy is checked on its own with
+plain state records, then on a real Sandbox: sequential runs share one zygote, runs that wait
+on the model grow the pool, and `prewarm` starts zygotes ahead of the runs, which then use
+them."""
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 
 import pytest
 
-from crib.sandbox.agent_slots import GROW_AFTER_S, AgentSlotChooser, CpuMeter
+from crib.sandbox.agent_slots import AgentSlotChooser
 from tests.sandbox.conftest import agent_sandbox
 
 
@@ -22,66 +20,27 @@ class State:  # what the chooser reads of a zygote
     busy: bool = False
 
 
-class FixedMeter(CpuMeter):
-    def __init__(self, idle: float) -> None:
-        super().__init__()
-        self.idle = idle
-
-    def idle_cores(self) -> float:
-        return self.idle
-
-
-def chooser(zygotes: dict, idle: float = 0.0, cores: int = 2) -> AgentSlotChooser:
-    return AgentSlotChooser(zygotes, cores=cores, meter=FixedMeter(idle))
+def chooser(zygotes: dict, cores: int = 2) -> AgentSlotChooser:
+    return AgentSlotChooser(zygotes, cores=cores)
 
 
 def test_a_warm_idle_zygote_comes_first_most_recently_released_first():
     z = {0: State(), 1: State(usable=False), 2: State(), 3: State(ready=False)}
-    assert chooser(z)([4, 0, 1, 2, 3], 0.0) == 2
-    assert chooser(z)([4, 1, 3], 0.0) is None  # no warm one, a busy CPU, zygotes >= cores
+    assert chooser(z)([4, 0, 1, 2, 3]) == 2
 
 
-def test_new_zygotes_while_fewer_than_one_per_core():
-    assert chooser({})([0, 1, 2], 0.0) == 2
-    assert chooser({2: State(ready=False)})([0, 1], 0.0) == 1
-    # Two starting on two cores: wait for one, whatever the CPU or the wait.
+def test_a_new_zygote_only_while_fewer_than_one_per_core_are_starting():
+    assert chooser({})([0, 1, 2]) == 2
+    assert chooser({2: State(ready=False)})([0, 1]) == 1
     starting = {1: State(ready=False), 2: State(ready=False)}
-    assert chooser(starting, idle=2.0)([0], 10.0) is None
-
-
-def test_growth_beyond_the_cores_needs_idle_cpu_or_a_long_wait():
+    assert chooser(starting)([0]) is None  # two starting on two cores: wait for one
     busy = {0: State(busy=True), 1: State(busy=True)}
-    assert chooser(busy, idle=0.1)([2, 3], 0.0) is None
-    assert chooser(busy, idle=0.6)([2, 3], 0.0) == 3
-    assert chooser(busy, idle=0.0)([2, 3], GROW_AFTER_S) == 3
-
-
-def test_no_growth_beyond_the_cores_while_the_runs_are_held_back_elsewhere():
-    busy = {0: State(busy=True), 1: State(busy=True)}
-    held = AgentSlotChooser(busy, cores=2, meter=FixedMeter(2.0), held_back=lambda: True)
-    assert held([2, 3], GROW_AFTER_S * 10) is None  # idle CPU, a long wait: still no start
-    free = AgentSlotChooser(busy, cores=2, meter=FixedMeter(2.0), held_back=lambda: False)
-    assert free([2, 3], 0.0) == 3
-    # Below one zygote per core the hold does not apply (and a warm idle one is always taken).
-    one = AgentSlotChooser({0: State(busy=True)}, cores=2, meter=FixedMeter(0.0),
-                           held_back=lambda: True)
-    assert one([1, 2], 0.0) == 2
-    warm = AgentSlotChooser({**busy, 2: State()}, cores=2, meter=FixedMeter(0.0),
-                            held_back=lambda: True)
-    assert warm([2, 3], 0.0) == 2
+    assert chooser(busy)([2, 3]) == 3  # runs in flight: the zygotes grow to them
 
 
 def test_a_slot_whose_zygote_is_gone_gets_a_new_one():
     z = {0: State(busy=True), 1: State(busy=True), 2: State(usable=False)}
-    assert chooser(z, idle=1.0)([2], 0.0) == 2
-
-def test_cpu_meter_reads_idle_cores_from_proc_stat():
-    meter = CpuMeter()
-    first = meter.idle_cores()
-    time.sleep(0.15)
-    later = meter.idle_cores()
-    assert 0.0 <= later <= (os.cpu_count() or 1) + 0.01
-    assert first >= 0.0
+    assert chooser(z)([2]) == 2
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +100,7 @@ def test_a_release_wakes_one_waiter_and_a_declined_slot_goes_to_one_that_takes_a
         held = await pool.acquire()
         asked = []
 
-        def choose(free, waited_s):
+        def choose(free):
             asked.append(free)
             return free[-1]
 
@@ -154,7 +113,7 @@ def test_a_release_wakes_one_waiter_and_a_declined_slot_goes_to_one_that_takes_a
         for t in takers:
             t.cancel()
 
-        picky = asyncio.create_task(pool.acquire(choose=lambda free, waited_s: None))
+        picky = asyncio.create_task(pool.acquire(choose=lambda free: None))
         await asyncio.sleep(0.01)
         plain = asyncio.create_task(pool.acquire())
         await asyncio.sleep(0.01)

@@ -80,23 +80,6 @@ def test_concurrency_limit_per_endpoint(make_llm, scripted_server):
     assert scripted_server.max_in_flight == 3  # both roles share one endpoint's limit
 
 
-def test_queued_calls_counts_the_calls_waiting_for_the_limit(make_llm, scripted_server):
-    scripted_server.script(lambda req: Reply(text="done", delay_s=0.3))
-    llm = make_llm(concurrency=2, cache="off")
-    seen = []
-
-    async def burst():
-        calls = [asyncio.create_task(llm.complete(user(f"q{i}"))) for i in range(5)]
-        while scripted_server.max_in_flight < 2:
-            await asyncio.sleep(0.01)
-        seen.append(llm.queued_calls())  # two at the endpoint, three waiting for a place
-        await asyncio.gather(*calls)
-        seen.append(llm.queued_calls())
-
-    asyncio.run(burst())
-    assert seen == [3, 0] and scripted_server.served == 5
-
-
 def unclosed_pools(work) -> list[str]:
     """The aiohttp sessions `work()` left open: those still alive after it, and those whose
     garbage warned "Unclosed ..." (an LLM may outlive `work`: its SQL writer's last job)."""
