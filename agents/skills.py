@@ -302,7 +302,7 @@ class SkillLoop:
                 if not passed and (answer or "None").strip() == "None":
                     # The checker's words about the text "None" misled the model's repairs
                     # (it "fixed" the characters); what happened is that nothing was found.
-                    error = "it found no answer (it returned None)"
+                    error = "it found no answer"  # what it returned is shown beside
                 elif not passed:
                     error = verdict.feedback if verdict is not None else "no verdict"
             results.append((problem.id, passed, error))

@@ -201,7 +201,7 @@ def test_a_skill_that_finds_nothing_is_described_so_and_the_repair_asks_why_firs
                            status="quarantined")
     asyncio.run(loop.test_and_promote(entry))
     prompt = scripted_server.chat_requests[-1].body["messages"][-1]["content"]
-    assert prompt.count("it found no answer (it returned None)") == 3  # the cases shown
+    assert prompt.count("returned 'Answer: None'; it found no answer") == 3  # the cases shown
     assert "unexpected character" not in prompt  # the checker's words about the text "None"
     assert "why it fails" in prompt
 
