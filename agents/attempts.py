@@ -16,15 +16,15 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
+from sqlalchemy import Connection, Engine, bindparam, delete
 
 from crib.agents.llm.completion import Spend  # light modules, not the lazy package
 from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.prompt_sheet import PromptSheet
+from crib.agents.records import AttemptRow
 from crib.agents.verdict import Verdict
 
-if TYPE_CHECKING:  # SQLAlchemy loads where attempts are saved
-    from sqlalchemy import Connection, Engine
-
+if TYPE_CHECKING:
     from crib.agents.llm import LLM
 
 # Cache index of a model call = attempt * SAMPLE_STRIDE + how often this very request was
@@ -194,7 +194,7 @@ def save_attempts(engine: Engine | Connection, attempts: list[Attempt],
     Core statements, built once: the ORM costs several ms of CPU per problem."""
     if engine is None or not attempts:
         return
-    delete_stmt, table = _attempt_statements()
+    delete_stmt = _DELETE_ATTEMPTS if replace else None
     first = attempts[0]
     prefix = first.id.rsplit(":", 1)[0] + ":"
     now = datetime.now(timezone.utc)
@@ -207,15 +207,11 @@ def save_attempts(engine: Engine | Connection, attempts: list[Attempt],
         "tokens_in": a.tokens_in, "tokens_out": a.tokens_out, "cost_usd": a.cost_usd,
         "wall_ms": a.wall_ms, "error": a.error, "cheatsheet_version": a.cheatsheet_version,
         "memory_entry_ids": list(a.memory_entry_ids), "created_at": now} for a in attempts]
-    from sqlalchemy import Connection  # here: the loop's import stays free of SQLAlchemy
-
-    if not replace:
-        delete_stmt = None
     if isinstance(engine, Connection):  # inside the caller's transaction (crib: with the result)
-        _write(engine, delete_stmt, table, first, prefix, rows)
+        _write(engine, delete_stmt, _ATTEMPTS, first, prefix, rows)
     else:
         with engine.begin() as conn:
-            _write(conn, delete_stmt, table, first, prefix, rows)
+            _write(conn, delete_stmt, _ATTEMPTS, first, prefix, rows)
 
 
 def _write(conn: Any, delete_stmt: Any, table: Any, first: Attempt, prefix: str,
@@ -231,21 +227,9 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_STATEMENTS: tuple = ()
-
-
-def _attempt_statements() -> tuple:
-    """(delete earlier tries, the table to insert into) for the attempts; the problem_id term
-    lets the database use its index instead of scanning every attempt for the id prefix."""
-    global _STATEMENTS
-    if not _STATEMENTS:
-        # SQLAlchemy and the records load with the first save, not with the loop.
-        from sqlalchemy import bindparam, delete
-
-        from crib.agents.records import AttemptRow
-
-        _STATEMENTS = (
-            delete(AttemptRow).where(AttemptRow.problem_id == bindparam("problem"),
-                                     AttemptRow.id.like(bindparam("prefix"), escape="\\")),
-            AttemptRow.__table__)
-    return _STATEMENTS
+# Delete earlier tries of a problem's attempts; the problem_id term lets the database use its
+# index instead of scanning every attempt for the id prefix.
+_DELETE_ATTEMPTS = delete(AttemptRow).where(
+    AttemptRow.problem_id == bindparam("problem"),
+    AttemptRow.id.like(bindparam("prefix"), escape="\\"))
+_ATTEMPTS: Any = AttemptRow.__table__

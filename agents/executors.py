@@ -57,8 +57,8 @@ class LocalExecutor:
     async def run(self, items: Sequence[tuple[int, Problem]], domain: DomainProtocol,
                   spec: AgentSpec, ctx: SolveContext, policy: LoopPolicy, *, concurrency: int,
                   on_outcome: OutcomeSink) -> list[ProblemOutcome]:
-        # Here, not at the top: crib checks --executor before the sandbox starts, and the
-        # loop's modules load only when a batch first runs.
+        # Here, not at the top: a cycle (solve imports OutcomeSink from here), and crib checks
+        # --executor before the sandbox starts: the loop's modules load when a batch first runs.
         from crib.agents.solve import solve_batch
 
         return await solve_batch(items, domain, spec, ctx, policy, concurrency=concurrency,
@@ -81,7 +81,8 @@ def make_executor(name: str, address: str | None = None,
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        # A cycle (ray_executor builds on LocalExecutor), and Ray is optional (crib[ray]).
+        # A cycle (ray_executor builds on LocalExecutor); Ray itself (optional, crib[ray])
+        # loads in require_ray.
         from crib.agents.ray_executor import RayExecutor, require_ray
 
         require_ray()

@@ -42,7 +42,7 @@ from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifi
                            without_target)
 from crib.agents.verify.base import SnippetRunner, clip
 from crib.memory.skills import uses_skill
-
+from crib.sandbox import Limits, Sandbox
 
 if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
     from sqlalchemy import Engine
@@ -52,7 +52,6 @@ if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (cr
     from crib.agents.llm import LLM
     from crib.agents.memory_hook import MemoryHook
     from crib.agents.transcripts import TranscriptStore
-    from crib.sandbox import Limits, Sandbox
 
 
 class LoopPolicy(BaseModel):
@@ -94,8 +93,6 @@ def agent_limits(timeout_s: float = 1800.0, cpu_s: int = 120, max_llm_calls: int
     """Limits of one agent run. The wall clock covers the model calls, so it is generous (a
     small local model on a busy CPU can take minutes per call; each call has its own timeout in
     the LLM layer), while the agent's own CPU time stays small: it mostly waits."""
-    from crib.sandbox import Limits  # the sandbox package loads where a sandbox starts
-
     return Limits(timeout_s=timeout_s, cpu_s=cpu_s, max_llm_calls=max_llm_calls)
 
 

@@ -56,7 +56,7 @@ START_TIMEOUT_S = 300.0  # workers import Crib and start a sandbox each; a busy 
 
 def require_ray() -> ModuleType:
     try:
-        import ray
+        import ray  # optional (crib[ray]) and heavy (≈0.5 s)
     except ImportError as exc:
         raise ExecutorUnavailable(
             f"--executor ray needs the `ray` package, which is not installed here: "

@@ -37,10 +37,10 @@ from crib.memory.skills import (
     SkillError, candidate, parse_skill, record_trials, should_demote, skill_name, skill_params,
     skill_records, skill_sources, trials, uses_skill,
 )
+from crib.sandbox import Limits, Sandbox
 
 if TYPE_CHECKING:
     from crib.memory.store import MemoryStore
-    from crib.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,6 @@ class SkillLoop:
         """Run the skill on each case in the snippet sandbox; the domain's checker judges.
         The results are recorded as `entry`'s trials unless `record` is False (a fix not yet
         kept has no version of its own)."""
-        from crib.sandbox import Limits  # the sandbox package: loaded where a sandbox starts
-
         name, params = skill_name(entry), skill_params(entry)  # the code may not even parse
         limits = Limits(timeout_s=self.test_timeout_s, max_llm_calls=0, max_nested_runs=0,
                         output_bytes=64 * 1024)

@@ -37,7 +37,7 @@ def build_chat_model(settings: ModelSettings, model: str, base_url: str | None,
         return ChatOpenAI(model=model, base_url=base_url, api_key=api_key, max_retries=0,
                           timeout=settings.timeout_s, stream_usage=True, http_async_client=http)
     try:
-        from langchain.chat_models import init_chat_model
+        from langchain.chat_models import init_chat_model  # optional (crib[providers])
     except ImportError:
         raise LLMError(f"provider {settings.provider!r} needs LangChain's init_chat_model: "
                        "pip install 'crib[providers]'") from None
