@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Callable
 
+from tokenizers import Tokenizer
+
 from crib.memory.model_files import model_dir
 
 TokenCounter = Callable[[str], int]
@@ -17,9 +19,6 @@ TokenCounter = Callable[[str], int]
 
 @lru_cache(maxsize=1)
 def _tokenizer():
-    # tokenizers (a native library) loads at the first count: every store imports this module.
-    from tokenizers import Tokenizer
-
     tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
     tok.no_truncation()
     tok.no_padding()

@@ -22,6 +22,13 @@ from crib.memory.models import MemoryEntry, PastProblem
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
+# After the environment above: chromadb builds a Settings() from it when imported. (Chroma is
+# heavy: memory/store.py imports this module only where it makes an index.)
+import chromadb  # noqa: E402
+from chromadb.config import Settings  # noqa: E402
+
+from crib.memory.embedding import MiniLMEmbedding  # noqa: E402
+
 BATCH = 2000  # below Chroma's maximum batch size
 
 
@@ -38,10 +45,6 @@ def entry_document(e: MemoryEntry) -> str:
 
 class VectorIndex:
     def __init__(self, path: str | Path | None = None, url: str | None = None, embed: Any = None):
-        # Chroma (and the embedding model built on it) is heavy: it loads when an index is made.
-        import chromadb
-        from chromadb.config import Settings
-
         settings = Settings(anonymized_telemetry=False)
         if url:
             u = urlparse(url if "://" in url else f"http://{url}")
@@ -55,8 +58,6 @@ class VectorIndex:
         else:
             raise ValueError("VectorIndex needs a directory (path) or a Chroma server URL (url)")
         if embed is None:
-            from crib.memory.embedding import MiniLMEmbedding
-
             embed = MiniLMEmbedding()
         self.embed = embed
         self._collections: dict[str, Any] = {}
