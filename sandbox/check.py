@@ -11,6 +11,7 @@ import sys
 from pydantic import BaseModel
 
 from crib.sandbox.guest import GUEST_DIR
+from crib.sandbox.guest.crib_landlock import abi_version
 from crib.sandbox.layout import Layout
 from crib.sandbox.seccomp import UnsupportedArch, build_filter
 
@@ -112,10 +113,7 @@ def check() -> CheckReport:
         return CheckReport(platform=sys.platform, machine=platform.machine(), root=False,
                            bwrap=None, landlock_abi=0, agent=no, snippet=no,
                            notes=["use --unsafe-no-sandbox only for code you trust"])
-    # Loaded after the platform check: the guest's Landlock module is Linux-only.
-    from crib.sandbox.guest.crib_landlock import abi_version
-
-    abi = abi_version()
+    abi = abi_version()  # after the platform check: Landlock's syscalls are Linux's
     root = os.geteuid() == 0
     if not root:
         notes.append("not running as root: runs share your uid (no per-slot uids, so "
