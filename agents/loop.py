@@ -44,7 +44,7 @@ from crib.agents.verify.base import SnippetRunner, clip
 from crib.memory.skills import uses_skill
 from crib.sandbox import Limits, Sandbox
 
-if TYPE_CHECKING:  # the memory layer is imported only where a hook is built (crib wiring)
+if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from crib.agents.domains.base import DomainProtocol
