@@ -12,6 +12,7 @@ parenthesis is what `from skills import NAME` imports inside the sandbox.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -25,9 +26,13 @@ from crib.memory.records import SkillTrialRow
 MAX_SKILL_CHARS = 4000  # the same limit as any entry's body
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # A promoted skill is demoted (archived) once it has been used this often since its last
-# change and passed less than this fraction of those uses.
+# change and its uses show, with one-sided 90% confidence (Wilson's score interval), that it
+# passes less than this fraction of them. A plain share demoted on 1 of 4: the 1.5B model's
+# first Game of 24 skill went so in a run's first puzzles, though it solved 39 of the 50 later
+# ones (0 of 4 and 1 of 5 are still demoted; 1 of 4, 2 of 5 and 3 of 8 are not).
 DEMOTE_MIN_USES = 4
 DEMOTE_BELOW = 0.5
+DEMOTE_Z = 1.2816  # one-sided 90%
 
 
 class SkillError(ValueError):
@@ -179,8 +184,17 @@ def trials(engine: Engine, entry_id: str) -> list[dict[str, Any]]:
 
 
 def should_demote(record: SkillRecord) -> bool:
-    standing = record.standing
-    return record.uses >= DEMOTE_MIN_USES and standing is not None and standing < DEMOTE_BELOW
+    if record.uses < DEMOTE_MIN_USES:
+        return False
+    return wilson_upper(record.uses_passed, record.uses, DEMOTE_Z) < DEMOTE_BELOW
+
+
+def wilson_upper(passed: int, n: int, z: float) -> float:
+    """The upper bound of Wilson's score interval for a share of `passed` in `n`."""
+    p, z2 = passed / n, z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (centre + spread) / (1 + z2 / n)
 
 
 def candidate(scope: str, code: str, provenance: Provenance, name: str | None = None

@@ -4,7 +4,8 @@ import pytest
 
 from crib.memory.ops import AddOp, ArchiveOp, UpdateOp
 from crib.memory.skills import (
-    SkillError, parse_skill, record_trials, should_demote, skill_records, skill_sources,
+    SkillError, SkillRecord, parse_skill, record_trials, should_demote, skill_records,
+    skill_sources,
 )
 
 CODE = '''def solve_demo(numbers):
@@ -38,9 +39,22 @@ def test_the_record_counts_tests_of_the_latest_tested_code_and_uses_since(store)
     assert (record.tests_passed, record.tests, record.uses, record.uses_passed) == (2, 2, 4, 2)
     assert record.text() == "passed 2 of 2 tests; used on 4 problems, 2 passed"
     assert not should_demote(record)  # half passed: not below the threshold
-    record_trials(store.engine, entry, "use", [("e", False, "x")])
-    assert should_demote(skill_records(store.engine, [entry])[entry.id])
+    record_trials(store.engine, entry, "use", [("e", False, "x")] * 3)
+    assert not should_demote(skill_records(store.engine, [entry])[entry.id])  # 2 of 7
+    record_trials(store.engine, entry, "use", [("f", False, "x")])
+    assert should_demote(skill_records(store.engine, [entry])[entry.id])  # 2 of 8
     assert skill_sources(store.entries("s")) == {"solve_demo": CODE.replace("sum", "max")}
+
+
+
+@pytest.mark.parametrize("passed, uses, demoted", [
+    (0, 3, False), (0, 4, True), (1, 4, False), (1, 5, True), (2, 5, False), (3, 8, False),
+    (2, 8, True), (10, 30, True), (14, 30, False)])
+def test_a_skill_is_demoted_when_its_uses_show_it_passes_under_half(passed, uses, demoted):
+    """Too few uses say nothing; one pass in four is no proof of a bad skill; a share well
+    under half over many uses is."""
+    record = SkillRecord(tests_passed=5, tests=5, uses_passed=passed, uses=uses)
+    assert should_demote(record) is demoted
 
 
 def test_the_sheet_lists_a_skill_by_import_signature_docstring_and_record_not_its_code(store):
