@@ -247,9 +247,24 @@ class SkillLoop:
         for _ in range(rounds):
             if report.passed >= min(self.m, report.total):
                 break
-            fixed = await self._repair(entry, report)
-            if fixed is not None:  # an unusable reply (no code, the same code) spends its round
-                entry, report = fixed, await self.test(fixed, cases)
+            body = await self._ask_repair(entry, report)
+            if body is None:  # an unusable reply (no code, the same code) spends its round
+                continue
+            trial = await self.test(entry.model_copy(update={"body": body}), cases,
+                                    record=False)
+            if trial.passed <= report.passed:
+                # Kept, a worse fix was repaired further: the 1.5B model's repair of a
+                # candidate passing 3 of 5 passed none, and the next round started from that.
+                log.info("repair of %s not kept: %d of %d tests, was %d", entry.id,
+                         trial.passed, trial.total, report.passed)
+                continue
+            entry = await asyncio.to_thread(
+                self.store.edit, entry.id, action="repair", body=body,
+                reason=(f"repair after {report.passed} of {report.total} tests passed: the fix "
+                        f"passes {trial.passed}"))
+            await asyncio.to_thread(record_trials, self.store.engine, entry, "test",
+                                    trial.results, self.run_id)
+            report = trial
         if report.passed >= min(self.m, report.total):
             return await asyncio.to_thread(
                 self.store.edit, entry.id, action="promote", status="active",
@@ -311,14 +326,6 @@ class SkillLoop:
             await asyncio.to_thread(record_trials, self.store.engine, entry, "test", results,
                                     self.run_id)
         return TestReport(sum(p for _, p, _ in results), len(results), failures, results)
-
-    async def _repair(self, entry: MemoryEntry, report: TestReport) -> MemoryEntry | None:
-        body = await self._ask_repair(entry, report)
-        if body is None:
-            return None
-        return await asyncio.to_thread(
-            self.store.edit, entry.id, action="repair", body=body,
-            reason=f"repair after {report.passed} of {report.total} tests passed")
 
     async def _ask_repair(self, entry: MemoryEntry, report: TestReport) -> str | None:
         """The model's fix of `entry` for the failures in `report` (None when unusable)."""

@@ -192,6 +192,25 @@ def test_an_unusable_repair_spends_its_round_and_the_next_sampled_one_is_tried(
     assert len(repairs) == 2 and all(b["temperature"] == 0.7 for b in repairs)  # the role: 0
 
 
+
+def test_a_repair_is_kept_only_when_it_passes_more_tests_than_what_it_repairs(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, repairs=2)
+    still_one_off = ONE_OFF.replace("6 - 10", "(6 - 10)")  # different code, no better
+    replies = iter([f"```python\n{ONE_OFF}```", f"```python\n{still_one_off}```", REPAIRED])
+    scripted_server.script(lambda body: next(replies))
+    solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="4 5 6 10"))
+    [skill] = [e for e in loop.store.entries("game24") if e.kind == "skill"]
+    assert events(loop.store, skill.id) == [("add", "quarantined"), ("repair", "quarantined"),
+                                            ("promote", "active")]
+    [*_, promoted] = loop.store.history("game24", skill.id)
+    repair = loop.store.history("game24", skill.id)[-2]
+    assert "the fix passes 5" in repair.reason and promoted.action == "promote"
+    tests = [t for t in trials(engine, skill.id) if t["trial"] == "test"]
+    assert [t["version"] for t in tests] == [1] * 5 + [2] * 5  # the worse fix: no version
+    assert len(scripted_server.chat_requests) == 3  # the solve, then both repairs
+
+
 def test_a_skill_that_finds_nothing_is_described_so_and_the_repair_asks_why_first(
         engine, sandbox, llm, scripted_server):
     loop = make_loop(engine, sandbox, llm, repairs=1)
