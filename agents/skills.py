@@ -361,8 +361,8 @@ class SkillLoop:
     async def refine(self, entry: MemoryEntry, problem: Problem) -> MemoryEntry | None:
         """A promoted skill was used on `problem` and the answer failed: if the skill itself
         fails there, ask the model to fix it, showing that case and the skill's earlier failed
-        uses it still fails on (one case at a time, the 1.5B model patched the case and missed
-        the pattern). Up to `refine_samples` fixes are sampled; the first that solves the
+        uses it still fails on (one case alone gives little to generalise from). Up to
+        `refine_samples` fixes are sampled; the first that solves the
         problem and still passes m of its k tests is kept. At most `refines` refinements a
         skill and a run, so a skill that keeps failing is demoted rather than rewritten
         forever."""
