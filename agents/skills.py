@@ -3,9 +3,10 @@ and demote a promoted skill that keeps failing (memory/skills.py keeps the recor
 
 After each problem (`SkillLoop.after`):
 - every attempt whose run_python snippets called an active skill is a *use* of it, recorded
-  with that attempt's verdict; a skill whose uses mostly fail is archived (demoted); a skill
-  that fails on the problem is *refined*: the model fixes it with that case, and the fix is
-  kept only if it solves the problem and still passes its tests (Voyager's skill refinement);
+  with that attempt's verdict; a skill whose uses show it passes under half of them is
+  archived (demoted); a skill that fails on the problem is *refined*: the model fixes it with
+  that case and its earlier failures, and a fix is kept only if it solves the problem and
+  still passes its tests (Voyager's skill refinement);
 - when the chosen attempt's answer passed the domain's target-free checker, the last snippet
   of that attempt that ran cleanly becomes a candidate: Crib lifts the problem's literals into
   parameters (agents/skill_lift.py), or, when it finds none, asks the model once to write the
@@ -13,8 +14,8 @@ After each problem (`SkillLoop.after`):
 - a candidate runs in the snippet sandbox on `k` other problems of the domain (generated where
   the domain can, else earlier problems whose answers passed), judged by the domain's checker;
   it is promoted at `m` of `k`, else it goes back to the model with its failing cases for up
-  to `repairs` rounds (a reply with no code or the same code spends its round), and is
-  archived if it never gets there.
+  to `repairs` rounds (a reply with no code or the same code, or a fix that passes no more
+  tests, spends its round), and is archived if it never gets there.
 Every step is a memory event (add, repair, promote, archive, demote). Capture, tests and
 bookkeeping are Crib's: the model only writes code, and only when asked to generalise or repair.
 """
