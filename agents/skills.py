@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -90,6 +91,16 @@ class TestReport:
     total: int
     failures: list[dict[str, Any]]  # {"problem", "inputs", "output", "error"}
     results: list[tuple[str, bool, str | None]]  # (problem id, passed, error), in order
+
+
+# What programs print when their search came up empty ("None", "No solution found."):
+# judged as an answer, the checker's words are about its letters.
+NOTHING_FOUND = re.compile(r"^\W*(none|no (solution|answer|valid \w+)|not found|"
+                           r"(solution|answer) not found)\b", re.IGNORECASE)
+
+
+def found_nothing(answer: str | None) -> bool:
+    return not (answer or "").strip() or NOTHING_FOUND.match(answer or "") is not None
 
 
 def problem_input(problem: Problem) -> str:
@@ -313,7 +324,7 @@ class SkillLoop:
                                              else f"Answer: {output}")
                 verdict = await self.domain.check(problem, answer)
                 passed = verdict is not None and verdict.passed is True
-                if not passed and (answer or "None").strip() == "None":
+                if not passed and found_nothing(answer):
                     # The checker's words about the text "None" misled the model's repairs
                     # (it "fixed" the characters); what happened is that nothing was found.
                     error = "it found no answer"  # what it returned is shown beside

@@ -211,16 +211,17 @@ def test_a_repair_is_kept_only_when_it_passes_more_tests_than_what_it_repairs(
     assert len(scripted_server.chat_requests) == 3  # the solve, then both repairs
 
 
+@pytest.mark.parametrize("said", ["Answer: None", "No solution found."])
 def test_a_skill_that_finds_nothing_is_described_so_and_the_repair_asks_why_first(
-        engine, sandbox, llm, scripted_server):
+        engine, sandbox, llm, scripted_server, said):
     loop = make_loop(engine, sandbox, llm, repairs=1)
-    finds_nothing = 'def solve_game24(numbers):\n    """Make 24."""\n    return "Answer: None"\n'
+    finds_nothing = f'def solve_game24(numbers):\n    """Make 24."""\n    return "{said}"\n'
     scripted_server.script(lambda body: "I cannot fix it.")
     entry = loop.store.add("game24", "solve_game24(numbers)", finds_nothing, kind="skill",
                            status="quarantined")
     asyncio.run(loop.test_and_promote(entry))
     prompt = scripted_server.chat_requests[-1].body["messages"][-1]["content"]
-    assert prompt.count("returned 'Answer: None'; it found no answer") == 3  # the cases shown
+    assert prompt.count(f"returned {said!r}; it found no answer") == 3  # the cases shown
     assert "unexpected character" not in prompt  # the checker's words about the text "None"
     assert "why it fails" in prompt
 
