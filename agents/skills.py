@@ -262,20 +262,16 @@ class SkillLoop:
             body = await self._ask_repair(entry, report)
             if body is None:  # an unusable reply (no code, the same code) spends its round
                 continue
-            trial = await self.test(entry.model_copy(update={"body": body}), cases,
-                                    record=False)
+            trial = await self._try_fix(entry, body, cases)
             if trial.passed <= report.passed:
-                # Kept, a worse fix was repaired further: the 1.5B model's repair of a
-                # candidate passing 3 of 5 passed none, and the next round started from that.
+                # A worse fix used to be kept and repaired further: the 1.5B model's repair of
+                # a candidate passing 3 of 5 passed none, and the next round started from that.
                 log.info("repair of %s not kept: %d of %d tests, was %d", entry.id,
                          trial.passed, trial.total, report.passed)
                 continue
-            entry = await asyncio.to_thread(
-                self.store.edit, entry.id, action="repair", body=body,
-                reason=(f"repair after {report.passed} of {report.total} tests passed: the fix "
-                        f"passes {trial.passed}"))
-            await asyncio.to_thread(record_trials, self.store.engine, entry, "test",
-                                    trial.results, self.run_id)
+            entry = await self._keep_fix(
+                entry, body, trial, f"repair after {report.passed} of {report.total} tests "
+                                    f"passed: the fix passes {trial.passed}")
             report = trial
         if report.passed >= min(self.m, report.total):
             return await asyncio.to_thread(
@@ -391,19 +387,29 @@ class SkillLoop:
             body = await self._ask_repair(entry, failing)  # each ask is a new sample
             if body is None:
                 continue
-            report = await self.test(entry.model_copy(update={"body": body}), [blind, *cases],
-                                     record=False)
+            report = await self._try_fix(entry, body, [blind, *cases])
             if report.results[0][1] and report.passed - 1 >= min(self.m, len(cases)):
-                fixed = await asyncio.to_thread(
-                    self.store.edit, entry.id, action="repair", body=body,
-                    reason=(f"refined after failing on problem {problem.id}: the fix solves "
-                            f"it and passes {report.passed - 1} of {len(cases)} tests"))
-                await asyncio.to_thread(record_trials, self.store.engine, fixed, "test",
-                                        report.results, self.run_id)
-                return fixed
+                return await self._keep_fix(
+                    entry, body, report, f"refined after failing on problem {problem.id}: the "
+                                         f"fix solves it and passes {report.passed - 1} of "
+                                         f"{len(cases)} tests")
             log.info("refinement of %s not kept: %d of %d passed", entry.id, report.passed,
                      report.total)
         return None
+
+    async def _try_fix(self, entry: MemoryEntry, body: str,
+                       cases: list[Problem]) -> TestReport:
+        """`entry` with `body`, tested on `cases` and not recorded: a fix has no version yet."""
+        return await self.test(entry.model_copy(update={"body": body}), cases, record=False)
+
+    async def _keep_fix(self, entry: MemoryEntry, body: str, report: TestReport,
+                        reason: str) -> MemoryEntry:
+        """`body` as `entry`'s new version (a `repair` event), with `report` as its tests."""
+        fixed = await asyncio.to_thread(self.store.edit, entry.id, action="repair", body=body,
+                                        reason=reason)
+        await asyncio.to_thread(record_trials, self.store.engine, fixed, "test", report.results,
+                                self.run_id)
+        return fixed
 
     def _failed_uses(self, entry: MemoryEntry, problem: Problem) -> list[Problem]:
         """The problems (other than `problem`) on which uses of `entry` failed, most recent
