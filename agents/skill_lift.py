@@ -122,9 +122,10 @@ class _Lifter(ast.NodeTransformer):
 
 
 class _ScalarLifter(ast.NodeTransformer):
-    """`target = 25` or `if value == 25:` where 25 is one of the problem's numbers that no
-    lifted display took, and appears once in it: the number read from its position (the last
-    from the end)."""
+    """`target = 25`, `if value == 25:` or `balance(nums, 25)` where 25 is one of the
+    problem's numbers that no lifted display took, and appears once in it: the number read
+    from its position (the last from the end). A wrong guess (`round(x, 2)` in a problem with
+    one 2) is caught by the candidate's tests on other problems."""
 
     def __init__(self, nums: list, covered: set[int]) -> None:
         self.where = {v: i for i, v in enumerate(nums)
@@ -150,6 +151,14 @@ class _ScalarLifter(ast.NodeTransformer):
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         node.left = self._lift(node.left)
         node.comparators = [self._lift(c) for c in node.comparators]
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        # The 1.5B model wrote `balance_equation(list(numbers[:-1]), -19)`: left there, the
+        # skill answered every other problem for the target -19.
+        node.args = [self._lift(a) for a in node.args]
+        for kw in node.keywords:
+            kw.value = self._lift(kw.value)
         return self.generic_visit(node)
 
 

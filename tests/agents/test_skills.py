@@ -104,6 +104,13 @@ def test_lifting_turns_the_problems_numbers_into_a_parameter():
     code, _ = lift_script("nums = [1, 6, 7, 5, 14]\nif sum(nums) == -495:\n    print(nums)\n",
                           "1 ? 6 ? 7 ? 5 ? 14 = -495", "f", "eq")
     assert "-495" not in code.split('"""')[2] and "== _numbers_in[-1]" in code
+    # ... and passed as an argument, as it wrote it for "4 ? 20 ? 2 ? 1 = -19"
+    code, _ = lift_script("def balance(nums, target):\n    return target\n"
+                          "print(balance([4, 20, 2, 1], -19))\nprint(round(2.5, ndigits=-19))\n",
+                          "4 ? 20 ? 2 ? 1 = -19", "f", "eq")
+    assert "-19" not in code.split('"""')[2]
+    assert "balance(list(_numbers_in[:-1]), _numbers_in[-1])" in code
+    assert "ndigits=_numbers_in[-1]" in code
 
 
 def test_a_repairs_test_calls_are_dropped_so_importing_the_skill_prints_nothing():
