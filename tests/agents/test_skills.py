@@ -314,9 +314,24 @@ def test_a_promoted_skill_that_fails_on_a_problem_is_refined_only_by_a_fix_that_
 
 
 
+def test_a_run_stops_refining_once_its_budget_of_samples_kept_no_fix(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, refines=3, refine_samples=1, refine_budget=2)
+    skill = loop.store.add("game24", "solve_game24(numbers)", GAPPY, kind="skill")
+    useless = f"```python\n{GAPPY.replace('3 * 8', '8 * 3')}```"  # fails the same way
+    scripted_server.script(
+        lambda body: useless if "Failing cases" in str(body["messages"]) else USE)
+    for i in range(3):
+        out = solve_with_skills(engine, sandbox, llm, loop, Problem(id=f"p{i}", input="3 3 8 8"))
+        assert out.passed is False
+    asked = [r for r in scripted_server.chat_requests if "Failing cases" in str(r.body["messages"])]
+    assert len(asked) == 2  # p0 and p1 spent the budget; p2's failure is not sent for a fix
+    assert loop.store.get(skill.id).body == GAPPY
+
+
 def test_a_refinement_shows_the_skills_earlier_failures_and_samples_until_a_fix_works(
         engine, sandbox, llm, scripted_server):
-    loop = make_loop(engine, sandbox, llm, refines=2, refine_samples=2)
+    loop = make_loop(engine, sandbox, llm, refines=2, refine_samples=2, refine_budget=4)
     gaps = GENERAL.replace(DOC, DOC + "    if sorted(numbers) in ([3, 3, 8, 8], [1, 5, 5, 5]):\n"
                                       '        return "Answer: 3 * 8"\n')
     skill = loop.store.add("game24", "solve_game24(numbers)", gaps, kind="skill")
