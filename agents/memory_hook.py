@@ -5,23 +5,19 @@ Defined once, here; crib's wiring builds it (`crib.context`)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any, Collection
 
 from crib.agents.problems import Problem
 from crib.agents.verdict import Verdict
 from crib.memory.modes import MemoryContext, MemorySession
-from crib.memory.skills import skill_name
+from crib.agents.skill_lift import skill_inputs
+from crib.memory.skills import skill_name, skill_params
 
 if TYPE_CHECKING:  # the loop imports this module; the client and the skill loop load elsewhere
     from crib.agents.llm import LLM
     from crib.agents.loop import ProblemOutcome
     from crib.agents.skills import SkillLoop
     from crib.memory.store import MemoryStore
-
-
-def problem_text(problem: Problem) -> str:
-    return problem.input if isinstance(problem.input, str) else json.dumps(problem.input)
 
 
 def outcome_verdict(outcome: ProblemOutcome) -> Verdict:
@@ -60,11 +56,30 @@ class MemoryHook:
         if set_aside:
             active = await asyncio.to_thread(self.store.entries, self.session.scope, "active")
             without = [e.id for e in active if e.kind == "skill" and skill_name(e) in set_aside]
-        ctx = await self.session.prepare(problem_text(problem), without)
+        ctx = await self.session.prepare(problem.text, without)
         if not set_aside:
             self._contexts[problem.id] = ctx
-        self.last_sheet = ctx.text
-        return ctx.text, ctx.entry_ids, ctx.version
+        text = ctx.text
+        if self.skills is not None and ctx.entry_ids:
+            text += await asyncio.to_thread(self._skill_calls, problem, ctx.entry_ids)
+        self.last_sheet = text
+        return text, ctx.entry_ids, ctx.version
+
+    def _skill_calls(self, problem: Problem, shown: list[str]) -> str:
+        """The sheet's skills called on this problem's own inputs, read off its text as the
+        skill tests read them. Shown only a docstring whose example held another problem's
+        numbers, the 1.5B model rewrote the skill around those numbers instead of calling it.
+        Last in the sheet: the cached prefix before it stays the same from problem to problem."""
+        skills = [e for e in self.store.entries(self.session.scope, "active", ids=shown)
+                  if e.kind == "skill"]
+        if not skills:
+            return ""
+        calls = []
+        for e in skills:
+            name = skill_name(e)
+            args = ", ".join(map(repr, skill_inputs(problem.text, skill_params(e)).values()))
+            calls.append(f"- `from skills import {name}; print({name}({args}))`")
+        return "\n## Calling a skill on this problem's input\n" + "\n".join(calls) + "\n"
 
     async def after(self, problem: Problem, outcome: ProblemOutcome) -> None:
         """Move the counters of the entries each attempt showed the model (its
@@ -84,5 +99,5 @@ class MemoryHook:
         if self.skills is not None:  # Crib's own capture and tests: before the curator's call
             await self.skills.after(problem, outcome)
         answer = "" if outcome.answer is None else str(outcome.answer)
-        await self.session.after(problem_text(problem), answer, verdict, problem_id=problem.id,
+        await self.session.after(problem.text, answer, verdict, problem_id=problem.id,
                                  run_id=self.run_id, feedback=verdict.feedback or None, context=ctx)

@@ -32,6 +32,11 @@ class Problem(BaseModel):
     target: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def text(self) -> str:
+        """The input as text: as given, or a structured input as JSON."""
+        return self.input if isinstance(self.input, str) else json.dumps(self.input)
+
 
 class DatasetError(BaseModel):
     """One bad line of a dataset file (line 0: the file as a whole)."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -104,11 +103,6 @@ NOTHING_FOUND = re.compile(r"^\W*(none|no (solution|answer|valid \w+)|not found|
 
 def found_nothing(answer: str | None) -> bool:
     return not (answer or "").strip() or NOTHING_FOUND.match(answer or "") is not None
-
-
-def problem_input(problem: Problem) -> str:
-    """The problem's own input text (what the skill's literals are lifted from)."""
-    return problem.input if isinstance(problem.input, str) else json.dumps(problem.input)
 
 
 class SkillLoop:
@@ -220,7 +214,7 @@ class SkillLoop:
         entries = await asyncio.to_thread(self.store.entries, self.scope)
         skills = [e for e in entries if e.kind == "skill"]
         name = skill_function_name(self.domain.name, {skill_name(e) for e in skills})
-        text = problem_input(problem)
+        text = problem.text
         source = f"problem {problem.id} (run {self.run_id}, attempt {attempt.index})"
         try:
             body, _ = lift_script(code, text, name, self.domain.name, source)
@@ -240,7 +234,7 @@ class SkillLoop:
     async def _generalise(self, problem: Problem, code: str, name: str, why: Exception) -> str:
         if self.complete is None:
             raise why  # no model to ask: the lifting error stands
-        text = problem_input(problem)
+        text = problem.text
         reply = await self.complete([{"role": "user", "content": GENERALISE_PROMPT.format(
             problem=text, code=code, name=name, numbers=skill_inputs(text, ["numbers"])["numbers"],
             text=text)}])
@@ -293,7 +287,7 @@ class SkillLoop:
         if getattr(self.domain, "can_generate", False):
             seed = self.seed + int(hashlib.sha256(entry.id.encode()).hexdigest()[:8], 16)
             made = self.domain.generate(self.k + 1, seed=seed)
-            return [p for p in made if problem_input(p) != exclude][: self.k]
+            return [p for p in made if p.text != exclude][: self.k]
         past = self.store.problems(self.scope, passed_only=True)
         return [Problem(id=p.problem_id or f"past-{p.id}", input=p.problem)
                 for p in reversed(past) if p.problem != exclude][: self.k]
@@ -308,7 +302,7 @@ class SkillLoop:
                         output_bytes=64 * 1024)
         results, failures = [], []
         for problem in cases:
-            inputs = skill_inputs(problem_input(problem), params)
+            inputs = skill_inputs(problem.text, params)
             output, error = "", None
             try:
                 r = await self.sandbox.run(entry.body, entry=name, inputs=inputs,
@@ -333,7 +327,7 @@ class SkillLoop:
                     error = verdict.feedback if verdict is not None else "no verdict"
             results.append((problem.id, passed, error))
             if not passed:
-                failures.append({"problem": problem_input(problem), "inputs": inputs,
+                failures.append({"problem": problem.text, "inputs": inputs,
                                  "output": output[:300], "error": (error or "")[:300]})
         if record:
             await asyncio.to_thread(record_trials, self.store.engine, entry, "test", results,
@@ -392,7 +386,7 @@ class SkillLoop:
         failing = await self.test(entry, [blind, *earlier], record=False)
         if failing.results[0][1]:
             return None  # the skill solves it: the attempt misused it
-        cases = await asyncio.to_thread(self.test_problems, entry, problem_input(problem))
+        cases = await asyncio.to_thread(self.test_problems, entry, problem.text)
         for _ in range(self.refine_samples):
             self._refine_asked += 1
             body = await self._ask_repair(entry, failing)  # each ask is a new sample

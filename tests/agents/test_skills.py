@@ -144,6 +144,9 @@ def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
     assert out.passed is True, out
     solver_prompt = scripted_server.chat_requests[-2].body["messages"][0]["content"]
     assert "from skills import solve_game24" in solver_prompt
+    # called on this problem's own numbers, after the part of the sheet that stays the same
+    call = "- `from skills import solve_game24; print(solve_game24([1, 2, 3, 4]))`"
+    assert call in solver_prompt and solver_prompt.index(call) > solver_prompt.index(sheet.text)
     record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
     assert (record.uses, record.uses_passed) == (1, 1)
     shown = loop.store.get(skill.id)  # it was in the solver's prompt: its counters moved
