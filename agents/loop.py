@@ -41,7 +41,7 @@ from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
 from crib.agents.verify.base import SnippetRunner, clip
-from crib.memory.skills import uses_skill
+from crib.memory.skills import defines_skill, uses_skill
 from crib.sandbox import Limits, Sandbox
 
 if TYPE_CHECKING:
@@ -111,8 +111,9 @@ class ProblemOutcome(Usage):
     notes: list[str] = Field(default_factory=list)
 
 
-def retry_feedback(attempts: list[Attempt]) -> str | None:
-    """What the next attempt is told about the earlier ones (None when nothing to tell)."""
+def retry_feedback(attempts: list[Attempt], skills: Iterable[str] = ()) -> str | None:
+    """What the next attempt is told about the earlier ones (None when nothing to tell).
+    `skills`: the ones the next attempt can still import."""
     lines = []
     for a in attempts:
         if a.error and a.answer is None:
@@ -122,6 +123,13 @@ def retry_feedback(attempts: list[Attempt]) -> str | None:
             said = " ".join(v.feedback for v in a.verdicts if v.passed is False and v.feedback)
             lines.append(f"Your previous answer {clip(str(a.answer), 200)} was checked: "
                          f"{clip(said or 'it is wrong.', 400)}")
+    # Shown a tested skill and its call on the problem, the 1.5B model wrote its own function
+    # of that name around a guess, which hid the skill; nothing told it so.
+    last = attempts[-1] if attempts else None
+    for name in rewritten_skills(last, skills) if last is not None and not last.passed else ():
+        lines.append(f"Your program defined its own `{name}`, which hides the tested skill of "
+                     f"that name. Do not write that function: `from skills import {name}` and "
+                     "call it.")
     if not lines:
         return None
     return "\n".join(lines) + "\nTry again."
@@ -131,6 +139,12 @@ def called_skills(a: Attempt, skills: Iterable[str]) -> list[str]:
     """The names among `skills` that one of the attempt's run_python snippets called."""
     return [name for name in skills
             if any(uses_skill(s.get("code", ""), name) for s in a.snippets)]
+
+
+def rewritten_skills(a: Attempt, skills: Iterable[str]) -> list[str]:
+    """The names among `skills` that one of the attempt's snippets defined itself."""
+    return [name for name in skills
+            if any(defines_skill(s.get("code", ""), name) for s in a.snippets)]
 
 
 def _rank(a: Attempt, prefer_late: bool) -> tuple:
@@ -314,7 +328,8 @@ class _Solver:
             if not self.budget_left():
                 self.notes.append(f"per-problem budget spent after {index} attempt(s)")
                 break
-            feedback = retry_feedback(self.attempts) if kind == "retry" else None
+            feedback = (retry_feedback(self.attempts, self.skills) if kind == "retry"
+                        else None)
             a = await self.attempt(index, feedback)
             self.attempts.append(a)
             if kind != "vote" and (a.answer is not None or a.error is None):

@@ -117,6 +117,11 @@ def uses_skill(code: str, name: str) -> bool:
     return re.search(rf"\b{re.escape(name)}\b", code) is not None and "skills" in code
 
 
+def defines_skill(code: str, name: str) -> bool:
+    """Whether `code` defines a function called `name`, hiding the skill of that name."""
+    return re.search(rf"^\s*def {re.escape(name)}\s*\(", code, re.MULTILINE) is not None
+
+
 def skill_block(entry: MemoryEntry, record: SkillRecord | None) -> str:
     """How a skill is listed in the prompt: how to import it, its signature, docstring and
     record (its code stays out of the prompt: the sandbox has it)."""

@@ -424,6 +424,26 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
     assert (records[gappy.id].uses, records[other.id].uses) == (1, 1)
 
 
+def test_a_retry_is_told_when_the_model_wrote_its_own_function_of_a_skills_name(
+        engine, sandbox, llm, scripted_server):
+    loop = make_loop(engine, sandbox, llm, refines=0)
+    loop.store.add("game24", "solve_game24(numbers)", GENERAL, kind="skill")
+    own = ('```python\ndef solve_game24(numbers):\n    return "Answer: 3 * 8"\n\n'
+           'print(solve_game24([3, 3, 8, 8]))\n```')  # the 1.5B model's way: a guess, same name
+    scripted_server.script(lambda body: USE if "hides the tested skill" in str(body) else own)
+    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
+    hook.skills = loop
+    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
+                       limits=Limits(timeout_s=60))
+    spec = load_agent({"name": "pot", "code": POT})
+    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
+                                    LoopPolicy(kind="retry", k=3)))
+    assert [a.passed for a in out.attempts] == [False, True]
+    retry = str(scripted_server.chat_requests[1].body["messages"])
+    assert "defined its own `solve_game24`" in retry and "from skills import solve_game24" in retry
+    assert "set aside" not in " ".join(out.notes)  # it never called the skill: it stays
+
+
 def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
     sources = {"double": 'def double(x):\n    """Twice x."""\n    return 2 * x\n',
                "broken": "def broken(:\n"}
