@@ -70,16 +70,23 @@ class MemoryHook:
         skill tests read them. Shown only a docstring whose example held another problem's
         numbers, the 1.5B model rewrote the skill around those numbers instead of calling it.
         Last in the sheet: the cached prefix before it stays the same from problem to problem."""
-        skills = [e for e in self.store.entries(self.session.scope, "active", ids=shown)
-                  if e.kind == "skill"]
+        found = {e.id: e for e in self.store.entries(self.session.scope, "active", ids=shown)}
+        skills = [found[i] for i in shown if i in found and found[i].kind == "skill"]  # sheet order
         if not skills:
             return ""
         calls = []
         for e in skills:
-            name = skill_name(e)
             args = ", ".join(map(repr, skill_inputs(problem.text, skill_params(e)).values()))
-            calls.append(f"- `from skills import {name}; print({name}({args}))`")
-        return "\n## Calling a skill on this problem's input\n" + "\n".join(calls) + "\n"
+            calls.append(f"{skill_name(e)}({args})")
+        # A whole program to copy: shown a call in prose, the 1.5B model still wrote its own
+        # function of the skill's name.
+        first, *others = calls
+        text = ("\n## A program that solves this problem with the first skill\n```python\n"
+                f"from skills import {skill_name(skills[0])}\nprint({first})\n```\n")
+        if others:
+            text += "Another skill, called the same way: " + "; ".join(
+                f"`{c}`" for c in others) + "\n"
+        return text
 
     async def after(self, problem: Problem, outcome: ProblemOutcome) -> None:
         """Move the counters of the entries each attempt showed the model (its

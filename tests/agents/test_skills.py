@@ -145,7 +145,7 @@ def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
     solver_prompt = scripted_server.chat_requests[-2].body["messages"][0]["content"]
     assert "from skills import solve_game24" in solver_prompt
     # called on this problem's own numbers, after the part of the sheet that stays the same
-    call = "- `from skills import solve_game24; print(solve_game24([1, 2, 3, 4]))`"
+    call = "```python\nfrom skills import solve_game24\nprint(solve_game24([1, 2, 3, 4]))\n```"
     assert call in solver_prompt and solver_prompt.index(call) > solver_prompt.index(sheet.text)
     record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
     assert (record.uses, record.uses_passed) == (1, 1)
@@ -418,6 +418,7 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
     first, retry = (str(r.body["messages"]) for r in scripted_server.chat_requests[:2])
     assert "solve_game24" in first and "make_24" in first
     assert "solve_game24" not in retry and "make_24" in retry  # the sheet lists the other only
+    assert "print(solve_game24([3, 3, 8, 8]))" in first and "`make_24([3, 3, 8, 8])`" in first
     assert out.attempts[1].memory_entry_ids == [other.id]
     assert "skill solve_game24 set aside after a failed call" in out.notes
     records = skill_records(engine, [gappy, other])
