@@ -113,8 +113,11 @@ def skill_sources(entries: Iterable[MemoryEntry]) -> dict[str, str]:
 
 def uses_skill(code: str, name: str) -> bool:
     """Whether snippet or agent `code` imports or calls the skill `name` (a text check: the
-    code is never run here)."""
-    return re.search(rf"\b{re.escape(name)}\b", code) is not None and "skills" in code
+    code is never run here). Code that defines its own function of that name hides the skill:
+    what it answers is not the skill's record (the 1.5B model imported a skill, then wrote
+    its own of the same name around a guess)."""
+    return (re.search(rf"\b{re.escape(name)}\b", code) is not None and "skills" in code
+            and not defines_skill(code, name))
 
 
 def defines_skill(code: str, name: str) -> bool:

@@ -429,8 +429,9 @@ def test_a_retry_is_told_when_the_model_wrote_its_own_function_of_a_skills_name(
         engine, sandbox, llm, scripted_server):
     loop = make_loop(engine, sandbox, llm, refines=0)
     loop.store.add("game24", "solve_game24(numbers)", GENERAL, kind="skill")
-    own = ('```python\ndef solve_game24(numbers):\n    return "Answer: 3 * 8"\n\n'
-           'print(solve_game24([3, 3, 8, 8]))\n```')  # the 1.5B model's way: a guess, same name
+    own = ('```python\nfrom skills import solve_game24\n\ndef solve_game24(numbers):\n'
+           '    return "Answer: 3 * 8"\n\nprint(solve_game24([3, 3, 8, 8]))\n```')
+    # the 1.5B model's way: it imports the skill, then writes its own of that name: a guess
     scripted_server.script(lambda body: USE if "hides the tested skill" in str(body) else own)
     hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
     hook.skills = loop
@@ -443,6 +444,9 @@ def test_a_retry_is_told_when_the_model_wrote_its_own_function_of_a_skills_name(
     retry = str(scripted_server.chat_requests[1].body["messages"])
     assert "defined its own `solve_game24`" in retry and "from skills import solve_game24" in retry
     assert "set aside" not in " ".join(out.notes)  # it never called the skill: it stays
+    [skill] = loop.store.entries("game24")  # and the rewrite's wrong answer is not its record
+    record = skill_records(engine, [skill])[skill.id]
+    assert (record.uses, record.uses_passed) == (1, 1)
 
 
 def test_the_sandbox_skills_module_leaves_out_a_broken_skill_and_exists_only_when_sent(sandbox):
