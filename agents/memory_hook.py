@@ -8,9 +8,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Collection
 
 from crib.agents.problems import Problem
+from crib.agents.skill_lift import skill_inputs
 from crib.agents.verdict import Verdict
 from crib.memory.modes import MemoryContext, MemorySession
-from crib.agents.skill_lift import skill_inputs
 from crib.memory.skills import skill_name, skill_params
 
 if TYPE_CHECKING:  # the loop imports this module; the client and the skill loop load elsewhere
