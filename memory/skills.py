@@ -112,11 +112,11 @@ def skill_sources(entries: Iterable[MemoryEntry]) -> dict[str, str]:
 
 
 def uses_skill(code: str, name: str) -> bool:
-    """Whether snippet or agent `code` imports or calls the skill `name` (a text check: the
-    code is never run here). Code that defines its own function of that name hides the skill:
-    what it answers is not the skill's record (the 1.5B model imported a skill, then wrote
-    its own of the same name around a guess)."""
-    return (re.search(rf"\b{re.escape(name)}\b", code) is not None and "skills" in code
+    """Whether snippet or agent `code` calls the skill `name` (a text check: the code is never
+    run here). An import alone is not a use, and code that defines its own function of that
+    name hides the skill: what it answers is not the skill's record (the 1.5B model imported
+    a skill, then wrote its own of the same name, or of another, around a guess)."""
+    return (re.search(rf"\b{re.escape(name)}\s*\(", code) is not None and "skills" in code
             and not defines_skill(code, name))
 
 

@@ -15,7 +15,7 @@ from crib.agents.memory_hook import MemoryHook
 from crib.agents.problems import Problem
 from crib.agents.skill_lift import lift_script, only_definitions, problem_numbers
 from crib.agents.skills import SkillLoop
-from crib.memory.skills import skill_records, trials
+from crib.memory.skills import skill_records, trials, uses_skill
 from crib.memory.store import MemoryStore
 from crib.sandbox import Limits
 from crib.storage import open_database
@@ -111,6 +111,14 @@ def test_lifting_turns_the_problems_numbers_into_a_parameter():
     assert "-19" not in code.split('"""')[2]
     assert "balance(list(_numbers_in[:-1]), _numbers_in[-1])" in code
     assert "ndigits=_numbers_in[-1]" in code
+
+
+def test_a_use_of_a_skill_is_a_call_of_it_not_an_import_or_a_function_of_its_name():
+    call = "from skills import f\nprint(f([1, 2]))\n"
+    assert uses_skill(call, "f") and uses_skill("import skills\nskills.f(3)", "f")
+    assert not uses_skill("from skills import f\n\ndef g(x):\n    return x\nprint(g(1))", "f")
+    assert not uses_skill("from skills import f\n\ndef f(x):\n    return 1\nprint(f(2))", "f")
+    assert not uses_skill("print(ff([1]))  # skills", "f")
 
 
 def test_a_repairs_test_calls_are_dropped_so_importing_the_skill_prints_nothing():
@@ -418,7 +426,9 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
     first, retry = (str(r.body["messages"]) for r in scripted_server.chat_requests[:2])
     assert "solve_game24" in first and "make_24" in first
     assert "solve_game24" not in retry and "make_24" in retry  # the sheet lists the other only
-    assert "print(solve_game24([3, 3, 8, 8]))" in first and "`make_24([3, 3, 8, 8])`" in first
+    # the sheet's first skill (ties go by the random ids) in a program, the other as a call
+    assert "```python\nfrom skills import " in first
+    assert "solve_game24([3, 3, 8, 8])" in first and "make_24([3, 3, 8, 8])" in first
     assert out.attempts[1].memory_entry_ids == [other.id]
     assert "skill solve_game24 set aside after a failed call" in out.notes
     records = skill_records(engine, [gappy, other])
