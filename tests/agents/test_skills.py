@@ -427,7 +427,7 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
     assert "solve_game24" in first and "make_24" in first
     assert "solve_game24" not in retry and "make_24" in retry  # the sheet lists the other only
     # the sheet's first skill (ties go by the random ids) in a program, the other as a call
-    assert "```python\nfrom skills import " in first
+    assert "## A program that solves this problem with the first skill" in first
     assert "solve_game24([3, 3, 8, 8])" in first and "make_24([3, 3, 8, 8])" in first
     assert out.attempts[1].memory_entry_ids == [other.id]
     assert "skill solve_game24 set aside after a failed call" in out.notes
