@@ -26,6 +26,8 @@ def learner(body: dict) -> str:
     nums = "[" + ", ".join(NUMBERS.findall(text)[-1].split()) + "]"
     if "from skills import solve_game24" in text:
         return f"```python\nfrom skills import solve_game24\nprint(solve_game24({nums}))\n```"
+    if "Your previous answer" not in text:  # from scratch, a guess first, as small models do
+        return "```python\nprint('Answer: 4 * 6')\n```"
     return "```python\n" + SOLVER.replace("[4, 5, 6, 10]", nums) + "```"
 
 
@@ -44,12 +46,11 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     cold, warm = summary["learning"]["cold"], summary["learning"]["warm"]
     assert (cold["first"], cold["last"], warm["first"], warm["last"]) == (1, split, split + 1, 13)
     assert cold["accuracy"] == warm["accuracy"] == 1.0
-    if mode == "dc-cu":  # in mode skills the cold prompts carry no sheet at all, so with this
-        # script's short solver the warm part's listing outweighs the code it saves
-        assert warm["tokens_per_solved"] < cold["tokens_per_solved"]
+    # the first problem's guess and program against one call a problem once the skill is there
+    assert warm["tokens_per_solved"] < cold["tokens_per_solved"]
     assert (warm["tokens_per_solved_low"] <= warm["tokens_per_solved"]
             <= warm["tokens_per_solved_high"])
-    assert cold["calls_per_solved"] == warm["calls_per_solved"] == 1.0
+    assert (cold["calls_per_solved"], warm["calls_per_solved"]) == ((split + 1) / split, 1.0)
     # each problem's record says what its skills did; the progress shows it problem by problem
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert records[0]["notes"] == ["skill solve_game24 learned from this problem: passed 5 of "
