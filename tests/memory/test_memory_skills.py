@@ -67,6 +67,22 @@ def test_the_sheet_lists_a_skill_by_import_signature_docstring_and_record_not_it
     assert "return str(sum(numbers))" not in sheet.text
 
 
+def test_a_called_skill_is_ranked_by_its_uses_not_by_the_prompts_it_sat_in(store):
+    ignored = store.add("s", "solve_demo(numbers)", CODE, kind="skill")
+    failing = store.add("s", "solve_other(numbers)", CODE.replace("solve_demo", "solve_other"),
+                        kind="skill")
+    # shown in 6 failed attempts whose model never called it, then called 3 times and right;
+    # the other one was called 3 times and wrong, but sat in one failed prompt only
+    for i in range(6):
+        store.record_outcome([ignored.id], False, "r", f"a{i}")
+    store.record_outcome([failing.id], False, "r", "b0")
+    record_trials(store.engine, store.get(ignored.id), "use", [("p", True, None)] * 3)
+    record_trials(store.engine, store.get(failing.id), "use", [("q", False, "x")] * 3)
+    # by their counters alone the failing one would come first
+    assert store.get(ignored.id).usefulness < store.get(failing.id).usefulness
+    assert store.render("s", "1 2 3").entry_ids == [ignored.id, failing.id]
+
+
 def test_the_curator_can_neither_add_nor_change_nor_archive_a_skill(store):
     skill = store.add("s", "solve_demo(numbers)", CODE, kind="skill")
     note = store.add("s", "A note", "Check the arithmetic.")
