@@ -49,5 +49,6 @@ def test_solve_closes_every_model_connection(scripted_server, tmp_path, mode):
     curations = [q for q in scripted_server.chat_requests if '"operations"' in prompt(q.body)]
     # the model client was used: by the solver, and in dc-cu by the curator's completer
     assert len(curations) == (4 if mode == "dc-cu" else 0)
-    assert scripted_server.served == 4 + len(curations)
+    # (the script guesses before it writes a solver: at least one call a problem)
+    assert scripted_server.served == summary["calls"] >= 4 + len(curations)
     assert not [u for u in UNCLOSED if u in r.stderr], r.stderr[-3000:]
