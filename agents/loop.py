@@ -125,8 +125,7 @@ def retry_feedback(attempts: list[Attempt], skills: Iterable[str] = ()) -> str |
                          f"{clip(said or 'it is wrong.', 400)}")
     # Shown a tested skill and its call on the problem, the 1.5B model wrote its own function
     # of that name around a guess, which hid the skill; nothing told it so.
-    last = attempts[-1] if attempts else None
-    for name in rewritten_skills(last, skills) if last is not None and not last.passed else ():
+    for name in rewritten_skills(attempts[-1], skills) if attempts else []:
         lines.append(f"Your program defined its own `{name}`, which hides the tested skill of "
                      f"that name. Do not write that function: `from skills import {name}` and "
                      "call it.")

@@ -43,7 +43,7 @@ def usefulness(e: MemoryEntry, record: SkillRecord | None = None) -> float:
     whenever it is in a prompt, and the 1.5B model, ignoring a skill that solved every problem
     it was called on, left it at 4 helped to 17 hurt, below a skill that never passed."""
     if e.kind == "skill" and record is not None and record.uses:
-        return (2 * record.uses_passed - record.uses) / (record.uses + 2)
+        return record.usefulness
     return e.usefulness
 
 

@@ -51,6 +51,11 @@ class SkillRecord:
         """Share of uses that passed (None before any use)."""
         return self.uses_passed / self.uses if self.uses else None
 
+    @property
+    def usefulness(self) -> float:
+        """An entry's usefulness (memory/models.py) over the passed and failed uses."""
+        return (2 * self.uses_passed - self.uses) / (self.uses + 2)
+
     def text(self) -> str:
         parts = [f"passed {self.tests_passed} of {self.tests} tests"]
         if self.uses:

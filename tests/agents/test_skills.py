@@ -81,13 +81,13 @@ def make_loop(engine, sandbox, llm, **kw) -> SkillLoop:
                      complete=llm.completer("curator", run_id="run1"), run_id="run1", **kw)
 
 
-def solve_with_skills(engine, sandbox, llm, skill_loop, problem, mode="empty"):
+def solve_with_skills(engine, sandbox, llm, skill_loop, problem, mode="empty", loop="single"):
     hook = MemoryHook(skill_loop.store, mode=mode, scope="game24", run_id="run1", llm=llm)
     hook.skills = skill_loop
     ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
                        limits=Limits(timeout_s=60))
     spec = load_agent({"name": "pot", "code": POT})
-    return asyncio.run(solve_problem(problem, Game24(), spec, ctx, LoopPolicy(kind="single")))
+    return asyncio.run(solve_problem(problem, Game24(), spec, ctx, LoopPolicy(kind=loop, k=3)))
 
 
 def events(store, entry_id):
@@ -385,13 +385,8 @@ def test_after_a_skill_fails_the_retry_solves_from_scratch_and_is_learned_as_a_s
             return "I cannot fix it."
         return USE if "from skills import solve_game24" in text else own
     scripted_server.script(model)
-    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
-    hook.skills = loop
-    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
-                       limits=Limits(timeout_s=60))
-    spec = load_agent({"name": "pot", "code": POT})
-    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
-                                    LoopPolicy(kind="retry", k=3)))
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="3 3 8 8"),
+                            mode="skills", loop="retry")
     assert out.passed is True and [a.passed for a in out.attempts] == [False, True]
     retry = scripted_server.chat_requests[1].body["messages"]
     assert "skills" not in str(retry)  # no sheet: the model is not pointed at the skill again
@@ -415,13 +410,8 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
         text = str(body["messages"])
         return USE if "from skills import solve_game24" in text else use_other
     scripted_server.script(model)
-    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
-    hook.skills = loop
-    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
-                       limits=Limits(timeout_s=60))
-    spec = load_agent({"name": "pot", "code": POT})
-    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
-                                    LoopPolicy(kind="retry", k=3)))
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="3 3 8 8"),
+                            mode="skills", loop="retry")
     assert out.passed is True and [a.passed for a in out.attempts] == [False, True]
     first, retry = (str(r.body["messages"]) for r in scripted_server.chat_requests[:2])
     assert "solve_game24" in first and "make_24" in first
@@ -443,13 +433,8 @@ def test_a_retry_is_told_when_the_model_wrote_its_own_function_of_a_skills_name(
            '    return "Answer: 3 * 8"\n\nprint(solve_game24([3, 3, 8, 8]))\n```')
     # the 1.5B model's way: it imports the skill, then writes its own of that name: a guess
     scripted_server.script(lambda body: USE if "hides the tested skill" in str(body) else own)
-    hook = MemoryHook(loop.store, mode="skills", scope="game24", run_id="run1", llm=llm)
-    hook.skills = loop
-    ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run1", memory=hook,
-                       limits=Limits(timeout_s=60))
-    spec = load_agent({"name": "pot", "code": POT})
-    out = asyncio.run(solve_problem(Problem(id="p1", input="3 3 8 8"), Game24(), spec, ctx,
-                                    LoopPolicy(kind="retry", k=3)))
+    out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p1", input="3 3 8 8"),
+                            mode="skills", loop="retry")
     assert [a.passed for a in out.attempts] == [False, True]
     retry = str(scripted_server.chat_requests[1].body["messages"])
     assert "defined its own `solve_game24`" in retry and "from skills import solve_game24" in retry
