@@ -6,7 +6,8 @@ model (with the end of the traceback, which names the failing line) for a repair
 sample at temperature 0.7, and a reply that sends back a program already run starts the
 conversation afresh: a small model shown its own program tends to copy it, greedy or not.
 Replies are capped at 800 tokens: past that the 1.5B model was writing the same line again
-and again, each runaway costing minutes on a CPU.
+and again, each runaway costing minutes on a CPU. A reply cut there (its block left open) is
+not run: the model is asked for a shorter program, not shown the syntax error of a fragment.
 """
 import re
 
@@ -31,15 +32,18 @@ def forward(task):
             messages = first
             continue
         tried.add(code.strip())
-        result = run_python(code, timeout=10)
-        out = (result.get("stdout") or "").strip()
-        found = out.rsplit(":", 1)[-1].strip() if "answer" in out.lower() else out
-        if result.get("ok") and found not in ("", "None"):
-            return out if "answer" in out.lower() else f"Answer: {out}"
-        trace = "\n".join((result.get("stderr") or "").strip().splitlines()[-8:])
-        problem = (trace or result.get("error")
-                   or ("it printed None: it found no answer" if found == "None"
-                       else "it printed nothing"))
+        if reply.count("```") % 2:  # a block left open: the reply was cut at max_tokens
+            problem = "the reply stopped before the program ended: write a shorter program"
+        else:
+            result = run_python(code, timeout=10)
+            out = (result.get("stdout") or "").strip()
+            found = out.rsplit(":", 1)[-1].strip() if "answer" in out.lower() else out
+            if result.get("ok") and found not in ("", "None"):
+                return out if "answer" in out.lower() else f"Answer: {out}"
+            trace = "\n".join((result.get("stderr") or "").strip().splitlines()[-8:])
+            problem = (trace or result.get("error")
+                       or ("it printed None: it found no answer" if found == "None"
+                           else "it printed nothing"))
         messages = messages + [
             {"role": "assistant", "content": reply},
             {"role": "user", "content": f"Running it failed:\n{problem}\nFix the program and "

@@ -193,6 +193,18 @@ def test_program_of_thought_repairs_a_program_that_finds_nothing(ctx, scripted_s
     assert "it found no answer" in scripted_server.chat_requests[1].body["messages"][-1]["content"]
 
 
+def test_program_of_thought_asks_for_a_shorter_program_when_the_reply_was_cut(ctx, scripted_server):
+    # Seen with the 1.5B model: nested loops until max_tokens, the block never closed. Run, the
+    # fragment's first line was the fence, and the model was shown "SyntaxError: ```python".
+    cut = "```python\nfor a in range(9):\n    for b in range(9):\n        for c in"
+    scripted_server.enqueue(cut, PROGRAM)
+    out = run(ctx, "program-of-thought")
+    assert out.passed is True and scripted_server.served == 2
+    repair = scripted_server.chat_requests[1].body["messages"][-1]["content"]
+    assert "write a shorter program" in repair and "SyntaxError" not in repair
+    assert len(out.attempts[0].snippets) == 1  # only the repaired program ran
+
+
 ADAS_COT = '''"""ADAS's style: forward(self, taskInfo), names used without importing them."""
 def forward(self, taskInfo):
     agent = LLMAgentBase(["thinking", "answer"], "Chain-of-Thought Agent")
