@@ -36,7 +36,7 @@ from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.attempts import (Attempt, ModelBridge, Spend, Usage, attempt_id, clock_ms,
                              output_text, sandbox_error, save_attempts)
 from crib.agents.problems import Problem
-from crib.agents.prompt_sheet import PromptSheet
+from crib.agents.prompt_sheet import PromptSheet, Sheet
 from crib.agents.verdict import Verdict
 from crib.agents.verify import (VerifyContext, Verifier, combine, default_verifiers, majority,
                            without_target)
@@ -181,8 +181,7 @@ class _Solver:
         self.attempts: list[Attempt] = []
         self.task = _render(domain, problem)
         self.fmt = _answer_format(domain, problem)
-        self.sheet, self.sheet_version = "", None
-        self.entry_ids: list[str] = []
+        self.sheet = Sheet()  # memory's, for this problem (a retry's may set skills aside)
         self.skills: dict[str, str] = {}  # promoted skills, importable in the sandbox
         self.set_aside_skills: set[str] = set()  # skills that gave this problem a wrong answer
         self.notes: list[str] = []
@@ -238,26 +237,26 @@ class _Solver:
         a = Attempt(id=aid, run_id=ctx.run_id, problem_id=self.problem.id, agent_name=spec.name,
                     agent_hash=spec.code_hash, policy=self.policy.kind, index=index,
                     feedback_in=feedback,
-                    cheatsheet_version=None if self.sheet_version is None
-                    else str(self.sheet_version))
+                    cheatsheet_version=None if self.sheet.version is None
+                    else str(self.sheet.version))
         bridge = ModelBridge(ctx.llm, run_id=ctx.run_id, attempt_id=aid, index=index,
                              problem_spend=self.spend, max_calls=self.policy.max_calls,
                              max_tokens=self.policy.max_tokens,
                              default_temperature=self.policy.sample_temperature
                              if self.samples_differ(index) else None,
-                             sheet=PromptSheet(self.sheet, self.entry_ids))
+                             sheet=PromptSheet(self.sheet))
         task = self.task if not feedback else f"{self.task}\n\n{feedback}"
         start = time.perf_counter()
         kwargs: dict[str, Any] = {"task": task, "answer_format": self.fmt,
-                                  "cheatsheet": self.sheet, "rpc": bridge,
+                                  "cheatsheet": self.sheet.text, "rpc": bridge,
                                   "limits": ctx.limits if ctx.limits is not None
                                   else agent_limits()}
         if self.skills:
             kwargs["skills"] = self.skills
         transcript = transcript_of(ctx)
-        if transcript is not None and (self.sheet or self.entry_ids):
-            transcript.memory(ctx.run_id, aid, entry_ids=self.entry_ids, cheatsheet=self.sheet,
-                              version=self.sheet_version)
+        if transcript is not None and (self.sheet.whole() or self.sheet.entry_ids):
+            transcript.memory(ctx.run_id, aid, entry_ids=self.sheet.entry_ids,
+                              cheatsheet=self.sheet.whole(), version=self.sheet.version)
         try:
             if ctx.sandbox is None:
                 raise RuntimeError("this context has no sandbox to run agents in")
@@ -308,13 +307,12 @@ class _Solver:
         if self.ctx.memory is None:
             return
         try:
-            self.sheet, self.entry_ids, self.sheet_version = await self.ctx.memory.prepare(
-                self.problem, set_aside=self.set_aside_skills)
-            self.sheet = self.sheet or ""
+            self.sheet = await self.ctx.memory.prepare(self.problem,
+                                                       set_aside=self.set_aside_skills)
         except BudgetExceeded:
             raise
         except Exception as exc:  # the skill is gone from the sandbox; its listing goes too
-            self.sheet, self.entry_ids = "", []
+            self.sheet = Sheet()
             self.notes.append(f"memory prepare failed: {type(exc).__name__}: {exc}")
 
     def samples(self) -> list[Any]:
@@ -382,8 +380,7 @@ async def solve_problem(problem: Problem, domain: DomainProtocol, spec: AgentSpe
                               error=f"cannot render the task: {type(exc).__name__}: {exc}")
     if ctx.memory is not None:
         try:
-            s.sheet, s.entry_ids, s.sheet_version = await ctx.memory.prepare(problem)
-            s.sheet = s.sheet or ""
+            s.sheet = await ctx.memory.prepare(problem)
             skills = getattr(ctx.memory, "skill_sources", None)  # optional on a MemoryHook
             s.skills = await asyncio.to_thread(skills) if skills is not None else {}
         except BudgetExceeded:
@@ -393,8 +390,8 @@ async def solve_problem(problem: Problem, domain: DomainProtocol, spec: AgentSpe
     chosen = await s.run()
     out = ProblemOutcome(problem_id=problem.id, attempts=s.attempts, agent_name=spec.name,
                          policy=policy.kind, notes=s.notes,
-                         cheatsheet_version=None if s.sheet_version is None
-                         else str(s.sheet_version))
+                         cheatsheet_version=None if s.sheet.version is None
+                         else str(s.sheet.version))
     for a in s.attempts:
         out.calls += a.calls
         out.cached_calls += a.cached_calls

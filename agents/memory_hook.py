@@ -5,9 +5,10 @@ Defined once, here; crib's wiring builds it (`crib.context`)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Collection
+from typing import TYPE_CHECKING, Collection
 
 from crib.agents.problems import Problem
+from crib.agents.prompt_sheet import Sheet
 from crib.agents.skill_lift import skill_inputs
 from crib.agents.verdict import Verdict
 from crib.memory.modes import MemoryContext, MemorySession
@@ -47,11 +48,11 @@ class MemoryHook:
         """The promoted skills' code, importable in the sandbox as `skills`."""
         return self.skills.sources() if self.skills is not None else {}
 
-    async def prepare(self, problem: Problem,
-                      set_aside: Collection[str] = ()) -> tuple[str, list[str], Any]:
-        """(the sheet text, the ids of the entries rendered into it, the sheet version).
-        `set_aside`: names of skills to leave out (a retry's, after they failed on `problem`);
-        the problem's first sheet stays the one its curation sees."""
+    async def prepare(self, problem: Problem, set_aside: Collection[str] = ()) -> Sheet:
+        """The sheet for `problem`: the rendered entries, and as its note the skills among them
+        called on the problem's own inputs. `set_aside`: names of skills to leave out (a
+        retry's, after they failed on `problem`); the problem's first sheet stays the one its
+        curation sees."""
         without: list[str] = []
         if set_aside:
             active = await asyncio.to_thread(self.store.entries, self.session.scope, "active")
@@ -59,17 +60,17 @@ class MemoryHook:
         ctx = await self.session.prepare(problem.text, without)
         if not set_aside:
             self._contexts[problem.id] = ctx
-        text = ctx.text
+        note = ""
         if self.skills is not None and ctx.entry_ids:
-            text += await asyncio.to_thread(self._skill_calls, problem, ctx.entry_ids)
-        self.last_sheet = text
-        return text, ctx.entry_ids, ctx.version
+            note = await asyncio.to_thread(self._skill_calls, problem, ctx.entry_ids)
+        sheet = Sheet(ctx.text, ctx.entry_ids, ctx.version, note)
+        self.last_sheet = sheet.whole()
+        return sheet
 
     def _skill_calls(self, problem: Problem, shown: list[str]) -> str:
         """The sheet's skills called on this problem's own inputs, read off its text as the
         skill tests read them. Shown only a docstring whose example held another problem's
-        numbers, the 1.5B model rewrote the skill around those numbers instead of calling it.
-        Last in the sheet: the cached prefix before it stays the same from problem to problem."""
+        numbers, the 1.5B model rewrote the skill around those numbers instead of calling it."""
         found = {e.id: e for e in self.store.entries(self.session.scope, "active", ids=shown)}
         skills = [found[i] for i in shown if i in found and found[i].kind == "skill"]  # sheet order
         if not skills:
@@ -81,11 +82,12 @@ class MemoryHook:
         # A whole program to copy: shown a call in prose, the 1.5B model still wrote its own
         # function of the skill's name.
         first, *others = calls
-        text = ("\n## A program that solves this problem with the first skill\n```python\n"
-                f"from skills import {skill_name(skills[0])}\nprint({first})\n```\n")
+        text = ("A tested skill from your memory solves problems of this kind. This program "
+                f"calls it on this problem:\n```python\nfrom skills import "
+                f"{skill_name(skills[0])}\nprint({first})\n```")
         if others:
-            text += "Another skill, called the same way: " + "; ".join(
-                f"`{c}`" for c in others) + "\n"
+            text += "\nAnother skill, called the same way: " + "; ".join(
+                f"`{c}`" for c in others)
         return text
 
     async def after(self, problem: Problem, outcome: ProblemOutcome) -> None:

@@ -149,18 +149,19 @@ class ChatSession:
         from rich.spinner import Spinner
 
         from crib.agents.loop import ProblemOutcome
+        from crib.agents.prompt_sheet import Sheet
 
-        sheet = ""
-        if hook is not None:
-            sheet, _ids, _version = await hook.prepare(problem)
+        sheet = await hook.prepare(problem) if hook is not None else Sheet()
         system = SYSTEM
         if domain.answer_format:
             system += "\n\n" + domain.answer_format
-        if sheet:
-            system += "\n\nCHEATSHEET (strategies and lessons from earlier problems):\n" + sheet
+        if sheet.text:
+            system += ("\n\nCHEATSHEET (strategies and lessons from earlier problems):\n"
+                       + sheet.text)
         user = domain.render(problem)
+        asked = user + (f"\n\n{sheet.note}" if sheet.note else "")  # the note is this turn's
         messages = [{"role": "system", "content": system}, *self.state.history[-12:],
-                    {"role": "user", "content": user}]
+                    {"role": "user", "content": asked}]
         verdicts = []
         text = ""
         for round_ in range(RETRY_ROUNDS + 1):

@@ -15,6 +15,7 @@ from crib.agents.library import load_agent
 from crib.agents.llm import LLM, BudgetExceeded, ModelSettings
 from crib.agents.loop import LoopPolicy, ProblemOutcome, SolveContext, solve_problem
 from crib.agents.problems import Problem
+from crib.agents.prompt_sheet import Sheet
 from crib.agents.records import AttemptRow, CallRow
 from crib.agents.verdict import Verdict
 from crib.storage import open_database
@@ -205,7 +206,7 @@ class RecordingMemory:
         self.after_calls = []
 
     async def prepare(self, problem):
-        return "[e1] TRICK: multiply first.", ["e1", "e2"], 7  # e2 did not fit the sheet
+        return Sheet("[e1] TRICK: multiply first.", ["e1", "e2"], 7)  # e2 did not fit the sheet
 
     async def after(self, problem, outcome):
         self.after_calls.append((problem.id, outcome.passed))

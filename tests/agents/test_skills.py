@@ -150,11 +150,11 @@ def test_a_verified_snippet_becomes_a_promoted_skill_that_later_problems_import(
     out = solve_with_skills(engine, sandbox, llm, loop, Problem(id="p2", input="1 2 3 4"),
                             mode="dc-cu")  # the sheet, with the skill listed, reaches the solver
     assert out.passed is True, out
-    solver_prompt = scripted_server.chat_requests[-2].body["messages"][0]["content"]
-    assert "from skills import solve_game24" in solver_prompt
-    # called on this problem's own numbers, after the part of the sheet that stays the same
+    system, user = scripted_server.chat_requests[-2].body["messages"][:2]
+    assert sheet.text.strip() in system["content"]  # the part that stays the same: first
+    # called on this problem's own numbers, at the end of the problem's message
     call = "```python\nfrom skills import solve_game24\nprint(solve_game24([1, 2, 3, 4]))\n```"
-    assert call in solver_prompt and solver_prompt.index(call) > solver_prompt.index(sheet.text)
+    assert call not in system["content"] and user["content"].endswith(call)
     record = skill_records(engine, [loop.store.get(skill.id)])[skill.id]
     assert (record.uses, record.uses_passed) == (1, 1)
     shown = loop.store.get(skill.id)  # it was in the solver's prompt: its counters moved
@@ -416,9 +416,14 @@ def test_a_retry_sets_aside_only_the_skill_that_failed_and_calls_the_other(
     first, retry = (str(r.body["messages"]) for r in scripted_server.chat_requests[:2])
     assert "solve_game24" in first and "make_24" in first
     assert "solve_game24" not in retry and "make_24" in retry  # the sheet lists the other only
-    # the sheet's first skill (ties go by the random ids) in a program, the other as a call
-    assert "## A program that solves this problem with the first skill" in first
-    assert "solve_game24([3, 3, 8, 8])" in first and "make_24([3, 3, 8, 8])" in first
+    # After the problem, the sheet's first skill (ties go by the random ids) in a program
+    # that calls it on the problem's numbers, the other as a call; the sheet stays first.
+    system, user = scripted_server.chat_requests[0].body["messages"][:2]
+    assert system["role"] == "system" and "# Skills" in system["content"]
+    assert "A tested skill from your memory" not in system["content"]
+    problem, note = user["content"].split("A tested skill from your memory")
+    assert "3 3 8 8" in problem and "[3, 3, 8, 8]" not in problem
+    assert "solve_game24([3, 3, 8, 8])" in note and "make_24([3, 3, 8, 8])" in note
     assert out.attempts[1].memory_entry_ids == [other.id]
     assert "skill solve_game24 set aside after a failed call" in out.notes
     records = skill_records(engine, [gappy, other])

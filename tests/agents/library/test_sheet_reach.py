@@ -121,8 +121,25 @@ def test_an_answer_made_without_the_loop_counts_the_sheet_it_was_given(world):
     store, entry, llm, _sb = world
     hook = MemoryHook(store, mode="dc-cu", scope=SCOPE, run_id="chat", llm=llm)
     problem = Problem(id="c1", input="4 5 6 10")
-    sheet, ids, _version = asyncio.run(hook.prepare(problem))
-    assert MARKER in sheet and ids == [entry.id]
+    sheet = asyncio.run(hook.prepare(problem))
+    assert MARKER in sheet.text and sheet.entry_ids == [entry.id]
     asyncio.run(hook.after(problem, ProblemOutcome(problem_id="c1", answer="x", passed=False)))
     after = store.get(entry.id)
     assert (after.used, after.helped, after.hurt) == (1, 0, 1)
+
+
+def test_the_note_ends_the_problems_message_in_every_turn():
+    # A repair turn resends the conversation: the note stays in the problem's message, so every
+    # turn has the same prefix, and it is not added twice where an agent placed it itself.
+    from crib.agents.prompt_sheet import PromptSheet, Sheet
+
+    placed = PromptSheet(Sheet("[m-1] SHEET", ["m-1"], 3, note="NOTE: call it"))
+    first = [{"role": "user", "content": "PROBLEM"}]
+    repair = [*first, {"role": "assistant", "content": "code"},
+              {"role": "user", "content": "Running it failed"}]
+    sent = [placed.place(m, "solver") for m in (first, repair)]
+    assert [m["content"] for m in sent[0]] == ["[m-1] SHEET", "PROBLEM\n\nNOTE: call it"]
+    assert sent[1][:2] == sent[0] and sent[1][-1]["content"] == "Running it failed"
+    own = [{"role": "user", "content": "PROBLEM\n[m-1] SHEET\nNOTE: call it"}]
+    assert placed.place(own, "solver") == own and placed.shown() == ["m-1"]
+    assert placed.place(first, "judge") == first  # a verdict on an answer gets neither
