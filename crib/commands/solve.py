@@ -128,6 +128,11 @@ def solve(
         err_console().print(f"note: with --memory {opts.memory} the problems run on this machine "
                             "(the cheatsheet and its index live here); pass --memory none to fan "
                             "them out on the Ray cluster", highlight=False)
+    if not resume and (note := unverifiable_curation(opts.domain, opts.memory, opts.loop,
+                                                      cfg.memory.gating)):
+        from crib.cliutil import err_console
+
+        err_console().print(note, highlight=False, markup=False, soft_wrap=True)
     from crib.solve_view import run_and_report
 
     try:
@@ -139,6 +144,27 @@ def solve(
         fail("interrupted: finished problems are saved; continue with "
              "`crib solve --resume <run id>` (the id is printed above)", 130)
     raise typer.Exit(code)
+
+
+def unverifiable_curation(domain: str, memory: str, loop: str, gating: bool) -> str | None:
+    """Why a curating mode will learn nothing it shows, if so: on a domain without a checker
+    only agreement across samples verifies an answer, and with one sample (loop single or
+    retry) nothing does; gating then quarantines every entry (GSM8K: 50 curator calls, no entry
+    ever shown, twice the wall time of --memory none)."""
+    from crib.agents.domains import get_domain
+
+    if memory not in ("dc-cu", "dc-rs") or not gating or loop in ("best-of-n", "vote"):
+        return None
+    try:
+        if get_domain(domain).has_checker:
+            return None
+    except KeyError:  # an unknown domain: the run says so
+        return None
+    return (f"note: {domain} has no checker that works without the answer, and with --loop "
+            f"{loop} nothing else verifies one, so what the curator learns stays quarantined and "
+            f"is never shown, while each problem still costs a curator call. --loop vote or "
+            f"best-of-n lets agreement across samples verify; `crib memory edit ID --status "
+            f"active` releases an entry; memory.gating = false shows everything")
 
 
 def stored_loop(agent: str) -> str | None:

@@ -183,3 +183,29 @@ def test_sandbox_timeout_bounds_an_agent_run(scripted_server, tmp_path):
     assert r.returncode == 1, r.stderr  # its only problem ended in an error
     [line] = [json.loads(x) for x in out.read_text().splitlines()]
     assert "wall-clock limit of 3.0 s" in line["error"]
+
+
+def test_curating_where_nothing_can_verify_an_answer_says_so_before_the_run(scripted_server,
+                                                                           tmp_path):
+    """GSM8K with dc-cu and one sample: every curated entry stays quarantined, so the curator's
+    call a problem buys nothing the solver sees; the user is told before spending it."""
+    from crib.commands.solve import unverifiable_curation
+
+    reply = json.dumps({"thinking": "2 + 2 = 4", "answer": "Answer: 4"})
+    scripted_server.script(lambda body: Reply(reply))
+    data = tmp_path / "sums.jsonl"
+    data.write_text(json.dumps({"input": "What is 2 + 2?", "target": "4"}) + "\n")
+    env = crib_env(scripted_server.url, tmp_path / "data")
+    r = crib(["solve", str(data), "--domain", "math-numeric", "--agent", "cot", "--memory",
+              "dc-cu", "--json"], env, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "math-numeric has no checker" in r.stderr and "--loop vote" in r.stderr
+    assert json.loads(r.stdout.splitlines()[-1])["accuracy"] == 1.0
+
+    assert unverifiable_curation("math-numeric", "dc-rs", "retry", gating=True)
+    for quiet in (("game24", "dc-cu", "retry", True),  # a checker verifies
+                  ("math-numeric", "dc-cu", "vote", True),  # agreement across samples does
+                  ("math-numeric", "skills", "retry", True),  # no curator
+                  ("math-numeric", "dc-cu", "retry", False),  # gating off: entries are shown
+                  ("no-such-domain", "dc-cu", "retry", True)):  # the run reports that
+        assert unverifiable_curation(*quiet[:3], gating=quiet[3]) is None, quiet
