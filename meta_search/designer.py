@@ -33,6 +33,7 @@ from crib.meta_search.skeletons import SKELETONS
 
 if TYPE_CHECKING:
     from crib.agents.llm import LLM
+    from crib.meta_search.archive import Entry
 
 MOVE_WEIGHTS = {"rewrite": 0.6, "change": 0.25, "cross": 0.15}
 
@@ -213,8 +214,9 @@ class Designer:
                  answer_format: str = "", run_id: str | None = None, attempts: int = 3,
                  token_budget: int = 2500, seed: int = 0,
                  max_tokens: int | None = MAX_REPLY_TOKENS,
-                 moves: Sequence[str] | None = None):
+                 moves: Sequence[str] | None = None, temperature: float = 0.8):
         self.llm = llm
+        self.temperature = temperature
         self.domain, self.description = domain, domain_description
         self.answer_format = answer_format
         self.run_id, self.attempts = run_id, attempts
@@ -223,7 +225,8 @@ class Designer:
 
     async def design(self, generation: int, parents: list[Parent],
                      failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
-                     lessons: str = "") -> Design:
+                     lessons: str = "",
+                     tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None) -> Design:
         move, slot = plan_move(generation, parents, self.seed, self.moves)
         design = Design(move=move, slot=slot, parents=_used(move, parents))
         for attempt in range(self.attempts):
@@ -237,12 +240,13 @@ class Designer:
                 move, slot, parents, failures, lessons, domain=self.domain,
                 description=self.description, answer_format=self.answer_format,
                 token_budget=self.token_budget,
-                previous=design.rejected[-1]["reason"] if design.rejected else None)
+                previous=design.rejected[-1]["reason"] if design.rejected else None,
+                tried=tried)
             note = {"step": "design", "attempt": attempt, "move": move, "slot": slot}
             try:
                 reply = await self.llm.structured(
                     messages, schema, role="meta", attempt=generation * 100 + attempt,
-                    max_tokens=self.max_tokens, run_id=self.run_id)
+                    temperature=self.temperature, max_tokens=self.max_tokens, run_id=self.run_id)
             except StructuredOutputError as exc:
                 text = str(exc)
                 what = ("truncated reply (cut at max_tokens)" if "cut at max_tokens" in text

@@ -3,8 +3,11 @@ budget that fits a small local model's context (the least useful parts go first:
 failures beyond the first, then the second parent's failures)."""
 from __future__ import annotations
 
-from crib.meta_search.blocks import describe
-from crib.meta_search.parents import Parent
+from collections.abc import Sequence
+
+from crib.meta_search.archive import Entry
+from crib.meta_search.blocks import PARAMS, BlockConfig, describe
+from crib.meta_search.parents import Parent, fitness_of
 from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import approx_tokens
 
@@ -49,13 +52,41 @@ def change_options() -> str:
     ])
 
 
-def parent_block(label: str, parent: Parent, failures: list[dict]) -> tuple[str, str]:
-    """(the parent's description, its failures) as prompt text."""
+TRIED_SHOWN = 4  # a parent's latest children in its block
+
+
+def edit_of(parent: BlockConfig, child: BlockConfig) -> str:
+    """What a child changed from its parent, in a few words."""
+    parts = [f"skeleton {child.skeleton}"] if child.skeleton != parent.skeleton else []
+    parts += [f"{p} {getattr(child, p)}" for p in PARAMS
+              if getattr(child, p) != getattr(parent, p)]
+    if child.skeleton == parent.skeleton:
+        parts += [f'{slot}: "{text[:160]}"' for slot, text in child.instructions.items()
+                  if text != parent.instructions.get(slot)]
+    return "; ".join(parts) or "no change"
+
+
+def result_of(entry: Entry) -> str:
+    if entry.score("validation") is not None:
+        return f"validation accuracy {entry.score('validation'):.2f}"
+    if (fit := fitness_of(entry)) is not None:
+        return f"stopped early, accuracy {fit:.2f} on the first problems"
+    return f"{entry.status}: {(entry.reason or '')[:100]}"
+
+
+def parent_block(label: str, parent: Parent, failures: list[dict],
+                 tried: Sequence[tuple[Entry, BlockConfig]] = ()) -> tuple[str, str]:
+    """(the parent's description with the edits already tried from it, its failures) as prompt
+    text. Without the tried edits a designer shown the same parent again repeats itself."""
     c = parent.config
     lines = [f"# Parent {label}: #{parent.entry.id} {parent.entry.name}: {describe(c)}; "
              f"validation accuracy {parent.fitness:.2f}",
              f"Its skeleton: {SKELETONS[c.skeleton].idea}.", "Its instructions:"]
     lines += [f'- {slot}: "{text}"' for slot, text in c.instructions.items()]
+    if tried:
+        lines.append("Edits already tried from it (try something different):")
+        lines += [f"- {edit_of(c, config)} -> {result_of(child)}"
+                  for child, config in tried[-TRIED_SHOWN:]]
     fails = []
     for i, f in enumerate(failures, 1):
         fails.append(f"{i}. Task: {f['task'][:400]}\n   Its answer: {f['answer'][:300]}\n"
@@ -68,7 +99,8 @@ def parent_block(label: str, parent: Parent, failures: list[dict]) -> tuple[str,
 def build_messages(move: str, slot: str | None, parents: list[Parent],
                    failures: dict[int, list[dict]], lessons: str, *, domain: str,
                    description: str, answer_format: str, token_budget: int,
-                   previous: str | None = None) -> list[dict]:
+                   previous: str | None = None,
+                   tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None) -> list[dict]:
     used = parents[:2] if move == "cross" else parents[:1]
     head = (f'The agent solves problems of the domain "{domain}": {description or domain}\n'
             f"Answer format the agent must produce: {answer_format or '(as the task says)'}\n\n")
@@ -83,7 +115,8 @@ def build_messages(move: str, slot: str | None, parents: list[Parent],
     while True:
         body = ""
         for label, p, k in zip("AB", used, keep_failures):
-            desc, failed = parent_block(label, p, failures.get(p.entry.id, [])[:k])
+            desc, failed = parent_block(label, p, failures.get(p.entry.id, [])[:k],
+                                        (tried or {}).get(p.entry.id, []))
             body += desc + failed + "\n"
         text = head + body + lesson_text + "# Your move\n" + task
         if approx_tokens(SYSTEM + text) <= token_budget:

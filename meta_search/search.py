@@ -65,6 +65,9 @@ class SearchConfig(BaseModel):
     space: Literal["code", "blocks"] = "code"
     designer_attempts: int = Field(default=3, ge=1)  # blocks: replies asked per generation
     designer_tokens: int = Field(default=2500, ge=300)  # blocks: the designer prompt's cap
+    # blocks: the designer samples. At 0 (the models' default) the same parents gave the 1.5B
+    # designer the same prompt and the same reply each generation: near-duplicates, rejected.
+    designer_temperature: float = Field(default=0.8, ge=0.0, le=2.0)
     parents: ParentMethod = "tournament"
     # blocks: move kinds to cycle through by generation (e.g. ["rewrite"] for GEPA-style
     # reflective rewrites only); None: a seeded draw (designer.MOVE_WEIGHTS).
@@ -161,7 +164,8 @@ class Search:
                 llm, domain=config.domain, domain_description=self.meta.domain_description,
                 answer_format=self.meta.answer_format, run_id=run_id,
                 attempts=config.designer_attempts, token_budget=config.designer_tokens,
-                seed=config.cascade.seed, moves=config.moves)
+                seed=config.cascade.seed, moves=config.moves,
+                temperature=config.designer_temperature)
         self.validation = {p.id: p for p in validation}
         # Compiled configurations are not debugged as code: a failing one simply fails.
         self.cascade = Cascade(self.archive, self.evaluator,
@@ -286,8 +290,11 @@ class Search:
                                                   self.domain) for p in parents}
         archived = [(e.id, e.name, c) for e in entries
                     if e.duplicate_of is None and (c := config_of(e.code)) is not None]
+        tried = {p.entry.id: [(e, c) for e in entries if e.origin == "designer"
+                              and e.parents[:1] == [p.entry.id] and (c := config_of(e.code))]
+                 for p in parents}
         lessons = self.lessons.render() if self.lessons else ""
-        design = await designer.design(g, parents, failures, archived, lessons)
+        design = await designer.design(g, parents, failures, archived, lessons, tried)
         parent_ids = [p.entry.id for p in design.parents]
         if design.config is None:
             reason = (f"no usable design after {len(design.trace)} replies: "

@@ -43,11 +43,13 @@ class Designer:
     def __init__(self, rewrite, change, cross):
         self.replies = {"rewrite": list(rewrite), "change": list(change), "cross": list(cross)}
         self.prompts: dict[str, list[str]] = {k: [] for k in self.replies}
+        self.sampling: list[tuple] = []  # (temperature, seed) of each designer request
 
     def __call__(self, body):
         text = "\n".join(str(m.get("content", "")) for m in body["messages"])
         if DESIGNER_MARK not in text:
             return Reply(text=solver(text))
+        self.sampling.append((body.get("temperature"), body.get("seed")))
         kind = ("rewrite" if '"diagnosis"' in text else
                 "change" if '"field"' in text else "cross")
         seen = self.prompts[kind]
@@ -113,6 +115,12 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     [dup] = [h for h in g3.history if h.get("reason")]
     assert dup["reason"].startswith(f"near-duplicate of #{g3.parents[0]}")
     assert config_of(g3.code).loop == "retry" and g3.status in ("evaluated", "minibatch")
+    # Its prompt showed what had been tried from its parent (g1) and how it scored.
+    assert g3.parents == [g1.id] and g2.parents[0] == g1.id
+    assert "Edits already tried from it" not in script.prompts["rewrite"][0]
+    tried = script.prompts["change"][0].split("Edits already tried from it")[1]
+    assert re.match(r" \(try something different\):\n- skeleton cot-sc; .* -> validation "
+                    r"accuracy \d\.\d\d\n", tried)
 
     rows = {r["generation"]: r for r in result.generations}
     assert [rows[g]["unusable_replies"] for g in (1, 2, 3)] == [1, 0, 1]
@@ -120,6 +128,10 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     assert rows[1]["passed_smoke"] == 1 and rows[3]["best_validation"] >= g1.val.median
     assert all(rows[g]["tokens"] > 0 for g in (1, 2, 3))
     assert result.spend["by_role"]["meta"]["calls"] == 5
+    # The designer samples, with a seed of its own per call: a greedy designer given the same
+    # parents wrote the same reply every generation.
+    assert {t for t, _ in script.sampling} == {0.8}
+    assert len({seed for _, seed in script.sampling}) == len(script.sampling) == 5
 
 
 def generic_designer(body):
