@@ -53,6 +53,10 @@ if TYPE_CHECKING:
     from crib.agents.memory_hook import MemoryHook
     from crib.agents.transcripts import TranscriptStore
 
+# A problem's error when its attempts ran but none gave an answer (the model's reply, not a
+# failure of the agent's code).
+NO_ANSWER = "no answer could be extracted from the agent's output"
+
 
 class LoopPolicy(BaseModel):
     kind: Literal["single", "retry", "best-of-n", "vote"] = "single"
@@ -404,7 +408,7 @@ async def solve_problem(problem: Problem, domain: DomainProtocol, spec: AgentSpe
     if out.answer is None:
         errors = [a.error for a in s.attempts if a.error]
         out.error = errors[-1] if errors else (
-            "no answer could be extracted from the agent's output" if s.attempts
+            NO_ANSWER if s.attempts
             else "no attempt was made: " + "; ".join(s.notes))
     try:
         out.score = await _maybe_await(domain.score(problem, out.answer))

@@ -2,7 +2,9 @@
 
 1. static check (`static_check`): parses, defines `forward`, nothing the runtime cannot serve;
 2. smoke: the first `smoke_problems` validation problems in the sandbox. An error on any of
-   them, or (with `zero_is_failure`) a zero score on all, is a failure: the meta-agent sees the
+   them, or (with `zero_is_failure`) a zero score on all, is a failure (without it, a reply
+   with no answer in it is a wrong answer, not an error: compiled code cannot be fixed by
+   debugging, and the seed it came from fails the same way): the meta-agent sees the
    error or the answers and returns fixed code, up to `debug_rounds` times (static failures use
    the same rounds). Each round's results are split `smoke<round>`;
 3. minibatch: the first `minibatch` validation problems (recorded under split `validation`,
@@ -23,6 +25,7 @@ from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
+from crib.agents.loop import NO_ANSWER
 from crib.agents.problems import Problem
 from crib.meta_search.archive import Archive, Entry, Outcome
 from crib.meta_search.evaluate import Evaluator
@@ -60,7 +63,8 @@ def promote(minibatch_high: float, best_median: float | None) -> bool:
 
 def smoke_failure(outcomes: Sequence[Outcome], zero_is_failure: bool) -> str | None:
     """What went wrong on the smoke problems, for the meta-agent to fix (None: passed)."""
-    errors = [(o.problem_id, o.error) for o in outcomes if o.error]
+    errors = [(o.problem_id, o.error) for o in outcomes
+              if o.error and (zero_is_failure or o.error != NO_ANSWER)]
     if errors:
         return "\n".join(f"Problem {pid}: error:\n{error[-1500:]}" for pid, error in errors)
     if zero_is_failure and outcomes and all(o.score <= 0 for o in outcomes):

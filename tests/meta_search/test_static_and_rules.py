@@ -1,5 +1,6 @@
 """Static check, promotion rule and smoke-failure rule of the cascade."""
 from crib.meta_search.archive import Outcome
+from crib.agents.loop import NO_ANSWER
 from crib.meta_search.cascade import promote, smoke_failure
 from crib.meta_search.static_check import static_check
 
@@ -48,6 +49,11 @@ def test_smoke_failure_on_error_or_all_zero():
     assert smoke_failure(zero, zero_is_failure=False) is None
     err = [Outcome(problem_id="a", error="NameError: name 'x' is not defined")]
     assert "NameError" in smoke_failure(err, zero_is_failure=False)
+    # No answer in the model's reply: an error for written code (its author can fix it), a
+    # wrong answer for compiled code (blocks: the seed it came from fails the same way).
+    silent = [Outcome(problem_id="a", error=NO_ANSWER)]
+    assert NO_ANSWER in smoke_failure(silent, zero_is_failure=True)
+    assert smoke_failure(silent, zero_is_failure=False) is None
 
 
 def test_stage_sizes_stop_below_the_full_split():
