@@ -53,8 +53,8 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     assert (cold["calls_per_solved"], warm["calls_per_solved"]) == ((split + 1) / split, 1.0)
     # each problem's record says what its skills did; the progress shows it problem by problem
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert records[0]["notes"] == ["skill solve_game24 learned from this problem: passed 5 of "
-                                   "5 tests"]
+    assert records[0]["notes"] == ["skill solve_game24 learned from this problem: passed 20 of "
+                                   "20 tests"]
     assert all(r["notes"] == ["called skill solve_game24 in 1 attempt(s), 1 passed"]
                for r in records[1:])
     assert problem_line(records[1]) == (f"  ✓ {records[1]['problem_id']}  1 call, "
@@ -69,10 +69,10 @@ def test_a_memory_run_learns_a_skill_and_reports_its_cold_and_warm_parts(scripte
     assert [(s["title"], s["status"]) for s in skills] == [("solve_game24(numbers)", "active")]
     listed = json.loads(crib(["memory", "skills", "--scope", "game24", "--json"], env,
                              tmp_path).stdout)
-    assert [s["id"] for s in listed] == [skills[0]["id"]] and listed[0]["record"]["tests"] == 5
+    assert [s["id"] for s in listed] == [skills[0]["id"]] and listed[0]["record"]["tests"] == 20
     shown = json.loads(crib(["memory", "show", skills[0]["id"], "--json"], env, tmp_path).stdout)
     assert "def solve_game24(numbers):" in shown["body"]
-    assert shown["record"]["tests_passed"] == 5 and shown["record"]["uses"] == 12
+    assert shown["record"]["tests_passed"] == 20 and shown["record"]["uses"] == 12
     assert shown["record"]["uses_passed"] == 12
 
 
