@@ -26,6 +26,7 @@ from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.blocks import compile_agent, config_of, seed_config
 from crib.meta_search.cascade import Cascade, CascadePolicy
 from crib.meta_search.designer import Designer
+from crib.meta_search.designer_prompt import result_of
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from crib.meta_search.parents import ParentMethod, failures_of, select_parents
@@ -288,7 +289,9 @@ class Search:
                                 "failed (see `crib archive list`)")
         failures = {p.entry.id: await failures_of(self.archive, p.entry, self.validation,
                                                   self.domain) for p in parents}
-        archived = [(e.id, e.name, c) for e in entries
+        # Named with how they scored: told only "near-duplicate of #7 (program-of-thought)",
+        # the 1.5B designer proposed that same seed three times in a row.
+        archived = [(e.id, f"{e.name}, {result_of(e)}", c) for e in entries
                     if e.duplicate_of is None and (c := config_of(e.code)) is not None]
         tried = {p.entry.id: [(e, c) for e in entries if e.origin == "designer"
                               and e.parents[:1] == [p.entry.id] and (c := config_of(e.code))]

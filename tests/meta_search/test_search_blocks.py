@@ -113,7 +113,8 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     # the next reply sets the loop policy, which evaluation then uses.
     g3 = by_gen[3]
     [dup] = [h for h in g3.history if h.get("reason")]
-    assert dup["reason"].startswith(f"near-duplicate of #{g3.parents[0]}")
+    assert dup["reason"].startswith(f"near-duplicate of #{g3.parents[0]} (g1-rewrite-cot, "
+                                    f"validation accuracy 1.00)")
     assert config_of(g3.code).loop == "retry" and g3.status in ("evaluated", "minibatch")
     # Its prompt showed what had been tried from its parent (g1) and how it scored.
     assert g3.parents == [g1.id] and g2.parents[0] == g1.id
