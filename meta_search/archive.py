@@ -136,9 +136,10 @@ class Archive:
             name=name[:200], thought=thought, code=code, code_hash=digest,
             parents=list(parents), status=status, reason=reason, history=history or [])
         if twin is not None:
-            row.status, row.duplicate_of = REJECTED, twin.id
-            row.reason = f"duplicate of #{twin.id} ({twin.name})"
-            row.stage = "dedup"
+            row.duplicate_of = twin.id
+            if status != REJECTED:  # an entry rejected already keeps the reason it came with
+                row.status, row.stage = REJECTED, "dedup"
+                row.reason = f"duplicate of #{twin.id} ({twin.name})"
         with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
             try:

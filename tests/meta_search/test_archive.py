@@ -26,6 +26,13 @@ def test_duplicate_code_is_detected_and_kept(engine):
     assert dup.status == "rejected" and dup.duplicate_of == first.id
     assert f"duplicate of #{first.id}" in dup.reason
     assert len(a.entries()) == 2
+    # Two generations without a usable proposal: their placeholders (comments only) share a
+    # syntax tree, and each keeps the reason it was rejected for.
+    for g in (3, 4):
+        gone = a.add_entry(generation=g, slot=0, origin="designer", name=f"gen{g}-unusable",
+                           thought="", code=f"# generation {g}: no usable design\n",
+                           status="rejected", reason=f"no usable design {g}")
+        assert gone.status == "rejected" and gone.reason == f"no usable design {g}"
 
 
 def test_run_rows_are_required_and_configs_merged(engine):
