@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Collection
 
 from crib.memory.curator import Complete, curate
-from crib.memory.mode_names import MEMORY_MODES
+from crib.memory.mode_names import CURATED, MEMORY_MODES
 from crib.memory.models import (CurationResult, MemoryEntry, PastProblem, Provenance, VerdictLike,
                                verdict_passed)
 from crib.memory.render import rank
@@ -46,7 +46,6 @@ SKILLS_INTRO = """\
 Below are Python functions that solved earlier problems of this kind and passed tests on others. \
 If one fits this problem, call it rather than writing a solver from scratch.
 """
-CURATED = ("dc-cu", "dc-rs")  # the modes a curator model writes the sheet in
 HISTORY_INTRO = "# Earlier problems and the answers given to them\n"
 RETRIEVAL_INTRO = "# Similar earlier problems and the answers given to them\n"
 

@@ -152,8 +152,9 @@ def unverifiable_curation(domain: str, memory: str, loop: str, gating: bool) -> 
     retry) nothing does; gating then quarantines every entry (GSM8K: 50 curator calls, no entry
     ever shown, twice the wall time of --memory none)."""
     from crib.agents.domains import get_domain
+    from crib.memory.mode_names import CURATED
 
-    if memory not in ("dc-cu", "dc-rs") or not gating or loop in ("best-of-n", "vote"):
+    if memory not in CURATED or not gating or loop in ("best-of-n", "vote"):
         return None
     try:
         if get_domain(domain).has_checker:
