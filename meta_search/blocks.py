@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 import pprint
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,6 +27,7 @@ LoopKind = Literal["single", "retry", "best-of-n", "vote"]
 MemoryUse = Literal["system", "prompt"]
 MAX_INSTRUCTION_CHARS = 1200
 PARAMS = ("temperature", "samples", "rounds", "loop", "memory")  # what a change move may set
+TEMPERATURES = ("0", "0.2", "0.5", "0.8", "1", "1.2")  # a change move's choices
 
 
 class BlockConfig(BaseModel):
@@ -66,6 +67,21 @@ def seed_config(skeleton: str) -> BlockConfig:
     """The seed agent's own configuration of a skeleton."""
     s = SKELETONS[skeleton]
     return BlockConfig(skeleton=skeleton, instructions=dict(s.slots), **s.defaults)
+
+
+def settable(name: str) -> list[str]:
+    """The values a change move may set `name` (the skeleton or one of PARAMS) to, as text."""
+    if name == "skeleton":
+        return list(SKELETONS)
+    if name == "temperature":
+        return list(TEMPERATURES)
+    if name not in PARAMS:
+        raise ValueError(f"no setting {name!r}; settings: skeleton, {', '.join(PARAMS)}")
+    field = BlockConfig.model_fields[name]
+    if field.annotation is int:  # samples, rounds: their bounds
+        bound = {k: getattr(m, k) for m in field.metadata for k in ("ge", "le") if hasattr(m, k)}
+        return [str(v) for v in range(bound["ge"], bound["le"] + 1)]
+    return list(get_args(field.annotation))  # a Literal: loop, memory
 
 
 def describe(config: BlockConfig) -> str:

@@ -6,13 +6,16 @@ endpoint can enforce:
 
 - `rewrite`: read the parent's failed validation problems (task, answer, the checker's
   feedback), say what went wrong, and rewrite one instruction slot;
-- `change`: set one block or parameter (skeleton, temperature, samples, rounds, loop, memory);
+- `change`: set one block or parameter (skeleton, temperature, samples, rounds, loop, memory):
+  Crib picks which, and the schema lists only the values that make a configuration not yet
+  archived, so every reply is a valid, new change;
 - `cross`: take the skeleton, the instructions and the settings each from one of two parents.
 
-The search picks the move kind and the slot (seeded by generation), so the model fills one
-short schema. A reply that is not valid JSON, is cut off, sets an impossible value or nearly
-repeats an archived configuration is recorded with its reason and asked again (the rejection
-is quoted to the model), up to `attempts` calls; every call counts against the run's budget.
+The search picks the move kind and the slot or setting (seeded by generation), so the model
+fills one short schema. A reply that is not valid JSON, is cut off, sets an impossible value
+or nearly repeats an archived configuration is recorded with its reason and asked again (the
+rejection is quoted to the model), up to `attempts` calls; every call counts against the run's
+budget.
 """
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal, Sequence, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from crib.agents.llm.errors import StructuredOutputError
 from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
-                                     near_duplicate, seed_config)
+                                     near_duplicate, seed_config, settable)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent
 from crib.meta_search.skeletons import SKELETONS
@@ -53,8 +56,15 @@ class RewriteReply(BaseModel):
 
 class ChangeReply(BaseModel):
     why: str = Field(description="why this change should help", max_length=WHY_CHARS)
-    field: Literal["skeleton", "temperature", "samples", "rounds", "loop", "memory"]
     value: str = Field(description="the new value", max_length=40)
+
+
+def change_reply(values: Sequence[str]) -> type[ChangeReply]:
+    """The change move's schema with `value` limited to `values`. Left free, the 1.5B designer
+    chose the current value, the seed it started from, or quoted the option list."""
+    return create_model("ChangeReply", __base__=ChangeReply,
+                        value=(Literal[tuple(values)],  # type: ignore[valid-type,arg-type]
+                               Field(description="the new value")))
 
 
 class CrossReply(BaseModel):
@@ -64,8 +74,7 @@ class CrossReply(BaseModel):
     settings_from: Literal["A", "B"]
 
 
-REPLIES: dict[str, type[BaseModel]] = {"rewrite": RewriteReply, "change": ChangeReply,
-                                       "cross": CrossReply}
+REPLIES: dict[str, type[BaseModel]] = {"rewrite": RewriteReply, "cross": CrossReply}
 
 
 @dataclass
@@ -94,19 +103,46 @@ class Design:
 
 
 def plan_move(generation: int, parents: list[Parent], seed: int = 0,
-              moves: Sequence[str] | None = None) -> tuple[str, str | None]:
-    """The move kind (`moves` in turn, else a seeded draw) and, for a rewrite, the slot. A
-    cross needs two parents: with one it becomes a rewrite."""
+              moves: Sequence[str] | None = None,
+              changes: dict[str, list[str]] | None = None) -> tuple[str, str | None]:
+    """The move kind (`moves` in turn, else a seeded draw) and its slot: the instruction a
+    rewrite rewrites, the setting a change sets (one of `changes`, the settings with values
+    left to try). A cross needs two parents and a change a value left: else it is a rewrite."""
     rng = random.Random(seed * 7_919 + generation)
     if moves:
         move = moves[(generation - 1) % len(moves)]
     else:
-        kinds = [k for k in MOVE_WEIGHTS if k != "cross" or len(parents) >= 2]
+        kinds = [k for k in MOVE_WEIGHTS
+                 if not (k == "cross" and len(parents) < 2 or k == "change" and not changes)]
         move = rng.choices(kinds, [MOVE_WEIGHTS[k] for k in kinds])[0]
-    if move == "cross" and len(parents) < 2:
+    if (move == "cross" and len(parents) < 2) or (move == "change" and not changes):
         move = "rewrite"
+    if move == "change" and changes:
+        return move, rng.choice(sorted(changes))
     slot = rng.choice(sorted(parents[0].config.instructions)) if move == "rewrite" else None
     return move, slot
+
+
+def open_changes(config: BlockConfig, archived: list[tuple[int, str, BlockConfig]],
+                 memory: bool = False) -> dict[str, list[str]]:
+    """Per setting a change may set, the values that give a configuration nothing archived
+    nearly repeats (so neither the current value nor an edit already tried). Only the
+    settings the skeleton reads; where the sheet goes only when the search runs with memory."""
+    fields = ["skeleton", "temperature", "loop", *SKELETONS[config.skeleton].uses]
+    fields += ["memory"] if memory else []
+    found = {}
+    for name in fields:
+        values = []
+        for value in settable(name):
+            try:
+                child = _change(config, name, value)
+            except (ValueError, ValidationError):
+                continue
+            if near_duplicate(child, archived) is None and child != config:
+                values.append(value)
+        if values:
+            found[name] = values
+    return found
 
 
 Reply = TypeVar("Reply", bound=BaseModel)
@@ -129,8 +165,9 @@ def apply_move(move: str, reply: BaseModel, parents: list[Parent], slot: str | N
         text = _reply_of(move, reply, RewriteReply).instruction
         return BlockConfig(**{**a.model_dump(), "instructions": {**a.instructions, slot: text}})
     if move == "change":
-        change = _reply_of(move, reply, ChangeReply)
-        return _change(a, change.field, change.value.strip())
+        if slot is None:
+            raise TypeError("a change move needs the setting it changes")
+        return _change(a, slot, _reply_of(move, reply, ChangeReply).value.strip())
     cross = _reply_of(move, reply, CrossReply)
     b = parents[1].config
     if cross.skeleton_from == cross.instructions_from == cross.settings_from:
@@ -214,7 +251,8 @@ class Designer:
                  answer_format: str = "", run_id: str | None = None, attempts: int = 3,
                  token_budget: int = 2500, seed: int = 0,
                  max_tokens: int | None = MAX_REPLY_TOKENS,
-                 moves: Sequence[str] | None = None, temperature: float = 0.8):
+                 moves: Sequence[str] | None = None, temperature: float = 0.8,
+                 memory: bool = False):
         self.llm = llm
         self.temperature = temperature
         self.domain, self.description = domain, domain_description
@@ -222,12 +260,14 @@ class Designer:
         self.run_id, self.attempts = run_id, attempts
         self.token_budget, self.seed, self.max_tokens = token_budget, seed, max_tokens
         self.moves = moves
+        self.memory = memory  # the search runs with memory: where the sheet goes can change
 
     async def design(self, generation: int, parents: list[Parent],
                      failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
                      lessons: str = "",
                      tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None) -> Design:
-        move, slot = plan_move(generation, parents, self.seed, self.moves)
+        changes = open_changes(parents[0].config, archived, self.memory)
+        move, slot = plan_move(generation, parents, self.seed, self.moves, changes)
         design = Design(move=move, slot=slot, parents=_used(move, parents))
         for attempt in range(self.attempts):
             if move == "cross" and design.rejected:
@@ -235,13 +275,14 @@ class Designer:
                 move, slot = "rewrite", plan_move(generation, parents[:1], self.seed,
                                                   ["rewrite"])[1]
                 design.move, design.slot, design.parents = move, slot, _used(move, parents)
-            schema = REPLIES[move]
+            values = changes.get(slot or "", []) if move == "change" else []
+            schema = change_reply(values) if move == "change" else REPLIES[move]
             messages = build_messages(
                 move, slot, parents, failures, lessons, domain=self.domain,
                 description=self.description, answer_format=self.answer_format,
                 token_budget=self.token_budget,
                 previous=design.rejected[-1]["reason"] if design.rejected else None,
-                tried=tried)
+                tried=tried, values=values)
             note = {"step": "design", "attempt": attempt, "move": move, "slot": slot}
             try:
                 reply = await self.llm.structured(

@@ -25,8 +25,10 @@ MOVES = {
         "contain the answer to any problem.\nCurrent text: {current!r}\n"
         'Reply with JSON: {{"diagnosis": "...", "instruction": "..."}}'),
     "change": (
-        "Change one setting of parent A. Settings and their values:\n{options}\n"
-        'Reply with JSON: {{"why": "...", "field": "<setting>", "value": "<new value>"}}'),
+        "Change the {slot} of parent A: {about}. The values you may choose (the current one "
+        "and those already tried are left out):\n{options}\n"
+        'Say in "why" how the new value helps on the failed problems, then give it in '
+        '"value".\nReply with JSON: {{"why": "...", "value": "<one of the values>"}}'),
     "cross": (
         "Combine parent A and parent B: say which parent each part comes from. "
         '"skeleton_from": the control flow; "instructions_from": the instruction texts (where '
@@ -37,19 +39,29 @@ MOVES = {
 }
 
 
-def change_options() -> str:
-    skeletons = "; ".join(f"{name} ({s.idea})" for name, s in SKELETONS.items())
-    by = {p: [n for n, s in SKELETONS.items() if p in s.uses] for p in ("samples", "rounds")}
-    return "\n".join([
-        f"- skeleton: one of {skeletons}",
-        "- temperature: a number from 0 to 1.5",
-        f"- samples: 1 to 8 (read by {', '.join(by['samples'])})",
-        f"- rounds: 0 to 4 (read by {', '.join(by['rounds'])})",
-        "- loop: single, retry (the checker's feedback goes back to the agent for another "
-        "try), best-of-n (several tries, the best-checked answer), vote (majority of tries)",
-        "- memory: where the notes kept from earlier problems go: system (the system "
-        "message) or prompt (before the task)",
-    ])
+ABOUT = {
+    "skeleton": "its control flow; a new one starts from that seed's instructions",
+    "temperature": "the sampling temperature of its model calls (lower is steadier, higher "
+                   "more varied)",
+    "samples": "how many answers it samples",
+    "rounds": "how many rounds of critique, revision or debate it runs",
+    "loop": "what Crib does with the checker around the agent",
+    "memory": "where the notes kept from earlier problems go",
+}
+MEANING = {
+    "single": "one try",
+    "retry": "the checker's feedback goes back to the agent for another try",
+    "best-of-n": "several tries, the best-checked answer wins",
+    "vote": "several tries, the majority answer wins",
+    "system": "in the system message",
+    "prompt": "before the task",
+    **{name: s.idea for name, s in SKELETONS.items()},
+}
+
+
+def change_options(values: Sequence[str]) -> str:
+    """The values a change move may choose, with what each means where that needs saying."""
+    return "\n".join(f'- "{v}": {MEANING[v]}' if v in MEANING else f'- "{v}"' for v in values)
 
 
 TRIED_SHOWN = 4  # a parent's latest children in its block
@@ -100,13 +112,16 @@ def build_messages(move: str, slot: str | None, parents: list[Parent],
                    failures: dict[int, list[dict]], lessons: str, *, domain: str,
                    description: str, answer_format: str, token_budget: int,
                    previous: str | None = None,
-                   tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None) -> list[dict]:
+                   tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None,
+                   values: Sequence[str] = ()) -> list[dict]:
+    """The designer's messages for one move; `slot` is the instruction a rewrite rewrites or
+    the setting a change sets, `values` the change's choices."""
     used = parents[:2] if move == "cross" else parents[:1]
     head = (f'The agent solves problems of the domain "{domain}": {description or domain}\n'
             f"Answer format the agent must produce: {answer_format or '(as the task says)'}\n\n")
     a = used[0].config
     task = MOVES[move].format(slot=slot, current=a.instructions.get(slot or "", ""),
-                              options=change_options())
+                              about=ABOUT.get(slot or "", ""), options=change_options(values))
     if previous:
         task += f"\nYour previous reply was rejected: {previous[:300]}. Do something else."
     lesson_text = f"# Design lessons so far\n{lessons.strip()}\n" if lessons.strip() else ""

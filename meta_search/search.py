@@ -166,7 +166,7 @@ class Search:
                 answer_format=self.meta.answer_format, run_id=run_id,
                 attempts=config.designer_attempts, token_budget=config.designer_tokens,
                 seed=config.cascade.seed, moves=config.moves,
-                temperature=config.designer_temperature)
+                temperature=config.designer_temperature, memory=memory_on)
         self.validation = {p.id: p for p in validation}
         # Compiled configurations are not debugged as code: a failing one simply fails.
         self.cascade = Cascade(self.archive, self.evaluator,

@@ -7,7 +7,7 @@ from crib.meta_search.archive import Entry, Fitness
 from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
                                      seed_config)
 from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
-                                       apply_move, plan_move)
+                                       apply_move, change_reply, open_changes, plan_move)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
 from crib.meta_search.skeletons import SKELETONS
@@ -77,15 +77,14 @@ def test_moves_make_the_child_they_describe():
     child = apply_move("rewrite", RewriteReply(diagnosis="d", instruction="New text."), [a],
                        "solve")
     assert child.instructions["solve"] == "New text." and child.skeleton == "cot"
-    child = apply_move("change", ChangeReply(why="w", field="loop", value="Retry"), [a], None)
+    child = apply_move("change", ChangeReply(why="w", value="Retry"), [a], "loop")
     assert child.loop == "retry"
-    child = apply_move("change", ChangeReply(why="w", field="skeleton", value="debate"), [a],
-                       None)
+    child = apply_move("change", ChangeReply(why="w", value="debate"), [a], "skeleton")
     assert child.skeleton == "debate" and child.samples == 3 and child.temperature == 0.5
     with pytest.raises(ValueError, match="samples must be a number"):
-        apply_move("change", ChangeReply(why="w", field="samples", value="many"), [a], None)
+        apply_move("change", ChangeReply(why="w", value="many"), [a], "samples")
     with pytest.raises(ValidationError):
-        apply_move("change", ChangeReply(why="w", field="rounds", value="9"), [a], None)
+        apply_move("change", ChangeReply(why="w", value="9"), [a], "rounds")
     a2 = _parent(1, a.config.model_copy(update={"instructions": {"solve": "Mine."}}), 0.5)
     child = apply_move("cross", CrossReply(why="w", skeleton_from="B", instructions_from="A",
                                            settings_from="B"), [a2, b], None)
@@ -103,9 +102,11 @@ def test_a_reply_of_another_move_or_a_rewrite_without_slot_is_a_bug_not_a_reject
     a = _parent(1, seed_config("cot"), 0.5)
     rewrite = RewriteReply(diagnosis="d", instruction="New text.")
     with pytest.raises(TypeError, match="a change move takes a ChangeReply, not RewriteReply"):
-        apply_move("change", rewrite, [a], None)
+        apply_move("change", rewrite, [a], "loop")
     with pytest.raises(TypeError, match="needs the instruction slot"):
         apply_move("rewrite", rewrite, [a], None)
+    with pytest.raises(TypeError, match="needs the setting it changes"):
+        apply_move("change", ChangeReply(why="w", value="retry"), [a], None)
     with pytest.raises(ValueError, match="no configuration to compile"):
         Design(move="rewrite", slot="solve", parents=[a]).code()
 
@@ -116,10 +117,37 @@ def test_plan_cycles_given_moves_and_never_crosses_one_parent():
     assert [plan_move(g, [a, b], moves=["rewrite", "cross"])[0] for g in (1, 2, 3)] == \
         ["rewrite", "cross", "rewrite"]
     assert plan_move(2, [a], moves=["cross"])[0] == "rewrite"
-    drawn = {plan_move(g, [a, b])[0] for g in range(1, 60)}
+    changes = {"loop": ["retry"], "rounds": ["3"]}
+    drawn = {plan_move(g, [a, b], changes=changes)[0] for g in range(1, 60)}
     assert drawn == {"rewrite", "change", "cross"}
-    assert plan_move(5, [a, b]) == plan_move(5, [a, b])  # seeded: a resume asks the same
+    assert {plan_move(g, [a, b])[0] for g in range(1, 60)} == {"rewrite", "cross"}
+    assert plan_move(5, [a, b], changes=changes) == plan_move(5, [a, b], changes=changes)  # seeded
     assert plan_move(1, [a], moves=["rewrite"])[1] in SKELETONS["self-refine"].slots
+    # A change sets one of the settings with values left; with none left it is a rewrite.
+    assert {plan_move(g, [a], moves=["change"], changes=changes) for g in range(1, 30)} == \
+        {("change", "loop"), ("change", "rounds")}
+    assert plan_move(1, [a], moves=["change"], changes={})[0] == "rewrite"
+
+
+def test_a_change_offers_only_values_that_make_a_new_configuration():
+    """The 1.5B designer, free to name any setting and value, chose the current value, the seed
+    it started from, or quoted the option list: the schema now lists only real changes."""
+    cot, pot = seed_config("cot"), seed_config("program-of-thought")
+    retried = cot.model_copy(update={"loop": "retry"})
+    archived = [(1, "cot", cot), (2, "program-of-thought", pot), (3, "g1-change-cot", retried)]
+    changes = open_changes(cot, archived)
+    assert set(changes) == {"skeleton", "temperature", "loop"}  # cot reads no samples/rounds
+    assert changes["loop"] == ["best-of-n", "vote"]  # not single (current), not retry (tried)
+    assert "cot" not in changes["skeleton"] and "program-of-thought" not in changes["skeleton"]
+    assert "debate" in changes["skeleton"] and "0.5" not in changes["temperature"]
+    assert set(open_changes(pot, archived)) == {"skeleton", "temperature", "loop", "rounds"}
+    assert open_changes(cot, archived, memory=True)["memory"] == ["prompt"]
+
+    schema = change_reply(changes["loop"])
+    assert schema.model_json_schema()["properties"]["value"]["enum"] == ["best-of-n", "vote"]
+    assert isinstance(schema(why="w", value="vote"), ChangeReply)
+    with pytest.raises(ValidationError):
+        schema(why="w", value="retry")
 
 
 def test_parents_by_tournament_with_a_diversity_term():

@@ -1,8 +1,10 @@
 """The building-block search end to end: real SQLite, the real sandbox, the scripted server
-playing the designer (a truncated reply recovered, a reflective rewrite applied and
-compiled, a cross, a near-duplicate rejected, a change) and the solver; then the CLI: `crib search
+playing the designer (a truncated reply recovered, a near-duplicate rejected, a reflective
+rewrite applied and compiled, a cross, a change outside the offered values refused, then one
+inside) and the solver; then the CLI: `crib search
 --space blocks`, `crib search test` against the best seed, `crib archive export` and the
 exported agent solving through `crib solve`."""
+import ast
 import asyncio
 import hashlib
 import json
@@ -51,7 +53,7 @@ class Designer:
             return Reply(text=solver(text))
         self.sampling.append((body.get("temperature"), body.get("seed")))
         kind = ("rewrite" if '"diagnosis"' in text else
-                "change" if '"field"' in text else "cross")
+                "change" if CHANGE_ASKED.search(text) else "cross")
         seen = self.prompts[kind]
         seen.append(text)
         reply = self.replies[kind][min(len(seen), len(self.replies[kind])) - 1]
@@ -63,20 +65,36 @@ def rewrite(skill):
                        "instruction": f"Try every order and operator and check it. skill={skill}"})
 
 
-def same_temperature(prompt):
-    current = re.search(r"Parent A: #\d+ \S+: \S+ \(temperature ([\d.]+)", prompt).group(1)
-    return json.dumps({"why": "steadier", "field": "temperature", "value": current})
+def same_text(prompt):
+    """A rewrite that gives the current text back: a near-duplicate of the parent."""
+    current = ast.literal_eval(re.search(r"Current text: (.*)\n", prompt).group(1))
+    return json.dumps({"diagnosis": "it is fine", "instruction": current})
 
 
-CHANGE = json.dumps({"why": "use the checker", "field": "loop", "value": "retry"})
+CHANGE_ASKED = re.compile(r"Change the (\w+) of parent A")
+
+
+def change(prompt):
+    """A change to one of the offered values: the retry loop when the loop is asked for."""
+    offered = re.findall(r'^- "([^"]+)"', prompt, re.M)
+    value = "retry" if "retry" in offered else offered[0]
+    return json.dumps({"why": "use the checker", "value": value})
+
+
+def current_value(prompt):
+    """A change to the value the setting has now: not among those offered."""
+    name = CHANGE_ASKED.search(prompt).group(1)
+    line = re.search(r"Parent A: #\d+ \S+: \S+ \((.*)\); validation", prompt).group(1)
+    current = dict(part.split(" ", 1) for part in line.split(", "))[name]
+    return json.dumps({"why": "steadier", "value": current})
 CROSS = json.dumps({"why": "vote on the better text", "skeleton_from": "B",
                     "instructions_from": "A", "settings_from": "B"})
 
 
 def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_server):
     truncated = Reply(text='{"diagnosis": "it guessed', finish_reason="length")
-    script = Designer(rewrite=[truncated, rewrite(95)], change=[same_temperature, CHANGE],
-                      cross=[CROSS])
+    script = Designer(rewrite=[truncated, same_text, rewrite(95)],
+                      change=[current_value, change], cross=[CROSS])
     scripted_server.script(script)
     config = search_config(space="blocks", seeds=["cot", "cot-sc"], generations=3,
                            moves=["rewrite", "cross", "change"],
@@ -89,15 +107,20 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     assert sorted(e.name for e in seeds) == ["cot", "cot-sc"]
     assert all(config_of(e.code) is not None and e.status == "evaluated" for e in seeds)
 
-    # Generation 1: a reply cut at max_tokens, recorded with its reason, then a reflective
-    # rewrite that read the parent's failures and the checker's feedback, compiled.
+    # Generation 1: a reply cut at max_tokens and one that repeats the parent's text (a
+    # near-duplicate, rejected before any run), each recorded with its reason, then a
+    # reflective rewrite that read the parent's failures and the checker's feedback, compiled.
     g1 = by_gen[1]
-    [bad] = [h for h in g1.history if h.get("reason")]
+    [bad, dup] = [h for h in g1.history if h.get("reason")]
     assert bad["reason"].startswith("truncated reply (cut at max_tokens)")
+    parent = next(e for e in seeds if e.id == g1.parents[0])
+    assert dup["reason"].startswith(f"near-duplicate of #{parent.id} ({parent.name}, "
+                                    "validation accuracy 0.")
     prompt = script.prompts["rewrite"][0]
     assert "Problems it failed" in prompt and "Its answer: 1 + 1" in prompt
     assert re.search(r"Checker: the expression uses 1.*exactly once", prompt)
     assert "rejected: truncated reply" in script.prompts["rewrite"][1]
+    assert "rejected: near-duplicate" in script.prompts["rewrite"][2]
     child = config_of(g1.code)
     assert g1.origin == "designer" and child.instructions["solve"].endswith("skill=95")
     assert g1.status in ("evaluated", "minibatch") and "rewrite of solve" in g1.thought
@@ -109,13 +132,16 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     crossed = config_of(g2.code)
     assert g2.parents == [g1.id, seeds[1].id] and g2.name == "g2-cross-cot-sc"
     assert crossed.skeleton == "cot-sc" and crossed.instructions["solve"].endswith("skill=95")
-    # Generation 3: the same temperature again is a near-duplicate, rejected before any run;
-    # the next reply sets the loop policy, which evaluation then uses.
+    # Generation 3: Crib picked the setting (the loop) and offered only values that make a new
+    # configuration; the current value is refused by the schema, the next reply sets the loop
+    # policy, which evaluation then uses.
     g3 = by_gen[3]
-    [dup] = [h for h in g3.history if h.get("reason")]
-    assert dup["reason"].startswith(f"near-duplicate of #{g3.parents[0]} (g1-rewrite-cot, "
-                                    f"validation accuracy 1.00)")
+    asked = script.prompts["change"][0]
+    assert CHANGE_ASKED.search(asked).group(1) == "loop" and '- "single"' not in asked
+    [refused] = [h for h in g3.history if h.get("reason")]
+    assert refused["reason"].startswith("invalid reply") and "single" in refused["raw"]
     assert config_of(g3.code).loop == "retry" and g3.status in ("evaluated", "minibatch")
+    assert "change of loop from" in g3.thought
     # Its prompt showed what had been tried from its parent (g1) and how it scored.
     assert g3.parents == [g1.id] and g2.parents[0] == g1.id
     assert "Edits already tried from it" not in script.prompts["rewrite"][0]
@@ -124,15 +150,15 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
                     r"accuracy \d\.\d\d\n", tried)
 
     rows = {r["generation"]: r for r in result.generations}
-    assert [rows[g]["unusable_replies"] for g in (1, 2, 3)] == [1, 0, 1]
+    assert [rows[g]["unusable_replies"] for g in (1, 2, 3)] == [2, 0, 1]
     assert all(rows[g]["proposals"] == 1 for g in (1, 2, 3))
     assert rows[1]["passed_smoke"] == 1 and rows[3]["best_validation"] >= g1.val.median
     assert all(rows[g]["tokens"] > 0 for g in (1, 2, 3))
-    assert result.spend["by_role"]["meta"]["calls"] == 5
+    assert result.spend["by_role"]["meta"]["calls"] == 6
     # The designer samples, with a seed of its own per call: a greedy designer given the same
     # parents wrote the same reply every generation.
     assert {t for t, _ in script.sampling} == {0.8}
-    assert len({seed for _, seed in script.sampling}) == len(script.sampling) == 5
+    assert len({seed for _, seed in script.sampling}) == len(script.sampling) == 6
 
 
 def generic_designer(body):
@@ -141,7 +167,7 @@ def generic_designer(body):
         return Reply(text=solver(text))
     if '"diagnosis"' in text:
         return rewrite(90)
-    return CHANGE if '"field"' in text else CROSS
+    return change(text) if CHANGE_ASKED.search(text) else CROSS
 
 
 def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
@@ -214,7 +240,7 @@ def test_blocks_search_stopped_by_budget_resumes_to_the_same_archive(engine, scr
 def test_a_cross_that_repeats_a_parent_turns_into_a_rewrite(engine, scripted_server):
     same = json.dumps({"why": "keep A", "skeleton_from": "A", "instructions_from": "A",
                        "settings_from": "A"})
-    script = Designer(rewrite=[rewrite(80)], change=[CHANGE], cross=[same])
+    script = Designer(rewrite=[rewrite(80)], change=[change], cross=[same])
     scripted_server.script(script)
     config = search_config(space="blocks", seeds=["cot", "step-back"], generations=1,
                            moves=["cross"], cascade={"minibatch": 4, "zero_is_failure": False})

@@ -9,18 +9,17 @@ from pathlib import Path
 
 from crib.meta_search.blocks import config_of
 from crib.meta_search.designer_prompt import DESIGNER_MARK
-from tests.meta_search.test_search_blocks import solver
+from tests.meta_search.test_search_blocks import change, solver
 from tests.meta_search.test_search_ray import per_problem_scores
 from tests.scripted_server import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
-RETRY = json.dumps({"why": "use the checker", "field": "loop", "value": "retry"})
 
 
 def designer(body):
     """The designer's one move: run the parent with the retry loop; the solver by `solver`."""
     text = "\n".join(str(m.get("content", "")) for m in body["messages"])
-    return RETRY if DESIGNER_MARK in text else Reply(text=solver(text))
+    return change(text) if DESIGNER_MARK in text else Reply(text=solver(text))
 
 
 def test_blocks_candidates_are_evaluated_on_ray(scripted_server, ray_cluster, postgres_url,

@@ -12,7 +12,7 @@ from crib.meta_search.parents import select_parents
 from crib.meta_search.search import load_config
 from crib.storage import open_database
 from tests.crib.test_solve_cli import crib, crib_env
-from tests.meta_search.test_search_blocks import generic_designer
+from tests.meta_search.test_search_blocks import CHANGE_ASKED, generic_designer
 
 pytest.importorskip("crib.sandbox")
 
@@ -27,7 +27,8 @@ class CountingDesigner:
         text = "\n".join(str(m.get("content", "")) for m in body["messages"])
         if DESIGNER_MARK not in text:
             return generic_designer(body)
-        kind = "rewrite" if '"diagnosis"' in text else "change" if '"field"' in text else "cross"
+        kind = ("rewrite" if '"diagnosis"' in text else
+                "change" if CHANGE_ASKED.search(text) else "cross")
         self.kinds.append(kind)
         if kind != "cross":
             return generic_designer(body)
