@@ -109,15 +109,16 @@ def plan_move(generation: int, parents: list[Parent], seed: int = 0,
     rewrite rewrites, the setting a change sets (one of `changes`, the settings with values
     left to try). A cross needs two parents and a change a value left: else it is a rewrite."""
     rng = random.Random(seed * 7_919 + generation)
+    changes = changes or {}
+    possible = {"rewrite": True, "change": bool(changes), "cross": len(parents) >= 2}
     if moves:
         move = moves[(generation - 1) % len(moves)]
     else:
-        kinds = [k for k in MOVE_WEIGHTS
-                 if not (k == "cross" and len(parents) < 2 or k == "change" and not changes)]
+        kinds = [k for k in MOVE_WEIGHTS if possible[k]]
         move = rng.choices(kinds, [MOVE_WEIGHTS[k] for k in kinds])[0]
-    if (move == "cross" and len(parents) < 2) or (move == "change" and not changes):
+    if not possible[move]:
         move = "rewrite"
-    if move == "change" and changes:
+    if move == "change":
         return move, rng.choice(sorted(changes))
     slot = rng.choice(sorted(parents[0].config.instructions)) if move == "rewrite" else None
     return move, slot
