@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.records import BASELINE
 
 
 class ImportError_(ValueError):
@@ -108,7 +109,7 @@ def read_adas_archive(path: str | Path) -> list[AdasAgent]:
 
 def import_into(archive: Archive, agents: list[AdasAgent]) -> list[Entry]:
     """Add the agents as origin=import entries at generation 0 (slots after existing ones)."""
-    taken = {e.slot for e in archive.entries() if e.generation == 0}
+    taken = {e.slot for e in archive.entries() if e.generation == 0 and e.origin != BASELINE}
     slot = max(taken, default=-1) + 1
     out = []
     for a in agents:

@@ -21,6 +21,9 @@ MINIBATCH = "minibatch"        # scored on the minibatch, not promoted to full v
 EVALUATED = "evaluated"        # scored on the full validation split
 REJECTED = "rejected"          # static check failed, duplicate, or proposal unusable
 STATUSES = (PROPOSED, SMOKE_FAILED, MINIBATCH, EVALUATED, REJECTED)
+# The origin of a compute-matched baseline `crib search test` adds: in generation 0 but not a
+# seed (never run on validation, never a parent).
+BASELINE = "baseline"
 
 
 def utcnow() -> datetime:
@@ -66,7 +69,7 @@ class ArchiveEntryRow(Base):
     run_id: Mapped[str] = mapped_column(String(64), index=True)
     generation: Mapped[int] = mapped_column(Integer)  # 0: seed library / imports
     slot: Mapped[int] = mapped_column(Integer, default=0)
-    origin: Mapped[str] = mapped_column(String(16))  # seed, meta, import
+    origin: Mapped[str] = mapped_column(String(16))  # seed, meta, designer, import, baseline
     name: Mapped[str] = mapped_column(String(200))
     thought: Mapped[str] = mapped_column(Text, default="")
     code: Mapped[str] = mapped_column(Text)

@@ -3,15 +3,18 @@ side report. Selection never looks at test scores: the agent chosen is the valid
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 from pydantic import BaseModel
 
+from crib.agents.loop import LoopPolicy
 from crib.agents.problems import Problem
 from crib.agents.stats import bootstrap_ci
 from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.blocks import compile_agent, config_of
 from crib.meta_search.evaluate import Evaluator
-from crib.meta_search.records import EVALUATED, MINIBATCH, PROPOSED
+from crib.meta_search.records import BASELINE, EVALUATED, MINIBATCH, PROPOSED
 
 
 class ReportRow(BaseModel):
@@ -110,6 +113,27 @@ def generation_rows(archive: Archive) -> list[GenerationRow]:
     return rows
 
 
+BASELINE_SLOT = 1000  # + n: its slot in generation 0, clear of the seeds' slots
+MAX_MATCHED_SAMPLES = 10
+
+
+class MatchedBaseline(BaseModel):
+    """The best seed given the selected agent's compute: the best-of-n loop (the checker picks
+    among n samples), n = the selected agent's tokens per problem over the seed's, rounded up.
+    What the search adds beyond sampling more is the selected agent's lead over this one."""
+
+    agent: str
+    samples: int
+    n: int  # problems both it and the selected agent were scored on
+    selected_accuracy: float  # on those problems
+    accuracy: float
+    tokens_per_problem: float
+    difference: float  # the selected agent's accuracy minus this one's
+    diff_low: float
+    diff_high: float
+    note: str = ""
+
+
 class SeedComparison(BaseModel):
     """The agent selected on validation against the best seed (by validation), on `split`."""
 
@@ -128,6 +152,8 @@ class SeedComparison(BaseModel):
     break_even_problems: float | None = None
     break_even_solved: float | None = None  # extra problems solved by then
     note: str = ""
+    matched: MatchedBaseline | None = None
+    matched_note: str = ""  # why there is no compute-matched baseline
 
 
 def best_seed(archive: Archive) -> Entry | None:
@@ -135,25 +161,71 @@ def best_seed(archive: Archive) -> Entry | None:
     return seeds[0] if seeds else None
 
 
+def _shared(a: dict, b: dict) -> list[str]:
+    return [pid for pid in a if pid in b]
+
+
+def _tokens_per_problem(outcomes: dict, shared: list[str]) -> float:
+    return sum(outcomes[p].tokens_in + outcomes[p].tokens_out for p in shared) / len(shared)
+
+
+def matched_baseline(archive: Archive, split: str, loop: str) -> tuple[Entry, int] | str:
+    """The best seed with the best-of-n loop at the selected agent's compute on `split`, as an
+    archive entry (origin `baseline`, never run as a seed) and its n; or why there is none.
+
+    n prices a sample at the seed's tokens per problem, which is exact when the seed runs the
+    single loop (`loop`: the search's, for code that carries no configuration). When the
+    selected agent is that very configuration at that n, it is returned itself."""
+    chosen, base = archive.best(), best_seed(archive)
+    if chosen is None or base is None or chosen.id == base.id:
+        return "the selected agent is the best seed"
+    a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
+    shared = _shared(a, b)
+    if not shared:
+        return f"the selected agent and the best seed share no problem scored on {split}"
+    config = config_of(base.code)
+    if (config.loop if config else loop) != "single":
+        return "the best seed does not run the single loop, so a sample has no clear price"
+    seed_tokens = _tokens_per_problem(b, shared)
+    n = math.ceil(_tokens_per_problem(a, shared) / seed_tokens) if seed_tokens else 0
+    if n < 2:
+        return "the selected agent spends no more tokens than the best seed"
+    n = min(n, MAX_MATCHED_SAMPLES)
+    if config is not None:
+        matched = config.model_copy(update={"loop": "best-of-n"})
+        if config_of(chosen.code) == matched and n == LoopPolicy().n:
+            return chosen, n
+        code = compile_agent(matched, base.thought)
+    else:
+        code = base.code
+    header = f"# Compute-matched baseline: #{base.id} {base.name} with the best-of-n loop, n={n}.\n"
+    entry = archive.add_entry(
+        generation=0, slot=BASELINE_SLOT + n, origin=BASELINE, name=f"{base.name}+best-of-{n}",
+        thought=f"The best seed with the best-of-n loop (n={n}): the selected agent's compute "
+                "spent on sampling more.", code=header + code, parents=[base.id])
+    return archive.set_entry(entry.id, status=EVALUATED, stage=split), n
+
+
 def compare_with_seed(archive: Archive, split: str, seed: int = 0,
-                      n_resamples: int = 10_000) -> SeedComparison | None:
+                      n_resamples: int = 10_000,
+                      matched: tuple[Entry, int] | str | None = None) -> SeedComparison | None:
     """Accuracy difference (paired bootstrap 95% interval over the shared problems) and the
     break-even point: a solved problem is worth what the best seed spends per solved problem,
     and the selected agent must earn back the search's tokens plus its own extra tokens per
-    problem. None when either agent lacks scores on `split`."""
+    problem. With `matched` (what `matched_baseline` gave), the selected agent also against the
+    compute-matched baseline. None when either agent lacks scores on `split`."""
     chosen, base = archive.best(), best_seed(archive)
     if chosen is None or base is None:
         return None
     a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
-    shared = [pid for pid in a if pid in b]
+    shared = _shared(a, b)
     if not shared:
         return None
     diffs = [a[p].score - b[p].score for p in shared]
     diff, low, high = bootstrap_ci(diffs, seed=seed, n_resamples=n_resamples, statistic="mean")
     acc_a = sum(a[p].score for p in shared) / len(shared)
     acc_b = sum(b[p].score for p in shared) / len(shared)
-    tok_a = sum(a[p].tokens_in + a[p].tokens_out for p in shared) / len(shared)
-    tok_b = sum(b[p].tokens_in + b[p].tokens_out for p in shared) / len(shared)
+    tok_a, tok_b = _tokens_per_problem(a, shared), _tokens_per_problem(b, shared)
     spend = archive.require_run().spend or {}
     search_tokens = int(spend.get("tokens_in", 0) + spend.get("tokens_out", 0))
     out = SeedComparison(split=split, selected=f"#{chosen.id} {chosen.name}",
@@ -172,4 +244,26 @@ def compare_with_seed(archive: Archive, split: str, seed: int = 0,
         else:
             out.break_even_problems = search_tokens / saving
             out.break_even_solved = out.break_even_problems * (acc_a - acc_b)
+    if isinstance(matched, str):
+        out.matched_note = f"no compute-matched baseline: {matched}"
+    elif matched is not None:
+        out.matched = _against_matched(archive, chosen, a, *matched, split, seed, n_resamples)
     return out
+
+
+def _against_matched(archive: Archive, chosen: Entry, a: dict, entry: Entry, samples: int,
+                     split: str, seed: int, n_resamples: int) -> MatchedBaseline | None:
+    m = archive.evaluations(entry.id, split)
+    shared = _shared(a, m)
+    if not shared:
+        return None
+    diff, low, high = bootstrap_ci([a[p].score - m[p].score for p in shared], seed=seed,
+                                   n_resamples=n_resamples, statistic="mean")
+    return MatchedBaseline(
+        agent=f"#{entry.id} {entry.name}", samples=samples, n=len(shared),
+        selected_accuracy=sum(a[p].score for p in shared) / len(shared),
+        accuracy=sum(m[p].score for p in shared) / len(shared),
+        tokens_per_problem=_tokens_per_problem(m, shared), difference=diff, diff_low=low,
+        diff_high=high,
+        note="the selected agent is the best seed with the best-of-n loop at this n: its whole "
+             "gain is what sampling with the checker buys" if entry.id == chosen.id else "")

@@ -30,7 +30,7 @@ from crib.meta_search.designer_prompt import result_of
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from crib.meta_search.parents import ParentMethod, failures_of, select_parents
-from crib.meta_search.records import REJECTED, SearchRunRow
+from crib.meta_search.records import BASELINE, REJECTED, SearchRunRow
 from crib.meta_search.reports import generation_rows
 from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import make_strategy
@@ -234,7 +234,7 @@ class Search:
                                        thought=spec.thought, code=spec.code)
             self.archive.update_run(seeded=1)
         for entry in self.archive.entries():
-            if entry.generation == 0:
+            if entry.generation == 0 and entry.origin != BASELINE:
                 await self.cascade.run_seed(entry)
         self.archive.update_run(spend=self._spend())
 

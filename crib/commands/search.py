@@ -294,9 +294,14 @@ def test_cmd(
     ray_address: str = typer.Option(
         None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    matched: bool = typer.Option(
+        True, "--matched/--no-matched",
+        help="Also score the best seed with the best-of-n loop at the selected agent's tokens "
+             "per problem (costs one more run on the test split)."),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
-    """Score the agents chosen on validation on the held-out test split, once.
+    """Score the agents chosen on validation on the held-out test split, once, against the
+    best seed and (unless --no-matched) the best seed given the same compute.
 
     Example: crib search test search-20260101-120000-abc123 --top 3
     """
@@ -305,7 +310,7 @@ def test_cmd(
     _precheck(executor, ray_address)
     cfg = _config(db, unsafe=unsafe_no_sandbox)
     raise typer.Exit(asyncio.run(_score(cfg, run, top, "test", None, None, test_size, json_out,
-                                        executor, ray_address)))
+                                        executor, ray_address, matched=matched)))
 
 
 @app.command("transfer")
@@ -363,13 +368,14 @@ def _precheck(executor: str, ray_address: str | None) -> None:
 
 
 async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, executor="local",
-                 ray_address=None) -> int:
+                 ray_address=None, matched=False) -> int:
+    from crib.agents.loop import LoopPolicy
     from crib.cliutil import print_error, print_json
     from crib.context import open_context
     from crib.meta_search.archive import Archive
     from crib.meta_search.evaluate import Evaluator
-    from crib.meta_search.reports import (best_seed, compare_with_seed, report, score_split,
-                                          select_top)
+    from crib.meta_search.reports import (best_seed, compare_with_seed, matched_baseline, report,
+                                          score_split, select_top)
     from crib.meta_search.search import load_config
     from crib.meta_search.splits import SplitError, make_splits
 
@@ -406,19 +412,29 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
         from crib.agents.executors import ExecutorUnavailable
         from crib.executor_wiring import open_executor
 
+        baseline = None
         try:
             with open_executor(ctx, executor, ray_address) as runner:
-                evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox,
-                                      concurrency=config.concurrency, engine=ctx.engine,
-                                      executor=runner)
-                await score_split(archive, evaluator, chosen, problems, split,
-                                  seed=config.cascade.seed)
+                def evaluator(policy: LoopPolicy) -> Evaluator:
+                    return Evaluator(archive, domain, ctx.llm, ctx.sandbox, policy=policy,
+                                     concurrency=config.concurrency, engine=ctx.engine,
+                                     executor=runner)
+
+                # Scored as the search scored them: its loop, unless a configuration names one.
+                await score_split(archive, evaluator(LoopPolicy(kind=config.loop)), chosen,
+                                  problems, split, seed=config.cascade.seed)
+                if kind == "test" and matched:
+                    baseline = matched_baseline(archive, split, config.loop)
+                    if not isinstance(baseline, str):
+                        entry, n = baseline
+                        await score_split(archive, evaluator(LoopPolicy(kind="best-of-n", n=n)),
+                                          [entry], problems, split, seed=config.cascade.seed)
         except ExecutorUnavailable as exc:
             print_error(exc)
             return 2
         rows = report(archive, split, k=top)
-        comparison = compare_with_seed(archive, split, seed=config.cascade.seed) \
-            if kind == "test" else None
+        comparison = compare_with_seed(archive, split, seed=config.cascade.seed,
+                                       matched=baseline) if kind == "test" else None
     if json_out:
         for row in rows:
             print_json(row.model_dump())
@@ -472,6 +488,17 @@ def _print_comparison(c) -> None:
                      "at the seed's tokens per solved problem")
     if c.note:
         lines.append(c.note)
+    m = c.matched
+    if m is not None:
+        lines.append(f"Against the best seed given the same compute, {m.agent} (best-of-"
+                     f"{m.samples}, {m.n} problems): "
+                     f"{m.selected_accuracy:.3f} vs {m.accuracy:.3f}, difference "
+                     f"{m.difference:+.3f} (paired 95% CI [{m.diff_low:+.3f}, "
+                     f"{m.diff_high:+.3f}]); its tokens per problem {m.tokens_per_problem:.0f}")
+        if m.note:
+            lines.append(m.note)
+    elif c.matched_note:
+        lines.append(c.matched_note)
     for line in lines:
         console().print(esc(line), highlight=False)
 

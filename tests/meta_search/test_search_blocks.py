@@ -8,6 +8,7 @@ import ast
 import asyncio
 import hashlib
 import json
+import math
 import re
 
 import pytest
@@ -163,8 +164,8 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
 
 def generic_designer(body):
     text = "\n".join(str(m.get("content", "")) for m in body["messages"])
-    if DESIGNER_MARK not in text:
-        return Reply(text=solver(text))
+    if DESIGNER_MARK not in text:  # a rewritten instruction costs more: it thinks at length
+        return Reply(text=solver(text), tokens_out=400 if "skill=" in text else None)
     if '"diagnosis"' in text:
         return rewrite(90)
     return change(text) if CHANGE_ASKED.search(text) else CROSS
@@ -190,9 +191,23 @@ def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
     assert comparison["selected"] == f"#{best['id']} {best['name']}"
     assert comparison["diff_low"] <= comparison["difference"] <= comparison["diff_high"]
     assert comparison["search_tokens"] > 0
+    # The best seed given the selected agent's compute: best-of-n, n from the token ratio. The
+    # scripted solver answers a prompt the same way every time, so sampling more solves
+    # nothing new, and pays for every sample of a miss.
+    matched, ratio = comparison["matched"], (comparison["selected_tokens_per_problem"]
+                                             / comparison["seed_tokens_per_problem"])
+    assert matched["samples"] == math.ceil(ratio) >= 2 and matched["n"] == 8
+    assert matched["agent"].endswith(f" cot+best-of-{matched['samples']}")
+    assert matched["accuracy"] == comparison["seed_accuracy"] < 1
+    assert matched["tokens_per_problem"] > comparison["seed_tokens_per_problem"]
+    assert matched["difference"] == pytest.approx(comparison["difference"])
 
     r = crib(["search", "test", run_id, "--top", "1"], env, tmp_path)
     assert "vs best seed" in r.stdout and "Search spent" in r.stdout, r.stdout
+    assert "given the same compute" in r.stdout, r.stdout
+    r = crib(["archive", "list", run_id, "--json"], env, tmp_path)
+    [baseline] = [e for e in map(json.loads, r.stdout.splitlines()) if e["origin"] == "baseline"]
+    assert baseline["name"] == f"cot+best-of-{matched['samples']}"
 
     exported = tmp_path / "best.py"
     r = crib(["archive", "export", str(best["id"]), str(exported)], env, tmp_path)
