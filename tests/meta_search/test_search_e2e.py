@@ -2,6 +2,7 @@
 meta-agent (a given candidate, a broken one, a fix) and the solver."""
 import asyncio
 import json
+import sqlite3
 import os
 import signal
 import subprocess
@@ -223,7 +224,7 @@ def test_cli_search_test_and_resume(scripted_server, tmp_path):
 
     first = json.loads(run("search", "--domain", "game24", "--generations", "1", "--val-size",
                            "4", "--test-size", "2", "--seeds", "cot", "--minibatch", "2",
-                           "--json").strip().splitlines()[-1])
+                           "--loop", "retry", "--json").strip().splitlines()[-1])
     assert first["status"] == "done" and first["generations_done"] == 1
     run_id = first["run_id"]
     lines = [json.loads(x) for x in run("search", "test", run_id, "--top", "2",
@@ -232,6 +233,11 @@ def test_cli_search_test_and_resume(scripted_server, tmp_path):
     assert lines[-1]["comparison"]["seed"].endswith(" cot")
     assert rows[0]["selected"] and rows[0]["other_split"] == "test"
     assert all(r["other_n"] == 2 and r["val_n"] == 4 for r in rows)
+    # Scored on test with the search's loop: a missed test problem had its retries.
+    with sqlite3.connect(tmp_path / "data" / "crib.db") as db:
+        missed = db.execute("SELECT calls FROM archive_evaluations WHERE split = 'test' AND "
+                            "score < 1").fetchall()
+    assert missed and all(calls == 3 for (calls,) in missed), missed
     moved = [json.loads(x) for x in run("search", "transfer", run_id, "--domain", "game24",
                                         "--top", "1", "--size", "3", "--json").splitlines()]
     assert moved[0]["other_split"] == "transfer:game24:same-model" and moved[0]["other_n"] == 3
