@@ -2,9 +2,9 @@
 meta-agent (a given candidate, a broken one, a fix) and the solver."""
 import asyncio
 import json
-import sqlite3
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
