@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -413,22 +414,26 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
         from crib.executor_wiring import open_executor
 
         baseline = None
+        shown = _ScoringProgress(archive, problems, split)
         try:
-            with open_executor(ctx, executor, ray_address) as runner:
-                def evaluator(policy: LoopPolicy) -> Evaluator:
-                    return Evaluator(archive, domain, ctx.llm, ctx.sandbox, policy=policy,
-                                     concurrency=config.concurrency, engine=ctx.engine,
-                                     executor=runner)
+            with open_executor(ctx, executor, ray_address) as runner, shown.bars:
+                async def score(entry, policy: LoopPolicy) -> None:
+                    evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox, policy=policy,
+                                          concurrency=config.concurrency, engine=ctx.engine,
+                                          executor=runner)
+                    evaluator.on_outcome = shown.outcome
+                    shown.start(entry)
+                    await score_split(archive, evaluator, [entry], problems, split,
+                                      seed=config.cascade.seed)
 
                 # Scored as the search scored them: its loop, unless a configuration names one.
-                await score_split(archive, evaluator(LoopPolicy(kind=config.loop)), chosen,
-                                  problems, split, seed=config.cascade.seed)
+                for entry in chosen:
+                    await score(entry, LoopPolicy(kind=config.loop))
                 if kind == "test" and matched:
                     baseline = matched_baseline(archive, split, config.loop)
-                    if not isinstance(baseline, str):
-                        entry, n = baseline
-                        await score_split(archive, evaluator(LoopPolicy(kind="best-of-n", n=n)),
-                                          [entry], problems, split, seed=config.cascade.seed)
+                    scored = {e.id for e in chosen}  # the selected agent may be its own baseline
+                    if not isinstance(baseline, str) and baseline[0].id not in scored:
+                        await score(baseline[0], LoopPolicy(kind="best-of-n", n=baseline[1]))
         except ExecutorUnavailable as exc:
             print_error(exc)
             return 2
@@ -445,6 +450,52 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
     if comparison is not None:
         _print_comparison(comparison)
     return 0
+
+
+class _ScoringProgress:
+    """A bar per agent being scored, on stderr: problems done (resumed ones included), solved,
+    tokens; a line per problem when stderr is not a terminal (a log). An hour of `crib search
+    test` should not look like a hang."""
+
+    def __init__(self, archive, problems, split: str):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        from crib.cliutil import err_console
+
+        self.archive, self.split = archive, split
+        self.ids = {p.id for p in problems}
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+                             console=err_console(), transient=False,
+                             disable=not err_console().is_terminal)
+        self.tasks: dict[int, Any] = {}
+
+    def _tally(self, entry_id: int) -> tuple[int, str]:
+        done = [o for pid, o in self.archive.evaluations(entry_id, self.split).items()
+                if pid in self.ids]
+        solved = sum(o.score for o in done)
+        tokens = sum(o.tokens_in + o.tokens_out for o in done)
+        return len(done), f"solved {solved:g}, tokens {tokens:,}"
+
+    def start(self, entry) -> None:
+        self._show(entry, add=True)
+
+    def outcome(self, entry, split: str, outcome) -> None:
+        self._show(entry)
+
+    def _show(self, entry, add: bool = False) -> None:
+        from crib.cliutil import err_console, esc
+
+        done, stats = self._tally(entry.id)
+        name = esc(f"{self.split} #{entry.id} {entry.name}"[:60])
+        if self.bars.disable:
+            err_console().print(f"{name}: {done}/{len(self.ids)}, {stats}", highlight=False)
+        elif add:
+            self.tasks[entry.id] = self.bars.add_task(name, total=len(self.ids), completed=done,
+                                                      stats=stats)
+        else:
+            self.bars.update(self.tasks[entry.id], completed=done, stats=stats)
 
 
 def _print_generations(rows: list[dict]) -> None:

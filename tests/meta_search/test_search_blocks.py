@@ -201,6 +201,10 @@ def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
     assert matched["accuracy"] == comparison["seed_accuracy"] < 1
     assert matched["tokens_per_problem"] > comparison["seed_tokens_per_problem"]
     assert matched["difference"] == pytest.approx(comparison["difference"])
+    # Progress on stderr (not a terminal here: a line per problem scored), the baseline's too.
+    for name in ("cot", best["name"], f"cot+best-of-{matched['samples']}"):
+        shown = re.findall(rf"^test #\d+ {re.escape(name)}: (\d)/8, solved", r.stderr, re.M)
+        assert shown == [str(k) for k in range(9)], (name, r.stderr[-2000:])
 
     r = crib(["search", "test", run_id, "--top", "1"], env, tmp_path)
     assert "vs best seed" in r.stdout and "Search spent" in r.stdout, r.stdout
