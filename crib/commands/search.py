@@ -22,7 +22,7 @@ SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong
               "fewer, else code.")
 MOVES_HELP = ("blocks: the designer's moves, comma-separated, taken in turn by generation "
               "(e.g. rewrite for reflective rewrites only): rewrite, change, cross. Default: "
-              "a seeded draw (60% rewrite, 25% change, 15% cross).")
+              "a seeded draw (45% rewrite, 40% change, 15% cross).")
 PARENTS_HELP = ("blocks: how the two parents are chosen by validation fitness (plus a diversity "
                 "term): tournament (seeded, 3 drawn, the best wins) or top-k (the best ones).")
 
