@@ -202,8 +202,9 @@ def matched_baseline(archive: Archive, split: str, loop: str) -> tuple[Entry, in
     entry = archive.add_entry(
         generation=0, slot=BASELINE_SLOT + n, origin=BASELINE, name=f"{base.name}+best-of-{n}",
         thought=f"The best seed with the best-of-n loop (n={n}): the selected agent's compute "
-                "spent on sampling more.", code=header + code, parents=[base.id])
-    return archive.set_entry(entry.id, status=EVALUATED, stage=split), n
+                "spent on sampling more.", code=header + code, parents=[base.id],
+        status=EVALUATED)
+    return entry, n
 
 
 def compare_with_seed(archive: Archive, split: str, seed: int = 0,

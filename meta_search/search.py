@@ -291,8 +291,10 @@ class Search:
                                                   self.domain) for p in parents}
         # Named with how they scored: told only "near-duplicate of #7 (program-of-thought)",
         # the 1.5B designer proposed that same seed three times in a row.
+        # A compute-matched baseline was scored on test only: the search has not tried it.
         archived = [(e.id, f"{e.name}, {result_of(e)}", c) for e in entries
-                    if e.duplicate_of is None and (c := config_of(e.code)) is not None]
+                    if e.duplicate_of is None and e.origin != BASELINE
+                    and (c := config_of(e.code)) is not None]
         tried = {p.entry.id: [(e, c) for e in entries if e.origin == "designer"
                               and e.parents[:1] == [p.entry.id] and (c := config_of(e.code))]
                  for p in parents}

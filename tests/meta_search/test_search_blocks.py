@@ -14,9 +14,10 @@ import re
 import pytest
 
 from crib.agents.domains.game24 import solve as solve24
-from crib.meta_search.archive import Archive
+from crib.meta_search.archive import Archive, Outcome
 from crib.meta_search.blocks import config_of
 from crib.meta_search.designer_prompt import DESIGNER_MARK
+from crib.meta_search.reports import best_seed, matched_baseline
 from tests.crib.test_solve_cli import crib, crib_env
 from tests.meta_search.helpers import run_search, search_config
 from tests.scripted_server import Reply
@@ -270,3 +271,27 @@ def test_a_cross_that_repeats_a_parent_turns_into_a_rewrite(engine, scripted_ser
     assert g1.name.startswith("g1-rewrite-") and len(g1.parents) == 1
     assert config_of(g1.code).instructions["solve"].endswith("skill=80")
     assert "rejected: impossible value: a cross" in script.prompts["rewrite"][0]
+
+
+def test_a_search_resumed_after_its_test_does_not_run_the_baseline(engine, scripted_server):
+    """`crib search --resume RUN --generations N` after `crib search test RUN`: the compute-
+    matched baseline is in generation 0, but it is not a seed: never run on validation."""
+    scripted_server.script(Designer(rewrite=[rewrite(95)], change=[change], cross=[CROSS]))
+    config = search_config(space="blocks", seeds=["cot"], generations=1, moves=["rewrite"],
+                           concurrency=2, cascade={"minibatch": 4, "zero_is_failure": False})
+    asyncio.run(run_search(engine, scripted_server.url, "rb", config))
+    archive = Archive(engine, "rb")
+    chosen, seed = archive.best(), best_seed(archive)
+    assert chosen.id != seed.id
+    for entry, tokens in ((chosen, 300), (seed, 100)):
+        for i in range(4):
+            archive.record(entry.id, "test", i, Outcome(problem_id=f"t{i}", score=i % 2,
+                                                        tokens_in=tokens, tokens_out=0))
+    baseline, n = matched_baseline(archive, "test", "single")
+    assert n == 3 and config_of(baseline.code).loop == "best-of-n"
+    archive.set_entry(baseline.id, status="proposed")  # whatever its status: not a seed
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "rb",
+                                       config.model_copy(update={"generations": 2})))
+    assert result.generations_done == 2
+    assert archive.evaluations(baseline.id, "validation") == {}
+    assert [e.id for e in archive.entries() if e.generation == 2]
