@@ -106,10 +106,12 @@ class Design:
 
 def plan_move(generation: int, parents: list[Parent], seed: int = 0,
               moves: Sequence[str] | None = None,
-              changes: dict[str, list[str]] | None = None) -> tuple[str, str | None]:
+              changes: dict[str, list[str]] | None = None,
+              changed: set[str] | None = None) -> tuple[str, str | None]:
     """The move kind (`moves` in turn, else a seeded draw) and its slot: the instruction a
     rewrite rewrites, the setting a change sets (one of `changes`, the settings with values
-    left to try). A cross needs two parents and a change a value left: else it is a rewrite."""
+    left to try, preferring those no child of parent A has `changed` yet). A cross needs two
+    parents and a change a value left: else it is a rewrite."""
     rng = random.Random(seed * 7_919 + generation)
     changes = changes or {}
     possible = {"rewrite": True, "change": bool(changes), "cross": len(parents) >= 2}
@@ -121,9 +123,24 @@ def plan_move(generation: int, parents: list[Parent], seed: int = 0,
     if not possible[move]:
         move = "rewrite"
     if move == "change":
-        return move, rng.choice(sorted(changes))
+        # Each setting before any twice: drawn freely, one seed's changes of program-of-thought
+        # set the skeleton three times and never reached the loop (docs/search.md).
+        fresh = sorted(set(changes) - (changed or set()))
+        return move, rng.choice(fresh or sorted(changes))
     slot = rng.choice(sorted(parents[0].config.instructions)) if move == "rewrite" else None
     return move, slot
+
+
+def changed_settings(config: BlockConfig, children: Sequence[BlockConfig]) -> set[str]:
+    """The settings some child of `config` has set differently: its skeleton (which brings its
+    own samples and rounds), else the parameters that differ."""
+    out: set[str] = set()
+    for child in children:
+        if child.skeleton != config.skeleton:
+            out.add("skeleton")
+        else:
+            out |= {p for p in PARAMS if getattr(child, p) != getattr(config, p)}
+    return out
 
 
 def open_changes(config: BlockConfig, archived: list[tuple[int, str, BlockConfig]],
@@ -270,7 +287,9 @@ class Designer:
                      lessons: str = "",
                      tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None) -> Design:
         changes = open_changes(parents[0].config, archived, self.memory)
-        move, slot = plan_move(generation, parents, self.seed, self.moves, changes)
+        children = [c for _, c in (tried or {}).get(parents[0].entry.id, [])]
+        move, slot = plan_move(generation, parents, self.seed, self.moves, changes,
+                               changed_settings(parents[0].config, children))
         design = Design(move=move, slot=slot, parents=_used(move, parents))
         for attempt in range(self.attempts):
             if move == "cross" and design.rejected:

@@ -7,6 +7,7 @@ from crib.meta_search.archive import Entry, Fitness
 from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
                                      seed_config)
 from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
+                                       changed_settings,
                                        apply_move, change_reply, open_changes, plan_move)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
@@ -109,6 +110,23 @@ def test_a_reply_of_another_move_or_a_rewrite_without_slot_is_a_bug_not_a_reject
         apply_move("change", ChangeReply(why="w", value="retry"), [a], None)
     with pytest.raises(ValueError, match="no configuration to compile"):
         Design(move="rewrite", slot="solve", parents=[a]).code()
+
+
+def test_a_change_sets_each_setting_of_a_parent_before_any_twice():
+    pot = seed_config("program-of-thought")
+    a = _parent(1, pot, 0.1)
+    other = apply_move("change", ChangeReply(why="w", value="cot"), [a], "skeleton")
+    warmer = pot.model_copy(update={"temperature": 1.0})
+    assert other.rounds != pot.rounds  # the new skeleton's own, yet only the skeleton changed
+    assert changed_settings(pot, [other]) == {"skeleton"}
+    assert changed_settings(pot, [other, warmer, pot]) == {"skeleton", "temperature"}
+    changes = {"loop": ["retry"], "skeleton": ["cot"], "temperature": ["0"]}
+    drawn = {plan_move(g, [a], moves=["change"], changes=changes,
+                       changed={"skeleton", "temperature"}) for g in range(1, 30)}
+    assert drawn == {("change", "loop")}
+    # Once every setting has been changed, any may be again.
+    assert {plan_move(g, [a], moves=["change"], changes=changes, changed=set(changes))[1]
+            for g in range(1, 30)} == set(changes)
 
 
 def test_plan_cycles_given_moves_and_never_crosses_one_parent():
