@@ -123,8 +123,8 @@ def plan_move(generation: int, parents: list[Parent], seed: int = 0,
     if not possible[move]:
         move = "rewrite"
     if move == "change":
-        # Each setting before any twice: drawn freely, one seed's changes of program-of-thought
-        # set the skeleton three times and never reached the loop (docs/search.md).
+        # Each setting before any twice: drawn freely, a run's changes of program-of-thought
+        # set its rounds, then its skeleton twice, and never its loop (docs/search.md).
         fresh = sorted(set(changes) - (changed or set()))
         return move, rng.choice(fresh or sorted(changes))
     slot = rng.choice(sorted(parents[0].config.instructions)) if move == "rewrite" else None
