@@ -169,6 +169,22 @@ def _tokens_per_problem(outcomes: dict, shared: list[str]) -> float:
     return sum(outcomes[p].tokens_in + outcomes[p].tokens_out for p in shared) / len(shared)
 
 
+def _accuracy(outcomes: dict, shared: list[str]) -> float:
+    return sum(outcomes[p].score for p in shared) / len(shared)
+
+
+def _selected_and_seed(archive: Archive, split: str
+                       ) -> tuple[Entry, Entry, dict, dict, list[str]] | None:
+    """The agent selected on validation, the best seed, their outcomes on `split` and the
+    problems both were scored on; None when either is missing or they share no problem."""
+    chosen, base = archive.best(), best_seed(archive)
+    if chosen is None or base is None:
+        return None
+    a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
+    shared = _shared(a, b)
+    return (chosen, base, a, b, shared) if shared else None
+
+
 def matched_baseline(archive: Archive, split: str, loop: str) -> tuple[Entry, int] | str:
     """The best seed with the best-of-n loop at the selected agent's compute on `split`, as an
     archive entry (origin `baseline`, never run as a seed) and its n; or why there is none.
@@ -176,13 +192,12 @@ def matched_baseline(archive: Archive, split: str, loop: str) -> tuple[Entry, in
     n prices a sample at the seed's tokens per problem, which is exact when the seed runs the
     single loop (`loop`: the search's, for code that carries no configuration). When the
     selected agent is that very configuration at that n, it is returned itself."""
-    chosen, base = archive.best(), best_seed(archive)
-    if chosen is None or base is None or chosen.id == base.id:
-        return "the selected agent is the best seed"
-    a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
-    shared = _shared(a, b)
-    if not shared:
+    pair = _selected_and_seed(archive, split)
+    if pair is None:
         return f"the selected agent and the best seed share no problem scored on {split}"
+    chosen, base, a, b, shared = pair
+    if chosen.id == base.id:
+        return "the selected agent is the best seed"
     config = config_of(base.code)
     if (config.loop if config else loop) != "single":
         return "the best seed does not run the single loop, so a sample has no clear price"
@@ -215,17 +230,13 @@ def compare_with_seed(archive: Archive, split: str, seed: int = 0,
     and the selected agent must earn back the search's tokens plus its own extra tokens per
     problem. With `matched` (what `matched_baseline` gave), the selected agent also against the
     compute-matched baseline. None when either agent lacks scores on `split`."""
-    chosen, base = archive.best(), best_seed(archive)
-    if chosen is None or base is None:
+    pair = _selected_and_seed(archive, split)
+    if pair is None:
         return None
-    a, b = archive.evaluations(chosen.id, split), archive.evaluations(base.id, split)
-    shared = _shared(a, b)
-    if not shared:
-        return None
+    chosen, base, a, b, shared = pair
     diffs = [a[p].score - b[p].score for p in shared]
     diff, low, high = bootstrap_ci(diffs, seed=seed, n_resamples=n_resamples, statistic="mean")
-    acc_a = sum(a[p].score for p in shared) / len(shared)
-    acc_b = sum(b[p].score for p in shared) / len(shared)
+    acc_a, acc_b = _accuracy(a, shared), _accuracy(b, shared)
     tok_a, tok_b = _tokens_per_problem(a, shared), _tokens_per_problem(b, shared)
     spend = archive.require_run().spend or {}
     search_tokens = int(spend.get("tokens_in", 0) + spend.get("tokens_out", 0))
@@ -262,8 +273,7 @@ def _against_matched(archive: Archive, chosen: Entry, a: dict, entry: Entry, sam
                                    n_resamples=n_resamples, statistic="mean")
     return MatchedBaseline(
         agent=f"#{entry.id} {entry.name}", samples=samples, n=len(shared),
-        selected_accuracy=sum(a[p].score for p in shared) / len(shared),
-        accuracy=sum(m[p].score for p in shared) / len(shared),
+        selected_accuracy=_accuracy(a, shared), accuracy=_accuracy(m, shared),
         tokens_per_problem=_tokens_per_problem(m, shared), difference=diff, diff_low=low,
         diff_high=high,
         note="the selected agent is the best seed with the best-of-n loop at this n: its whole "
