@@ -1,6 +1,8 @@
 """Reading, measuring and pruning transcripts (see agents/transcripts.py for what they hold).
 
 - `attempt_events(engine, attempt_id)`: an attempt's events in order, texts filled in;
+- `last_attempt_trace(engine, ...)`: what an agent's last attempt at a problem did, in a few
+  lines (a search designer reads it beside a failed answer);
 - `transcript_stats(engine)`: how much the transcripts take (`crib runs stats`);
 - `prune(engine, before)`: drop events older than a time and the texts no event refers to
   any more (`crib runs gc`).
@@ -13,6 +15,7 @@ from typing import Iterable
 
 from sqlalchemy import Engine, delete, func, select
 
+from crib.agents.records import AttemptRow
 from crib.agents.transcripts import KINDS, TranscriptEventRow, TranscriptTextRow
 
 # Which fields of an event's data are text hashes (a call's messages are a list of them).
@@ -77,6 +80,45 @@ def events(engine: Engine, *, attempt_id: str | None = None, run_id: str | None 
 
 def attempt_events(engine: Engine, attempt_id: str) -> list[dict]:
     return events(engine, attempt_id=attempt_id)
+
+
+TRACE_CODE_CHARS = 900  # the head of a program: where the approach is set up
+TRACE_OUTPUT_CHARS = 300
+
+
+def last_attempt_trace(engine: Engine, *, run_id: str, problem_id: str,
+                       agent_hash: str) -> str | None:
+    """What the agent's last attempt at the problem did: the last program it ran in the
+    sandbox and what that printed or how it failed, or else the end of its last model reply.
+    None when nothing was recorded (transcripts off, or the attempt never got that far)."""
+    with engine.connect() as conn:
+        attempt = conn.execute(select(AttemptRow.id).where(
+            AttemptRow.run_id == run_id, AttemptRow.problem_id == problem_id,
+            AttemptRow.agent_hash == agent_hash)
+            .order_by(AttemptRow.attempt_index.desc()).limit(1)).scalar()
+    if attempt is None:
+        return None
+    done = events(engine, attempt_id=attempt, kinds=("sandbox", "call"))
+    programs = [e for e in done if e["kind"] == "sandbox" and e.get("tier") == "snippet"]
+    if programs:
+        last = programs[-1]
+        code = (last.get("code") or "").strip()
+        if len(code) > TRACE_CODE_CHARS:
+            code = code[:TRACE_CODE_CHARS] + "\n# ... (cut)"
+        failed = (last.get("error") or "").strip() or (
+            "" if last.get("ok") else (last.get("stderr") or "").strip())
+        said = (f"it failed: {_tail(failed, TRACE_OUTPUT_CHARS)}" if failed else
+                f"it printed: {_tail(last.get('stdout') or '', TRACE_OUTPUT_CHARS) or '(nothing)'}")
+        return f"the last program it ran:\n```python\n{code}\n```\n{said}"
+    replies = [str(e["reply"]) for e in done if e["kind"] == "call" and e.get("reply")]
+    if replies:
+        return f"the end of its last reply: {_tail(replies[-1], 2 * TRACE_OUTPUT_CHARS)}"
+    return None
+
+
+def _tail(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 @dataclass

@@ -101,9 +101,10 @@ def parent_block(label: str, parent: Parent, failures: list[dict],
                   for child, config in tried[-TRIED_SHOWN:]]
     fails = []
     for i, f in enumerate(failures, 1):
+        did = (f"\n   How it got there, {f['trace']}" if f.get("trace") else "")
         fails.append(f"{i}. Task: {f['task'][:400]}\n   Its answer: {f['answer'][:300]}\n"
-                     f"   Checker: {f['feedback'][:300]}")
-    failed = ("Problems it failed (task, its answer, what the checker said):\n"
+                     f"   Checker: {f['feedback'][:300]}{did}")
+    failed = ("Problems it failed (task, its answer, what the checker said, how it got there):\n"
               + "\n".join(fails) + "\n") if fails else ""
     return "\n".join(lines) + "\n", failed
 

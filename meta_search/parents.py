@@ -8,10 +8,12 @@ minibatch median for a candidate the cascade stopped early.
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from crib.agents.transcript_query import last_attempt_trace
 from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.blocks import BlockConfig, config_of, distance
 
@@ -89,8 +91,11 @@ def select_parents(entries: list[Entry], k: int, generation: int, *, method: str
 async def failures_of(archive: Archive, entry: Entry, problems: dict[str, Any],
                       domain: DomainProtocol,
                       limit: int = 3) -> list[dict]:
-    """The parent's failed validation problems: task, answer and the checker's feedback (the
-    target-free check, or the error the run ended with)."""
+    """The parent's failed validation problems: task, answer, the checker's feedback (the
+    target-free check, or the error the run ended with) and what the last attempt did (its
+    last program and that program's output, or the end of its reply; None where no transcript
+    was kept). GEPA's reflection reads traces, not answers alone: an answer of `None` says
+    nothing of a search that built malformed expressions."""
     outcomes = archive.evaluations(entry.id, "validation")  # minibatch runs are in it too
     failed = []
     for o in outcomes.values():
@@ -102,8 +107,10 @@ async def failures_of(archive: Archive, entry: Entry, problems: dict[str, Any],
         if not o.error and hasattr(domain, "check"):
             verdict = await domain.check(problem, o.answer)
             text = verdict.feedback if verdict is not None and verdict.feedback else ""
+        trace = await asyncio.to_thread(last_attempt_trace, archive.engine, run_id=archive.run_id,
+                                        problem_id=o.problem_id, agent_hash=entry.code_hash)
         failed.append({"task": str(problem.input), "answer": str(o.answer or "(no answer)"),
-                       "feedback": text or "the answer was scored wrong"})
+                       "feedback": text or "the answer was scored wrong", "trace": trace})
         if len(failed) >= limit:
             break
     return failed

@@ -287,6 +287,9 @@ class Search:
         if not parents:
             raise ProposalError("no scored building-block agent to start from: the seeds "
                                 "failed (see `crib archive list`)")
+        flush = getattr(getattr(self.llm, "recorder", None), "flush", None)
+        if flush is not None:  # the failures' traces are read from the transcripts
+            await asyncio.to_thread(flush)
         failures = {p.entry.id: await failures_of(self.archive, p.entry, self.validation,
                                                   self.domain) for p in parents}
         # Named with how they scored: told only "near-duplicate of #7 (program-of-thought)",

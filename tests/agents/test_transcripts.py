@@ -209,3 +209,59 @@ def test_the_loop_records_the_agent_run_the_verifiers_runs_and_verdicts(tmp_path
     finally:
         sandbox.close()
         engine.dispose()
+
+
+def test_the_last_attempts_trace_reads_its_last_program_or_its_reply(tmp_path, scripted_server):
+    """What a search designer reads beside a failed answer: the last attempt's last program
+    and how it failed; for an agent that ran none, the end of its last reply; nothing for a
+    problem never attempted."""
+    from crib.agents.domains.game24 import Game24
+    from crib.agents.library import load_agent
+    from crib.agents.loop import LoopPolicy, SolveContext, solve_problem
+    from crib.agents.problems import Problem
+    from crib.agents.transcript_query import last_attempt_trace
+    from crib.sandbox import Limits, Sandbox
+    from crib.storage import open_database
+
+    replies = iter(["Answer: 1 + 1", "Answer: 2 + 2 + 1", "Answer: 3 * 3"])
+    scripted_server.script(lambda body: next(replies))
+    engine = open_database(f"sqlite:///{tmp_path / 'crib.db'}")
+    sandbox = Sandbox()
+    runs = load_agent({"name": "runs", "code": 'def forward(task):\n'
+                                               '    run_python("print(6 * 4)")\n'
+                                               '    run_python("print(total)")\n'
+                                               '    return llm(task + answer_format)\n'})
+    asks = load_agent({"name": "asks", "code": 'def forward(task):\n'
+                                               '    return llm("Solve: " + task)\n'})
+    try:
+        store = TranscriptStore(engine)
+        llm = make_llm(engine, scripted_server.url, store)
+        ctx = SolveContext(llm=llm, sandbox=sandbox, run_id="run-t", engine=engine,
+                           limits=Limits(timeout_s=60))
+
+        async def solve():
+            try:
+                for spec, policy in ((runs, LoopPolicy(kind="single")),
+                                     (asks, LoopPolicy(kind="retry", k=2))):
+                    await solve_problem(Problem(id="p1", input="4 5 6 10"), Game24(), spec,
+                                        ctx, policy)
+            finally:
+                await llm.aclose()
+
+        asyncio.run(solve())
+        store.flush()
+        ran = last_attempt_trace(engine, run_id="run-t", problem_id="p1",
+                                 agent_hash=runs.code_hash)
+        assert ran.startswith("the last program it ran:\n```python\nprint(total)\n```\n")
+        assert ran.endswith("NameError: name 'total' is not defined")
+        # The retry's second attempt is the last: its reply, not the first one's.
+        assert last_attempt_trace(engine, run_id="run-t", problem_id="p1",
+                                  agent_hash=asks.code_hash) == \
+            "the end of its last reply: Answer: 3 * 3"
+        assert last_attempt_trace(engine, run_id="run-t", problem_id="p2",
+                                  agent_hash=asks.code_hash) is None
+        assert last_attempt_trace(engine, run_id="other", problem_id="p1",
+                                  agent_hash=asks.code_hash) is None
+    finally:
+        sandbox.close()
+        engine.dispose()

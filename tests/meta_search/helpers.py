@@ -91,13 +91,18 @@ class Script:
 
 
 def make_llm(engine, url: str, run_id: str, **options):
+    """As crib's wiring makes it: with a transcript store (the designer reads traces)."""
     from crib.agents.llm import LLM, Backoff, ModelSettings
+    from crib.agents.transcripts import TranscriptStore
 
     settings = ModelSettings(model="scripted-model", base_url=url, temperature=0.0,
                              max_tokens=512, concurrency=8, timeout_s=20.0, max_retries=1)
-    return LLM(engine, {r: settings for r in ("solver", "curator", "judge", "meta")},
-               backoff=Backoff(base_s=0.01, max_s=0.05), run_id=run_id,
-               prices={"scripted-model": (1.0, 2.0)}, **options)
+    transcripts = TranscriptStore(engine)
+    llm = LLM(engine, {r: settings for r in ("solver", "curator", "judge", "meta")},
+              backoff=Backoff(base_s=0.01, max_s=0.05), run_id=run_id,
+              prices={"scripted-model": (1.0, 2.0)}, recorder=transcripts, **options)
+    transcripts.share_writer(llm.writer)
+    return llm
 
 
 def search_config(**kw):

@@ -121,6 +121,8 @@ def test_blocks_search_recovers_rejects_rewrites_and_reports(engine, scripted_se
     prompt = script.prompts["rewrite"][0]
     assert "Problems it failed" in prompt and "Its answer: 1 + 1" in prompt
     assert re.search(r"Checker: the expression uses 1.*exactly once", prompt)
+    # and how the failed attempt got there, read from its transcript (GEPA reads traces)
+    assert "How it got there, the end of its last reply: Answer: 1 + 1" in prompt
     assert "rejected: truncated reply" in script.prompts["rewrite"][1]
     assert "rejected: near-duplicate" in script.prompts["rewrite"][2]
     child = config_of(g1.code)
