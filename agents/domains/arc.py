@@ -79,11 +79,6 @@ def _digit_block(text: str) -> Grid | None:
     return block if is_grid(block) else None
 
 
-def _test_inputs(problem: Problem) -> list[Grid]:
-    data = problem.input if isinstance(problem.input, dict) else {}
-    return list(data.get("test_input") or [])
-
-
 class Arc(Domain):
     name = "arc"
     description = "ARC grid puzzles: apply the transformation shown by the examples"
