@@ -299,6 +299,9 @@ def test_cmd(
         True, "--matched/--no-matched",
         help="Also score the best seed with the best-of-n loop at the selected agent's tokens "
              "per problem (costs one more run on the test split)."),
+    concurrency: int = typer.Option(
+        None, "--concurrency", min=1,
+        help="Problems in flight (default: the search's own setting)."),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Score the agents chosen on validation on the held-out test split, once, against the
@@ -311,7 +314,8 @@ def test_cmd(
     _precheck(executor, ray_address)
     cfg = _config(db, unsafe=unsafe_no_sandbox)
     raise typer.Exit(asyncio.run(_score(cfg, run, top, "test", None, None, test_size, json_out,
-                                        executor, ray_address, matched=matched)))
+                                        executor, ray_address, matched=matched,
+                                        concurrency=concurrency)))
 
 
 @app.command("transfer")
@@ -326,6 +330,9 @@ def transfer_cmd(
     ray_address: str = typer.Option(
         None, "--ray-address", help="Ray cluster address (with --executor ray)."),
     unsafe_no_sandbox: bool = typer.Option(False, "--unsafe-no-sandbox"),
+    concurrency: int = typer.Option(
+        None, "--concurrency", min=1,
+        help="Problems in flight (default: the search's own setting)."),
     json_out: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Re-score the top agents of a search on another domain and/or model.
@@ -343,7 +350,8 @@ def transfer_cmd(
     _precheck(executor, ray_address)
     cfg = _config(db, model=model, unsafe=unsafe_no_sandbox)
     raise typer.Exit(asyncio.run(_score(cfg, run, top, "transfer", domain, model, size,
-                                        json_out, executor, ray_address)))
+                                        json_out, executor, ray_address,
+                                        concurrency=concurrency)))
 
 
 def _check_domain(name: str) -> None:
@@ -369,7 +377,7 @@ def _precheck(executor: str, ray_address: str | None) -> None:
 
 
 async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, executor="local",
-                 ray_address=None, matched=False) -> int:
+                 ray_address=None, matched=False, concurrency=None) -> int:
     from crib.agents.loop import LoopPolicy
     from crib.cliutil import print_error, print_json
     from crib.context import open_context
@@ -419,7 +427,8 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
             with open_executor(ctx, executor, ray_address) as runner, shown.bars:
                 async def score(entry, policy: LoopPolicy) -> None:
                     evaluator = Evaluator(archive, domain, ctx.llm, ctx.sandbox, policy=policy,
-                                          concurrency=config.concurrency, engine=ctx.engine,
+                                          concurrency=concurrency or config.concurrency,
+                                          engine=ctx.engine,
                                           executor=runner)
                     evaluator.on_outcome = shown.outcome
                     shown.start(entry)

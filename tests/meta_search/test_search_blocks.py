@@ -174,8 +174,16 @@ def generic_designer(body):
     return change(text) if CHANGE_ASKED.search(text) else CROSS
 
 
+def slow_solver(body):
+    """generic_designer, with solver replies taking 0.2 s: calls in flight together overlap."""
+    reply = generic_designer(body)
+    if isinstance(reply, Reply):
+        reply.delay_s = 0.2
+    return reply
+
+
 def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
-    scripted_server.script(generic_designer)
+    scripted_server.script(slow_solver)
     env = crib_env(scripted_server.url, tmp_path / "data")
     r = crib(["search", "--space", "blocks", "--domain", "game24", "--generations", "2",
               "--val-size", "6", "--test-size", "8", "--seeds", "cot", "--minibatch", "3",
@@ -186,8 +194,13 @@ def test_cli_blocks_search_test_export_and_solve(scripted_server, tmp_path):
     run_id, best = result["run_id"], result["best"]
     assert best["name"] != "cot", "a rewrite with a higher skill should beat the seed"
 
-    r = crib(["search", "test", run_id, "--top", "1", "--json"], env, tmp_path)
+    # The search had problems in flight together (its --concurrency, 4); its test need not.
+    assert scripted_server.max_in_flight > 1
+    scripted_server.max_in_flight = 0
+    r = crib(["search", "test", run_id, "--top", "1", "--concurrency", "1", "--json"], env,
+             tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert scripted_server.max_in_flight == 1
     [comparison] = [json.loads(line)["comparison"] for line in r.stdout.splitlines()
                     if line.startswith('{"comparison"')]
     assert comparison["n"] == 8 and comparison["seed"].endswith(" cot")
