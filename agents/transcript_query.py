@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from crib.agents.records import AttemptRow
 from crib.agents.transcripts import KINDS, TranscriptEventRow, TranscriptTextRow
+from crib.agents.verify.base import clip
 
 # Which fields of an event's data are text hashes (a call's messages are a list of them).
 TEXT_FIELDS = {
@@ -102,9 +103,7 @@ def last_attempt_trace(engine: Engine, *, run_id: str, problem_id: str,
     programs = [e for e in done if e["kind"] == "sandbox" and e.get("tier") == "snippet"]
     if programs:
         last = programs[-1]
-        code = (last.get("code") or "").strip()
-        if len(code) > TRACE_CODE_CHARS:
-            code = code[:TRACE_CODE_CHARS] + "\n# ... (cut)"
+        code = clip(last.get("code") or "", TRACE_CODE_CHARS)
         failed = (last.get("error") or "").strip() or (
             "" if last.get("ok") else (last.get("stderr") or "").strip())
         said = (f"it failed: {_tail(failed, TRACE_OUTPUT_CHARS)}" if failed else
