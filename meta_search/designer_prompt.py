@@ -114,15 +114,16 @@ def build_messages(move: str, slot: str | None, parents: list[Parent],
                    description: str, answer_format: str, token_budget: int,
                    previous: str | None = None,
                    tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None,
-                   values: Sequence[str] = ()) -> list[dict]:
+                   values: Sequence[str] = (), note: str = "") -> list[dict]:
     """The designer's messages for one move; `slot` is the instruction a rewrite rewrites or
-    the setting a change sets, `values` the change's choices."""
+    the setting a change sets, `values` the change's choices, `note` why this move."""
     used = parents[:2] if move == "cross" else parents[:1]
     head = (f'The agent solves problems of the domain "{domain}": {description or domain}\n'
             f"Answer format the agent must produce: {answer_format or '(as the task says)'}\n\n")
     a = used[0].config
     task = MOVES[move].format(slot=slot, current=a.instructions.get(slot or "", ""),
                               about=ABOUT.get(slot or "", ""), options=change_options(values))
+    task = f"{note}\n{task}" if note else task
     if previous:
         task += f"\nYour previous reply was rejected: {previous[:300]}. Do something else."
     lesson_text = f"# Design lessons so far\n{lessons.strip()}\n" if lessons.strip() else ""

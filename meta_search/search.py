@@ -25,11 +25,11 @@ from crib.agents.runs import base_manifest
 from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.blocks import compile_agent, config_of, seed_config
 from crib.meta_search.cascade import Cascade, CascadePolicy
-from crib.meta_search.designer import Designer
+from crib.meta_search.designer import Designer, sweep_of
 from crib.meta_search.designer_prompt import result_of
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
-from crib.meta_search.parents import ParentMethod, failures_of, select_parents
+from crib.meta_search.parents import ParentMethod, candidates, failures_of, select_parents
 from crib.meta_search.records import BASELINE, REJECTED, SearchRunRow
 from crib.meta_search.reports import generation_rows
 from crib.meta_search.skeletons import SKELETONS
@@ -302,7 +302,8 @@ class Search:
                               and e.parents[:1] == [p.entry.id] and (c := config_of(e.code))]
                  for p in parents}
         lessons = self.lessons.render() if self.lessons else ""
-        design = await designer.design(g, parents, failures, archived, lessons, tried)
+        sweep = sweep_of(parents[0], candidates(entries))
+        design = await designer.design(g, parents, failures, archived, lessons, tried, sweep)
         parent_ids = [p.entry.id for p in design.parents]
         if design.config is None:
             reason = (f"no usable design after {len(design.trace)} replies: "

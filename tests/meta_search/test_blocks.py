@@ -7,8 +7,8 @@ from crib.meta_search.archive import Entry, Fitness
 from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
                                      seed_config)
 from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
-                                       changed_settings,
-                                       apply_move, change_reply, open_changes, plan_move)
+                                       apply_move, change_reply, changed_settings,
+                                       open_changes, plan_move, sweep_of, sweep_values)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
 from crib.meta_search.skeletons import SKELETONS
@@ -127,6 +127,50 @@ def test_a_change_sets_each_setting_of_a_parent_before_any_twice():
     # Once every setting has been changed, any may be again.
     assert {plan_move(g, [a], moves=["change"], changes=changes, changed=set(changes))[1]
             for g in range(1, 30)} == set(changes)
+
+
+def test_a_setting_whose_change_gained_is_swept_first():
+    pot = seed_config("program-of-thought")
+    origin = _parent(1, pot, 0.08, "program-of-thought")
+
+    def child(entry_id, config, fitness, parent=origin):
+        p = _parent(entry_id, config, fitness, f"g{entry_id}")
+        return Parent(p.entry.model_copy(update={"origin": "designer",
+                                                 "parents": [parent.entry.id]}), config, fitness)
+
+    retry = child(2, pot.model_copy(update={"loop": "retry"}), 0.17)
+    sweep = sweep_of(retry, [origin, retry])
+    assert sweep.setting == "loop"
+    assert sweep.why.startswith("Parent A's last edit set its loop to retry (it was single in "
+                                "#1), and validation accuracy rose from 0.08 to 0.17")
+    # No sweep without a gain, after a rewrite or a two-setting edit, from a seed, or when the
+    # child's own parent is not among the scored candidates.
+    assert sweep_of(child(3, retry.config, 0.08), [origin]) is None
+    rewritten = pot.model_copy(update={"instructions": {**pot.instructions, "solve": "Think."}})
+    assert sweep_of(child(4, rewritten, 0.5), [origin]) is None
+    assert sweep_of(child(5, pot.model_copy(update={"loop": "retry", "temperature": 1.0}), 0.5),
+                    [origin]) is None
+    assert sweep_of(origin, [origin]) is None and sweep_of(retry, [retry]) is None
+
+    # A choice sweeps through its other values; a number one step each way from where it is.
+    assert sweep_values(retry.config, "loop", ["best-of-n", "vote"]) == ["best-of-n", "vote"]
+    warm = pot.model_copy(update={"temperature": 0.8})
+    assert sweep_values(warm, "temperature", ["0", "0.2", "1", "1.2"]) == ["1"]
+    assert sweep_values(warm, "temperature", ["0", "0.5", "1"]) == ["0.5", "1"]
+    assert sweep_values(pot.model_copy(update={"rounds": 4}), "rounds", ["0", "1", "3"]) == ["3"]
+
+    # The swept setting replaces a drawn move, and is the setting of a given change move;
+    # moves given without a change are kept.
+    changes = {"loop": ["best-of-n"], "temperature": ["0"], "skeleton": ["cot"]}
+    assert {plan_move(g, [retry, origin], changes=changes, sweep="loop")
+            for g in range(1, 30)} == {("change", "loop")}
+    assert {plan_move(g, [retry], moves=["change"], changes=changes, changed={"loop"},
+                      sweep="loop") for g in range(1, 30)} == {("change", "loop")}
+    assert plan_move(1, [retry], moves=["rewrite"], changes=changes, sweep="loop")[0] == \
+        "rewrite"
+    # A sweep with no value left is no sweep.
+    assert {plan_move(g, [retry], moves=["change"], changes={"temperature": ["0"]},
+                      sweep="loop") for g in range(1, 5)} == {("change", "temperature")}
 
 
 def test_plan_cycles_given_moves_and_never_crosses_one_parent():

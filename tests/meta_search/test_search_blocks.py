@@ -15,7 +15,8 @@ import pytest
 
 from crib.agents.domains.game24 import solve as solve24
 from crib.meta_search.archive import Archive, Outcome
-from crib.meta_search.blocks import config_of
+from crib.meta_search.blocks import config_of, seed_config
+from crib.meta_search.designer import plan_move
 from crib.meta_search.designer_prompt import DESIGNER_MARK
 from crib.meta_search.reports import best_seed, matched_baseline
 from tests.crib.test_solve_cli import crib, crib_env
@@ -310,3 +311,44 @@ def test_a_search_resumed_after_its_test_does_not_run_the_baseline(engine, scrip
     assert result.generations_done == 2
     assert archive.evaluations(baseline.id, "validation") == {}
     assert [e.id for e in archive.entries() if e.generation == 2]
+
+
+def warm_solver(body) -> str:
+    """`solver` whose skill grows with the call's temperature: a warmer agent is better."""
+    text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+    return solver(f"{text} skill={20 + round(60 * (body.get('temperature') or 0))}")
+
+
+def test_a_change_that_gains_is_swept_to_the_next_value(engine, scripted_server):
+    """Generation 1 warms the seed and gains; generation 2 tries the value next to the new
+    one (and only it), told why: a local sweep, not another setting."""
+    script = Designer(rewrite=[rewrite(80)], change=[warmest], cross=[CROSS])
+    scripted_server.script(lambda body: script(body) if DESIGNER_MARK in str(body["messages"])
+                           else Reply(text=warm_solver(body)))
+    settings = {"skeleton": ["x"], "temperature": ["x"], "loop": ["x"]}  # cot's, as open_changes
+    seed = next(s for s in range(100)  # whose generation 1 changes the temperature
+                if plan_move(1, [], s, ["change"], settings)[1] == "temperature")
+    config = search_config(space="blocks", seeds=["cot"], generations=2, moves=["change"],
+                           cascade={"minibatch": 4, "zero_is_failure": False, "seed": seed})
+    asyncio.run(run_search(engine, scripted_server.url, "sw", config))
+    entries = Archive(engine, "sw").entries()
+    seed_entry, g1, g2 = sorted(entries, key=lambda e: e.generation)
+    assert config_of(g1.code).temperature == 1.2 and g1.val.median > seed_entry.val.median
+    assert not any(h.get("sweep") for h in g1.history)
+    asked = script.prompts["change"][1]
+    assert CHANGE_ASKED.search(asked).group(1) == "temperature"
+    assert re.findall(r'^- "([^"]+)"', asked, re.M) == ["1"]  # 1.2 is the top: one step down
+    assert (f"Parent A's last edit set its temperature to 1.2 (it was "
+            f"{seed_config('cot').temperature} in #{seed_entry.id}), and validation accuracy "
+            "rose from") in asked
+    assert g2.parents == [g1.id] and config_of(g2.code).temperature == 1.0
+    assert [h.get("sweep") for h in g2.history] == [True]
+
+
+def warmest(prompt):
+    """A change to the highest offered temperature (else the first value offered)."""
+    offered = re.findall(r'^- "([^"]+)"', prompt, re.M)
+    warmer = CHANGE_ASKED.search(prompt).group(1) == "temperature"
+    return json.dumps({"why": "more varied",
+                       "value": max(offered, key=float) if warmer else offered[0]})
+
