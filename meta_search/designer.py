@@ -193,6 +193,18 @@ def sweep_values(config: BlockConfig, name: str, values: Sequence[str]) -> list[
     return [v for v in values if v in near]
 
 
+def pending_sweep(pool: Sequence[Parent], archived: list[tuple[int, str, BlockConfig]],
+                  memory: bool = False) -> tuple[Parent, Sweep] | None:
+    """The fittest candidate (the newest of equals) whose sweep has values left, and its
+    sweep."""
+    for parent in sorted(pool, key=lambda p: (-p.fitness, -p.entry.id)):
+        sweep = sweep_of(parent, pool)
+        if sweep is not None and sweep_values(parent.config, sweep.setting, open_changes(
+                parent.config, archived, memory).get(sweep.setting, [])):
+            return parent, sweep
+    return None
+
+
 def open_changes(config: BlockConfig, archived: list[tuple[int, str, BlockConfig]],
                  memory: bool = False) -> dict[str, list[str]]:
     """Per setting a change may set, the values that give a configuration nothing archived

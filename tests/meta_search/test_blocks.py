@@ -8,7 +8,8 @@ from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near
                                      seed_config)
 from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
                                        apply_move, change_reply, changed_settings,
-                                       open_changes, plan_move, sweep_of, sweep_values)
+                                       open_changes, pending_sweep, plan_move, sweep_of,
+                                       sweep_values)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
 from crib.meta_search.skeletons import SKELETONS
@@ -151,6 +152,17 @@ def test_a_setting_whose_change_gained_is_swept_first():
     assert sweep_of(child(5, pot.model_copy(update={"loop": "retry", "temperature": 1.0}), 0.5),
                     [origin]) is None
     assert sweep_of(origin, [origin]) is None and sweep_of(retry, [retry]) is None
+
+    # The fittest candidate with a sweep left comes first, whatever the tournament draws.
+    archived = [(p.entry.id, p.entry.name, p.config) for p in (origin, retry)]
+    assert pending_sweep([origin, retry], archived) == (retry, sweep)
+    best = child(6, pot.model_copy(update={"loop": "best-of-n"}), 0.2, parent=retry)
+    archived.append((6, "g6", best.config))
+    assert pending_sweep([origin, retry, best], archived) == (best, sweep_of(best, [retry]))
+    # Once vote is tried too, neither has a loop value left: no sweep is pending.
+    voted = child(7, pot.model_copy(update={"loop": "vote"}), 0.1, parent=retry)
+    archived.append((7, "g7", voted.config))
+    assert pending_sweep([origin, retry, best, voted], archived) is None
 
     # A choice sweeps through its other values; a number one step each way from where it is.
     assert sweep_values(retry.config, "loop", ["best-of-n", "vote"]) == ["best-of-n", "vote"]
