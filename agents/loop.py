@@ -165,7 +165,8 @@ def _answer_format(domain: Any, problem: Problem) -> str:
     return str(fmt(problem) if callable(fmt) else fmt or "")
 
 
-def _render(domain: Any, problem: Problem) -> str:
+def render_task(domain: Any, problem: Problem) -> str:
+    """The task text an agent is given for `problem`."""
     render = getattr(domain, "render", None)
     if callable(render):
         return render(problem)
@@ -183,7 +184,7 @@ class _Solver:
         self.blind = without_target(problem)
         self.spend = Spend()
         self.attempts: list[Attempt] = []
-        self.task = _render(domain, problem)
+        self.task = render_task(domain, problem)
         self.fmt = _answer_format(domain, problem)
         self.sheet = Sheet()  # memory's, for this problem (a retry's may set skills aside)
         self.skills: dict[str, str] = {}  # promoted skills, importable in the sandbox

@@ -3,6 +3,8 @@
 - `attempt_events(engine, attempt_id)`: an attempt's events in order, texts filled in;
 - `last_attempt_trace(engine, ...)`: what an agent's last attempt at a problem did, in a few
   lines (a search designer reads it beside a failed answer);
+- `passed_reply(engine, ...)`: the last reply of an attempt that passed (a search's solved
+  example);
 - `transcript_stats(engine)`: how much the transcripts take (`crib runs stats`);
 - `prune(engine, before)`: drop events older than a time and the texts no event refers to
   any more (`crib runs gc`).
@@ -113,6 +115,21 @@ def last_attempt_trace(engine: Engine, *, run_id: str, problem_id: str,
     if replies:
         return f"the end of its last reply: {_tail(replies[-1], 2 * TRACE_OUTPUT_CHARS)}"
     return None
+
+
+def passed_reply(engine: Engine, *, run_id: str, problem_id: str, agent_hash: str) -> str | None:
+    """The last model reply of the agent's latest attempt at the problem that passed its
+    check (a search shows such replies as solved examples); None without one."""
+    with engine.connect() as conn:
+        attempt = conn.execute(select(AttemptRow.id).where(
+            AttemptRow.run_id == run_id, AttemptRow.problem_id == problem_id,
+            AttemptRow.agent_hash == agent_hash, AttemptRow.passed.is_(True))
+            .order_by(AttemptRow.attempt_index.desc()).limit(1)).scalar()
+    if attempt is None:
+        return None
+    replies = [str(e["reply"]) for e in events(engine, attempt_id=attempt, kinds=("call",))
+               if e.get("reply")]
+    return replies[-1] if replies else None
 
 
 def _tail(text: str, limit: int) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import difflib
 import pprint
-from typing import Literal, get_args
+from typing import Literal, Sequence, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -26,7 +26,8 @@ LoopKind = Literal["single", "retry", "best-of-n", "vote"]
 # cannot hide the sheet: the host shows it to every solver call that lacks it.
 MemoryUse = Literal["system", "prompt"]
 MAX_INSTRUCTION_CHARS = 1200
-PARAMS = ("temperature", "samples", "rounds", "loop", "memory")  # what a change move may set
+PARAMS = ("temperature", "samples", "rounds", "loop", "memory", "examples")  # a change's
+MAX_EXAMPLES = 3
 TEMPERATURES = ("0", "0.2", "0.5", "0.8", "1", "1.2")  # a change move's choices
 
 
@@ -40,6 +41,9 @@ class BlockConfig(BaseModel):
     rounds: int = Field(default=0, ge=0, le=4)
     loop: LoopKind = "single"
     memory: MemoryUse = "system"
+    # How many solved examples go before the task: the run's demonstrations (`Example`), the
+    # first ones; compiled into the agent's code, so an exported agent carries them.
+    examples: int = Field(default=0, ge=0, le=MAX_EXAMPLES)
 
     @model_validator(mode="after")
     def _check(self) -> "BlockConfig":
@@ -61,6 +65,13 @@ class BlockConfig(BaseModel):
         self.instructions = {s: self.instructions.get(s, text).strip()
                              for s, text in skeleton.slots.items()}
         return self
+
+
+class Example(BaseModel):
+    """A demonstration: a training problem and the reply that solved it, checked correct."""
+
+    task: str = Field(min_length=1, max_length=2000)
+    solution: str = Field(min_length=1, max_length=3000)
 
 
 def seed_config(skeleton: str) -> BlockConfig:
@@ -90,11 +101,17 @@ def describe(config: BlockConfig) -> str:
     parts = [f"temperature {config.temperature:g}"]
     parts += [f"{p} {getattr(config, p)}" for p in s.uses]
     parts += [f"loop {config.loop}", f"memory {config.memory}"]
+    parts += [f"examples {config.examples}"] if config.examples else []
     return f"{config.skeleton} ({', '.join(parts)})"
 
 
-def compile_agent(config: BlockConfig, thought: str = "") -> str:
-    """Agent code (Crib API) for `config`: a docstring, imports, CONFIG, helpers, forward."""
+def compile_agent(config: BlockConfig, thought: str = "",
+                  examples: Sequence[Example] = ()) -> str:
+    """Agent code (Crib API) for `config`: a docstring, imports, CONFIG, the first
+    `config.examples` of `examples`, helpers, forward."""
+    if config.examples > len(examples):
+        raise ValueError(f"the configuration shows {config.examples} examples; "
+                         f"{len(examples)} given")
     s = SKELETONS[config.skeleton]
     first = (thought.strip().splitlines() or [s.idea])[0].replace('"""', "'")
     doc = (f'"""{first}\n\nCompiled by Crib from a building-block configuration: skeleton '
@@ -102,7 +119,10 @@ def compile_agent(config: BlockConfig, thought: str = "") -> str:
            f'agent with `--loop {config.loop}`, which `crib solve` uses unless given another.'
            '\n"""\n')
     literal = pprint.pformat(config.model_dump(), width=96, sort_dicts=False)
-    return f"{doc}{PRELUDE}\nCONFIG = {literal}\n{HELPERS}\n{s.body.strip()}\n"
+    shown = pprint.pformat([e.model_dump() for e in examples[:config.examples]], width=96,
+                           sort_dicts=False)
+    return (f"{doc}{PRELUDE}\nCONFIG = {literal}\nEXAMPLES = {shown}\n{HELPERS}\n"
+            f"{s.body.strip()}\n")
 
 
 def config_of(code: str) -> BlockConfig | None:
@@ -130,7 +150,7 @@ def similarity(a: BlockConfig, b: BlockConfig) -> float:
     instruction texts compared by their normalised character overlap (the lowest slot)."""
     if a.skeleton != b.skeleton:
         return 0.0
-    uses = ("temperature", "loop", "memory", *SKELETONS[a.skeleton].uses)
+    uses = ("temperature", "loop", "memory", "examples", *SKELETONS[a.skeleton].uses)
     if any(getattr(a, p) != getattr(b, p) for p in uses if p != "temperature"):
         return 0.0
     if abs(a.temperature - b.temperature) > 0.05:

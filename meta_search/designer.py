@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Sequence, TypeVar
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from crib.agents.llm.errors import StructuredOutputError
-from crib.meta_search.blocks import (PARAMS, BlockConfig, compile_agent, describe,
+from crib.meta_search.blocks import (PARAMS, BlockConfig, Example, compile_agent, describe,
                                      near_duplicate, seed_config, settable)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent
@@ -95,6 +95,7 @@ class Design:
     config: BlockConfig | None = None
     thought: str = ""
     trace: list[dict] = field(default_factory=list)  # one note per reply, with its verdict
+    examples: Sequence[Example] = ()  # the run's demonstrations, for `code`
 
     @property
     def rejected(self) -> list[dict]:
@@ -107,7 +108,7 @@ class Design:
     def code(self) -> str:
         if self.config is None:
             raise ValueError(f"design {self.name!r} has no configuration to compile")
-        return compile_agent(self.config, self.thought)
+        return compile_agent(self.config, self.thought, self.examples)
 
 
 def plan_move(generation: int, parents: list[Parent], seed: int = 0,
@@ -193,29 +194,21 @@ def sweep_values(config: BlockConfig, name: str, values: Sequence[str]) -> list[
     return [v for v in values if v in near]
 
 
-def pending_sweep(pool: Sequence[Parent], archived: list[tuple[int, str, BlockConfig]],
-                  memory: bool = False) -> tuple[Parent, Sweep] | None:
-    """The fittest candidate (the newest of equals) whose sweep has values left, and its
-    sweep."""
-    for parent in sorted(pool, key=lambda p: (-p.fitness, -p.entry.id)):
-        sweep = sweep_of(parent, pool)
-        if sweep is not None and sweep_values(parent.config, sweep.setting, open_changes(
-                parent.config, archived, memory).get(sweep.setting, [])):
-            return parent, sweep
-    return None
-
-
 def open_changes(config: BlockConfig, archived: list[tuple[int, str, BlockConfig]],
-                 memory: bool = False) -> dict[str, list[str]]:
+                 memory: bool = False, examples: int = 0) -> dict[str, list[str]]:
     """Per setting a change may set, the values that give a configuration nothing archived
     nearly repeats (so neither the current value nor an edit already tried). Only the
-    settings the skeleton reads; where the sheet goes only when the search runs with memory."""
+    settings the skeleton reads; where the sheet goes only when the search runs with memory,
+    how many solved examples are shown only up to the run's `examples`."""
     fields = ["skeleton", "temperature", "loop", *SKELETONS[config.skeleton].uses]
     fields += ["memory"] if memory else []
+    fields += ["examples"] if examples else []
     found = {}
     for name in fields:
         values = []
         for value in settable(name):
+            if name == "examples" and int(value) > examples:
+                continue
             try:
                 child = _change(config, name, value)
             except (ValueError, ValidationError):
@@ -277,7 +270,7 @@ def _change(a: BlockConfig, name: str, value: str) -> BlockConfig:
                                         "memory": a.memory})
     parsers: dict[str, Callable[[str], float | int | str]] = {
         "temperature": float, "samples": lambda v: int(float(v)),
-        "rounds": lambda v: int(float(v))}
+        "rounds": lambda v: int(float(v)), "examples": lambda v: int(float(v))}
     try:
         parsed = parsers.get(name, str.lower)(value)
     except ValueError:
@@ -343,13 +336,31 @@ class Designer:
         self.token_budget, self.seed, self.max_tokens = token_budget, seed, max_tokens
         self.moves = moves
         self.memory = memory  # the search runs with memory: where the sheet goes can change
+        # The run's demonstrations (the best seed's checked solutions of training problems):
+        # a change may show the first few before the task. Set once they are collected.
+        self.examples: list[Example] = []
+
+    def open_changes(self, config: BlockConfig,
+                     archived: list[tuple[int, str, BlockConfig]]) -> dict[str, list[str]]:
+        return open_changes(config, archived, self.memory, len(self.examples))
+
+    def pending_sweep(self, pool: Sequence[Parent], archived: list[tuple[int, str, BlockConfig]]
+                      ) -> tuple[Parent, Sweep] | None:
+        """The fittest candidate (the newest of equals) whose sweep has values left, and its
+        sweep."""
+        for parent in sorted(pool, key=lambda p: (-p.fitness, -p.entry.id)):
+            sweep = sweep_of(parent, pool)
+            if sweep is not None and sweep_values(parent.config, sweep.setting, self.open_changes(
+                    parent.config, archived).get(sweep.setting, [])):
+                return parent, sweep
+        return None
 
     async def design(self, generation: int, parents: list[Parent],
                      failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
                      lessons: str = "",
                      tried: dict[int, list[tuple[Entry, BlockConfig]]] | None = None,
                      sweep: Sweep | None = None) -> Design:
-        changes = open_changes(parents[0].config, archived, self.memory)
+        changes = self.open_changes(parents[0].config, archived)
         near = sweep_values(parents[0].config, sweep.setting, changes[sweep.setting]) \
             if sweep is not None and sweep.setting in changes else []
         if sweep is not None and near:
@@ -361,7 +372,8 @@ class Designer:
                                changed_settings(parents[0].config, children),
                                sweep.setting if sweep else None)
         swept = sweep is not None and (move, slot) == ("change", sweep.setting)
-        design = Design(move=move, slot=slot, parents=_used(move, parents))
+        design = Design(move=move, slot=slot, parents=_used(move, parents),
+                        examples=self.examples)
         for attempt in range(self.attempts):
             if move == "cross" and design.rejected:
                 # Parents too alike to cross into anything new: rewrite parent A instead.

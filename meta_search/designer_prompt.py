@@ -47,6 +47,8 @@ ABOUT = {
     "rounds": "how many rounds of critique, revision or debate it runs",
     "loop": "what Crib does with the checker around the agent",
     "memory": "where the notes kept from earlier problems go",
+    "examples": "how many solved examples go before the task (other problems of this kind, "
+                "each with a reply that was checked correct)",
 }
 MEANING = {
     "single": "one try",

@@ -13,25 +13,26 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from crib.agents.library import AgentSpec, list_agents, load_agent
 from crib.agents.llm.errors import BudgetExceeded
-from crib.agents.loop import LoopPolicy
+from crib.agents.loop import LoopPolicy, render_task
 from crib.agents.problems import Problem
 from crib.agents.records import RunRow
+from crib.agents.transcript_query import passed_reply
 from crib.agents.runs import base_manifest
 from crib.meta_search.archive import Archive, Entry
-from crib.meta_search.blocks import compile_agent, config_of, seed_config
+from crib.meta_search.blocks import MAX_EXAMPLES, Example, compile_agent, config_of, seed_config
 from crib.meta_search.cascade import Cascade, CascadePolicy
-from crib.meta_search.designer import Designer, pending_sweep
+from crib.meta_search.designer import Designer
 from crib.meta_search.designer_prompt import result_of
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from crib.meta_search.parents import ParentMethod, candidates, failures_of, select_parents
 from crib.meta_search.records import BASELINE, REJECTED, SearchRunRow
-from crib.meta_search.reports import generation_rows
+from crib.meta_search.reports import best_seed, generation_rows
 from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import make_strategy
 
@@ -73,6 +74,9 @@ class SearchConfig(BaseModel):
     # blocks: move kinds to cycle through by generation (e.g. ["rewrite"] for GEPA-style
     # reflective rewrites only); None: a seeded draw (designer.MOVE_WEIGHTS).
     moves: list[Literal["rewrite", "change", "cross"]] | None = None
+    # blocks: training problems (apart from validation and test) the best seed solves to
+    # collect demonstrations: its checked replies, which a change may show before the task.
+    demos: int = Field(default=0, ge=0)
 
 
 class SearchObserver(Protocol):
@@ -93,6 +97,7 @@ class SearchResult(BaseModel):
     # Per generation: proposals, how many passed the smoke run, unusable replies, the best
     # validation fitness so far, and spend (reports.GenerationRow).
     generations: list[dict] = []
+    demonstrations: int = 0  # blocks with --demos: the solved examples a change may show
 
 
 def create_run(engine, run_id: str, config: SearchConfig, manifest: dict | None = None) -> None:
@@ -144,7 +149,7 @@ class Search:
                  domain: DomainProtocol, validation: Sequence[Problem], config: SearchConfig,
                  run_id: str, memory_factory: MemoryFactory | None = None,
                  lessons: MetaLessons | None = None, observer: SearchObserver | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, train: Sequence[Problem] = ()):
         self.engine, self.llm, self.domain = engine, llm, domain
         self.config, self.run_id = config, run_id
         self.archive = Archive(engine, run_id)
@@ -168,6 +173,7 @@ class Search:
                 seed=config.cascade.seed, moves=config.moves,
                 temperature=config.designer_temperature, memory=memory_on)
         self.validation = {p.id: p for p in validation}
+        self.train = list(train)
         # Compiled configurations are not debugged as code: a failing one simply fails.
         self.cascade = Cascade(self.archive, self.evaluator,
                                None if self.designer else self.meta, validation,
@@ -192,6 +198,8 @@ class Search:
         status, reason = "done", None
         try:
             await self._seed()
+            if self.designer is not None and self.train:
+                self.designer.examples = await self._examples()
             row = self.archive.require_run()
             for g in range(row.next_generation, self.config.generations + 1):
                 if self.observer:
@@ -224,7 +232,8 @@ class Search:
             best={"id": best.id, "name": best.name, "generation": best.generation,
                   **best.fitness["validation"].model_dump()} if best else None,
             spend=row.spend,
-            generations=[r.model_dump() for r in generation_rows(self.archive)])
+            generations=[r.model_dump() for r in generation_rows(self.archive)],
+            demonstrations=len(self.designer.examples) if self.designer else 0)
 
     async def _seed(self) -> None:
         row = self.archive.require_run()
@@ -237,6 +246,40 @@ class Search:
             if entry.generation == 0 and entry.origin != BASELINE:
                 await self.cascade.run_seed(entry)
         self.archive.update_run(spend=self._spend())
+
+    async def _examples(self) -> list[Example]:
+        """The best seed's replies that solved training problems (checked, and right by the
+        gold answer), the first MAX_EXAMPLES in the problems' order. Resumed, the scored
+        problems are not run again and the replies come from the transcripts."""
+        seed = best_seed(self.archive)
+        if seed is None:
+            return []
+        done = {o.problem_id: o for o in await self.evaluator.evaluate(seed, self.train, "train")}
+        await self._flush_transcripts()
+        examples = []
+        for problem in self.train:
+            if (o := done.get(problem.id)) is None or o.score < 1.0:
+                continue
+            reply = await asyncio.to_thread(passed_reply, self.engine, run_id=self.run_id,
+                                            problem_id=problem.id, agent_hash=seed.code_hash)
+            try:
+                examples.append(Example(task=render_task(self.domain, problem),
+                                        solution=(reply or "").strip()))
+            except ValidationError:  # too long to show, or no reply kept (transcripts off)
+                continue
+            if len(examples) == MAX_EXAMPLES:
+                break
+        if not examples:
+            solved = sum(1 for o in done.values() if o.score >= 1.0)
+            self._error(f"no demonstrations: {seed.name} solved {solved} of {len(self.train)} "
+                        "training problems, and no reply of those was kept and short enough")
+        return examples
+
+    async def _flush_transcripts(self) -> None:
+        """Write the transcripts held in memory, before reading them back."""
+        flush = getattr(getattr(self.llm, "recorder", None), "flush", None)
+        if flush is not None:
+            await asyncio.to_thread(flush)
 
     async def _generation(self, g: int) -> None:
         entry = self.archive.entry_at(g, 0)
@@ -297,12 +340,10 @@ class Search:
         # A change that gained is swept before the tournament's choice: drawn 3 of 10, the
         # Game of 24 run's best agent was parent A in 1 of the 4 generations after it.
         sweep = None
-        if (pending := pending_sweep(candidates(entries), archived, designer.memory)):
+        if (pending := designer.pending_sweep(candidates(entries), archived)):
             chosen, sweep = pending
             parents = [chosen, *[p for p in parents if p.entry.id != chosen.entry.id]][:2]
-        flush = getattr(getattr(self.llm, "recorder", None), "flush", None)
-        if flush is not None:  # the failures' traces are read from the transcripts
-            await asyncio.to_thread(flush)
+        await self._flush_transcripts()  # the failures' traces are read from them
         failures = {p.entry.id: await failures_of(self.archive, p.entry, self.validation,
                                                   self.domain) for p in parents}
         tried = {p.entry.id: [(e, c) for e in entries if e.origin == "designer"

@@ -36,11 +36,15 @@ I = CONFIG["instructions"]
 
 
 def notes():
-    """The cheatsheet as notes before the task, when this agent places it there (else the
-    host puts it at the head of the system message)."""
+    """What goes before the task: the cheatsheet as notes, when this agent places it there
+    (else the host puts it at the head of the system message), then the solved examples."""
+    text = ""
     if CONFIG["memory"] == "prompt" and cheatsheet.strip():
-        return "Notes from earlier problems (use what helps):\n" + cheatsheet.strip() + "\n\n"
-    return ""
+        text += "Notes from earlier problems (use what helps):\n" + cheatsheet.strip() + "\n\n"
+    for e in EXAMPLES:
+        text += (f"Example task:\n{e['task']}\nA solution, checked correct:\n"
+                 f"{e['solution']}\n\n")
+    return text + ("Now the task:\n" if EXAMPLES else "")
 
 
 def ask(prompt):

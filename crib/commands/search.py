@@ -14,7 +14,7 @@ app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 # from the command line; budgets, database and executor are this process's).
 STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "space", "memory",
                     "meta_memory", "seeds", "minibatch", "smoke", "debug_rounds", "full", "loop",
-                    "archive_tokens", "concurrency", "seed", "moves", "parents")
+                    "archive_tokens", "concurrency", "seed", "moves", "parents", "demos")
 SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
               "blocks: the designer makes one small edit of a seed skeleton's instructions or "
               "settings per call (for small models). Default: blocks when the designer (the "
@@ -23,6 +23,9 @@ SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong
 MOVES_HELP = ("blocks: the designer's moves, comma-separated, taken in turn by generation "
               "(e.g. rewrite for reflective rewrites only): rewrite, change, cross. Default: "
               "a seeded draw (45% rewrite, 40% change, 15% cross).")
+DEMOS_HELP = ("blocks: run the best seed on N training problems (apart from validation and "
+              "test) and let a change move show up to 3 of its checked solutions before the "
+              "task. Default 0: none.")
 PARENTS_HELP = ("blocks: how the two parents are chosen by validation fitness (plus a diversity "
                 "term): tournament (seeded, 3 drawn, the best wins) or top-k (the best ones).")
 
@@ -77,6 +80,7 @@ def search(
     space: str = typer.Option(None, "--space", help=SPACE_HELP),
     moves: str = typer.Option(None, "--moves", help=MOVES_HELP),
     parents: str = typer.Option("tournament", "--parents", help=PARENTS_HELP),
+    demos: int = typer.Option(0, "--demos", min=0, help=DEMOS_HELP),
     memory: str = typer.Option(
         "none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
     meta_memory: bool = typer.Option(
@@ -153,7 +157,8 @@ def search(
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
         concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
         reflections=2 if reflections is None else reflections, moves=move_list,
-        parents=parents, cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
+        parents=parents, demos=demos,
+        cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
@@ -162,8 +167,8 @@ def search(
     # Compiled configurations cannot have code bugs: their smoke run catches errors (limits,
     # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
     config.cascade.zero_is_failure = config.space == "code"
-    if config.space == "code" and not resume and (unused := flags_given(ctx, ("moves",
-                                                                              "parents"))):
+    if config.space == "code" and not resume and (unused := flags_given(
+            ctx, ("moves", "parents", "demos"))):
         warn(f"{', '.join(unused)} apply to --space blocks only; ignored in the code space")
     if not resume:
         from crib.meta_search.search import seed_specs
@@ -206,6 +211,21 @@ async def _run(cfg, config, extra, run_id, resume, overrides, json_out, executor
             return 2
 
 
+def search_splits(domain, config, extra: dict, test_size: int | None = None):
+    """(validation, test, train) of a search: test of the stored size unless given, train
+    (`--demos`) drawn apart from both, as the search drew it."""
+    from crib.meta_search.splits import make_splits, train_split
+
+    file = extra.get("file")
+    validation, test = make_splits(domain, config.val_size, extra.get("test_size", 0),
+                                   config.val_seed, file)
+    train = train_split(domain, config.demos, {p.id for p in validation + test},
+                        config.val_seed, file)
+    if test_size is not None and test_size != len(test):
+        _, test = make_splits(domain, config.val_size, test_size, config.val_seed, file)
+    return validation, test, train
+
+
 async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, runner) -> int:
     from contextlib import AbstractContextManager, nullcontext
 
@@ -214,7 +234,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
     from crib.meta_search.dashboard import SearchDashboard
     from crib.meta_search.meta_memory import MetaLessons
     from crib.meta_search.search import Search, create_run, load_config, update_config
-    from crib.meta_search.splits import SplitError, make_splits
+    from crib.meta_search.splits import SplitError
 
     if resume:
         try:
@@ -238,8 +258,7 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
                         f"crib search --resume {esc(run_id)})", highlight=False, soft_wrap=True)
     domain = ctx.domain(config.domain)
     try:
-        validation, _ = make_splits(domain, config.val_size, extra.get("test_size", 0),
-                                    config.val_seed, extra.get("file"))
+        validation, _, train = search_splits(domain, config, extra)
     except (SplitError, OSError, ValueError) as exc:
         print_error(exc)
         return 2
@@ -254,7 +273,8 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
     search = Search(engine=ctx.engine, llm=ctx.llm, sandbox=ctx.sandbox, domain=domain,
                     validation=validation, config=config, run_id=run_id,
                     memory_factory=lambda scope: ctx.memory_hook(config.memory, scope, run_id),
-                    lessons=lessons, observer=dash, executor=runner)
+                    lessons=lessons, observer=dash, executor=runner,
+                    train=train if config.space == "blocks" else ())
     live: AbstractContextManager[object] = nullcontext()
     if not json_out and console().is_terminal:
         from rich.live import Live
@@ -272,6 +292,9 @@ async def _search(ctx, cfg, config, extra, run_id, resume, overrides, json_out, 
         if not console().is_terminal:
             console().print(dash.render())
         _print_generations(result.generations)
+        if result.demonstrations:
+            console().print(f"demonstrations: {result.demonstrations} (the best seed's checked "
+                            "solutions of training problems)", markup=False, highlight=False)
         best = result.best
         console().print(f"run {run_id}: {result.status}"
                         + (f" ({result.stop_reason})" if result.stop_reason else "")
@@ -407,9 +430,10 @@ async def _score(cfg, run_id, top, kind, domain_name, model, size, json_out, exe
         try:
             if kind == "test":
                 domain = ctx.domain(config.domain)
-                n_test = size or extra.get("test_size") or 64
-                _, problems = make_splits(domain, config.val_size, n_test, config.val_seed,
-                                          extra.get("file"))
+                _, problems, train = search_splits(domain, config, extra,
+                                                   size or extra.get("test_size") or 64)
+                trained = {p.id for p in train}  # a larger --test-size may reach them
+                problems = [p for p in problems if p.id not in trained]
                 split = "test"
             else:
                 domain = ctx.domain(domain_name or config.domain)

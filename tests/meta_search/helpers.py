@@ -121,13 +121,13 @@ async def run_search(engine, url: str, run_id: str, config, llm_options=None, ob
                      store=None):
     """Create (or resume) and run a search with the real sandbox; returns (Search, result)."""
     from crib.agents.domains import get_domain
+    from crib.commands.search import search_splits
     from crib.meta_search.search import Search, create_run
-    from crib.meta_search.splits import make_splits
     from crib.sandbox import Sandbox
 
     create_run(engine, run_id, config)
     domain = get_domain("game24")
-    validation, _ = make_splits(domain, config.val_size, 0, config.val_seed)
+    validation, _, train = search_splits(domain, config, {"test_size": 0})
     sandbox = Sandbox()
     try:
         llm = make_llm(engine, url, run_id, **(llm_options or {}))
@@ -146,7 +146,7 @@ async def run_search(engine, url: str, run_id: str, config, llm_options=None, ob
                                       run_id=run_id)
         search = Search(engine=engine, llm=llm, sandbox=sandbox, domain=domain,
                         validation=validation, config=config, run_id=run_id, observer=observer,
-                        memory_factory=factory, lessons=lessons)
+                        memory_factory=factory, lessons=lessons, train=train)
         return search, await search.run()
     finally:
         closed = sandbox.close()

@@ -4,11 +4,11 @@ import pytest
 from pydantic import ValidationError
 
 from crib.meta_search.archive import Entry, Fitness
-from crib.meta_search.blocks import (BlockConfig, compile_agent, config_of, near_duplicate,
+from crib.meta_search.blocks import (BlockConfig, Example, compile_agent, config_of, near_duplicate,
                                      seed_config)
 from crib.meta_search.designer import (ChangeReply, CrossReply, Design, RewriteReply,
                                        apply_move, change_reply, changed_settings,
-                                       open_changes, pending_sweep, plan_move, sweep_of,
+                                       Designer, open_changes, plan_move, sweep_of,
                                        sweep_values)
 from crib.meta_search.designer_prompt import build_messages
 from crib.meta_search.parents import Parent, select_parents
@@ -155,6 +155,7 @@ def test_a_setting_whose_change_gained_is_swept_first():
 
     # The fittest candidate with a sweep left comes first, whatever the tournament draws.
     archived = [(p.entry.id, p.entry.name, p.config) for p in (origin, retry)]
+    pending_sweep = Designer(None, domain="game24").pending_sweep
     assert pending_sweep([origin, retry], archived) == (retry, sweep)
     best = child(6, pot.model_copy(update={"loop": "best-of-n"}), 0.2, parent=retry)
     archived.append((6, "g6", best.config))
@@ -280,3 +281,37 @@ def test_an_instruction_that_names_a_validation_problem_is_caught():
     assert quoted_problem("Use 3 and 5 first, then 9.", shown) is None
     assert quoted_problem("Use each number once and check 1 + 1 style slips.", shown) is None
     assert quoted_problem("Try every order and operator, then check the result.", shown) is None
+
+
+def test_training_problems_stay_apart_from_validation_and_test():
+    from crib.agents.domains import get_domain
+    from crib.commands.search import search_splits
+    from crib.meta_search.search import SearchConfig
+
+    domain = get_domain("game24")
+    config = SearchConfig(domain="game24", val_size=6, demos=20, val_seed=3)
+    validation, test, train = search_splits(domain, config, {"test_size": 10})
+    ids = [p.id for p in validation + test + train]
+    assert (len(validation), len(test), len(train)) == (6, 10, 20) and len(set(ids)) == 36
+    again = search_splits(domain, config, {"test_size": 10}, test_size=200)
+    assert [p.id for p in again[2]] == [p.id for p in train]  # as the search drew it
+    assert len(again[1]) == 200  # a larger test may reach training problems: `test` drops them
+    assert search_splits(domain, config.model_copy(update={"demos": 0}), {"test_size": 10})[2] \
+        == []
+
+
+def test_examples_are_compiled_into_the_agent():
+    examples = [Example(task="Use the numbers 1 2 3 4 to make 24.", solution="Answer: 1*2*3*4")]
+    shown = seed_config("program-of-thought").model_copy(update={"examples": 1})
+    code = compile_agent(shown, examples=examples)
+    assert static_check(code).ok and config_of(code).examples == 1
+    assert "EXAMPLES = [{'task': 'Use the numbers 1 2 3 4 to make 24.'," in code
+    assert "EXAMPLES = []" in compile_agent(seed_config("program-of-thought"), examples=examples)
+    with pytest.raises(ValueError, match="shows 1 examples; 0 given"):
+        compile_agent(shown)
+    with pytest.raises(ValidationError):
+        BlockConfig(**{**shown.model_dump(), "examples": 4})  # at most MAX_EXAMPLES
+    # A change offers how many to show only when the run has examples, up to their number.
+    archived = [(1, "pot", seed_config("program-of-thought"))]
+    assert "examples" not in open_changes(archived[0][2], archived)
+    assert open_changes(archived[0][2], archived, examples=2)["examples"] == ["1", "2"]

@@ -352,3 +352,46 @@ def warmest(prompt):
     return json.dumps({"why": "more varied",
                        "value": max(offered, key=float) if warmer else offered[0]})
 
+
+
+def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripted_server):
+    """`--demos 12`: the best seed runs on 12 training problems, apart from validation; its
+    checked replies become the examples a change may show, compiled into the agent's code.
+    The scripted solver does better with examples in its prompt."""
+    def script_body(body):
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        if DESIGNER_MARK in text:
+            return script(body)
+        shown = "A solution, checked correct:" in text
+        return Reply(text=solver(f"{text} skill=90" if shown else text))
+
+    script = Designer(rewrite=[rewrite(80)], change=[change], cross=[CROSS])
+    scripted_server.script(script_body)
+    settings = {s: ["x"] for s in ("skeleton", "temperature", "loop", "examples")}
+    seed = next(s for s in range(100)  # whose generation 1 changes the examples shown
+                if plan_move(1, [], s, ["change"], settings)[1] == "examples")
+    config = search_config(space="blocks", seeds=["cot"], generations=1, moves=["change"],
+                           demos=12, cascade={"minibatch": 4, "zero_is_failure": False,
+                                             "seed": seed})
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "dm", config))
+    archive = Archive(engine, "dm")
+    seed_entry, g1 = sorted(archive.entries(), key=lambda e: e.generation)
+    trained = archive.evaluations(seed_entry.id, "train")
+    solved = [pid for pid, o in trained.items() if o.score == 1.0]
+    assert len(trained) == 12 and not set(trained) & set(archive.evaluations(seed_entry.id,
+                                                                            "validation"))
+    assert 1 <= result.demonstrations == min(len(solved), 3)
+
+    asked = script.prompts["change"][0]
+    assert CHANGE_ASKED.search(asked).group(1) == "examples"
+    assert re.findall(r'^- "([^"]+)"', asked, re.M) == [
+        str(k) for k in range(1, result.demonstrations + 1)]
+    child = config_of(g1.code)
+    assert child.examples == 1 and g1.val.median > seed_entry.val.median
+    # The example is the first solved training problem, as the agent saw it, with its reply.
+    first = next(pid for pid in trained if pid in solved)
+    numbers = first.removeprefix("game24-").replace("-", " ")
+    shown = re.search(r"^EXAMPLES = (\[.*?\])\n", g1.code, re.S | re.M).group(1)
+    [example] = ast.literal_eval(shown)
+    assert f"Use the numbers {numbers} to make 24" in example["task"]
+    assert example["solution"].startswith("Answer: ")
