@@ -58,6 +58,8 @@ def one_domain(domain: str, args, env: dict, db: str) -> bool:
         search += ["--seeds", args.seeds]
     if args.budget_tokens:
         search += ["--budget-tokens", str(args.budget_tokens)]
+    if args.demos:
+        search += ["--demos", str(args.demos)]
     result = crib(search, env)[-1]
     search_s = time.perf_counter() - started
     print(f"\n== {domain}: run {result['run_id']} {result['status']}"
@@ -75,6 +77,9 @@ def one_domain(domain: str, args, env: dict, db: str) -> bool:
     print(f"proposals passing the smoke run: {passed}/{proposals} ({share:.0%}); "
           f"spend: {result['spend'].get('tokens_in', 0)} tokens in, "
           f"{result['spend'].get('tokens_out', 0)} out")
+    if args.demos:
+        print(f"demonstrations: {result.get('demonstrations', 0)} from {args.demos} training "
+              "problems")
     started = time.perf_counter()
     rows = crib(["search", "test", result["run_id"], "--db", db, "--top", "1"], env)
     comparison = next((r["comparison"] for r in rows if "comparison" in r), None)
@@ -123,6 +128,8 @@ def main() -> None:
     ap.add_argument("--minibatch", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--budget-tokens", type=int, default=None)
+    ap.add_argument("--demos", type=int, default=0, help="training problems the best seed "
+                    "solves for demonstrations (crib search --demos)")
     ap.add_argument("--solver-max-tokens", type=int, default=None,
                     help="cap the solver's replies (default: the configured max_tokens)")
     ap.add_argument("--db", default=None, help="keep the runs and the LLM cache in this "
