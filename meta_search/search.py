@@ -21,8 +21,8 @@ from crib.agents.llm.errors import BudgetExceeded
 from crib.agents.loop import LoopPolicy, render_task
 from crib.agents.problems import Problem
 from crib.agents.records import RunRow
-from crib.agents.transcript_query import passed_reply
 from crib.agents.runs import base_manifest
+from crib.agents.transcript_query import passed_reply
 from crib.meta_search.archive import Archive, Entry
 from crib.meta_search.blocks import MAX_EXAMPLES, Example, compile_agent, config_of, seed_config
 from crib.meta_search.cascade import Cascade, CascadePolicy
@@ -361,10 +361,14 @@ class Search:
                 thought="", code=f"# generation {g}: no usable design\n", parents=parent_ids,
                 status=REJECTED, reason=reason[:2000], history=design.trace)
             return None
+        try:
+            code = design.code()
+        except ValueError as exc:  # fewer demonstrations than when the run started
+            raise ProposalError(f"generation {g}: {exc}: the training problems' transcripts "
+                                "are gone (pruned with `crib runs gc`?)") from None
         return self.archive.add_entry(
             generation=g, slot=0, origin="designer", name=f"g{g}-{design.name}",
-            thought=design.thought, code=design.code(), parents=parent_ids,
-            history=design.trace)
+            thought=design.thought, code=code, parents=parent_ids, history=design.trace)
 
     def _spend(self, generation: int | None = None) -> dict:
         """The ledger's spend for the run by role, plus a per-generation history (for plots)."""

@@ -395,3 +395,14 @@ def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripte
     [example] = ast.literal_eval(shown)
     assert f"Use the numbers {numbers} to make 24" in example["task"]
     assert example["solution"].startswith("Answer: ")
+
+    # Resumed after its transcripts were pruned, the run has no demonstrations left to compile
+    # into a child of the agent that shows one: it stops with the reason, nothing is lost.
+    from crib.agents.transcripts import TranscriptEventRow
+    with engine.begin() as conn:
+        conn.execute(TranscriptEventRow.__table__.delete())
+    _, resumed = asyncio.run(run_search(engine, scripted_server.url, "dm",
+                                        config.model_copy(update={"generations": 2})))
+    assert resumed.status == "failed" and resumed.demonstrations == 0
+    assert "1 examples; 0 given" in resumed.stop_reason and "crib runs gc" in resumed.stop_reason
+    assert len(archive.entries()) == 2
