@@ -16,6 +16,8 @@ fitness, the move is a change of that setting again (a local sweep): the values 
 new one for a number, the others for a choice. Every gain measured so far came from one
 setting's value (the loop), and the 1.5B designer, asked once, picked among a loop's values
 without telling them apart: on Game of 24 it kept `retry` when `best-of-n` was 20 points better.
+When the run has demonstrations and parent A shows none, the move is a change of how many it
+shows, once per parent.
 
 The search picks the move kind and the slot or setting (seeded by generation), so the model
 fills one short schema. A reply that is not valid JSON, is cut off, sets an impossible value
@@ -159,7 +161,8 @@ def changed_settings(config: BlockConfig, children: Sequence[BlockConfig]) -> se
 
 @dataclass(frozen=True)
 class Sweep:
-    """A setting to change again from parent A, and why (for the designer's prompt)."""
+    """A setting Crib changes first from parent A (again, after a gain; or the examples), and
+    why (for the designer's prompt)."""
 
     setting: str
     why: str
@@ -355,6 +358,17 @@ class Designer:
                 return parent, sweep
         return None
 
+    def examples_first(self, config: BlockConfig, changes: dict[str, list[str]],
+                       changed: set[str]) -> Sweep | None:
+        """Showing solved examples, before any other change of a parent that shows none and
+        has no child that tried (MASS and DSPy tune a prompt's demonstrations first: for small
+        models the cheapest gain)."""
+        if config.examples or "examples" in changed or "examples" not in changes:
+            return None
+        return Sweep("examples", f"This run has {len(self.examples)} solved examples (other "
+                     "problems of this kind, each with a reply checked correct); parent A shows "
+                     "none yet: choose how many to show before the task.")
+
     async def design(self, generation: int, parents: list[Parent],
                      failures: dict[int, list[dict]], archived: list[tuple[int, str, BlockConfig]],
                      lessons: str = "",
@@ -368,8 +382,9 @@ class Designer:
         else:  # no sweep, or its neighbours are tried: a change as any other
             sweep = None
         children = [c for _, c in (tried or {}).get(parents[0].entry.id, [])]
-        move, slot = plan_move(generation, parents, self.seed, self.moves, changes,
-                               changed_settings(parents[0].config, children),
+        changed = changed_settings(parents[0].config, children)
+        sweep = sweep or self.examples_first(parents[0].config, changes, changed)
+        move, slot = plan_move(generation, parents, self.seed, self.moves, changes, changed,
                                sweep.setting if sweep else None)
         swept = sweep is not None and (move, slot) == ("change", sweep.setting)
         design = Design(move=move, slot=slot, parents=_used(move, parents),
@@ -390,7 +405,7 @@ class Designer:
                 tried=tried, values=values,
                 note=sweep.why if swept and sweep else "")
             note = {"step": "design", "attempt": attempt, "move": move, "slot": slot,
-                    **({"sweep": True} if swept else {})}
+                    **({"first": True} if swept else {})}
             try:
                 reply = await self.llm.structured(
                     messages, schema, role="meta", attempt=generation * 100 + attempt,

@@ -315,3 +315,12 @@ def test_examples_are_compiled_into_the_agent():
     archived = [(1, "pot", seed_config("program-of-thought"))]
     assert "examples" not in open_changes(archived[0][2], archived)
     assert open_changes(archived[0][2], archived, examples=2)["examples"] == ["1", "2"]
+    # Showing them comes first, once per parent: not when it shows some or a child tried.
+    designer = Designer(None, domain="game24")
+    designer.examples = examples * 2
+    pot, changes = archived[0][2], open_changes(archived[0][2], archived, examples=2)
+    assert designer.examples_first(pot, changes, set()).why.startswith(
+        "This run has 2 solved examples")
+    assert designer.examples_first(pot, changes, {"examples"}) is None
+    assert designer.examples_first(shown, changes, set()) is None
+    assert designer.examples_first(pot, {"loop": ["retry"]}, set()) is None

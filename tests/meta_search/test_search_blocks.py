@@ -18,6 +18,7 @@ from crib.meta_search.archive import Archive, Outcome
 from crib.meta_search.blocks import config_of, seed_config
 from crib.meta_search.designer import plan_move
 from crib.meta_search.designer_prompt import DESIGNER_MARK
+from crib.meta_search.parents import candidates
 from crib.meta_search.reports import best_seed, matched_baseline
 from tests.crib.test_solve_cli import crib, crib_env
 from tests.meta_search.helpers import run_search, search_config
@@ -334,7 +335,7 @@ def test_a_change_that_gains_is_swept_to_the_next_value(engine, scripted_server)
     entries = Archive(engine, "sw").entries()
     seed_entry, g1, g2 = sorted(entries, key=lambda e: e.generation)
     assert config_of(g1.code).temperature == 1.2 and g1.val.median > seed_entry.val.median
-    assert not any(h.get("sweep") for h in g1.history)
+    assert not any(h.get("first") for h in g1.history)
     asked = script.prompts["change"][1]
     assert CHANGE_ASKED.search(asked).group(1) == "temperature"
     assert re.findall(r'^- "([^"]+)"', asked, re.M) == ["1"]  # 1.2 is the top: one step down
@@ -342,7 +343,7 @@ def test_a_change_that_gains_is_swept_to_the_next_value(engine, scripted_server)
             f"{seed_config('cot').temperature} in #{seed_entry.id}), and validation accuracy "
             "rose from") in asked
     assert g2.parents == [g1.id] and config_of(g2.code).temperature == 1.0
-    assert [h.get("sweep") for h in g2.history] == [True]
+    assert [h.get("first") for h in g2.history] == [True]
 
 
 def warmest(prompt):
@@ -356,8 +357,9 @@ def warmest(prompt):
 
 def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripted_server):
     """`--demos 12`: the best seed runs on 12 training problems, apart from validation; its
-    checked replies become the examples a change may show, compiled into the agent's code.
-    The scripted solver does better with examples in its prompt."""
+    checked replies become the examples a change may show, compiled into the agent's code,
+    and a parent showing none is changed that way first. The scripted solver does better with
+    examples in its prompt."""
     def script_body(body):
         text = "\n".join(str(m.get("content", "")) for m in body["messages"])
         if DESIGNER_MARK in text:
@@ -367,12 +369,8 @@ def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripte
 
     script = Designer(rewrite=[rewrite(80)], change=[change], cross=[CROSS])
     scripted_server.script(script_body)
-    settings = {s: ["x"] for s in ("skeleton", "temperature", "loop", "examples")}
-    seed = next(s for s in range(100)  # whose generation 1 changes the examples shown
-                if plan_move(1, [], s, ["change"], settings)[1] == "examples")
-    config = search_config(space="blocks", seeds=["cot"], generations=1, moves=["change"],
-                           demos=12, cascade={"minibatch": 4, "zero_is_failure": False,
-                                             "seed": seed})
+    config = search_config(space="blocks", seeds=["cot"], generations=1, demos=12,
+                           cascade={"minibatch": 4, "zero_is_failure": False})
     _, result = asyncio.run(run_search(engine, scripted_server.url, "dm", config))
     archive = Archive(engine, "dm")
     seed_entry, g1 = sorted(archive.entries(), key=lambda e: e.generation)
@@ -384,6 +382,10 @@ def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripte
 
     asked = script.prompts["change"][0]
     assert CHANGE_ASKED.search(asked).group(1) == "examples"
+    assert f"This run has {result.demonstrations} solved examples" in asked
+    assert [h.get("first") for h in g1.history] == [True]
+    # Moves are drawn, and seed 0 draws a rewrite first: the examples came before it.
+    assert plan_move(1, candidates([seed_entry]), 0, None, {"loop": ["retry"]})[0] == "rewrite"
     assert re.findall(r'^- "([^"]+)"', asked, re.M) == [
         str(k) for k in range(1, result.demonstrations + 1)]
     child = config_of(g1.code)
