@@ -50,10 +50,13 @@ def make_splits(domain: Any, val_size: int, test_size: int, seed: int = 0,
     return unique[:val_size], unique[val_size:total]
 
 
-def train_split(domain: Any, n: int, exclude: set[str], seed: int = 0,
+def train_split(domain: Any, n: int, exclude: Collection[Problem], seed: int = 0,
                 file: str | Path | None = None) -> list[Problem]:
-    """Up to n problems none of whose ids is in `exclude` (the validation and test ids), from
-    a draw of their own (seed + 2: the transfer split uses seed + 1)."""
+    """Up to n problems that are none of `exclude` (the validation and test problems), by id
+    or by input (another seed's draw may repeat a problem under another id), from a draw of
+    their own (seed + 2: the transfer split uses seed + 1)."""
     if n <= 0:
         return []
-    return _unique(_draw(domain, n + len(exclude), seed + 2, file), exclude)[:n]
+    inputs = {str(p.input) for p in exclude}
+    drawn = _unique(_draw(domain, n + len(exclude), seed + 2, file), {p.id for p in exclude})
+    return [p for p in drawn if str(p.input) not in inputs][:n]

@@ -219,8 +219,7 @@ def search_splits(domain, config, extra: dict, test_size: int | None = None):
     file = extra.get("file")
     validation, test = make_splits(domain, config.val_size, extra.get("test_size", 0),
                                    config.val_seed, file)
-    train = train_split(domain, config.demos, {p.id for p in validation + test},
-                        config.val_seed, file)
+    train = train_split(domain, config.demos, validation + test, config.val_seed, file)
     if test_size is not None and test_size != len(test):
         _, test = make_splits(domain, config.val_size, test_size, config.val_seed, file)
     return validation, test, train

@@ -324,3 +324,18 @@ def test_examples_are_compiled_into_the_agent():
     assert designer.examples_first(pot, changes, {"examples"}) is None
     assert designer.examples_first(shown, changes, set()) is None
     assert designer.examples_first(pot, {"loop": ["retry"]}, set()) is None
+
+
+def test_a_training_problem_repeating_a_validation_one_under_another_id_is_left_out():
+    from crib.agents.problems import Problem
+    from crib.meta_search.splits import train_split
+
+    class Domain:  # generated problems whose ids carry the seed, as equation-balancer's do
+        name, can_generate = "toy", True
+
+        def generate(self, n, seed=0):
+            return [Problem(id=f"toy-{seed}-{i}", input=f"puzzle {i}") for i in range(n)]
+
+    validation = Domain().generate(3)
+    train = train_split(Domain(), 4, validation)
+    assert [p.input for p in train] == ["puzzle 3", "puzzle 4", "puzzle 5", "puzzle 6"]
