@@ -58,8 +58,7 @@ def one_domain(domain: str, args, env: dict, db: str) -> bool:
         search += ["--seeds", args.seeds]
     if args.budget_tokens:
         search += ["--budget-tokens", str(args.budget_tokens)]
-    if args.demos:
-        search += ["--demos", str(args.demos)]
+    search += ["--demos", str(args.demos)]
     result = crib(search, env)[-1]
     search_s = time.perf_counter() - started
     print(f"\n== {domain}: run {result['run_id']} {result['status']}"
@@ -128,8 +127,8 @@ def main() -> None:
     ap.add_argument("--minibatch", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--budget-tokens", type=int, default=None)
-    ap.add_argument("--demos", type=int, default=0, help="training problems the best seed "
-                    "solves for demonstrations (crib search --demos)")
+    ap.add_argument("--demos", type=int, default=24, help="training problems the best seed "
+                    "solves for demonstrations (crib search --demos; 0: none)")
     ap.add_argument("--solver-max-tokens", type=int, default=None,
                     help="cap the solver's replies (default: the configured max_tokens)")
     ap.add_argument("--db", default=None, help="keep the runs and the LLM cache in this "

@@ -23,9 +23,10 @@ SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong
 MOVES_HELP = ("blocks: the designer's moves, comma-separated, taken in turn by generation "
               "(e.g. rewrite for reflective rewrites only): rewrite, change, cross. Default: "
               "a seeded draw (45% rewrite, 40% change, 15% cross).")
+DEFAULT_DEMOS = 24
 DEMOS_HELP = ("blocks: run the best seed on N training problems (apart from validation and "
               "test) and let a change move show up to 3 of its checked solutions before the "
-              "task. Default 0: none.")
+              f"task. Default {DEFAULT_DEMOS}; 0 turns it off.")
 PARENTS_HELP = ("blocks: how the two parents are chosen by validation fitness (plus a diversity "
                 "term): tournament (seeded, 3 drawn, the best wins) or top-k (the best ones).")
 
@@ -80,7 +81,7 @@ def search(
     space: str = typer.Option(None, "--space", help=SPACE_HELP),
     moves: str = typer.Option(None, "--moves", help=MOVES_HELP),
     parents: str = typer.Option("tournament", "--parents", help=PARENTS_HELP),
-    demos: int = typer.Option(0, "--demos", min=0, help=DEMOS_HELP),
+    demos: int = typer.Option(None, "--demos", min=0, help=DEMOS_HELP),
     memory: str = typer.Option(
         "none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
     meta_memory: bool = typer.Option(
@@ -157,13 +158,14 @@ def search(
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
         concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
         reflections=2 if reflections is None else reflections, moves=move_list,
-        parents=parents, demos=demos,
+        parents=parents,
         cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
     cfg = _config(db, budget_usd, budget_tokens, unsafe=unsafe_no_sandbox)
     # --space was checked above: None, code or blocks.
     config.space = "blocks" if (space or default_space(cfg)) == "blocks" else "code"
+    config.demos = (DEFAULT_DEMOS if demos is None else demos) if config.space == "blocks" else 0
     # Compiled configurations cannot have code bugs: their smoke run catches errors (limits,
     # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
     config.cascade.zero_is_failure = config.space == "code"

@@ -28,7 +28,7 @@ def test_blocks_candidates_are_evaluated_on_ray(scripted_server, ray_cluster, po
     args = [sys.executable, "-m", "crib", "search", "--space", "blocks", "--domain", "game24",
             "--generations", "1", "--val-size", "4", "--test-size", "0", "--seeds",
             "cot,step-back", "--minibatch", "2", "--smoke", "1", "--moves", "change",
-            "--concurrency", "2", "--json"]
+            "--concurrency", "2", "--demos", "4", "--json"]
 
     def run(data: Path, *extra: str) -> dict:
         env = dict(os.environ, OPENAI_BASE_URL=scripted_server.url, OPENAI_API_KEY="x",
@@ -49,7 +49,8 @@ def test_blocks_candidates_are_evaluated_on_ray(scripted_server, ray_cluster, po
     names = {name for name, _, _ in ray_scores}
     [child] = [n for n in names if n.startswith("g1-")]
     assert names == {"cot", "step-back", child} and child.startswith("g1-change-")
-    assert f"ray: {len(ray_scores)} problem(s) ran on 2 worker(s)" in remote["stderr"]
+    # and so did the best seed's 4 training problems (the demonstrations' source)
+    assert f"ray: {len(ray_scores) + 4} problem(s) ran on 2 worker(s)" in remote["stderr"]
     calls = [r["spend"]["by_role"]["solver"]["calls"] for r in (local, remote)]
     assert calls[0] == calls[1] > 0  # the retry loop's extra calls too
 

@@ -61,6 +61,7 @@ def test_moves_and_parents_reach_the_search_and_survive_a_resume(scripted_server
     try:
         config = load_config(engine, run_id)
         assert config.moves == ["cross"] and config.parents == "top-k"
+        assert config.demos == 24  # the blocks space's default
         archive = Archive(engine, run_id)
         assert planned_moves(archive) == {1: "cross", 2: "cross"}
         assert script.kinds[0] == "cross" and "change" not in script.kinds
@@ -106,6 +107,12 @@ def test_moves_in_the_code_space_are_said_to_be_ignored(scripted_server, tmp_pat
     env = crib_env(scripted_server.url, tmp_path / "data")
     r = crib(["search", "--space", "code", "--domain", "game24", "--generations", "0",
               "--val-size", "2", "--test-size", "0", "--seeds", "cot", "--moves", "rewrite",
-              "--json"], env, tmp_path)
+              "--demos", "5", "--json"], env, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "--moves apply to --space blocks only; ignored in the code space" in r.stderr
+    assert "--moves, --demos apply to --space blocks only; ignored in the code space" in r.stderr
+    run_id = json.loads(r.stdout.strip().splitlines()[-1])["run_id"]
+    engine = open_database(f"sqlite:///{tmp_path / 'data' / 'crib.db'}")
+    try:
+        assert load_config(engine, run_id).demos == 0
+    finally:
+        engine.dispose()
