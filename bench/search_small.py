@@ -1,8 +1,8 @@
 """Agent search a small designer can drive: the building-block space with the embedded model as
 designer and solver, against the best seed agent on held-out test problems, in one run.
 
-For each domain: `crib search --space blocks --memory none` (seeded splits; validation and test
-disjoint), then `crib search test RUN --top 1`, which scores the agent selected on validation,
+For each domain: `crib search --space blocks --memory none --demos 24` (seeded splits;
+validation, test and the training problems demonstrations come from are disjoint), then `crib search test RUN --top 1`, which scores the agent selected on validation,
 the best seed (by validation) and that seed with the best-of-n loop at the selected agent's
 tokens per problem, on the same test problems. Prints, per generation, the proposals, how many
 passed the smoke run, unusable designer replies, the best validation fitness and tokens; then
