@@ -2,9 +2,10 @@
 designer and solver, against the best seed agent on held-out test problems, in one run.
 
 For each domain: `crib search --space blocks --memory none --demos 24` (seeded splits;
-validation, test and the training problems demonstrations come from are disjoint), then `crib search test RUN --top 1`, which scores the agent selected on validation,
-the best seed (by validation) and that seed with the best-of-n loop at the selected agent's
-tokens per problem, on the same test problems. Prints, per generation, the proposals, how many
+validation, test and the training problems demonstrations come from are disjoint), then
+`crib search test RUN --top 1`, which scores the agent selected on validation, the best seed
+(by validation) and that seed with the best-of-n loop at the selected agent's tokens per
+problem, on the same test problems. Prints, per generation, the proposals, how many
 passed the smoke run, unusable designer replies, the best validation fitness and tokens; then
 test accuracy of both, the difference with its paired 95% bootstrap interval, the break-even
 point, the difference against the compute-matched seed, and whether the issue's targets are met
