@@ -59,7 +59,7 @@ def one_domain(domain: str, args, env: dict, db: str) -> bool:
         search += ["--seeds", args.seeds]
     if args.budget_tokens:
         search += ["--budget-tokens", str(args.budget_tokens)]
-    search += ["--demos", str(args.demos)]
+    search += ["--demos", str(args.demos), "--demo-samples", str(args.demo_samples)]
     result = crib(search, env)[-1]
     search_s = time.perf_counter() - started
     print(f"\n== {domain}: run {result['run_id']} {result['status']}"
@@ -78,8 +78,8 @@ def one_domain(domain: str, args, env: dict, db: str) -> bool:
           f"spend: {result['spend'].get('tokens_in', 0)} tokens in, "
           f"{result['spend'].get('tokens_out', 0)} out")
     if args.demos:
-        print(f"demonstrations: {result.get('demonstrations', 0)} from {args.demos} training "
-              "problems")
+        print(f"demonstrations: {result.get('demonstrations', 0)} from up to {args.demos} "
+              f"training problems (best-of-{args.demo_samples})")
     started = time.perf_counter()
     rows = crib(["search", "test", result["run_id"], "--db", db, "--top", "1"], env)
     comparison = next((r["comparison"] for r in rows if "comparison" in r), None)
@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--budget-tokens", type=int, default=None)
     ap.add_argument("--demos", type=int, default=24, help="training problems the best seed "
                     "solves for demonstrations (crib search --demos; 0: none)")
+    ap.add_argument("--demo-samples", type=int, default=4,
+                    help="tries per training problem (crib search --demo-samples)")
     ap.add_argument("--solver-max-tokens", type=int, default=None,
                     help="cap the solver's replies (default: the configured max_tokens)")
     ap.add_argument("--db", default=None, help="keep the runs and the LLM cache in this "

@@ -69,8 +69,10 @@ class Evaluator:
         return f"search:{entry.run_id}:entry{entry.id}"
 
     async def evaluate(self, entry: Entry, problems: Sequence[Problem], split: str, *,
-                       start: int = 0, use_memory: bool = True) -> list[Outcome]:
-        """Outcomes of `entry` on `problems` (positions start, start+1, ...), in that order."""
+                       start: int = 0, use_memory: bool = True,
+                       policy: LoopPolicy | None = None) -> list[Outcome]:
+        """Outcomes of `entry` on `problems` (positions start, start+1, ...), in that order;
+        under `policy` when given, else the entry's own."""
         done = self.archive.evaluations(entry.id, split)
         todo = [(start + i, p) for i, p in enumerate(problems) if p.id not in done]
         memory = None
@@ -89,6 +91,7 @@ class Evaluator:
 
             # Memory learns in order: one problem at a time.
             concurrency = 1 if memory is not None else self.concurrency
-            await self.executor.run(todo, self.domain, spec_of(entry), ctx, self.policy_for(entry),
+            await self.executor.run(todo, self.domain, spec_of(entry), ctx,
+                                    policy or self.policy_for(entry),
                                     concurrency=concurrency, on_outcome=record)
         return [done[p.id] for p in problems if p.id in done]

@@ -14,7 +14,8 @@ app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 # from the command line; budgets, database and executor are this process's).
 STORED_ON_RESUME = ("domain", "val_size", "test_size", "file", "strategy", "space", "memory",
                     "meta_memory", "seeds", "minibatch", "smoke", "debug_rounds", "full", "loop",
-                    "archive_tokens", "concurrency", "seed", "moves", "parents", "demos")
+                    "archive_tokens", "concurrency", "seed", "moves", "parents", "demos",
+                    "demo_samples")
 SPACE_HELP = ("code | blocks. code: the meta-agent writes agent code (for strong designers). "
               "blocks: the designer makes one small edit of a seed skeleton's instructions or "
               "settings per call (for small models). Default: blocks when the designer (the "
@@ -24,9 +25,12 @@ MOVES_HELP = ("blocks: the designer's moves, comma-separated, taken in turn by g
               "(e.g. rewrite for reflective rewrites only): rewrite, change, cross. Default: "
               "a seeded draw (45% rewrite, 40% change, 15% cross).")
 DEFAULT_DEMOS = 24
-DEMOS_HELP = ("blocks: run the best seed on N training problems (apart from validation and "
-              "test) and let a change move show up to 3 of its checked solutions before the "
-              f"task. Default {DEFAULT_DEMOS}; 0 turns it off.")
+DEFAULT_DEMO_SAMPLES = 4
+DEMOS_HELP = ("blocks: run the best seed on up to N training problems (apart from validation "
+              "and test), until 3 are solved, and let a change move show up to 3 of its "
+              f"checked solutions before the task. Default {DEFAULT_DEMOS}; 0 turns it off.")
+DEMO_SAMPLES_HELP = ("blocks: tries per training problem for --demos (best-of-n, stopping at "
+                     f"the first checked answer). Default {DEFAULT_DEMO_SAMPLES}.")
 PARENTS_HELP = ("blocks: how the two parents are chosen by validation fitness (plus a diversity "
                 "term): tournament (seeded, 3 drawn, the best wins) or top-k (the best ones).")
 
@@ -82,6 +86,8 @@ def search(
     moves: str = typer.Option(None, "--moves", help=MOVES_HELP),
     parents: str = typer.Option("tournament", "--parents", help=PARENTS_HELP),
     demos: int = typer.Option(None, "--demos", min=0, help=DEMOS_HELP),
+    demo_samples: int = typer.Option(DEFAULT_DEMO_SAMPLES, "--demo-samples", min=1,
+                                     help=DEMO_SAMPLES_HELP),
     memory: str = typer.Option(
         "none", "--memory", help="Memory-aware fitness: " + "|".join(MEMORY_MODES)),
     meta_memory: bool = typer.Option(
@@ -158,7 +164,7 @@ def search(
         seeds=[s.strip() for s in seeds.split(",")] if seeds else None, loop=loop,
         concurrency=concurrency, executor=executor, val_seed=seed, archive_tokens=archive_tokens,
         reflections=2 if reflections is None else reflections, moves=move_list,
-        parents=parents,
+        parents=parents, demo_samples=demo_samples,
         cascade=CascadePolicy(smoke_problems=smoke, debug_rounds=debug_rounds,
                               minibatch=minibatch, promotion="all" if full else "ucb", seed=seed))
     extra = {"test_size": test_size, "file": str(file.resolve()) if file else None}
@@ -170,7 +176,7 @@ def search(
     # crashes); a wrong answer is the minibatch's matter, not a reason to discard them.
     config.cascade.zero_is_failure = config.space == "code"
     if config.space == "code" and not resume and (unused := flags_given(
-            ctx, ("moves", "parents", "demos"))):
+            ctx, ("moves", "parents", "demos", "demo_samples"))):
         warn(f"{', '.join(unused)} apply to --space blocks only; ignored in the code space")
     if not resume:
         from crib.meta_search.search import seed_specs

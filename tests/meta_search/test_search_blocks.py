@@ -376,9 +376,10 @@ def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripte
     seed_entry, g1 = sorted(archive.entries(), key=lambda e: e.generation)
     trained = archive.evaluations(seed_entry.id, "train")
     solved = [pid for pid, o in trained.items() if o.score == 1.0]
-    assert len(trained) == 12 and not set(trained) & set(archive.evaluations(seed_entry.id,
-                                                                            "validation"))
+    assert not set(trained) & set(archive.evaluations(seed_entry.id, "validation"))
     assert 1 <= result.demonstrations == min(len(solved), 3)
+    # A batch (the concurrency, 4) at a time, until 3 are solved.
+    assert len(trained) in (4, 8, 12) and (len(trained) == 12 or len(solved) >= 3)
 
     asked = script.prompts["change"][0]
     assert CHANGE_ASKED.search(asked).group(1) == "examples"
@@ -408,3 +409,30 @@ def test_demonstrations_from_training_problems_shown_by_a_change(engine, scripte
     assert resumed.status == "failed" and resumed.demonstrations == 0
     assert "1 examples; 0 given" in resumed.stop_reason and "crib runs gc" in resumed.stop_reason
     assert len(archive.entries()) == 2
+
+
+def test_demonstrations_sampled_stop_once_there_are_enough(engine, scripted_server):
+    """`--demo-samples 2`: each training problem gets best-of-2. A solver right only at its
+    second try of a prompt yields no demonstration in one try and 3 with two; with enough,
+    the rest of the training problems are not run."""
+    from crib.agents.llm.client import derive_seed
+
+    def second_try(body):
+        text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        first = body.get("seed") == derive_seed(body["messages"], 0)
+        return Reply(text="Answer: 1 + 1" if first else solver(f"{text} skill=100"))
+
+    scripted_server.script(second_try)
+    one = search_config(space="blocks", seeds=["cot"], generations=0, demos=12)
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "one-try", one))
+    trained = Archive(engine, "one-try").evaluations(
+        Archive(engine, "one-try").entries()[0].id, "train")
+    assert result.demonstrations == 0 and len(trained) == 12
+    assert not any(o.score for o in trained.values())
+
+    two = one.model_copy(update={"demo_samples": 2})
+    _, result = asyncio.run(run_search(engine, scripted_server.url, "two-tries", two))
+    archive = Archive(engine, "two-tries")
+    trained = archive.evaluations(archive.entries()[0].id, "train")
+    assert result.demonstrations == 3
+    assert len(trained) == 4 and all(o.score == 1.0 and o.calls == 2 for o in trained.values())

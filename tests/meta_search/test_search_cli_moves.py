@@ -61,7 +61,7 @@ def test_moves_and_parents_reach_the_search_and_survive_a_resume(scripted_server
     try:
         config = load_config(engine, run_id)
         assert config.moves == ["cross"] and config.parents == "top-k"
-        assert config.demos == 24  # the blocks space's default
+        assert (config.demos, config.demo_samples) == (24, 4)  # the blocks space's defaults
         archive = Archive(engine, run_id)
         assert planned_moves(archive) == {1: "cross", 2: "cross"}
         assert script.kinds[0] == "cross" and "change" not in script.kinds
