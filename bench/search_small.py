@@ -134,12 +134,16 @@ def main() -> None:
                     help="tries per training problem (crib search --demo-samples)")
     ap.add_argument("--solver-max-tokens", type=int, default=None,
                     help="cap the solver's replies (default: the configured max_tokens)")
+    ap.add_argument("--threads", type=int, default=None, help="the embedded model's CPU "
+                    "threads (default: every core but one)")
     ap.add_argument("--db", default=None, help="keep the runs and the LLM cache in this "
                     "database (default: a fresh SQLite file in a temporary directory)")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRIB_", "OPENAI_"))}
     if args.model:
         env["CRIB_LOCAL_MODEL"] = args.model
+    if args.threads:
+        env["CRIB_LOCAL_THREADS"] = str(args.threads)
     if args.solver_max_tokens:
         env["CRIB_SOLVER__MAX_TOKENS"] = str(args.solver_max_tokens)
     if args.base_url:
