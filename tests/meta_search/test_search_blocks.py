@@ -425,8 +425,8 @@ def test_demonstrations_sampled_stop_once_there_are_enough(engine, scripted_serv
     scripted_server.script(second_try)
     one = search_config(space="blocks", seeds=["cot"], generations=0, demos=12)
     _, result = asyncio.run(run_search(engine, scripted_server.url, "one-try", one))
-    trained = Archive(engine, "one-try").evaluations(
-        Archive(engine, "one-try").entries()[0].id, "train")
+    archive = Archive(engine, "one-try")
+    trained = archive.evaluations(archive.entries()[0].id, "train")
     assert result.demonstrations == 0 and len(trained) == 12
     assert not any(o.score for o in trained.values())
 
