@@ -20,6 +20,7 @@ from crib.meta_search.archive import Archive, Entry
 if TYPE_CHECKING:
     from crib.agents.llm import LedgerSpend
 
+TRAINING = "training problems, for demonstrations"
 STATUS_STYLE = {"evaluated": "green", "minibatch": "yellow", "smoke_failed": "red",
                 "rejected": "red", "proposed": "cyan"}
 
@@ -44,6 +45,8 @@ class SearchDashboard:
         self.entries = self.archive.entries()
 
     def outcome(self, entry: Entry, split: str, outcome: Any) -> None:
+        if split == "train" and self.stage_name != TRAINING:  # no cascade stage of its own
+            self.current, self.stage_name, self.done_in_stage = entry, TRAINING, 0
         self.done_in_stage += 1
 
     def error(self, message: str) -> None:

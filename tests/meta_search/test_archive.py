@@ -112,6 +112,12 @@ def test_dashboard_renders(engine):
     for needle in ("agent2", "val median", "generation 2/5", "stage smoke", "NameError",
                    "smoke_failed"):
         assert needle in out
+    # The best seed's training problems (demonstrations) are a stage of their own.
+    dash.outcome(a.entries()[0], "train", None)
+    dash.outcome(a.entries()[0], "train", None)
+    console.print(dash.render())
+    assert "agent0 (#1)  stage training problems, for demonstrations (2 problems done)" in (
+        console.export_text())
 
 
 def test_cli_archive_import_list_show_export(tmp_path):
