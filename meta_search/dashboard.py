@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crib.meta_search.archive import Archive, Entry
+from crib.meta_search.records import TRAIN_SPLIT
 
 if TYPE_CHECKING:
     from crib.agents.llm import LedgerSpend
@@ -45,7 +46,7 @@ class SearchDashboard:
         self.entries = self.archive.entries()
 
     def outcome(self, entry: Entry, split: str, outcome: Any) -> None:
-        if split == "train" and self.stage_name != TRAINING:  # no cascade stage of its own
+        if split == TRAIN_SPLIT and self.stage_name != TRAINING:  # no cascade stage of its own
             self.current, self.stage_name, self.done_in_stage = entry, TRAINING, 0
         self.done_in_stage += 1
 

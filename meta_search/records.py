@@ -24,6 +24,8 @@ STATUSES = (PROPOSED, SMOKE_FAILED, MINIBATCH, EVALUATED, REJECTED)
 # The origin of a compute-matched baseline `crib search test` adds: in generation 0 but not a
 # seed (never run on validation, never a parent).
 BASELINE = "baseline"
+# The split of the training problems the best seed runs for demonstrations (blocks, --demos).
+TRAIN_SPLIT = "train"
 
 
 def utcnow() -> datetime:

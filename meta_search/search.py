@@ -31,7 +31,7 @@ from crib.meta_search.designer_prompt import result_of
 from crib.meta_search.evaluate import Evaluator, MemoryFactory
 from crib.meta_search.meta_agent import MetaAgent, ProposalError
 from crib.meta_search.parents import ParentMethod, candidates, failures_of, select_parents
-from crib.meta_search.records import BASELINE, REJECTED, SearchRunRow
+from crib.meta_search.records import BASELINE, REJECTED, TRAIN_SPLIT, SearchRunRow
 from crib.meta_search.reports import best_seed, generation_rows
 from crib.meta_search.skeletons import SKELETONS
 from crib.meta_search.strategies import make_strategy
@@ -266,7 +266,7 @@ class Search:
         for start in range(0, len(self.train), batch):
             problems = self.train[start:start + batch]
             scores = {o.problem_id: o.score for o in await self.evaluator.evaluate(
-                seed, problems, "train", start=start, policy=policy)}
+                seed, problems, TRAIN_SPLIT, start=start, policy=policy)}
             await self._flush_transcripts()
             tried += len(problems)
             for problem in problems:
