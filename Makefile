@@ -7,8 +7,10 @@ CRIB := $(VENV)/bin/crib
 STAMP := $(VENV)/.crib-installed
 RAY_STAMP := $(VENV)/.crib-ray-installed
 # bubblewrap: the agent sandbox tier; postgresql: the storage tests; tmux: the chat test;
-# chromium and chromium-driver: the viewer's tests in a headless browser.
+# chromium and chromium-driver: the viewer's tests in a headless browser. The demo needs only
+# the sandbox, so a fresh machine's demo does not wait for a browser and a database server.
 SYSTEM_PKGS := bubblewrap postgresql tmux chromium chromium-driver
+DEMO_PKGS := bubblewrap
 FAST_MODEL := qwen2.5-coder-0.5b
 DEMO_MODEL := qwen2.5-coder-1.5b
 # The demo's model threads: every core when the machine is quiet as the demo starts (load
@@ -17,9 +19,9 @@ DEMO_MODEL := qwen2.5-coder-1.5b
 # (docs/local-model.md). CRIB_LOCAL_THREADS, when set, decides.
 DEMO_THREADS := $(or $(CRIB_LOCAL_THREADS),$(shell awk -v n="$$(nproc)" '$$1 < 0.5 {print n}' /proc/loadavg 2>/dev/null))
 
-.PHONY: demo test lint install system models bench clean
+.PHONY: demo test lint install system demo-system models bench clean
 
-demo: system $(STAMP)
+demo: demo-system $(STAMP)
 	$(CRIB) model install --model $(DEMO_MODEL)
 	@echo "model threads: $(or $(DEMO_THREADS),every core but one (the machine is busy))"
 	env -u OPENAI_BASE_URL $(if $(DEMO_THREADS),CRIB_LOCAL_THREADS=$(DEMO_THREADS)) $(CRIB) solve --domain game24 --limit 12 --seed 0 --cold 4 \
@@ -53,16 +55,24 @@ $(RAY_STAMP): pyproject.toml | $(STAMP)
 	touch $@
 
 system:
-	@missing=$$(for p in $(SYSTEM_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
-		echo "installing system packages: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	elif command -v sudo >/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else \
-		echo "warning: missing system packages ($$missing); tests that need them will skip" >&2; \
-	fi
+	@$(call apt_install,$(SYSTEM_PKGS))
+
+demo-system:
+	@$(call apt_install,$(DEMO_PKGS))
+
+# The Debian packages of $(1) that are missing, installed with apt (as root, or through sudo).
+define apt_install
+missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -z "$$missing" ]; then exit 0; fi; \
+if [ "$$(id -u)" = 0 ]; then \
+	echo "installing system packages: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+elif command -v sudo >/dev/null; then \
+	sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+else \
+	echo "warning: missing system packages ($$missing); what needs them will skip or fail" >&2; \
+fi
+endef
 
 bench: $(STAMP)
 	for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
