@@ -24,7 +24,8 @@ DEMO_THREADS := $(or $(CRIB_LOCAL_THREADS),$(shell awk -v n="$$(nproc)" '$$1 < 0
 demo: demo-system $(STAMP)
 	$(CRIB) model install --model $(DEMO_MODEL)
 	@echo "model threads: $(or $(DEMO_THREADS),every core but one (the machine is busy))"
-	env -u OPENAI_BASE_URL $(if $(DEMO_THREADS),CRIB_LOCAL_THREADS=$(DEMO_THREADS)) $(CRIB) solve --domain game24 --limit 12 --seed 0 --cold 4 \
+	env -u OPENAI_BASE_URL $(if $(DEMO_THREADS),CRIB_LOCAL_THREADS=$(DEMO_THREADS)) \
+		$(CRIB) solve --domain game24 --limit 12 --seed 0 --cold 4 \
 		--agent program-of-thought --loop retry --memory skills --concurrency 1
 	$(CRIB) memory skills --scope game24
 
